@@ -1,0 +1,62 @@
+# Finds every dependency. LibTorch is looked up, in order, through:
+#   -DTorch_DIR=... or CMAKE_PREFIX_PATH (your own LibTorch: the pytorch.org zip, conda or pip),
+#   the prefix that scripts/setup.sh recorded in ~/.cache/megabench/torch_prefix,
+#   torch.utils.cmake_prefix_path of $MEGABENCH_PYTHON or python3.
+if(NOT Torch_DIR AND NOT CMAKE_PREFIX_PATH MATCHES "torch|libtorch")
+  set(_prefix_file "$ENV{HOME}/.cache/megabench/torch_prefix")
+  if(EXISTS "${_prefix_file}")
+    file(STRINGS "${_prefix_file}" _torch_prefix LIMIT_COUNT 1)
+  endif()
+  if(NOT _torch_prefix OR NOT EXISTS "${_torch_prefix}")
+    if(DEFINED ENV{MEGABENCH_PYTHON})
+      set(_py "$ENV{MEGABENCH_PYTHON}")
+    else()
+      find_program(_py NAMES python3 python)
+    endif()
+    execute_process(COMMAND "${_py}" -c "import torch; print(torch.utils.cmake_prefix_path)"
+                    OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  endif()
+  if(_torch_prefix)
+    list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
+  endif()
+endif()
+
+# CUDA first, so that LibTorch's CUDA detection and ours agree.
+set(MEGABENCH_HAS_CUDA OFF)
+if(NOT MEGABENCH_CUDA STREQUAL "OFF")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    # LibTorch's CMake sets the nvcc -gencode flags from TORCH_CUDA_ARCH_LIST and ignores
+    # CMAKE_CUDA_ARCHITECTURES. Default: Hopper (H100/H200) only, to keep CI's nvcc time short.
+    set(TORCH_CUDA_ARCH_LIST "9.0" CACHE STRING "CUDA architectures for the kernels, e.g. \"8.0;9.0\"")
+    set(CMAKE_CUDA_ARCHITECTURES OFF)
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(MEGABENCH_HAS_CUDA ON)
+  elseif(MEGABENCH_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "MEGABENCH_CUDA=ON but no CUDA compiler (nvcc) was found")
+  endif()
+endif()
+
+find_package(Torch REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(Eigen3 3.3 REQUIRED NO_MODULE)
+find_package(CLI11 REQUIRED)
+find_package(Catch2 2 REQUIRED)
+find_package(benchmark REQUIRED)
+find_package(Threads REQUIRED)
+
+set(MEGABENCH_HAS_CUPTI OFF)
+if(MEGABENCH_HAS_CUDA AND TARGET CUDA::cupti)
+  set(MEGABENCH_HAS_CUPTI ON)
+endif()
+message(STATUS "megabench: LibTorch ${Torch_VERSION}, CUDA ${MEGABENCH_HAS_CUDA}, CUPTI ${MEGABENCH_HAS_CUPTI}")
+
+# ccache, with the sloppiness that precompiled headers need.
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env
+      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime ${CCACHE_PROGRAM})
+  set(CMAKE_CUDA_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+endif()

@@ -1,0 +1,68 @@
+#pragma once
+// The small interface through which the harness sees a model. Models themselves (models/,
+// baselines/) know nothing of it: each model's *_plugin.cpp adapts it and registers it.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace megabench {
+
+/// How `generate` samples: the reference's top-k (keep max(int((1 - filter_thres) * V), 1)
+/// logits), then Gumbel-max at `temperature`; temperature 0 is greedy.
+struct SamplingOptions {
+  double temperature = 1.0;
+  double filter_thres = 0.9;
+  bool use_cache = true;  // false: rerun the whole sequence for every byte, as the references do
+};
+
+/// Analytical FLOPs per byte of the forward pass (a multiply-add counts 2). Training is 3x.
+struct FlopBreakdown {
+  double attention = 0;      // score (QK^T) and value (AV) products
+  double dense = 0;          // feedforward, attention projections, patch and stage projections
+  double embed_logits = 0;   // embeddings and the output projection to logits
+  double total() const { return attention + dense + embed_logits; }
+};
+
+/// Parameter counts. `groups` is per stage (MEGABYTE) or per part (baselines), in model order.
+struct ParamCount {
+  int64_t total = 0;
+  int64_t non_embedding = 0;  // total minus token/position embeddings and the logits projection
+  std::vector<std::pair<std::string, int64_t>> groups;
+};
+
+class ByteModel {
+ public:
+  virtual ~ByteModel() = default;
+
+  /// The underlying module: parameters, train()/eval(), to(device, dtype), named_parameters().
+  virtual torch::nn::Module& module() = 0;
+
+  /// Longest byte sequence the model accepts, and the multiple that training lengths must be.
+  virtual int64_t max_seq_len() const = 0;
+  virtual int64_t seq_multiple() const { return 1; }
+
+  /// Negative log-likelihood in nats of every byte the model predicts, (B, N), for int64 bytes
+  /// (B, T). Every byte counts, byte 0 and 0x00 bytes included. N == T, except for models that
+  /// predict only part of the window (Perceiver AR: its latent positions).
+  virtual torch::Tensor byte_nll(const torch::Tensor& bytes) = 0;
+
+  /// Training loss: mean of byte_nll. Models may override with a cheaper equivalent.
+  virtual torch::Tensor loss(const torch::Tensor& bytes) { return byte_nll(bytes).mean(); }
+
+  /// Logits (B, T, V) for input (B, T): row t is the distribution of byte t + 1, as in the
+  /// references' forward pass.
+  virtual torch::Tensor logits(const torch::Tensor& bytes) = 0;
+
+  /// Appends `n` sampled bytes to `prime` (B, L) and returns them, (B, n). Uses the model's KV
+  /// caches unless opts.use_cache is false.
+  virtual torch::Tensor generate(const torch::Tensor& prime, int64_t n,
+                                 const SamplingOptions& opts) = 0;
+
+  virtual ParamCount params() const = 0;
+};
+
+}  // namespace megabench

@@ -1,0 +1,304 @@
+#include "models/layers.h"
+
+#include <limits>
+
+namespace megabench {
+
+namespace F = torch::nn::functional;
+
+// ---------------------------------------------------------------------------------------------
+// RMSNorm
+
+RMSNormImpl::RMSNormImpl(RMSNormOptions options_) : options(std::move(options_)) { reset(); }
+
+void RMSNormImpl::reset() {
+  TORCH_CHECK(options.dim() > 0, "RMSNorm: dim must be positive, got ", options.dim());
+  g = register_parameter("g", torch::ones({options.dim()}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  const double scale = std::pow(static_cast<double>(options.dim()), -0.5);
+  auto norm = torch::linalg_vector_norm(x, 2, {-1}, /*keepdim=*/true, c10::nullopt) * scale;
+  return x / norm.clamp_min(options.eps()) * g;
+}
+
+torch::nn::AnyModule make_norm(NormKind kind, int64_t dim) {
+  if (kind == NormKind::kRMSNorm) return torch::nn::AnyModule(RMSNorm(RMSNormOptions(dim)));
+  return torch::nn::AnyModule(torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feedforward
+
+torch::nn::Sequential make_feedforward(const FeedForwardOptions& o) {
+  const auto hidden = static_cast<int64_t>(static_cast<double>(o.dim()) * o.mult());
+  TORCH_CHECK(hidden > 0, "FeedForward: dim * mult must be positive, got dim=", o.dim(),
+              " mult=", o.mult());
+  torch::nn::Sequential ff;
+  ff->push_back(make_norm(o.norm(), o.dim()));
+  ff->push_back(torch::nn::Linear(torch::nn::LinearOptions(o.dim(), hidden).bias(o.bias())));
+  ff->push_back(torch::nn::GELU());
+  ff->push_back(torch::nn::Dropout(o.dropout()));
+  ff->push_back(torch::nn::Linear(torch::nn::LinearOptions(hidden, o.dim()).bias(o.bias())));
+  return ff;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotary
+
+RotaryEmbeddingImpl::RotaryEmbeddingImpl(RotaryEmbeddingOptions options_)
+    : options(std::move(options_)) {
+  reset();
+}
+
+void RotaryEmbeddingImpl::reset() {
+  TORCH_CHECK(options.dim() > 0 && options.dim() % 2 == 0,
+              "RotaryEmbedding: dim must be positive and even, got ", options.dim());
+  auto exponent = torch::arange(0, options.dim(), 2).to(torch::kFloat32) /
+                  static_cast<double>(options.dim());
+  inv_freq = register_buffer("inv_freq", 1.0 / torch::pow(options.theta(), exponent));
+}
+
+torch::Tensor RotaryEmbeddingImpl::forward(int64_t n, int64_t start) {
+  auto t = torch::arange(start, start + n, inv_freq.options());
+  auto freqs = torch::outer(t, inv_freq);  // (n, dim/2)
+  return torch::cat({freqs, freqs}, -1);   // (n, dim)
+}
+
+static torch::Tensor rotate_half(const torch::Tensor& x) {
+  auto halves = x.chunk(2, -1);
+  return torch::cat({-halves[1], halves[0]}, -1);
+}
+
+torch::Tensor apply_rotary(const torch::Tensor& freqs, const torch::Tensor& t) {
+  const int64_t rot = freqs.size(-1);
+  TORCH_CHECK(rot <= t.size(-1), "apply_rotary: rotary dim ", rot, " exceeds head dim ",
+              t.size(-1));
+  if (rot == t.size(-1)) {
+    return (t * freqs.cos() + rotate_half(t) * freqs.sin()).to(t.scalar_type());
+  }
+  auto head = t.narrow(-1, 0, rot);
+  auto pass = t.narrow(-1, rot, t.size(-1) - rot);
+  head = head * freqs.cos() + rotate_half(head) * freqs.sin();
+  return torch::cat({head.to(t.scalar_type()), pass}, -1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token shift
+
+torch::Tensor token_shift(const torch::Tensor& x) {
+  auto parts = x.chunk(2, -1);
+  auto shifted = torch::constant_pad_nd(parts[1], {0, 0, 1, -1}, 0);  // (..., n, D - D/2)
+  return torch::cat({parts[0], shifted}, -1);
+}
+
+torch::Tensor token_shift_step(const torch::Tensor& x, const torch::Tensor& prev) {
+  if (!prev.defined()) return token_shift(x);
+  const int64_t n = x.size(-2);
+  return token_shift(torch::cat({prev, x}, -2)).narrow(-2, 1, n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention core
+
+// -finfo(dtype).max, the references' mask value.
+static double finfo_lowest(c10::ScalarType t) {
+  double v = 0;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, t, "finfo_lowest", [&] {
+    v = -static_cast<double>(std::numeric_limits<scalar_t>::max());
+  });
+  return v;
+}
+
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                     const AttendOptions& o) {
+  const int64_t n = q.size(-2), k_len = k.size(-2);
+  TORCH_CHECK(k_len >= n || !o.causal, "attend: causal attention needs at least as many keys (",
+              k_len, ") as queries (", n, ")");
+  const double scale = o.scale ? *o.scale : std::pow(static_cast<double>(q.size(-1)), -0.5);
+
+  // Keys that query i may see, as a bool (n, k_len) mask; undefined when all are visible.
+  torch::Tensor keep;
+  const bool need_positional = (o.causal && n > 1) || o.window > 0;
+  if (need_positional) {
+    auto opts = torch::TensorOptions().dtype(torch::kLong).device(q.device());
+    auto qi = torch::arange(k_len - n, k_len, opts).unsqueeze(1);  // (n, 1) query positions
+    auto kj = torch::arange(0, k_len, opts).unsqueeze(0);          // (1, k_len)
+    keep = o.causal ? kj <= qi : torch::ones({n, k_len}, opts.dtype(torch::kBool));
+    if (o.window > 0) keep = keep & (kj > qi - o.window);
+  }
+  if (o.keep_mask.defined()) keep = keep.defined() ? keep & o.keep_mask : o.keep_mask;
+
+  const double p = o.training ? o.dropout : 0.0;
+  if (o.sdpa) {
+    // Plain causal self-attention goes through is_causal, which lets LibTorch pick its flash kernel.
+    const bool plain_causal = o.causal && n == k_len && o.window == 0 && !o.keep_mask.defined();
+    if (plain_causal) {
+      return at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true, scale);
+    }
+    return at::scaled_dot_product_attention(q, k, v, keep, p, /*is_causal=*/false, scale);
+  }
+  auto sim = torch::matmul(q, k.transpose(-1, -2)) * scale;  // (B, H, n, k_len)
+  if (keep.defined()) {
+    sim = sim.masked_fill(keep.logical_not(), finfo_lowest(sim.scalar_type()));
+  }
+  auto attn = sim.softmax(-1);
+  if (p > 0) attn = F::dropout(attn, F::DropoutFuncOptions().p(p).training(true));
+  return torch::matmul(attn, v);  // (B, H, n, d)
+}
+
+std::pair<torch::Tensor, torch::Tensor> LayerCache::append(const torch::Tensor& k_new,
+                                                           const torch::Tensor& v_new) {
+  torch::Tensor k_all = k.defined() ? torch::cat({k, k_new}, 2) : k_new;
+  torch::Tensor v_all = v.defined() ? torch::cat({v, v_new}, 2) : v_new;
+  if (window > 0 && k_all.size(2) > window) {
+    k = k_all.narrow(2, k_all.size(2) - window, window);
+    v = v_all.narrow(2, v_all.size(2) - window, window);
+  } else {
+    k = k_all;
+    v = v_all;
+  }
+  return {k_all, v_all};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention block
+
+AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) { reset(); }
+
+void AttentionImpl::reset() {
+  TORCH_CHECK(options.heads() > 0 && options.dim_head() > 0,
+              "Attention: heads and dim_head must be positive, got heads=", options.heads(),
+              " dim_head=", options.dim_head());
+  const int64_t inner = options.heads() * options.dim_head();
+  norm = register_module("norm", RMSNorm(RMSNormOptions(options.dim())));
+  to_q = register_module("to_q",
+                         torch::nn::Linear(torch::nn::LinearOptions(options.dim(), inner).bias(false)));
+  to_kv = register_module(
+      "to_kv", torch::nn::Linear(torch::nn::LinearOptions(options.dim(), 2 * inner).bias(false)));
+  to_out = register_module(
+      "to_out", torch::nn::Linear(torch::nn::LinearOptions(inner, options.dim()).bias(false)));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const torch::Tensor& rotary,
+                                     LayerCache* cache) {
+  const int64_t b = x_in.size(0), n = x_in.size(1), h = options.heads();
+  auto x = norm(x_in);                                              // (B, n, D)
+  auto split_heads = [&](const torch::Tensor& t) {                  // (B, n, H*d) -> (B, H, n, d)
+    return t.view({b, n, h, -1}).transpose(1, 2);
+  };
+  auto q = split_heads(to_q(x));
+  auto kv = to_kv(x).chunk(2, -1);
+  auto k = split_heads(kv[0]);
+  auto v = split_heads(kv[1]);
+  if (rotary.defined()) {
+    q = apply_rotary(rotary, q);
+    k = apply_rotary(rotary, k);
+  }
+  if (cache) std::tie(k, v) = cache->append(k, v);
+
+  AttendOptions ao;
+  ao.causal = true;
+  ao.sdpa = options.flash();
+  ao.dropout = options.dropout();
+  ao.training = is_training();
+  ao.window = options.window();
+  auto out = attend(q, k, v, ao);                                   // (B, H, n, d)
+  return to_out(out.transpose(1, 2).reshape({b, n, -1}));           // (B, n, D)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transformer
+
+TransformerImpl::TransformerImpl(TransformerOptions options_) : options(std::move(options_)) {
+  reset();
+}
+
+void TransformerImpl::reset() {
+  TORCH_CHECK(options.layers() >= 0, "Transformer: layers must be >= 0, got ", options.layers());
+  if (options.rel_pos()) {
+    rotary_emb = register_module("rotary_emb", RotaryEmbedding(RotaryEmbeddingOptions(options.dim_head())));
+  }
+  layers = register_module("layers", torch::nn::ModuleList());
+  attn_.clear();
+  ff_.clear();
+  for (int64_t i = 0; i < options.layers(); ++i) {
+    auto attn = Attention(AttentionOptions(options.dim())
+                              .dim_head(options.dim_head())
+                              .heads(options.heads())
+                              .dropout(options.attn_dropout())
+                              .flash(options.flash_attn())
+                              .window(options.window()));
+    auto ff = make_feedforward(
+        FeedForwardOptions(options.dim()).mult(options.ff_mult()).dropout(options.ff_dropout()));
+    layers->push_back(torch::nn::ModuleList(attn, ff));
+    attn_.push_back(attn);
+    ff_.push_back(ff);
+  }
+  norm = register_module("norm", RMSNorm(RMSNormOptions(options.dim())));
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& x_in) {
+  torch::Tensor x = x_in;                                            // (B, n, D)
+  torch::Tensor rotary = rotary_emb ? rotary_emb(x.size(-2)) : torch::Tensor();
+  auto shift = [&](const torch::Tensor& t) { return options.token_shift() ? token_shift(t) : t; };
+  for (size_t i = 0; i < attn_.size(); ++i) {
+    x = attn_[i](shift(x), rotary) + x;
+    x = ff_[i]->forward(shift(x)) + x;
+  }
+  return norm(x);
+}
+
+torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& x_in, KVCache& cache) {
+  torch::Tensor x = x_in;                                            // (B, n, D): newest positions
+  const int64_t n = x.size(-2);
+  if (cache.layers.empty()) {
+    cache.layers.resize(attn_.size());
+    for (auto& lc : cache.layers) lc.window = options.window();
+  }
+  TORCH_INTERNAL_ASSERT(cache.layers.size() == attn_.size());
+  torch::Tensor rotary = rotary_emb ? rotary_emb(n, cache.pos) : torch::Tensor();
+  for (size_t i = 0; i < attn_.size(); ++i) {
+    auto& lc = cache.layers[i];
+    torch::Tensor a_in = x, f_in;
+    if (options.token_shift()) {
+      a_in = token_shift_step(x, lc.last_attn_in);
+      lc.last_attn_in = x.narrow(-2, n - 1, 1);
+    }
+    x = attn_[i](a_in, rotary, &lc) + x;
+    f_in = x;
+    if (options.token_shift()) {
+      f_in = token_shift_step(x, lc.last_ff_in);
+      lc.last_ff_in = x.narrow(-2, n - 1, 1);
+    }
+    x = ff_[i]->forward(f_in) + x;
+  }
+  cache.pos += n;
+  return norm(x);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling
+
+torch::Tensor top_k_filter(const torch::Tensor& logits, double thres) {
+  const int64_t num = logits.size(-1);
+  const int64_t k = std::max<int64_t>(static_cast<int64_t>((1.0 - thres) * num), 1);
+  auto [val, ind] = torch::topk(logits, k);
+  auto probs = torch::full_like(logits, -std::numeric_limits<double>::infinity());
+  probs.scatter_(1, ind, val);
+  return probs;
+}
+
+torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature) {
+  // Noise is drawn even when greedy, so that the random stream does not depend on temperature.
+  auto noise = torch::zeros_like(logits).uniform_(0, 1);
+  if (temperature == 0.0) return logits.argmax(-1);
+  auto gumbel = -torch::log((-torch::log(noise.clamp_min(1e-20))).clamp_min(1e-20));
+  return (logits / temperature + gumbel).argmax(-1);
+}
+
+torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double filter_thres) {
+  return gumbel_sample(top_k_filter(logits, filter_thres), temperature);
+}
+
+}  // namespace megabench

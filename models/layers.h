@@ -1,0 +1,220 @@
+#pragma once
+// The shared blocks. Every model in megabench (MEGABYTE, the byte Transformer, Perceiver AR) is
+// built from these, and each exists once: RMSNorm, the feedforward, rotary embeddings, token
+// shift, attention (an SDPA path and an explicit path) and the KV cache.
+//
+// Parameter names follow lucidrains' references (MEGABYTE-pytorch 0.3.6, perceiver-ar-pytorch
+// 0.0.10), so that named_parameters() matches their state_dict key for key.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace megabench {
+
+// ---------------------------------------------------------------------------------------------
+// Norms
+
+struct RMSNormOptions {
+  RMSNormOptions(int64_t dim) : dim_(dim) {}
+  TORCH_ARG(int64_t, dim);
+  /// Floor of the RMS, as in the reference (it clamps the norm, it does not add eps). Default 1e-8.
+  TORCH_ARG(double, eps) = 1e-8;
+};
+
+/// x / max(||x|| * dim^-1/2, eps) * g. Parameter: `g`.
+class RMSNormImpl : public torch::nn::Cloneable<RMSNormImpl> {
+ public:
+  explicit RMSNormImpl(RMSNormOptions options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  RMSNormOptions options;
+  torch::Tensor g;
+};
+TORCH_MODULE(RMSNorm);
+
+enum class NormKind { kRMSNorm, kLayerNorm };
+
+/// A norm of either kind, as a module that fits in a Sequential.
+torch::nn::AnyModule make_norm(NormKind kind, int64_t dim);
+
+// ---------------------------------------------------------------------------------------------
+// Feedforward: Sequential(norm, Linear(dim, dim*mult), GELU, Dropout, Linear(dim*mult, dim)),
+// indices 0..4 as in both references.
+
+struct FeedForwardOptions {
+  FeedForwardOptions(int64_t dim) : dim_(dim) {}
+  TORCH_ARG(int64_t, dim);
+  /// Hidden width multiplier. Default 4.
+  TORCH_ARG(double, mult) = 4;
+  /// Dropout after the GELU. Default 0.
+  TORCH_ARG(double, dropout) = 0.0;
+  /// MEGABYTE: RMSNorm, biased linears. Perceiver AR: LayerNorm, bias-free linears.
+  TORCH_ARG(NormKind, norm) = NormKind::kRMSNorm;
+  TORCH_ARG(bool, bias) = true;
+};
+
+torch::nn::Sequential make_feedforward(const FeedForwardOptions& options);
+
+// ---------------------------------------------------------------------------------------------
+// Rotary position embedding (Su et al.), rotating the first `dim` features of each head.
+
+struct RotaryEmbeddingOptions {
+  RotaryEmbeddingOptions(int64_t dim) : dim_(dim) {}
+  /// How many features of a head are rotated (the rest pass through). Must be even.
+  TORCH_ARG(int64_t, dim);
+  TORCH_ARG(double, theta) = 10000.0;
+};
+
+/// Buffer: `inv_freq` (dim/2), computed in float32 as the references do.
+class RotaryEmbeddingImpl : public torch::nn::Cloneable<RotaryEmbeddingImpl> {
+ public:
+  explicit RotaryEmbeddingImpl(RotaryEmbeddingOptions options);
+  void reset() override;
+  /// Angles for positions [start, start + n): (n, dim), in inv_freq's dtype.
+  torch::Tensor forward(int64_t n, int64_t start = 0);
+  RotaryEmbeddingOptions options;
+  torch::Tensor inv_freq;
+};
+TORCH_MODULE(RotaryEmbedding);
+
+/// t * cos + rotate_half(t) * sin on the first freqs.size(-1) features of t (..., n, d).
+torch::Tensor apply_rotary(const torch::Tensor& freqs, const torch::Tensor& t);
+
+// ---------------------------------------------------------------------------------------------
+// Token shift (RWKV): the second half of the features comes from the previous position.
+
+/// x (..., n, D): features [D/2:] of position i are those of position i-1 (zero at i = 0).
+torch::Tensor token_shift(const torch::Tensor& x);
+/// The same for n new positions whose predecessor is `prev` (..., 1, D), or zeros if undefined.
+torch::Tensor token_shift_step(const torch::Tensor& x, const torch::Tensor& prev);
+
+// ---------------------------------------------------------------------------------------------
+// Attention core
+
+struct AttendOptions {
+  /// Causal, aligned to the end: query i of n sees keys j <= (k_len - n) + i.
+  bool causal = true;
+  /// Use at::scaled_dot_product_attention (LibTorch picks flash / memory-efficient / math).
+  bool sdpa = false;
+  double dropout = 0.0;
+  bool training = false;
+  /// Softmax scale; default dim_head^-1/2.
+  std::optional<double> scale;
+  /// Sliding window: query at position p sees keys in (p - window, p]. 0 = unlimited.
+  int64_t window = 0;
+  /// Keys to keep, broadcastable to (B, H, n, k_len), bool. Combined with causal/window.
+  torch::Tensor keep_mask;
+};
+
+/// q (B, H, n, d), k and v (B, H, k_len, d) -> (B, H, n, d).
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                     const AttendOptions& options);
+
+// ---------------------------------------------------------------------------------------------
+// KV cache: keys and values of one attention layer, plus the last inputs that token shift needs.
+
+struct LayerCache {
+  torch::Tensor k, v;           // (B, H, len, d); keys already rotated
+  torch::Tensor last_attn_in;   // (B, 1, D) input of the attention block at the last position
+  torch::Tensor last_ff_in;     // (B, 1, D) input of the feedforward block at the last position
+  int64_t window = 0;           // > 0: keep only the last `window` keys
+
+  /// Appends n new keys/values and returns the keys/values to attend over.
+  std::pair<torch::Tensor, torch::Tensor> append(const torch::Tensor& k_new,
+                                                 const torch::Tensor& v_new);
+  int64_t size() const { return k.defined() ? k.size(2) : 0; }
+};
+
+/// The cache of one Transformer: a LayerCache per layer and the number of positions seen.
+struct KVCache {
+  std::vector<LayerCache> layers;
+  int64_t pos = 0;  // absolute position of the next token
+  void reset() {
+    layers.clear();
+    pos = 0;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Attention block: norm -> to_q / to_kv -> rotary -> attend -> to_out (MEGABYTE's layout).
+
+struct AttentionOptions {
+  AttentionOptions(int64_t dim) : dim_(dim) {}
+  TORCH_ARG(int64_t, dim);
+  TORCH_ARG(int64_t, dim_head) = 64;
+  TORCH_ARG(int64_t, heads) = 8;
+  TORCH_ARG(double, dropout) = 0.0;
+  /// SDPA path (the reference's flash_attn) instead of the explicit softmax(QK^T)V.
+  TORCH_ARG(bool, flash) = false;
+  /// Sliding-window attention: 0 = full causal attention.
+  TORCH_ARG(int64_t, window) = 0;
+};
+
+class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
+ public:
+  explicit AttentionImpl(AttentionOptions options);
+  void reset() override;
+  /// x (B, n, D) -> (B, n, D). rotary: (n_total, d_rot) angles for the n positions, or undefined.
+  /// With a cache, x holds the n newest positions and the keys/values are appended to it.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& rotary = {},
+                        LayerCache* cache = nullptr);
+  AttentionOptions options;
+  RMSNorm norm{nullptr};
+  torch::nn::Linear to_q{nullptr}, to_kv{nullptr}, to_out{nullptr};
+};
+TORCH_MODULE(Attention);
+
+// ---------------------------------------------------------------------------------------------
+// Transformer: the stack that MEGABYTE runs at every stage and that the byte Transformer
+// baseline is. Per layer: x = attn(shift(x)) + x; x = ff(shift(x)) + x; then a final RMSNorm.
+
+struct TransformerOptions {
+  TransformerOptions(int64_t dim, int64_t layers) : dim_(dim), layers_(layers) {}
+  TORCH_ARG(int64_t, dim);
+  TORCH_ARG(int64_t, layers);
+  TORCH_ARG(int64_t, dim_head) = 64;
+  TORCH_ARG(int64_t, heads) = 8;
+  TORCH_ARG(double, attn_dropout) = 0.0;
+  TORCH_ARG(double, ff_dropout) = 0.0;
+  TORCH_ARG(double, ff_mult) = 4;
+  /// Rotary embeddings over dim_head (the reference's rel_pos).
+  TORCH_ARG(bool, rel_pos) = true;
+  TORCH_ARG(bool, flash_attn) = false;
+  /// RWKV token shift before attention and feedforward (the reference always shifts).
+  TORCH_ARG(bool, token_shift) = true;
+  /// Sliding-window attention: 0 = full.
+  TORCH_ARG(int64_t, window) = 0;
+};
+
+class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
+ public:
+  explicit TransformerImpl(TransformerOptions options);
+  void reset() override;
+  /// x (B, n, D) -> (B, n, D).
+  torch::Tensor forward(const torch::Tensor& x);
+  /// Incremental: x holds the n newest positions; cache holds everything before them.
+  torch::Tensor forward_cached(const torch::Tensor& x, KVCache& cache);
+  TransformerOptions options;
+  RotaryEmbedding rotary_emb{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+
+ private:
+  std::vector<Attention> attn_;
+  std::vector<torch::nn::Sequential> ff_;
+};
+TORCH_MODULE(Transformer);
+
+// ---------------------------------------------------------------------------------------------
+// Sampling, with the references' semantics.
+
+/// Keeps the max(int((1 - thres) * V), 1) largest logits, the rest -inf. logits (B, V).
+torch::Tensor top_k_filter(const torch::Tensor& logits, double thres);
+/// argmax(logits / temperature + Gumbel noise); temperature 0 is argmax. (B, V) -> (B).
+torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature);
+/// top_k_filter then gumbel_sample.
+torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double filter_thres);
+
+}  // namespace megabench

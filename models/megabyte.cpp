@@ -1,0 +1,422 @@
+#include "models/megabyte.h"
+
+#include <numeric>
+
+namespace megabench {
+
+namespace nn = torch::nn;
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+int64_t MEGABYTEOptions::stages() const { return static_cast<int64_t>(depth_.size()); }
+
+std::vector<int64_t> MEGABYTEOptions::stage_dims() const {
+  if (dim_.size() == 1) return std::vector<int64_t>(depth_.size(), dim_[0]);
+  return dim_;
+}
+
+int64_t MEGABYTEOptions::patch_size() const {
+  return std::accumulate(max_seq_len_.begin() + 1, max_seq_len_.end(), int64_t{1},
+                         std::multiplies<>());
+}
+
+int64_t MEGABYTEOptions::total_len() const { return max_seq_len_.at(0) * patch_size(); }
+
+void MEGABYTEOptions::validate() const {
+  TORCH_CHECK(num_tokens_ > 0, "MEGABYTE: num_tokens must be positive, got ", num_tokens_);
+  TORCH_CHECK(!depth_.empty(), "MEGABYTE: depth needs one entry per stage, got none");
+  TORCH_CHECK(depth_.size() == max_seq_len_.size(),
+              "MEGABYTE: depth and max_seq_len need one entry per stage, got ", depth_.size(),
+              " and ", max_seq_len_.size());
+  TORCH_CHECK(dim_.size() == 1 || dim_.size() == depth_.size(),
+              "MEGABYTE: dim needs 1 entry or one per stage (", depth_.size(), "), got ",
+              dim_.size());
+  for (size_t i = 0; i < depth_.size(); ++i) {
+    TORCH_CHECK(depth_[i] >= 0, "MEGABYTE: depth[", i, "] must be >= 0, got ", depth_[i]);
+    TORCH_CHECK(max_seq_len_[i] > 0, "MEGABYTE: max_seq_len[", i, "] must be positive, got ",
+                max_seq_len_[i]);
+  }
+  for (size_t i = 0; i < dim_.size(); ++i) {
+    TORCH_CHECK(dim_[i] > 0, "MEGABYTE: dim[", i, "] must be positive, got ", dim_[i]);
+  }
+  TORCH_CHECK(heads_ > 0 && dim_head_ > 0, "MEGABYTE: heads and dim_head must be positive, got ",
+              heads_, " and ", dim_head_);
+  TORCH_CHECK(!rel_pos_ || dim_head_ % 2 == 0, "MEGABYTE: rel_pos needs an even dim_head, got ",
+              dim_head_);
+  TORCH_CHECK(pad_id_ >= 0 && pad_id_ < num_tokens_, "MEGABYTE: pad_id must be in [0, ",
+              num_tokens_, "), got ", pad_id_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Construction: the same modules, in the same order and under the same names, as the reference.
+
+MEGABYTEImpl::MEGABYTEImpl(MEGABYTEOptions options_) : options(std::move(options_)) { reset(); }
+
+void MEGABYTEImpl::reset() {
+  options.validate();
+  S_ = options.stages();
+  dims_ = options.stage_dims();
+  const auto& msl = options.max_seq_len();
+  const int64_t fine_dim = dims_.back();
+
+  start_tokens = register_module("start_tokens", nn::ParameterList());
+  for (int64_t s = 0; s < S_; ++s) start_tokens->append(torch::randn({dims_[s]}));
+
+  pos_table_.clear();
+  if (options.pos_emb()) {
+    pos_embs = register_module("pos_embs", nn::ModuleList());
+    for (int64_t s = 0; s < S_; ++s) {
+      pos_table_.emplace_back(nn::EmbeddingOptions(msl[s], dims_[s]));
+      pos_embs->push_back(pos_table_.back());
+    }
+  }
+
+  // token_embs[0] embeds bytes for the finest stage; token_embs[k] embeds patches of
+  // prod(max_seq_len[S-k:]) bytes for stage S-1-k.
+  token_embs = register_module("token_embs", nn::ModuleList());
+  byte_emb_ = nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim));
+  token_embs->push_back(byte_emb_);
+  patch_embs_.clear();
+  int64_t patch = 1;
+  for (int64_t k = 1; k < S_; ++k) {
+    patch *= msl[S_ - k];
+    const int64_t dim_out = dims_[S_ - 1 - k];
+    nn::Sequential emb(
+        nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim)),
+        nn::Flatten(nn::FlattenOptions().start_dim(-2).end_dim(-1)),  // '... r d -> ... (r d)'
+        nn::LayerNorm(nn::LayerNormOptions({patch * fine_dim})),
+        nn::Linear(patch * fine_dim, dim_out),
+        nn::LayerNorm(nn::LayerNormOptions({dim_out})));
+    token_embs->push_back(emb);
+    patch_embs_.push_back(emb);
+  }
+
+  transformers = register_module("transformers", nn::ModuleList());
+  to_next_transformer_projections =
+      register_module("to_next_transformer_projections", nn::ModuleList());
+  stage_transformers_.clear();
+  projections_.clear();
+  for (int64_t s = 0; s < S_; ++s) {
+    Transformer t(TransformerOptions(dims_[s], options.depth()[s])
+                      .dim_head(options.dim_head())
+                      .heads(options.heads())
+                      .attn_dropout(options.attn_dropout())
+                      .ff_dropout(options.ff_dropout())
+                      .ff_mult(options.ff_mult())
+                      .rel_pos(options.rel_pos())
+                      .flash_attn(options.flash_attn()));
+    transformers->push_back(t);
+    stage_transformers_.push_back(t);
+    if (s + 1 < S_) {
+      // Sequential(Rearrange, Linear, Rearrange) in the reference: the Linear sits at index 1.
+      nn::Linear proj(dims_[s], dims_[s + 1] * msl[s + 1]);
+      to_next_transformer_projections->push_back(nn::Sequential(nn::Identity(), proj, nn::Identity()));
+      projections_.push_back(proj);
+    } else {
+      to_next_transformer_projections->push_back(nn::Identity());
+    }
+  }
+  to_logits = register_module("to_logits", nn::Linear(fine_dim, options.num_tokens()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks of the forward pass
+
+torch::Tensor MEGABYTEImpl::check_ids(const torch::Tensor& ids_in) const {
+  TORCH_CHECK(ids_in.defined(), "MEGABYTE: ids is undefined");
+  TORCH_CHECK(!at::isFloatingType(ids_in.scalar_type()) && !at::isComplexType(ids_in.scalar_type()) &&
+                  ids_in.scalar_type() != torch::kBool,
+              "MEGABYTE: ids must be an integer tensor, got ", ids_in.scalar_type());
+  TORCH_CHECK(ids_in.dim() == 2 || ids_in.dim() == S_ + 1, "MEGABYTE: ids must have rank 2 (batch, "
+              "length) or ", S_ + 1, " (batch, m, patch...), got shape ", ids_in.sizes());
+  TORCH_CHECK(ids_in.numel() > 0, "MEGABYTE: ids is empty (shape ", ids_in.sizes(),
+              "); use forward_empty(batch) for the distribution of the first byte");
+  auto ids = ids_in.to(torch::kLong);
+  const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+  TORCH_CHECK(lo >= 0 && hi < options.num_tokens(), "MEGABYTE: ids must lie in [0, ",
+              options.num_tokens(), "), got values in [", lo, ", ", hi, "]");
+  return ids;
+}
+
+torch::Tensor MEGABYTEImpl::embed(int64_t stage, const torch::Tensor& ids) {
+  const int64_t k = S_ - 1 - stage;
+  return k == 0 ? byte_emb_(ids) : patch_embs_[k - 1]->forward(ids);
+}
+
+torch::Tensor MEGABYTEImpl::project(int64_t stage, const torch::Tensor& x) {
+  const int64_t d = options.max_seq_len()[stage + 1];
+  return projections_[stage](x).reshape({-1, d, dims_[stage + 1]});  // '(b m) n d'
+}
+
+bool MEGABYTEImpl::corrected_at(int64_t stage) const {
+  return options.context() == ContextMode::kCorrected && stage > 0 && stage < S_ - 1;
+}
+
+torch::Tensor MEGABYTEImpl::pad_context(int64_t stage, const torch::Tensor& chunks) const {
+  // Reference: [0, c_0, ..., c_{d-1}]. Corrected middle stage: [c_0, ..., c_{d-1}, 0].
+  return corrected_at(stage) ? torch::constant_pad_nd(chunks, {0, 0, 0, 1}, 0)
+                             : torch::constant_pad_nd(chunks, {0, 0, 1, 0}, 0);
+}
+
+torch::Tensor MEGABYTEImpl::context_at(int64_t stage, int64_t p, const torch::Tensor& ctx) const {
+  const int64_t d = options.max_seq_len()[stage];
+  const int64_t chunk = corrected_at(stage) ? p : p - 1;
+  if (chunk < 0 || chunk >= d) return torch::Tensor();
+  return ctx.narrow(1, chunk, 1);  // (B, 1, D_s)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+
+MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
+  auto ids = check_ids(ids_in);
+  const auto& msl = options.max_seq_len();
+  const int64_t batch = ids.size(0);
+  const bool flat = ids.dim() == 2;
+  Forward out;
+  out.seq_len = -1;
+
+  if (flat) {  // (B, L) -> right-pad to whole patches -> (B, m, max_seq_len[1:]...)
+    out.seq_len = ids.size(1);
+    const int64_t multiple = options.patch_size();
+    const int64_t padding = (multiple - out.seq_len % multiple) % multiple;
+    ids = torch::constant_pad_nd(ids, {0, padding}, options.pad_id());
+    std::vector<int64_t> shape{batch, -1};
+    shape.insert(shape.end(), msl.begin() + 1, msl.end());
+    ids = ids.reshape(shape);
+  }
+  TORCH_CHECK(ids.size(1) <= msl[0], "MEGABYTE: input spans ", ids.size(1),
+              " patches, more than max_seq_len[0] = ", msl[0], " (at most ", options.total_len(),
+              " bytes)");
+  for (int64_t s = 1; s < S_; ++s) {
+    TORCH_CHECK(ids.size(s + 1) == msl[s], "MEGABYTE: pre-shaped ids must have dimension ", s + 1,
+                " equal to max_seq_len[", s, "] = ", msl[s], ", got shape ", ids.sizes());
+  }
+
+  // Tokens of every stage: stage s sees (B, d_0, ..., d_s, D_s).
+  std::vector<torch::Tensor> tokens_at_stages(S_);
+  torch::Tensor cur = ids;
+  for (int64_t k = 0; k < S_; ++k) {
+    const int64_t stage = S_ - 1 - k;
+    auto tokens = embed(stage, cur);
+    if (options.pos_emb()) {
+      auto positions = torch::arange(tokens.size(-2), ids.options());
+      tokens = tokens + pos_table_[stage](positions);
+    }
+    tokens_at_stages[stage] = tokens;
+    if (k > 0) cur = cur.flatten(-2);  // '... m n -> ... (m n)'
+  }
+
+  torch::Tensor prev, attended;
+  for (int64_t s = 0; s < S_; ++s) {
+    auto stage_tokens = tokens_at_stages[s];
+    auto prefix = stage_tokens.sizes().vec();
+    prefix.resize(prefix.size() - 2);
+    const int64_t n = stage_tokens.size(-2), d = stage_tokens.size(-1);
+    stage_tokens = stage_tokens.reshape({-1, n, d});                             // (B', n, D)
+    auto start = start_tokens[s].view({1, 1, d}).expand({stage_tokens.size(0), 1, d});
+    auto x = torch::cat({start, stage_tokens}, -2);                              // (B', n + 1, D)
+    if (prev.defined()) x = x + pad_context(s, prev);
+    attended = stage_transformers_[s](x);
+    auto shape = prefix;
+    shape.push_back(n + 1);
+    shape.push_back(d);
+    attended = attended.reshape(shape);                                          // (B, ..., n+1, D)
+    if (s + 1 < S_) prev = project(s, attended.narrow(-2, 0, n));                // (B'', d_{s+1}, D)
+  }
+
+  auto logits = to_logits(attended);                                              // (B, ..., n+1, V)
+  const int64_t V = options.num_tokens();
+  auto start_logits = logits.reshape({batch, -1, logits.size(-2), V}).select(1, 0).select(1, 0);
+  out.shaped_logits = logits.narrow(-2, 1, logits.size(-2) - 1);                  // (B, ..., n, V)
+  auto flat_logits = out.shaped_logits.reshape({batch, -1, V});                   // (B, N, V)
+  out.logits = torch::cat({start_logits.unsqueeze(1), flat_logits.narrow(1, 0, flat_logits.size(1) - 1)}, 1);
+  out.labels = ids.reshape({batch, -1});
+  return out;
+}
+
+torch::Tensor MEGABYTEImpl::forward(const torch::Tensor& ids, bool return_loss) {
+  auto f = forward_all(ids);
+  if (!return_loss) {
+    if (f.seq_len < 0) return f.shaped_logits;
+    const int64_t V = options.num_tokens();
+    return f.shaped_logits.reshape({ids.size(0), -1, V}).narrow(1, 0, f.seq_len);
+  }
+  const int64_t V = options.num_tokens();
+  return torch::nn::functional::cross_entropy(
+      f.logits.reshape({-1, V}), f.labels.reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(options.pad_id()));
+}
+
+torch::Tensor MEGABYTEImpl::next_byte_logits(const torch::Tensor& ids) {
+  TORCH_CHECK(ids.dim() == 2, "MEGABYTE: next_byte_logits needs flat ids (batch, length), got shape ",
+              ids.sizes());
+  auto f = forward_all(ids);
+  return f.logits.narrow(1, 0, f.seq_len);
+}
+
+torch::Tensor MEGABYTEImpl::forward_empty(int64_t batch) {
+  TORCH_CHECK(batch > 0, "MEGABYTE: batch must be positive, got ", batch);
+  torch::Tensor prev, tokens;
+  for (int64_t s = 0; s < S_; ++s) {
+    const int64_t d = dims_[s];
+    tokens = start_tokens[s].view({1, 1, d}).expand({batch, 1, d});
+    if (prev.defined()) tokens = tokens + prev.narrow(-2, 0, 1);
+    tokens = stage_transformers_[s](tokens);
+    if (s + 1 < S_) prev = project(s, tokens);
+  }
+  return to_logits(tokens);  // (B, 1, V)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cached decoding. The global model runs once per patch, each finer stage once per unit of the
+// stage below it, and the finest stage once per byte.
+
+torch::Tensor MEGABYTEImpl::feed(MEGABYTEDecodeState& st, int64_t stage, const torch::Tensor& x) {
+  return stage_transformers_[stage]->forward_cached(x, st.stages[stage].cache);  // (B, 1, D_s)
+}
+
+void MEGABYTEImpl::open_units(MEGABYTEDecodeState& st, int64_t stage, torch::Tensor ctx) {
+  const int64_t batch = st.bytes.size(0);
+  for (int64_t r = stage; r < S_; ++r) {
+    auto& sr = st.stages[r];
+    sr.cache.reset();
+    sr.ctx = ctx;
+    auto x = start_tokens[r].view({1, 1, dims_[r]}).expand({batch, 1, dims_[r]});
+    auto c = r > 0 ? context_at(r, 0, ctx) : torch::Tensor();
+    if (c.defined()) x = x + c;
+    auto out = feed(st, r, x);
+    if (r + 1 < S_) {
+      ctx = project(r, out);
+    } else {
+      st.empty_logits = to_logits(out).squeeze(1);
+    }
+  }
+}
+
+MEGABYTEDecodeState MEGABYTEImpl::begin(int64_t batch) {
+  TORCH_CHECK(batch > 0, "MEGABYTE: batch must be positive, got ", batch);
+  MEGABYTEDecodeState st;
+  st.stages.resize(S_);
+  st.bytes = torch::zeros({batch, options.total_len()},
+                          torch::TensorOptions().dtype(torch::kLong).device(to_logits->weight.device()));
+  open_units(st, 0, torch::Tensor());
+  if (options.context() == ContextMode::kReference && S_ > 1) {
+    st.empty_logits = forward_empty(batch).squeeze(1);  // the reference adds chunk 0 at the start
+  }
+  return st;
+}
+
+torch::Tensor MEGABYTEImpl::append(MEGABYTEDecodeState& st, const torch::Tensor& byte_in) {
+  const auto& msl = options.max_seq_len();
+  const int64_t batch = st.bytes.size(0);
+  TORCH_CHECK(st.len < options.total_len(), "MEGABYTE: the context is full (", options.total_len(),
+              " bytes)");
+  auto byte = byte_in.to(torch::kLong).reshape({batch});
+  st.bytes.select(1, st.len).copy_(byte);
+
+  // Multi-index of the new byte: idx[s] is its unit's position within stage s.
+  std::vector<int64_t> idx(S_);
+  int64_t rem = st.len;
+  for (int64_t s = S_ - 1; s >= 0; --s) {
+    idx[s] = rem % msl[s];
+    rem /= msl[s];
+  }
+  st.len += 1;
+
+  auto token_at = [&](int64_t stage) {  // (B, 1, D_s): the unit just completed at `stage`
+    torch::Tensor tok;
+    if (stage == S_ - 1) {
+      tok = byte_emb_(byte).unsqueeze(1);
+    } else {
+      int64_t span = 1;
+      for (int64_t r = stage + 1; r < S_; ++r) span *= msl[r];
+      tok = embed(stage, st.bytes.narrow(1, st.len - span, span).unsqueeze(1));
+    }
+    if (options.pos_emb()) tok = tok + pos_table_[stage]->weight[idx[stage]].view({1, 1, -1});
+    if (stage > 0) {
+      auto c = context_at(stage, idx[stage] + 1, st.stages[stage].ctx);
+      if (c.defined()) tok = tok + c;
+    }
+    return tok;
+  };
+
+  // The finest stage takes the byte; its output predicts the next byte.
+  auto out = feed(st, S_ - 1, token_at(S_ - 1));
+  auto logits = to_logits(out).squeeze(1);  // (B, V)
+  if (S_ == 1) return st.len < options.total_len() ? logits : torch::Tensor();
+
+  // Units completed by this byte pass up. A middle stage's last position is never fed: the
+  // reference drops its output. The first stage whose unit goes on feeds the finished unit and
+  // opens new units below it.
+  int64_t s = S_ - 1;
+  while (s > 0 && idx[s] == msl[s] - 1) {
+    s -= 1;
+    const bool last_in_unit = idx[s] == msl[s] - 1;
+    if (last_in_unit && s > 0) continue;
+    if (last_in_unit && s == 0) return torch::Tensor();  // the context is full
+    auto above = feed(st, s, token_at(s));
+    open_units(st, s + 1, project(s, above));
+    break;
+  }
+  return logits;
+}
+
+torch::Tensor MEGABYTEImpl::next_logits_uncached(const torch::Tensor& seq) {
+  if (seq.size(1) == 0) {
+    if (options.context() == ContextMode::kReference || S_ == 1) {
+      return forward_empty(seq.size(0)).squeeze(1);
+    }
+    // Corrected mode: byte 0's distribution is the one the loss trains, from the start tokens.
+    auto dummy = torch::zeros({seq.size(0), 1}, seq.options().dtype(torch::kLong));
+    return forward_all(dummy).logits.select(1, 0);
+  }
+  return forward(seq).select(1, seq.size(1) - 1);
+}
+
+torch::Tensor MEGABYTEImpl::generate(const torch::Tensor& prime_in, std::optional<int64_t> length,
+                                     double temperature, double filter_thres, int64_t batch,
+                                     bool use_cache) {
+  torch::NoGradGuard no_grad;
+  const auto device = to_logits->weight.device();
+  torch::Tensor prime = prime_in.defined()
+                            ? prime_in
+                            : torch::empty({batch, 0}, torch::TensorOptions().dtype(torch::kLong));
+  TORCH_CHECK(prime.dim() == 2, "MEGABYTE: prime must have shape (batch, length), got ",
+              prime.sizes());
+  TORCH_CHECK(prime.size(0) > 0, "MEGABYTE: prime must have a positive batch size");
+  TORCH_CHECK(temperature >= 0, "MEGABYTE: temperature must be >= 0, got ", temperature);
+  TORCH_CHECK(filter_thres >= 0 && filter_thres <= 1, "MEGABYTE: filter_thres must lie in [0, 1], got ",
+              filter_thres);
+  prime = prime.to(device, torch::kLong);
+  if (prime.numel() > 0) check_ids(prime);
+  const int64_t L = prime.size(1), total = options.total_len();
+  const int64_t n = length.value_or(total - L);
+  TORCH_CHECK(n >= 0 && L + n <= total, "MEGABYTE: prime length ", L, " + length ", n,
+              " exceeds the model's maximum of ", total, " bytes");
+
+  std::vector<torch::Tensor> sampled;
+  sampled.reserve(n);
+  if (use_cache) {
+    auto st = begin(prime.size(0));
+    torch::Tensor logits = st.empty_logits;
+    for (int64_t t = 0; t < L; ++t) logits = append(st, prime.select(1, t));
+    for (int64_t i = 0; i < n; ++i) {
+      auto next = sample_next(logits, temperature, filter_thres);  // (B)
+      sampled.push_back(next);
+      if (i + 1 < n) logits = append(st, next);
+    }
+  } else {
+    auto seq = prime;
+    for (int64_t i = 0; i < n; ++i) {
+      auto next = sample_next(next_logits_uncached(seq), temperature, filter_thres);
+      sampled.push_back(next);
+      seq = torch::cat({seq, next.unsqueeze(1)}, 1);
+    }
+  }
+  if (sampled.empty()) return prime;
+  return torch::cat({prime, torch::stack(sampled, 1)}, 1);
+}
+
+}  // namespace megabench

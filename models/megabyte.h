@@ -1,0 +1,159 @@
+#pragma once
+// MEGABYTE (Yu et al. 2023, arXiv 2305.07185), as lucidrains' MEGABYTE-pytorch 0.3.6 builds it:
+// any number of stages, coarsest first. Stage 0 is the global model over patches; each finer stage
+// is a local model inside one unit of the stage above; the finest stage predicts bytes.
+//
+//   auto model = MEGABYTE(MEGABYTEOptions(/*num_tokens=*/256, /*dim=*/{512, 256},
+//                                         /*depth=*/{6, 4}, /*max_seq_len=*/{1024, 4}));
+//   auto loss = model->forward(x, /*return_loss=*/true);
+//   loss.backward();
+//   auto sampled = model->generate();
+//
+// Parameter names match the reference's state_dict, so a Python checkpoint loads by name.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "models/layers.h"
+
+namespace megabench {
+
+/// How a middle stage's start position gets context from the stage above (3 or more stages).
+enum class ContextMode {
+  /// As the reference: the start position of every finer stage receives zero from the stage above,
+  /// so with 3+ stages the first sub-patch of each patch sees no earlier patch.
+  kReference,
+  /// Middle stages: position i (the start token at 0) receives the i-th context chunk, so every
+  /// byte sees all earlier bytes. Same parameters; 1- and 2-stage models are unchanged.
+  kCorrected,
+};
+
+struct MEGABYTEOptions {
+  MEGABYTEOptions(int64_t num_tokens, std::vector<int64_t> dim, std::vector<int64_t> depth,
+                  std::vector<int64_t> max_seq_len)
+      : num_tokens_(num_tokens),
+        dim_(std::move(dim)),
+        depth_(std::move(depth)),
+        max_seq_len_(std::move(max_seq_len)) {}
+  /// Vocabulary size: 256 for bytes.
+  TORCH_ARG(int64_t, num_tokens);
+  /// Width per stage, coarsest first; one value means the same width at every stage.
+  TORCH_ARG(std::vector<int64_t>, dim);
+  /// Layers per stage, e.g. {6, 4}.
+  TORCH_ARG(std::vector<int64_t>, depth);
+  /// The global length (patches), then the patch length of each finer stage, e.g. {1024, 4}.
+  TORCH_ARG(std::vector<int64_t>, max_seq_len);
+  TORCH_ARG(int64_t, dim_head) = 64;
+  TORCH_ARG(int64_t, heads) = 8;
+  TORCH_ARG(double, attn_dropout) = 0.0;
+  TORCH_ARG(double, ff_mult) = 4;
+  TORCH_ARG(double, ff_dropout) = 0.0;
+  /// Padding id: flat input is right-padded with it, and the loss ignores it (as the reference).
+  TORCH_ARG(int64_t, pad_id) = 0;
+  /// Rotary embeddings in every stage. Default false, as the reference.
+  TORCH_ARG(bool, rel_pos) = false;
+  /// A learned absolute position embedding per stage. Default false, as the reference.
+  TORCH_ARG(bool, pos_emb) = false;
+  /// Attention through at::scaled_dot_product_attention. Default false, as the reference.
+  TORCH_ARG(bool, flash_attn) = false;
+  /// Context wiring for 3+ stages. New models default to the corrected mode; parity with the
+  /// reference and its checkpoints needs kReference.
+  TORCH_ARG(ContextMode, context) = ContextMode::kCorrected;
+
+ public:  // TORCH_ARG leaves the section private
+  /// Number of stages, and dim expanded to one entry per stage. Throw on inconsistent options.
+  int64_t stages() const;
+  std::vector<int64_t> stage_dims() const;
+  /// Bytes per global patch (the product of max_seq_len[1:]) and the longest input.
+  int64_t patch_size() const;
+  int64_t total_len() const;
+  void validate() const;
+};
+
+/// Decoding state for cached generation: one KV cache per stage for the unit being filled.
+struct MEGABYTEDecodeState {
+  struct Stage {
+    KVCache cache;
+    torch::Tensor ctx;  // (B, d_s, D_s) context chunks from the stage above for the current unit
+  };
+  std::vector<Stage> stages;
+  torch::Tensor bytes;  // (B, total_len) bytes so far, int64
+  int64_t len = 0;
+  torch::Tensor empty_logits;  // (B, V): distribution of byte 0, from the initial state
+};
+
+class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
+ public:
+  explicit MEGABYTEImpl(MEGABYTEOptions options);
+  void reset() override;
+
+  /// ids: (B, L) flat bytes (right-padded with pad_id to whole patches), or pre-shaped
+  /// (B, m, max_seq_len[1], ...). Returns logits of the input's shape plus V, where position t
+  /// predicts byte t + 1 -- or, with return_loss, the mean cross-entropy in nats ignoring pad_id.
+  torch::Tensor forward(const torch::Tensor& ids, bool return_loss = false);
+
+  /// Logits for every byte of flat ids (B, L): row t is the distribution of byte t given bytes
+  /// < t (row 0 comes from the start tokens). (B, L, V). Unlike the loss, pads nothing away.
+  torch::Tensor next_byte_logits(const torch::Tensor& ids);
+
+  /// The reference's forward_empty: distribution of byte 0, (B, 1, V).
+  torch::Tensor forward_empty(int64_t batch);
+
+  /// Samples `length` bytes after `prime` (B, L) (default: until the context is full) and
+  /// returns the whole sequence (B, L + length). Top-k keeps max(int((1 - filter_thres) * V), 1)
+  /// logits; temperature 0 is greedy. use_cache = false reruns the full forward for every byte,
+  /// as the reference does.
+  torch::Tensor generate(const torch::Tensor& prime = {}, std::optional<int64_t> length = {},
+                         double temperature = 1.0, double filter_thres = 0.9, int64_t batch = 1,
+                         bool use_cache = true);
+
+  /// Incremental decoding. begin() returns the state before any byte; append() feeds one byte
+  /// per sequence (B) and returns the logits of the next byte (B, V) -- undefined once full.
+  MEGABYTEDecodeState begin(int64_t batch);
+  torch::Tensor append(MEGABYTEDecodeState& state, const torch::Tensor& byte);
+  /// Logits for the byte after the whole of `seq` (B, L) without a cache (L may be 0), (B, V).
+  torch::Tensor next_logits_uncached(const torch::Tensor& seq);
+
+  MEGABYTEOptions options;
+  torch::nn::ParameterList start_tokens{nullptr};
+  torch::nn::ModuleList pos_embs{nullptr};
+  torch::nn::ModuleList token_embs{nullptr};
+  torch::nn::ModuleList transformers{nullptr};
+  torch::nn::ModuleList to_next_transformer_projections{nullptr};
+  torch::nn::Linear to_logits{nullptr};
+
+ private:
+  struct Forward {
+    torch::Tensor logits;  // (B, N, V): row t predicts byte t (row 0 from the start tokens)
+    torch::Tensor labels;  // (B, N) padded ids
+    torch::Tensor shaped_logits;  // reference-shaped logits (B, ..., V) for the non-loss path
+    int64_t seq_len = 0;   // unpadded length for flat input, -1 for pre-shaped
+  };
+  Forward forward_all(const torch::Tensor& ids);
+  torch::Tensor check_ids(const torch::Tensor& ids) const;
+
+  /// Stage s's embedding of its units: stage S-1 embeds bytes, stage s < S-1 embeds patches.
+  torch::Tensor embed(int64_t stage, const torch::Tensor& ids);
+  /// Projection from stage s's outputs (..., n, D_s) to the chunks of stage s + 1 (-1, d, D_{s+1}).
+  torch::Tensor project(int64_t stage, const torch::Tensor& x);
+  /// Context from above added at stage s, position p of a unit whose chunks are ctx (B', d_s, D_s).
+  torch::Tensor context_at(int64_t stage, int64_t p, const torch::Tensor& ctx) const;
+  /// Pads the chunks (B', d, D) to the d + 1 positions of stage s (start token included).
+  torch::Tensor pad_context(int64_t stage, const torch::Tensor& chunks) const;
+  bool corrected_at(int64_t stage) const;
+  torch::Tensor feed(MEGABYTEDecodeState& st, int64_t stage, const torch::Tensor& x);
+  void open_units(MEGABYTEDecodeState& st, int64_t stage, torch::Tensor ctx);
+
+  int64_t S_ = 0;
+  std::vector<int64_t> dims_;
+  std::vector<Transformer> stage_transformers_;
+  std::vector<torch::nn::Linear> projections_;  // S - 1 of them
+  std::vector<torch::nn::Embedding> pos_table_;
+  torch::nn::Embedding byte_emb_{nullptr};
+  std::vector<torch::nn::Sequential> patch_embs_;  // patch_embs_[k-1] == token_embs[k]
+};
+TORCH_MODULE(MEGABYTE);
+
+}  // namespace megabench

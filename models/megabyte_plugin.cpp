@@ -1,0 +1,1 @@
+// registration added with the model

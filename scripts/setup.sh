@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs what megabench needs on a Debian 12 machine; does nothing slow when all is present.
+#   scripts/setup.sh              Debian packages + LibTorch (PyPI torch wheel, pinned)
+#   scripts/setup.sh --reference  also the Python reference packages (fixtures, side-by-side benchmarks)
+# Env: MEGABENCH_PYTHON  a python3 whose torch to use (default: python3, else a venv under ~/.cache/megabench)
+set -euo pipefail
+
+TORCH_VERSION=2.11.0
+REF_PACKAGES=(megabyte-pytorch==0.3.6 perceiver-ar-pytorch==0.0.10 safetensors numpy)
+APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv python3-pip
+              nlohmann-json3-dev libeigen3-dev catch2 libbenchmark-dev libcli11-dev libfmt-dev)
+VENV="${HOME}/.cache/megabench/venv"
+
+want_ref=0
+for a in "$@"; do
+  case "$a" in
+    --reference) want_ref=1 ;;
+    -h|--help) sed -n 2,5p "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument '$a' (expected --reference)" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "[setup] $*"; }
+sudo_if() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# 1. Debian packages: only the missing ones, and apt-get update only if something is missing.
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  sudo_if apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if apt-get install -y -qq "${missing[@]}"
+else
+  say "Debian packages present"
+fi
+
+# 2. A python3 with torch==${TORCH_VERSION}. Reuse one that has it; never download the wheel twice.
+has_torch() { "$1" -c "import torch,sys; sys.exit(torch.__version__.split('+')[0] != '${TORCH_VERSION}')" 2>/dev/null; }
+PY=""
+for cand in "${MEGABENCH_PYTHON:-}" python3 "${VENV}/bin/python"; do
+  [ -n "$cand" ] && command -v "$cand" >/dev/null 2>&1 && has_torch "$cand" && { PY=$(command -v "$cand"); break; }
+done
+if [ -z "$PY" ]; then
+  if python3 -m pip install --help >/dev/null 2>&1 && python3 -m pip install --dry-run -q six >/dev/null 2>&1; then
+    PY=$(command -v python3)
+  else  # PEP 668 system python: use a venv that outlives any one clone
+    say "creating ${VENV}"
+    python3 -m venv "${VENV}"
+    PY="${VENV}/bin/python"
+  fi
+  say "installing torch==${TORCH_VERSION} into ${PY} (once)"
+  "$PY" -m pip install -q "torch==${TORCH_VERSION}"
+  has_torch "$PY" || { echo "setup.sh: torch ${TORCH_VERSION} did not install into ${PY}" >&2; exit 1; }
+else
+  say "torch ${TORCH_VERSION} present in ${PY}"
+fi
+
+if [ $want_ref = 1 ]; then
+  if "$PY" -c "import MEGABYTE_pytorch, perceiver_ar_pytorch, safetensors, numpy" 2>/dev/null; then
+    say "reference packages present"
+  else
+    say "installing reference packages"
+    "$PY" -m pip install -q "${REF_PACKAGES[@]}"
+  fi
+fi
+
+# 3. Tell CMake where LibTorch is (read by CMakeLists.txt when Torch_DIR is not given).
+mkdir -p "${HOME}/.cache/megabench"
+"$PY" -c "import torch; print(torch.utils.cmake_prefix_path)" > "${HOME}/.cache/megabench/torch_prefix"
+echo "$PY" > "${HOME}/.cache/megabench/python"
+say "LibTorch: $(cat "${HOME}/.cache/megabench/torch_prefix")"
