@@ -54,6 +54,12 @@ class Registry {
   std::map<std::string, ModelSpec> specs_;
 };
 
+/// Checks a model config against its documented options and fills the defaults: an unknown key or
+/// a value of the wrong type throws std::invalid_argument naming the key and the expected type.
+/// Options whose default is null stay absent unless given.
+json apply_option_defaults(const std::string& model, const std::vector<OptionSpec>& options,
+                           const json& config);
+
 /// Static registration object, one per plugin file.
 struct ModelRegistration {
   explicit ModelRegistration(ModelSpec spec) { Registry::instance().add(std::move(spec)); }

@@ -1,1 +1,206 @@
-// registration added with the model
+// Registers MEGABYTE with the harness: its JSON options, the model adapter, and its analytical
+// FLOPs and parameter counts (from the config alone, without allocating).
+#include <cmath>
+#include <numeric>
+
+#include "harness/flops.h"
+#include "harness/registry.h"
+#include "models/megabyte.h"
+
+namespace megabench {
+namespace {
+
+const std::vector<OptionSpec> kOptions = {
+    {"num_tokens", "int", 256, "vocabulary size (256 for bytes)"},
+    {"dim", "int|int[]", json::array({128, 64}), "width per stage, coarsest first; one value = all stages"},
+    {"depth", "int[]", json::array({4, 2}), "layers per stage, coarsest first"},
+    {"max_seq_len", "int[]", nullptr,
+     "global length in patches, then each finer stage's patch length; or give seq_len and patch"},
+    {"seq_len", "int", 1024, "context in bytes (with patch; ignored when max_seq_len is given)"},
+    {"patch", "int|int[]|string", 8,
+     "patch length of each finer stage, e.g. 8 or [4, 4]; \"cbrt\": the divisor of seq_len nearest seq_len^(1/3)"},
+    {"dim_head", "int", 64, "width of an attention head"},
+    {"heads", "int", 8, "attention heads"},
+    {"attn_dropout", "float", 0.0, "dropout on attention probabilities"},
+    {"ff_mult", "float", 4.0, "feedforward hidden width / dim"},
+    {"ff_dropout", "float", 0.0, "dropout inside the feedforward"},
+    {"pad_id", "int", 0, "padding id of the reference's loss (the harness's bpb ignores nothing)"},
+    {"rel_pos", "bool", false, "rotary embeddings in every stage"},
+    {"pos_emb", "bool", false, "learned absolute position embedding per stage"},
+    {"flash_attn", "bool", false, "attention through scaled_dot_product_attention"},
+    {"context", "string", "corrected",
+     "multi-stage context wiring: \"corrected\" (every byte sees all earlier bytes) or \"reference\""},
+};
+
+std::vector<int64_t> ints(const json& j) {
+  return j.is_array() ? j.get<std::vector<int64_t>>() : std::vector<int64_t>{j.get<int64_t>()};
+}
+
+int64_t cbrt_divisor(int64_t n) {
+  const double target = std::cbrt(static_cast<double>(n));
+  int64_t best = 1;
+  for (int64_t p = 1; p <= n; ++p) {
+    if (n % p == 0 && std::abs(p - target) < std::abs(best - target)) best = p;
+  }
+  return best;
+}
+
+MEGABYTEOptions options_of(const json& c) {
+  MEGABYTEOptions o(c["num_tokens"].get<int64_t>(), ints(c["dim"]), ints(c["depth"]),
+                    ints(c["max_seq_len"]));
+  o.dim_head(c["dim_head"]).heads(c["heads"]).attn_dropout(c["attn_dropout"]);
+  o.ff_mult(c["ff_mult"]).ff_dropout(c["ff_dropout"]).pad_id(c["pad_id"]);
+  o.rel_pos(c["rel_pos"]).pos_emb(c["pos_emb"]).flash_attn(c["flash_attn"]);
+  o.context(c["context"] == "reference" ? ContextMode::kReference : ContextMode::kCorrected);
+  return o;
+}
+
+json resolve(const json& config) {
+  json c = apply_option_defaults("megabyte", kOptions, config);
+  const bool explicit_msl = config.contains("max_seq_len") && !config["max_seq_len"].is_null();
+  if (explicit_msl) {
+    if (config.contains("seq_len") || config.contains("patch")) {
+      throw std::invalid_argument(
+          "megabyte.max_seq_len: give either max_seq_len or seq_len with patch, not both");
+    }
+  } else {
+    const int64_t seq_len = c["seq_len"];
+    if (seq_len <= 0) throw std::invalid_argument("megabyte.seq_len: expected a positive integer, got " + std::to_string(seq_len));
+    std::vector<int64_t> patch;
+    if (c["patch"].is_string()) {
+      if (c["patch"] != "cbrt") {
+        throw std::invalid_argument("megabyte.patch: expected an integer, a list, or \"cbrt\", got " + c["patch"].dump());
+      }
+      patch = {cbrt_divisor(seq_len)};
+    } else {
+      patch = ints(c["patch"]);
+    }
+    int64_t span = 1;
+    for (auto p : patch) {
+      if (p <= 0) throw std::invalid_argument("megabyte.patch: expected positive sizes, got " + c["patch"].dump());
+      span *= p;
+    }
+    if (seq_len % span != 0) {
+      throw std::invalid_argument("megabyte.seq_len: " + std::to_string(seq_len) +
+                                  " is not divisible by the patch sizes' product " + std::to_string(span));
+    }
+    std::vector<int64_t> msl{seq_len / span};
+    msl.insert(msl.end(), patch.begin(), patch.end());
+    c["max_seq_len"] = msl;
+  }
+  auto msl = ints(c["max_seq_len"]);
+  c["seq_len"] = std::accumulate(msl.begin(), msl.end(), int64_t{1}, std::multiplies<>());
+  c["patch"] = std::vector<int64_t>(msl.begin() + 1, msl.end());
+  if (c["context"] != "corrected" && c["context"] != "reference") {
+    throw std::invalid_argument("megabyte.context: expected \"corrected\" or \"reference\", got " + c["context"].dump());
+  }
+  if (!c["dim"].is_array()) c["dim"] = std::vector<int64_t>(msl.size(), c["dim"].get<int64_t>());
+  try {
+    options_of(c).validate();
+  } catch (const c10::Error& e) {
+    throw std::invalid_argument(e.what_without_backtrace());
+  }
+  return c;
+}
+
+// Parameter counts from the config; the test checks them against the allocated model.
+ParamCount count_params(const json& c) {
+  const auto o = options_of(c);
+  const auto dims = o.stage_dims();
+  const auto& msl = o.max_seq_len();
+  const int64_t S = o.stages(), V = o.num_tokens(), F = dims.back(), I = o.heads() * o.dim_head();
+  std::vector<int64_t> stage(S, 0);
+  int64_t embeddings = V * F + F * V + V;  // byte embedding, to_logits (weight + bias)
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t D = dims[s];
+    const int64_t H = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
+    stage[s] += D;  // start token
+    stage[s] += o.depth()[s] * (flops::layer_params(D, I, H, /*ff_bias=*/true, /*norms=*/2)) + D;
+    if (o.pos_emb()) embeddings += msl[s] * D;
+    if (s + 1 < S) stage[s] += D * dims[s + 1] * msl[s + 1] + dims[s + 1] * msl[s + 1];
+    if (s < S - 1) {  // the patch embedder feeding stage s: table, LayerNorm, Linear, LayerNorm
+      int64_t p = 1;
+      for (int64_t r = s + 1; r < S; ++r) p *= msl[r];
+      embeddings += V * F;
+      stage[s] += 2 * p * F + p * F * D + D + 2 * D;
+    }
+  }
+  ParamCount pc;
+  for (int64_t s = 0; s < S; ++s) pc.groups.emplace_back("stage" + std::to_string(s), stage[s]);
+  pc.groups.emplace_back("embeddings", embeddings);
+  pc.non_embedding = std::accumulate(stage.begin(), stage.end(), int64_t{0});
+  pc.total = pc.non_embedding + embeddings;
+  return pc;
+}
+
+// Forward FLOPs per byte at the full context: each stage's layers over its units (start token
+// included), the projections between stages, the patch embedders, and the logits.
+FlopBreakdown count_flops(const json& c) {
+  const auto o = options_of(c);
+  const auto dims = o.stage_dims();
+  const auto& msl = o.max_seq_len();
+  const int64_t S = o.stages(), V = o.num_tokens(), F = dims.back(), I = o.heads() * o.dim_head();
+  const double T = static_cast<double>(o.total_len());
+  FlopBreakdown f;
+  double units = 1;  // units at stage s: prod(msl[:s])
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t D = dims[s];
+    const int64_t H = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
+    const double tokens = units * static_cast<double>(msl[s] + 1) / T;  // per byte
+    auto layer = flops::layer_per_token({D, I, H, msl[s] + 1});
+    f.attention += tokens * o.depth()[s] * layer.attention;
+    f.dense += tokens * o.depth()[s] * layer.dense;
+    const double inner_tokens = units * static_cast<double>(msl[s]) / T;
+    if (s + 1 < S) f.dense += inner_tokens * flops::linear_per_token(D, dims[s + 1] * msl[s + 1]);
+    if (s < S - 1) {
+      int64_t p = 1;
+      for (int64_t r = s + 1; r < S; ++r) p *= msl[r];
+      f.dense += inner_tokens * flops::linear_per_token(p * F, D);
+    }
+    if (s == S - 1) f.embed_logits += tokens * flops::linear_per_token(F, V);
+    units *= static_cast<double>(msl[s]);
+  }
+  return f;
+}
+
+class MegabyteAdapter : public ByteModel {
+ public:
+  explicit MegabyteAdapter(const json& c) : config_(c), model_(options_of(c)) {}
+  torch::nn::Module& module() override { return *model_; }
+  int64_t max_seq_len() const override { return model_->options.total_len(); }
+  int64_t seq_multiple() const override { return model_->options.patch_size(); }
+  torch::Tensor byte_nll(const torch::Tensor& bytes) override {
+    auto logits = model_->next_byte_logits(bytes);  // (B, L, V)
+    return -torch::log_softmax(logits, -1).gather(-1, bytes.to(torch::kLong).unsqueeze(-1)).squeeze(-1);
+  }
+  torch::Tensor loss(const torch::Tensor& bytes) override {
+    auto logits = model_->next_byte_logits(bytes);
+    return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
+                                                bytes.to(torch::kLong).reshape({-1}));
+  }
+  torch::Tensor logits(const torch::Tensor& bytes) override { return model_->forward(bytes); }
+  torch::Tensor generate(const torch::Tensor& prime, int64_t n, const SamplingOptions& o) override {
+    auto out = model_->generate(prime, n, o.temperature, o.filter_thres, prime.size(0), o.use_cache);
+    return out.narrow(1, prime.size(1), n);
+  }
+  ParamCount params() const override { return count_params(config_); }
+
+ private:
+  json config_;
+  MEGABYTE model_;
+};
+
+}  // namespace
+
+MEGABENCH_REGISTER_MODEL(
+    megabyte,
+    ModelSpec{"megabyte",
+              "MEGABYTE (Yu et al. 2023): global model over patches, local models inside them; "
+              "lucidrains' MEGABYTE-pytorch 0.3.6 with KV-cached generation",
+              kOptions, resolve,
+              [](const json& c) -> std::unique_ptr<ByteModel> { return std::make_unique<MegabyteAdapter>(c); },
+              count_flops, count_params,
+              json{{"dim", {32, 16}}, {"depth", {1, 1}}, {"seq_len", 32}, {"patch", 4},
+                   {"dim_head", 8}, {"heads", 2}}});
+
+}  // namespace megabench

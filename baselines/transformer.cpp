@@ -1,0 +1,141 @@
+#include "baselines/transformer.h"
+
+namespace megabench {
+
+namespace nn = torch::nn;
+
+ByteTransformerImpl::ByteTransformerImpl(ByteTransformerOptions options_)
+    : options(std::move(options_)) {
+  reset();
+}
+
+void ByteTransformerImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK(o.num_tokens() > 0, "ByteTransformer: num_tokens must be positive, got ", o.num_tokens());
+  TORCH_CHECK(o.dim() > 0, "ByteTransformer: dim must be positive, got ", o.dim());
+  TORCH_CHECK(o.depth() >= 0, "ByteTransformer: depth must be >= 0, got ", o.depth());
+  TORCH_CHECK(o.max_seq_len() > 0, "ByteTransformer: max_seq_len must be positive, got ", o.max_seq_len());
+  TORCH_CHECK(o.window() >= 0, "ByteTransformer: window must be >= 0, got ", o.window());
+  start_token = register_parameter("start_token", torch::randn({o.dim()}));
+  token_emb = register_module("token_emb", nn::Embedding(o.num_tokens(), o.dim()));
+  if (o.positions() == PositionKind::kLearned) {
+    pos_emb = register_module("pos_emb", nn::Embedding(o.max_seq_len(), o.dim()));
+  }
+  transformer = register_module(
+      "transformer", Transformer(TransformerOptions(o.dim(), o.depth())
+                                     .dim_head(o.dim_head())
+                                     .heads(o.heads())
+                                     .attn_dropout(o.attn_dropout())
+                                     .ff_dropout(o.ff_dropout())
+                                     .ff_mult(o.ff_mult())
+                                     .rel_pos(o.positions() == PositionKind::kRotary)
+                                     .flash_attn(o.flash_attn())
+                                     .token_shift(o.token_shift())
+                                     .window(o.window())));
+  to_logits = register_module("to_logits", nn::Linear(o.dim(), o.num_tokens()));
+}
+
+torch::Tensor ByteTransformerImpl::check_ids(const torch::Tensor& ids) const {
+  TORCH_CHECK(ids.defined() && ids.dim() == 2, "ByteTransformer: ids must have shape (batch, length), got ",
+              ids.defined() ? ids.sizes() : torch::IntArrayRef{});
+  TORCH_CHECK(!at::isFloatingType(ids.scalar_type()) && ids.scalar_type() != torch::kBool,
+              "ByteTransformer: ids must be an integer tensor, got ", ids.scalar_type());
+  TORCH_CHECK(ids.size(0) > 0 && ids.size(1) > 0, "ByteTransformer: ids is empty (shape ", ids.sizes(), ")");
+  TORCH_CHECK(ids.size(1) <= options.max_seq_len(), "ByteTransformer: input length ", ids.size(1),
+              " exceeds max_seq_len ", options.max_seq_len());
+  auto out = ids.to(torch::kLong);
+  const int64_t lo = out.min().item<int64_t>(), hi = out.max().item<int64_t>();
+  TORCH_CHECK(lo >= 0 && hi < options.num_tokens(), "ByteTransformer: ids must lie in [0, ",
+              options.num_tokens(), "), got values in [", lo, ", ", hi, "]");
+  return out;
+}
+
+torch::Tensor ByteTransformerImpl::run(const torch::Tensor& ids_in) {
+  auto ids = check_ids(ids_in);
+  const int64_t b = ids.size(0), L = ids.size(1), d = options.dim();
+  auto tokens = token_emb(ids);                                          // (B, L, D)
+  if (pos_emb) tokens = tokens + pos_emb(torch::arange(L, ids.options()));
+  auto start = start_token.view({1, 1, d}).expand({b, 1, d});
+  auto x = transformer(torch::cat({start, tokens}, 1));                  // (B, L + 1, D)
+  return to_logits(x);                                                   // (B, L + 1, V)
+}
+
+torch::Tensor ByteTransformerImpl::forward(const torch::Tensor& ids) {
+  auto out = run(ids);
+  return out.narrow(1, 1, out.size(1) - 1);
+}
+
+torch::Tensor ByteTransformerImpl::next_byte_logits(const torch::Tensor& ids) {
+  auto out = run(ids);
+  return out.narrow(1, 0, out.size(1) - 1);
+}
+
+torch::Tensor ByteTransformerImpl::loss(const torch::Tensor& ids) {
+  auto logits = next_byte_logits(ids);
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
+                                              ids.to(torch::kLong).reshape({-1}));
+}
+
+ByteTransformerDecodeState ByteTransformerImpl::begin(int64_t batch) {
+  TORCH_CHECK(batch > 0, "ByteTransformer: batch must be positive, got ", batch);
+  ByteTransformerDecodeState st;
+  const int64_t d = options.dim();
+  auto start = start_token.view({1, 1, d}).expand({batch, 1, d});
+  st.empty_logits = to_logits(transformer->forward_cached(start, st.cache)).squeeze(1);
+  return st;
+}
+
+torch::Tensor ByteTransformerImpl::append(ByteTransformerDecodeState& st, const torch::Tensor& byte) {
+  TORCH_CHECK(st.len < options.max_seq_len(), "ByteTransformer: the context is full (",
+              options.max_seq_len(), " bytes)");
+  auto tok = token_emb(byte.to(torch::kLong).reshape({-1, 1}));          // (B, 1, D)
+  if (pos_emb) tok = tok + pos_emb->weight[st.len].view({1, 1, -1});
+  auto out = transformer->forward_cached(tok, st.cache);
+  st.len += 1;
+  if (st.len == options.max_seq_len()) return torch::Tensor();
+  return to_logits(out).squeeze(1);
+}
+
+torch::Tensor ByteTransformerImpl::generate(const torch::Tensor& prime, std::optional<int64_t> length,
+                                            double temperature, double filter_thres, bool use_cache) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(prime.defined() && prime.dim() == 2 && prime.size(0) > 0,
+              "ByteTransformer: prime must have shape (batch, length) with batch > 0");
+  TORCH_CHECK(temperature >= 0, "ByteTransformer: temperature must be >= 0, got ", temperature);
+  TORCH_CHECK(filter_thres >= 0 && filter_thres <= 1,
+              "ByteTransformer: filter_thres must lie in [0, 1], got ", filter_thres);
+  auto seq = prime.to(to_logits->weight.device(), torch::kLong);
+  const int64_t L = seq.size(1);
+  if (L > 0) check_ids(seq);
+  const int64_t n = length.value_or(options.max_seq_len() - L);
+  TORCH_CHECK(n >= 0 && L + n <= options.max_seq_len(), "ByteTransformer: prime length ", L,
+              " + length ", n, " exceeds max_seq_len ", options.max_seq_len());
+  std::vector<torch::Tensor> sampled;
+  if (use_cache) {
+    auto st = begin(seq.size(0));
+    auto logits = st.empty_logits;
+    for (int64_t t = 0; t < L; ++t) logits = append(st, seq.select(1, t));
+    for (int64_t i = 0; i < n; ++i) {
+      auto next = sample_next(logits, temperature, filter_thres);
+      sampled.push_back(next);
+      if (i + 1 < n) logits = append(st, next);
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      torch::Tensor logits;
+      if (seq.size(1) == 0) {
+        logits = begin(seq.size(0)).empty_logits;
+      } else {
+        logits = forward(seq).select(1, seq.size(1) - 1);
+      }
+      auto next = sample_next(logits, temperature, filter_thres);
+      sampled.push_back(next);
+      seq = torch::cat({seq, next.unsqueeze(1)}, 1);
+    }
+    return seq;
+  }
+  if (sampled.empty()) return seq;
+  return torch::cat({seq, torch::stack(sampled, 1)}, 1);
+}
+
+}  // namespace megabench

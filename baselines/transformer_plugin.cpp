@@ -1,0 +1,116 @@
+// Registers the byte Transformer baseline: JSON options, adapter, analytical FLOPs and params.
+#include "baselines/transformer.h"
+#include "harness/flops.h"
+#include "harness/registry.h"
+
+namespace megabench {
+namespace {
+
+const std::vector<OptionSpec> kOptions = {
+    {"num_tokens", "int", 256, "vocabulary size (256 for bytes)"},
+    {"dim", "int", 128, "model width"},
+    {"depth", "int", 4, "layers"},
+    {"seq_len", "int", 1024, "context in bytes"},
+    {"dim_head", "int", 64, "width of an attention head"},
+    {"heads", "int", 8, "attention heads"},
+    {"ff_mult", "float", 4.0, "feedforward hidden width / dim"},
+    {"attn_dropout", "float", 0.0, "dropout on attention probabilities"},
+    {"ff_dropout", "float", 0.0, "dropout inside the feedforward"},
+    {"positions", "string", "rotary", "\"rotary\", \"learned\" (absolute) or \"none\""},
+    {"window", "int", 0, "sliding-window attention over the last W positions; 0 = full"},
+    {"flash_attn", "bool", false, "attention through scaled_dot_product_attention"},
+    {"token_shift", "bool", true, "RWKV token shift, as in MEGABYTE's blocks"},
+};
+
+ByteTransformerOptions options_of(const json& c) {
+  ByteTransformerOptions o(c["dim"], c["depth"], c["seq_len"]);
+  o.num_tokens(c["num_tokens"]).dim_head(c["dim_head"]).heads(c["heads"]).ff_mult(c["ff_mult"]);
+  o.attn_dropout(c["attn_dropout"]).ff_dropout(c["ff_dropout"]).window(c["window"]);
+  o.flash_attn(c["flash_attn"]).token_shift(c["token_shift"]);
+  const std::string pos = c["positions"];
+  o.positions(pos == "learned" ? PositionKind::kLearned
+                               : pos == "none" ? PositionKind::kNone : PositionKind::kRotary);
+  return o;
+}
+
+json resolve(const json& config) {
+  json c = apply_option_defaults("transformer", kOptions, config);
+  const std::string pos = c["positions"];
+  if (pos != "rotary" && pos != "learned" && pos != "none") {
+    throw std::invalid_argument("transformer.positions: expected \"rotary\", \"learned\" or \"none\", got \"" + pos + "\"");
+  }
+  for (const char* key : {"num_tokens", "dim", "seq_len", "dim_head", "heads"}) {
+    if (c[key].get<int64_t>() <= 0) {
+      throw std::invalid_argument(std::string("transformer.") + key + ": expected a positive integer, got " + c[key].dump());
+    }
+  }
+  if (c["depth"].get<int64_t>() < 0) throw std::invalid_argument("transformer.depth: expected >= 0, got " + c["depth"].dump());
+  if (c["window"].get<int64_t>() < 0) throw std::invalid_argument("transformer.window: expected >= 0, got " + c["window"].dump());
+  if (pos == "rotary" && c["dim_head"].get<int64_t>() % 2 != 0) {
+    throw std::invalid_argument("transformer.dim_head: rotary positions need an even dim_head, got " + c["dim_head"].dump());
+  }
+  return c;
+}
+
+ParamCount count_params(const json& c) {
+  const auto o = options_of(c);
+  const int64_t D = o.dim(), V = o.num_tokens(), I = o.heads() * o.dim_head();
+  const int64_t H = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
+  ParamCount pc;
+  const int64_t layers = o.depth() * flops::layer_params(D, I, H, /*ff_bias=*/true, /*norms=*/2) + D;
+  int64_t embeddings = V * D + D * V + V;
+  if (o.positions() == PositionKind::kLearned) embeddings += o.max_seq_len() * D;
+  pc.non_embedding = layers + D;  // the layers, the final norm and the start token
+  pc.groups = {{"layers", layers + D}, {"embeddings", embeddings}};
+  pc.total = pc.non_embedding + embeddings;
+  return pc;
+}
+
+FlopBreakdown count_flops(const json& c) {
+  const auto o = options_of(c);
+  const int64_t D = o.dim(), V = o.num_tokens(), I = o.heads() * o.dim_head();
+  const int64_t H = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
+  const int64_t positions = o.max_seq_len() + 1;  // the start token too
+  const int64_t context = o.window() > 0 ? std::min(o.window(), positions) : positions;
+  const double per_byte = static_cast<double>(positions) / static_cast<double>(o.max_seq_len());
+  auto layer = flops::layer_per_token({D, I, H, context});
+  FlopBreakdown f;
+  f.attention = per_byte * o.depth() * layer.attention;
+  f.dense = per_byte * o.depth() * layer.dense;
+  f.embed_logits = per_byte * flops::linear_per_token(D, V);
+  return f;
+}
+
+class TransformerAdapter : public ByteModel {
+ public:
+  explicit TransformerAdapter(const json& c) : config_(c), model_(options_of(c)) {}
+  torch::nn::Module& module() override { return *model_; }
+  int64_t max_seq_len() const override { return model_->options.max_seq_len(); }
+  torch::Tensor byte_nll(const torch::Tensor& bytes) override {
+    auto logits = model_->next_byte_logits(bytes);  // (B, L, V)
+    return -torch::log_softmax(logits, -1).gather(-1, bytes.to(torch::kLong).unsqueeze(-1)).squeeze(-1);
+  }
+  torch::Tensor loss(const torch::Tensor& bytes) override { return model_->loss(bytes); }
+  torch::Tensor logits(const torch::Tensor& bytes) override { return model_->forward(bytes); }
+  torch::Tensor generate(const torch::Tensor& prime, int64_t n, const SamplingOptions& o) override {
+    return model_->generate(prime, n, o.temperature, o.filter_thres, o.use_cache).narrow(1, prime.size(1), n);
+  }
+  ParamCount params() const override { return count_params(config_); }
+
+ private:
+  json config_;
+  ByteTransformer model_;
+};
+
+}  // namespace
+
+MEGABENCH_REGISTER_MODEL(
+    transformer,
+    ModelSpec{"transformer",
+              "decoder-only byte Transformer from MEGABYTE's blocks; full or sliding-window attention",
+              kOptions, resolve,
+              [](const json& c) -> std::unique_ptr<ByteModel> { return std::make_unique<TransformerAdapter>(c); },
+              count_flops, count_params,
+              json{{"dim", 32}, {"depth", 2}, {"seq_len", 32}, {"dim_head", 8}, {"heads", 2}}});
+
+}  // namespace megabench

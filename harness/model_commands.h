@@ -1,0 +1,28 @@
+#pragma once
+// The checkpoint commands of the CLI: `megabench logits` and `megabench generate`.
+#include <memory>
+#include <string>
+
+#include "harness/model.h"
+#include "harness/registry.h"
+
+namespace CLI {
+class App;
+}
+
+namespace megabench {
+
+struct LoadedModel {
+  std::string name;
+  json config;  // resolved
+  std::unique_ptr<ByteModel> model;
+};
+
+/// Builds the model a checkpoint's metadata names, in the checkpoint's dtype, and loads its
+/// tensors by name (strict). Throws with the path and the problem.
+LoadedModel load_checkpoint_model(const std::string& path);
+
+/// Adds the `logits` and `generate` subcommands; their callbacks throw on error.
+void add_model_commands(CLI::App& app);
+
+}  // namespace megabench
