@@ -9,6 +9,9 @@
 //  - the papers' closed formulas (SpaceByte Appendix A.1), for the calibration against
 //    ../shared/paper_claims.json.
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "harness/model.h"
 
@@ -22,13 +25,23 @@ struct LayerShape {
   int64_t ff_hidden = 0;  // dim * ff_mult
   int64_t context = 0;    // keys each query attends to (the window W, or the sequence length)
 };
+/// FLOPs per token of that layer: attention = 2 * (2 * context * inner) (QK^T and AV),
+/// dense = 2 * (4 * dim * inner + 2 * dim * ff_hidden). Throws std::invalid_argument naming the
+/// field when dim, inner or context is not positive or ff_hidden is negative.
 FlopBreakdown layer_per_token(const LayerShape& s);
 
-/// Parameters of one such layer (weights and biases as given).
+/// Parameters of one such layer: q, k, v, out (4 * dim * inner, bias-free), the feedforward
+/// (2 * dim * ff_hidden, plus ff_hidden + dim biases when ff_bias), and `norms` weight vectors of
+/// size dim (an RMSNorm is 1, a LayerNorm with bias 2).
 int64_t layer_params(int64_t dim, int64_t inner, int64_t ff_hidden, bool ff_bias, int64_t norms);
 
-/// A dense projection applied once per token: in x out MACs.
+/// A dense projection applied once per token: in x out MACs, returned as 2 * in * out FLOPs.
 double linear_per_token(int64_t in, int64_t out);
+
+/// The breakdown as a small table (part, FLOPs per byte, share, and the 3x training total),
+/// for `megabench flops` and logs. `title` heads the table; empty for none.
+std::string format_breakdown(const FlopBreakdown& b,
+                             const std::string& title = "forward FLOPs per byte");
 
 // --- the papers' formulas (SpaceByte Appendix A.1, Tables 5-6), inference FLOPs per byte
 struct PaperTransformer {
@@ -42,7 +55,21 @@ struct PaperMegabyte {
   int64_t patch = 8, context = 0, vocab = 256;
   double e_ff = 4;
 };
+// Both map the formula's terms onto FlopBreakdown as: attention = the 2*L*(2*W*D) terms;
+// embed_logits = 2*D*V (2*D_l*V for MEGABYTE, whose logits come from the local model);
+// dense = the rest of 2*m (2*m_g/P + 2*m_l for MEGABYTE). Inputs are checked (std::invalid_argument).
 FlopBreakdown paper_transformer(const PaperTransformer& t);
 FlopBreakdown paper_megabyte(const PaperMegabyte& m);
+
+/// m counted from the formula's architecture terms (what params = 0 stands for).
+int64_t paper_transformer_params(const PaperTransformer& t);
+int64_t paper_megabyte_global_params(const PaperMegabyte& m);  // L_g*4*D^2 + L_g*2*e_ff*D^2
+int64_t paper_megabyte_local_params(const PaperMegabyte& m);   // D_l*D/P + L_l*(4 + 2*e_ff)*D_l^2 + D_l*V
+
+/// The formulas' additive terms, named, in the order the formulas write them:
+/// Transformer [2m, 2L(2WD)]; MEGABYTE [2m_g/P, 2L_g(2(T/P)D)/P, 2m_l, 2L_l(2P D_l)].
+using NamedTerms = std::vector<std::pair<std::string, double>>;
+NamedTerms paper_transformer_terms(const PaperTransformer& t);
+NamedTerms paper_megabyte_terms(const PaperMegabyte& m);
 
 }  // namespace megabench::flops
