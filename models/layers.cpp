@@ -136,7 +136,9 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
     if (plain_causal) {
       return at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true, scale);
     }
-    return at::scaled_dot_product_attention(q, k, v, keep, p, /*is_causal=*/false, scale);
+    std::optional<torch::Tensor> mask;
+    if (keep.defined()) mask = keep;
+    return at::scaled_dot_product_attention(q, k, v, mask, p, /*is_causal=*/false, scale);
   }
   auto sim = torch::matmul(q, k.transpose(-1, -2)) * scale;  // (B, H, n, k_len)
   if (keep.defined()) {

@@ -61,7 +61,8 @@ void MEGABYTEImpl::reset() {
   const int64_t fine_dim = dims_.back();
 
   start_tokens = register_module("start_tokens", nn::ParameterList());
-  for (int64_t s = 0; s < S_; ++s) start_tokens->append(torch::randn({dims_[s]}));
+  // ParameterList::append keeps the tensor's requires_grad, which randn leaves false.
+  for (int64_t s = 0; s < S_; ++s) start_tokens->append(torch::randn({dims_[s]}).requires_grad_());
 
   pos_table_.clear();
   if (options.pos_emb()) {
