@@ -324,6 +324,8 @@ File parse(const std::string& bytes, const std::string& what) {
 
 File load(const std::string& path) {
   const std::string what = "file '" + path + "'";
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail(what, "is a directory, not a safetensors file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(what, std::string("cannot open for reading: ") + std::strerror(errno));
   in.seekg(0, std::ios::end);
