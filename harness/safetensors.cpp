@@ -1,13 +1,14 @@
 #include "harness/safetensors.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -324,6 +325,10 @@ File parse(const std::string& bytes, const std::string& what) {
 
 File load(const std::string& path) {
   const std::string what = "file '" + path + "'";
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+    fail(what, "is a directory, not a safetensors file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(what, std::string("cannot open for reading: ") + std::strerror(errno));
   in.seekg(0, std::ios::end);
@@ -360,7 +365,8 @@ std::string serialize(const std::vector<std::pair<std::string, torch::Tensor>>& 
 
 void save(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
           const std::map<std::string, std::string>& metadata) {
-  namespace fs = std::filesystem;
+  // POSIX calls rather than std::filesystem: libtorch.so exports its own copies of several
+  // std::filesystem functions, which the dynamic linker may bind in place of libstdc++'s.
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   try {
     {
@@ -373,15 +379,12 @@ void save(const std::string& path, const std::vector<std::pair<std::string, torc
       out.flush();
       if (!out) throw std::runtime_error("safetensors save: writing '" + tmp + "' failed (disk full?)");
     }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) {
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
       throw std::runtime_error("safetensors save: cannot rename '" + tmp + "' to '" + path +
-                               "': " + ec.message());
+                               "': " + std::strerror(errno));
     }
   } catch (...) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
+    ::unlink(tmp.c_str());
     throw;
   }
 }
