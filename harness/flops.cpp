@@ -35,8 +35,8 @@ void require_finite_non_negative(double v, const char* field) {
 // and must come back as an exact int64.
 int64_t to_param_count(double v, const char* what) {
   if (!(v >= 0) || v > 9.0e15) {  // beyond 2^53 a double no longer holds every integer
-    throw std::invalid_argument(std::string("flops: ") + what + " out of range: " +
-                                std::to_string(v));
+    throw std::invalid_argument(std::string("flops: ") + what +
+                                " out of range: " + std::to_string(v));
   }
   return static_cast<int64_t>(std::llround(v));
 }
@@ -94,7 +94,7 @@ FlopBreakdown layer_per_token(const LayerShape& s) {
   const double dim = static_cast<double>(s.dim), inner = static_cast<double>(s.inner);
   const double hidden = static_cast<double>(s.ff_hidden), w = static_cast<double>(s.context);
   FlopBreakdown b;
-  b.attention = 2.0 * (2.0 * w * inner);                          // QK^T and AV
+  b.attention = 2.0 * (2.0 * w * inner);                             // QK^T and AV
   b.dense = 2.0 * (4.0 * dim * inner) + 2.0 * (2.0 * dim * hidden);  // q,k,v,out; ff in/out
   return b;
 }
@@ -119,8 +119,9 @@ double linear_per_token(int64_t in, int64_t out) {
 int64_t paper_transformer_params(const PaperTransformer& t) {
   check(t);
   const double d = static_cast<double>(t.dim), l = static_cast<double>(t.layers);
-  return to_param_count(l * 4.0 * d * d + l * 2.0 * t.e_ff * d * d + d * static_cast<double>(t.vocab),
-                        "paper_transformer_params");
+  return to_param_count(
+      l * 4.0 * d * d + l * 2.0 * t.e_ff * d * d + d * static_cast<double>(t.vocab),
+      "paper_transformer_params");
 }
 
 int64_t paper_megabyte_global_params(const PaperMegabyte& m) {
@@ -148,10 +149,10 @@ NamedTerms paper_transformer_terms(const PaperTransformer& t) {
 
 NamedTerms paper_megabyte_terms(const PaperMegabyte& m) {
   check(m);
-  const double mg = m.params_global > 0 ? m.params_global
-                                        : static_cast<double>(paper_megabyte_global_params(m));
-  const double ml = m.params_local > 0 ? m.params_local
-                                       : static_cast<double>(paper_megabyte_local_params(m));
+  const double mg =
+      m.params_global > 0 ? m.params_global : static_cast<double>(paper_megabyte_global_params(m));
+  const double ml =
+      m.params_local > 0 ? m.params_local : static_cast<double>(paper_megabyte_local_params(m));
   const double p = static_cast<double>(m.patch), t = static_cast<double>(m.context);
   const double d = static_cast<double>(m.dim_global), dl = static_cast<double>(m.dim_local);
   const double lg = static_cast<double>(m.layers_global), ll = static_cast<double>(m.layers_local);

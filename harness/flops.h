@@ -45,7 +45,7 @@ std::string format_breakdown(const FlopBreakdown& b,
 
 // --- the papers' formulas (SpaceByte Appendix A.1, Tables 5-6), inference FLOPs per byte
 struct PaperTransformer {
-  double params = 0;   // m; 0 means count it as L*4*D^2 + L*2*e_ff*D^2 + D*V
+  double params = 0;  // m; 0 means count it as L*4*D^2 + L*2*e_ff*D^2 + D*V
   int64_t layers = 0, dim = 0, context = 0, vocab = 256;
   double e_ff = 4;
 };
@@ -57,14 +57,17 @@ struct PaperMegabyte {
 };
 // Both map the formula's terms onto FlopBreakdown as: attention = the 2*L*(2*W*D) terms;
 // embed_logits = 2*D*V (2*D_l*V for MEGABYTE, whose logits come from the local model);
-// dense = the rest of 2*m (2*m_g/P + 2*m_l for MEGABYTE). Inputs are checked (std::invalid_argument).
+// dense = the rest of 2*m (2*m_g/P + 2*m_l for MEGABYTE). Inputs are checked
+// (std::invalid_argument).
 FlopBreakdown paper_transformer(const PaperTransformer& t);
 FlopBreakdown paper_megabyte(const PaperMegabyte& m);
 
-/// m counted from the formula's architecture terms (what params = 0 stands for).
+/// m counted from the formula's architecture terms (what params = 0 stands for):
+/// transformer L*4*D^2 + L*2*e_ff*D^2 + D*V; global L_g*4*D^2 + L_g*2*e_ff*D^2;
+/// local D_l*D/P + L_l*(4 + 2*e_ff)*D_l^2 + D_l*V.
 int64_t paper_transformer_params(const PaperTransformer& t);
-int64_t paper_megabyte_global_params(const PaperMegabyte& m);  // L_g*4*D^2 + L_g*2*e_ff*D^2
-int64_t paper_megabyte_local_params(const PaperMegabyte& m);   // D_l*D/P + L_l*(4 + 2*e_ff)*D_l^2 + D_l*V
+int64_t paper_megabyte_global_params(const PaperMegabyte& m);
+int64_t paper_megabyte_local_params(const PaperMegabyte& m);
 
 /// The formulas' additive terms, named, in the order the formulas write them:
 /// Transformer [2m, 2L(2WD)]; MEGABYTE [2m_g/P, 2L_g(2(T/P)D)/P, 2m_l, 2L_l(2P D_l)].

@@ -100,9 +100,15 @@ void install_cpu_tracking() {
   g_tracker = tracker;
 }
 
-int64_t cpu_live_bytes() { return g_live.load(std::memory_order_relaxed); }
-int64_t cpu_peak_bytes() { return g_peak.load(std::memory_order_relaxed); }
-void reset_cpu_peak() { g_peak.store(g_live.load(std::memory_order_relaxed), std::memory_order_relaxed); }
+int64_t cpu_live_bytes() {
+  return g_live.load(std::memory_order_relaxed);
+}
+int64_t cpu_peak_bytes() {
+  return g_peak.load(std::memory_order_relaxed);
+}
+void reset_cpu_peak() {
+  g_peak.store(g_live.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
 
 #ifdef MEGABENCH_WITH_CUDA
 namespace {

@@ -32,8 +32,8 @@ class PeakTracker {
  public:
   explicit PeakTracker(torch::Device device);
 
-  void reset();                  // peak := live; baseline := live
-  int64_t peak_bytes() const;    // highest live since reset
+  void reset();                // peak := live; baseline := live
+  int64_t peak_bytes() const;  // highest live since reset
   int64_t live_bytes() const;
   int64_t baseline_bytes() const { return baseline_; }  // live at the last reset
   /// peak_bytes() - baseline_bytes(): what the measured code added on top of what it found

@@ -1,7 +1,6 @@
 // Analytical FLOP counts: building blocks against hand counts and a real layer's parameters,
 // the papers' formulas against the figures in ../shared/paper_claims.json.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -42,7 +41,8 @@ TEST_CASE("layer_per_token matches a hand count", "[flops]") {
   //   QK^T: 5 keys x 8 MACs = 40 MACs = 80 FLOPs; AV: 5 x 8 = 40 MACs = 80 FLOPs -> attention 160
   //   q, k, v, out: 4 x (4 x 8) = 128 MACs = 256 FLOPs; ff: 4x16 + 16x4 = 128 MACs = 256 FLOPs
   //   -> dense 512; no embeddings or logits in a layer.
-  const FlopBreakdown b = layer_per_token({/*dim=*/4, /*inner=*/8, /*ff_hidden=*/16, /*context=*/5});
+  const FlopBreakdown b =
+      layer_per_token({/*dim=*/4, /*inner=*/8, /*ff_hidden=*/16, /*context=*/5});
   CHECK(b.attention == 160.0);
   CHECK(b.dense == 512.0);
   CHECK(b.embed_logits == 0.0);
@@ -68,10 +68,7 @@ TEST_CASE("layer_params matches a hand count and a real Transformer layer", "[fl
   // The shared Transformer: per layer an attention RMSNorm and a feedforward RMSNorm, biased
   // feedforward, bias-free projections; plus one final RMSNorm.
   for (const int64_t layers : {1, 3}) {
-    Transformer tr(TransformerOptions(/*dim=*/16, layers)
-                               .dim_head(4)
-                               .heads(3)
-                               .ff_mult(4));
+    Transformer tr(TransformerOptions(/*dim=*/16, layers).dim_head(4).heads(3).ff_mult(4));
     int64_t counted = 0;
     for (const auto& p : tr->parameters()) counted += p.numel();
     const int64_t expected = layers * layer_params(16, 3 * 4, 16 * 4, true, 2) + /*final norm*/ 16;
@@ -113,7 +110,8 @@ TEST_CASE("paper formula: MEGABYTE 758M+262M at T=8192, P=8", "[flops]") {
   m.params_local = 262e6;
   const NamedTerms terms = paper_megabyte_terms(m);
   REQUIRE(terms.size() == 4);
-  // paper_claims.json parts, in the formula's order: 2m_g/P, global attention, 2m_l, local attention
+  // paper_claims.json parts, in the formula's order: 2m_g/P, global attention, 2m_l, local
+  // attention
   CHECK(terms[0].second == Approx(189.5e6).epsilon(kPaperRel));
   CHECK(terms[1].second == Approx(14.7e6).epsilon(kPaperRel));
   CHECK(terms[2].second == Approx(524e6).epsilon(kPaperRel));
@@ -123,8 +121,9 @@ TEST_CASE("paper formula: MEGABYTE 758M+262M at T=8192, P=8", "[flops]") {
   CHECK(b.total() == Approx(729e6).epsilon(kPaperRel));
   CHECK(b.attention == Approx(terms[1].second + terms[3].second).epsilon(1e-12));
   CHECK(b.embed_logits == 2.0 * 1024 * 256);
-  CHECK(b.total() == Approx(terms[0].second + terms[1].second + terms[2].second + terms[3].second)
-                         .epsilon(1e-12));
+  CHECK(
+      b.total() ==
+      Approx(terms[0].second + terms[1].second + terms[2].second + terms[3].second).epsilon(1e-12));
 }
 
 TEST_CASE("paper formula: Transformer 320M at T=1024", "[flops]") {
@@ -167,10 +166,12 @@ TEST_CASE("format_breakdown lists every part, the total and the training figure"
   b.embed_logits = 250e6;
   const std::string s = format_breakdown(b, "MEGABYTE");
   CHECK(s.rfind("MEGABYTE\n", 0) == 0);
-  CHECK_THAT(s, Catch::Contains("attention") && Catch::Contains("250.000 M") &&
-                    Catch::Contains("25.0%"));
-  CHECK_THAT(s, Catch::Contains("dense") && Catch::Contains("500.000 M") && Catch::Contains("50.0%"));
-  CHECK_THAT(s, Catch::Contains("total") && Catch::Contains("1.000 G") && Catch::Contains("100.0%"));
+  CHECK_THAT(
+      s, Catch::Contains("attention") && Catch::Contains("250.000 M") && Catch::Contains("25.0%"));
+  CHECK_THAT(s,
+             Catch::Contains("dense") && Catch::Contains("500.000 M") && Catch::Contains("50.0%"));
+  CHECK_THAT(s,
+             Catch::Contains("total") && Catch::Contains("1.000 G") && Catch::Contains("100.0%"));
   CHECK_THAT(s, Catch::Contains("train (3x)") && Catch::Contains("3.000 G"));
   CHECK(format_breakdown(b, "").rfind("  part", 0) == 0);
 }

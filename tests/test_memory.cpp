@@ -1,15 +1,15 @@
 // Exact CPU memory accounting: live and peak bytes against numel * itemsize of known tensors.
-#include <catch2/catch.hpp>
+#include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
 
-#include <c10/core/CPUAllocator.h>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "harness/memory.h"
+#include "models/layers.h"
 #include "tests/support.h"
 
 using megabench::memory::PeakTracker;
@@ -24,7 +24,9 @@ torch::Tensor& tensor_from_before_install() {
 }
 const bool kAllocatedEarly = tensor_from_before_install().defined();
 
-torch::Tensor mib_of_floats(int64_t mib) { return torch::empty({mib * kMiB / 4}, torch::kFloat32); }
+torch::Tensor mib_of_floats(int64_t mib) {
+  return torch::empty({mib * kMiB / 4}, torch::kFloat32);
+}
 
 bool tracked(const torch::Tensor& t) {
   return t.storage().data_ptr().get_deleter() == c10::GetCPUAllocator()->raw_deleter();
@@ -111,6 +113,26 @@ TEST_CASE("a matmul's peak covers at least its output", "[memory]") {
   CHECK(tracker.peak_above_baseline() >= out_bytes);
 }
 
+TEST_CASE("a Transformer trains under tracking and gives back what it took", "[memory]") {
+  megabench::Transformer tr(
+      megabench::TransformerOptions(/*dim=*/32, /*layers=*/2).dim_head(8).heads(2));
+  auto x = torch::randn({2, 16, 32});
+  PeakTracker tracker(torch::kCPU);
+  {
+    auto y = tr->forward(x);  // (B, T, D)
+    CHECK(tracker.peak_above_baseline() >= y.numel() * y.element_size());
+    y.pow(2).mean().backward();
+  }
+  int64_t grad_bytes = 0;
+  for (const auto& p : tr->parameters()) {
+    REQUIRE(p.grad().defined());
+    grad_bytes += p.grad().numel() * p.grad().element_size();
+  }
+  CHECK(tracker.live_bytes() - tracker.baseline_bytes() == grad_bytes);
+  tr->zero_grad(/*set_to_none=*/true);
+  CHECK(tracker.live_bytes() == tracker.baseline_bytes());
+}
+
 TEST_CASE("CPU counting is exact under concurrent allocation", "[memory]") {
   PeakTracker tracker(torch::kCPU);
   const int64_t base = tracker.baseline_bytes();
@@ -145,7 +167,8 @@ TEST_CASE("CUDA peak covers a known allocation", "[memory][gpu]") {
 #ifdef MEGABENCH_WITH_CUDA
   PeakTracker tracker(torch::Device(torch::kCUDA, 0));
   {
-    auto t = torch::empty({kMiB / 4}, torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA));
+    auto t = torch::empty({kMiB / 4},
+                          torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA));
     CHECK(tracker.live_bytes() - tracker.baseline_bytes() >= kMiB);
   }
   CHECK(tracker.peak_above_baseline() >= kMiB);
