@@ -179,7 +179,9 @@ std::string render_markdown(const Results& r, const Options& opt) {
   os << "|";
   for (const auto& h : header) os << " " << md_cell(h) << " |";
   os << "\n|";
-  for (size_t i = 0; i < header.size(); ++i) os << (i < 2 + t.axes.size() ? " --- |" : " ---: |");
+  // Numbers right-aligned; name, model, axes, status and error left.
+  const size_t first_metric = 2 + t.axes.size(), end_metric = first_metric + t.metrics.size();
+  for (size_t i = 0; i < header.size(); ++i) os << (i >= first_metric && i < end_metric ? " ---: |" : " --- |");
   os << "\n";
   for (const auto& p : r.points) {
     os << "| " << md_cell(p.name) << " | " << md_cell(p.model) << " |";
