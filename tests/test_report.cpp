@@ -1,0 +1,354 @@
+// Tests of harness/report: the log-log fit against closed-form least squares, the tables from a
+// hand-written results.jsonl (shards, duplicate keys, a cut-off last line), the paper comparison,
+// and the plot files.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "harness/report.h"
+#include "tests/support.h"
+
+namespace fs = std::filesystem;
+namespace rep = megabench::report;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+// Removes a folder tree. Not fs::remove_all: libtorch.so exports its own std::filesystem::remove_all,
+// which wins symbol lookup in this binary and crashes.
+void remove_tree(const fs::path& p) {
+  if (fs::is_directory(p)) {
+    std::vector<fs::path> children;
+    for (const auto& e : fs::directory_iterator(p)) children.push_back(e.path());
+    for (const auto& c : children) remove_tree(c);
+  }
+  fs::remove(p);
+}
+
+// A fresh folder under the system temp dir, removed at the end of the test.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& tag) {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("megabench_report_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    remove_tree(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    try {
+      remove_tree(path);
+    } catch (const std::exception&) {  // a leftover temp folder is no reason to fail a test
+    }
+  }
+};
+
+std::string read_text(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void write_text(const fs::path& p, const std::string& s) {
+  std::ofstream f(p, std::ios::binary);
+  f << s;
+}
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string l; std::getline(ss, l);) out.push_back(l);
+  return out;
+}
+
+int count_rows_starting(const std::string& text, const std::string& prefix) {
+  int n = 0;
+  for (const auto& l : lines_of(text)) n += l.rfind(prefix, 0) == 0;
+  return n;
+}
+
+ojson point(const std::string& key, const std::string& model, int seq_len, int patch, ojson metrics,
+            const std::string& status = "ok", const std::string& error = "") {
+  ojson axes = ojson::object();
+  axes["seq_len"] = seq_len;
+  axes["patch"] = patch;
+  ojson p = ojson::object();
+  p["type"] = "point";
+  p["key"] = key;
+  p["name"] = model + "/seq_len=" + std::to_string(seq_len) + "/patch=" + std::to_string(patch);
+  p["model"] = model;
+  p["axes"] = axes;
+  p["config"] = {{"global", {{"dim", 64}}}, {"seq_len", seq_len}};
+  p["metrics"] = metrics;
+  p["status"] = status;
+  p["error"] = error.empty() ? ojson() : ojson(error);
+  p["elapsed_s"] = 0.5;
+  p["some_future_field"] = "ignored";
+  return p;
+}
+
+ojson context(const std::string& date, ojson report_section) {
+  ojson exp = {{"name", "report_test"}, {"report", report_section}};
+  return {{"type", "context"}, {"schema_version", 1}, {"experiment", exp}, {"date", date},
+          {"device", "cpu"}, {"libtorch_version", "2.11.0"}, {"git_commit", "abc123"}, {"shard", nullptr}};
+}
+
+// Four distinct points over results.jsonl + one shard: "a" is replaced by the shard's record,
+// "b" failed, and results.jsonl ends in a line cut off mid-record.
+void write_sample(const fs::path& dir) {
+  ojson old_report = {{"columns", {"bpb"}}};
+  ojson report = {
+      {"columns", {"params_total", "forward_ms"}},
+      {"plots", {{{"x", "seq_len"}, {"y", "flops_forward_per_byte"}, {"series", "model"}, {"title", "FLOPs per byte"}}}},
+      {"fits", {{{"x", "seq_len"}, {"y", "forward_ms"}, {"series", "model"}}}},
+      {"paper",
+       {{{"label", "MEGABYTE FLOPs/byte"}, {"where", {{"model", "megabyte"}, {"seq_len", 1024}}},
+         {"metric", "flops_forward_per_byte"}, {"value", 729e6}, {"source", "paper_claims.json"}},
+        {{"label", "absent model"}, {"where", {{"model", "nosuchmodel"}}}, {"metric", "bpb"}, {"value", 1.0}}}}};
+  auto m = [](double params, double fwd_ms, double flops) {
+    return ojson{{"params_total", params}, {"forward_ms", fwd_ms}, {"flops_forward_per_byte", flops}, {"bpb", 1.0234}};
+  };
+  std::ostringstream main;
+  main << context("2024-01-01T00:00:00Z", old_report).dump() << "\n"
+       << point("a", "megabyte", 1024, 8, m(729e6, 99.0, 700e6)).dump() << "\n"
+       << point("b", "megabyte", 4096, 8, ojson::object(), "failed", "out of memory | at step 3").dump() << "\n"
+       << point("c", "transformer", 1024, 1, m(320e6, 20.0, 732e6)).dump() << "\n"
+       << R"({"type":"point","key":"zz","name":"cut/off","metrics":{"params_t)";  // no newline: cut off
+  write_text(dir / "results.jsonl", main.str());
+  std::ostringstream shard;
+  // forward_ms = 0.002 * seq_len^1.5 for megabyte, exactly.
+  shard << context("2024-02-01T00:00:00Z", report).dump() << "\n"
+        << point("a", "megabyte", 1024, 8, m(730e6, 0.002 * std::pow(1024.0, 1.5), 656.1e6)).dump() << "\n"
+        << point("d", "megabyte", 16384, 8, m(731e6, 0.002 * std::pow(16384.0, 1.5), 800e6)).dump() << "\n";
+  write_text(dir / "results.shard-0-of-2.jsonl", shard.str());
+}
+
+bool have_gnuplot() { return std::system("command -v gnuplot > /dev/null 2>&1") == 0; }
+
+}  // namespace
+
+TEST_CASE("fit_loglog recovers an exact power law", "[report]") {
+  std::vector<double> x = {1, 2, 4, 8, 16, 100, 1000}, y;
+  for (double v : x) y.push_back(3.0 * std::pow(v, 1.333));
+  const auto f = rep::fit_loglog(x, y);
+  CHECK(f.slope == Approx(1.333).margin(1e-12));
+  CHECK(f.intercept == Approx(std::log(3.0)).margin(1e-12));
+  CHECK(f.r2 == Approx(1.0).margin(1e-12));
+  CHECK(f.n == 7);
+}
+
+TEST_CASE("fit_loglog on noisy data matches closed-form least squares", "[report]") {
+  const std::vector<double> x = {128, 256, 512, 1024, 2048, 4096};
+  const std::vector<double> noise = {1.10, 0.93, 1.05, 0.90, 1.08, 0.97};
+  std::vector<double> y;
+  for (size_t i = 0; i < x.size(); ++i) y.push_back(0.5 * std::pow(x[i], 0.75) * noise[i]);
+  // Reference: slope = cov(lx, ly) / var(lx), intercept = mean(ly) - slope mean(lx), R^2 = corr^2.
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < x.size(); ++i) { mx += std::log(x[i]); my += std::log(y[i]); }
+  mx /= x.size();
+  my /= y.size();
+  double sxy = 0, sxx = 0, syy = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double dx = std::log(x[i]) - mx, dy = std::log(y[i]) - my;
+    sxy += dx * dy;
+    sxx += dx * dx;
+    syy += dy * dy;
+  }
+  const auto f = rep::fit_loglog(x, y);
+  CHECK(f.slope == Approx(sxy / sxx).epsilon(1e-12));
+  CHECK(f.intercept == Approx(my - (sxy / sxx) * mx).epsilon(1e-12));
+  CHECK(f.r2 == Approx(sxy * sxy / (sxx * syy)).epsilon(1e-12));
+  CHECK(f.r2 < 1.0);
+  CHECK(f.r2 > 0.9);
+  CHECK(f.slope == Approx(0.75).margin(0.05));
+}
+
+TEST_CASE("fit_loglog rejects bad input with a clear error", "[report]") {
+  using Catch::Matchers::Contains;
+  CHECK_THROWS_WITH(rep::fit_loglog({1.0}, {2.0}), Contains("at least 2 points"));
+  CHECK_THROWS_WITH(rep::fit_loglog({}, {}), Contains("at least 2 points"));
+  CHECK_THROWS_WITH(rep::fit_loglog({1, 2, 3}, {1, 2}), Contains("differ in length"));
+  CHECK_THROWS_WITH(rep::fit_loglog({1, 0}, {1, 2}), Contains("x[1]"));
+  CHECK_THROWS_WITH(rep::fit_loglog({1, 2}, {-1, 2}), Contains("y[0]"));
+  CHECK_THROWS_WITH(rep::fit_loglog({1, 2}, {1, std::nan("")}), Contains("y[1]"));
+  CHECK_THROWS_WITH(rep::fit_loglog({4, 4, 4}, {1, 2, 3}), Contains("all x values are equal"));
+  CHECK_THROWS_AS(rep::fit_loglog({1.0}, {2.0}), std::invalid_argument);
+}
+
+TEST_CASE("format_metric: SI suffixes for counts, 3 significant digits for times", "[report]") {
+  CHECK(rep::format_metric("params_total", 729e6) == "729.0M");
+  CHECK(rep::format_metric("flops_forward_per_byte", 1.5e9) == "1.5G");
+  CHECK(rep::format_metric("forward_bytes_per_s", 12345.0) == "12.3K");
+  CHECK(rep::format_metric("params_total", 999999.0) == "1.0M");
+  CHECK(rep::format_metric("forward_ms", 12.3456) == "12.3");
+  CHECK(rep::format_metric("forward_ms", 1234.56) == "1235");
+  CHECK(rep::format_metric("generate_ms_per_byte", 0.0012345) == "0.00123");
+  CHECK(rep::format_metric("elapsed_s", 2.34567) == "2.35");
+  CHECK(rep::format_metric("bpb", 1.0234) == "1.02");
+  CHECK(rep::format_metric("train_steps", 500) == "500");
+  CHECK(rep::format_metric("bpb", ojson()) == "–");
+}
+
+TEST_CASE("load merges shards, replaces duplicate keys and ignores a cut-off last line", "[report]") {
+  TempDir tmp("load");
+  write_sample(tmp.path);
+  const auto r = rep::load({tmp.path.string()});
+  REQUIRE(r.points.size() == 4);  // a, b, c from results.jsonl; d from the shard; "zz" cut off
+  CHECK(r.points[0].key == "a");
+  CHECK(r.points[0].metrics["params_total"].get<double>() == 730e6);  // the shard's record won
+  CHECK(r.points[1].status == "failed");
+  CHECK(r.points[3].key == "d");
+  CHECK(r.files.size() == 2);
+  CHECK(r.warnings.empty());
+  // The newest context record gives the report section.
+  CHECK(r.report_section["columns"] == ojson({"params_total", "forward_ms"}));
+  CHECK(rep::lookup(r.points[0], "global.dim") == 64);
+  CHECK(rep::lookup(r.points[0], "seq_len") == 1024);
+  CHECK(rep::lookup(r.points[0], "model") == "megabyte");
+  CHECK(rep::lookup(r.points[0], "nope").is_null());
+
+  // A malformed line that is not the last is skipped with a warning naming file and line.
+  write_text(tmp.path / "results.shard-1-of-2.jsonl",
+             "garbage\n" + point("e", "megabyte", 2048, 8, {{"bpb", 1.1}}).dump() + "\n");
+  const auto r2 = rep::load({tmp.path.string()});
+  CHECK(r2.points.size() == 5);
+  REQUIRE(r2.warnings.size() == 1);
+  CHECK(r2.warnings[0].find("results.shard-1-of-2.jsonl:1") != std::string::npos);
+
+  TempDir empty("empty");
+  CHECK_THROWS_WITH(rep::load({empty.path.string()}), Catch::Matchers::Contains("no results.jsonl"));
+  CHECK_THROWS_WITH(rep::load({(empty.path / "missing").string()}), Catch::Matchers::Contains("does not exist"));
+}
+
+TEST_CASE("markdown and csv tables: rows, columns, failed point", "[report]") {
+  TempDir tmp("table");
+  write_sample(tmp.path);
+  const std::string md = rep::markdown_table({tmp.path.string()});
+  const auto md_lines = lines_of(md);
+  REQUIRE(md_lines.size() >= 6);
+  CHECK(md_lines[0] == "| name | model | seq_len | patch | params_total | forward_ms | status | error |");
+  CHECK(md_lines[1] == "| --- | --- | --- | --- | ---: | ---: | --- | --- |");
+  CHECK(count_rows_starting(md, "| ") == 1 + 1 + 4);  // header, separator, 4 points
+  CHECK(md.find("| megabyte/seq_len=1024/patch=8 | megabyte | 1024 | 8 | 730.0M | 65.5 | ok |  |") != std::string::npos);
+  CHECK(md.find("729.0M") == std::string::npos);  // replaced by the shard's record
+  CHECK(md.find("| failed | out of memory \\| at step 3 |") != std::string::npos);
+  CHECK(md.find("cut/off") == std::string::npos);
+  CHECK(md.find("bpb") == std::string::npos);  // not among the report's columns
+
+  rep::Options opt;
+  opt.columns = {"bpb"};
+  const std::string md2 = rep::markdown_table({tmp.path.string()}, opt);
+  CHECK(lines_of(md2)[0] == "| name | model | seq_len | patch | bpb | status | error |");
+  CHECK(md2.find("| 1.02 |") != std::string::npos);
+
+  std::ostringstream log;
+  const TempDir out("table_out");
+  rep::write({tmp.path.string()}, out.path.string(), log, rep::Options{{}, /*plots=*/false});
+  const std::string csv = read_text(out.path / "table.csv");
+  const auto csv_lines = lines_of(csv);
+  REQUIRE(csv_lines.size() == 5);
+  CHECK(csv_lines[0] == "name,model,seq_len,patch,params_total,forward_ms,status,error,elapsed_s,key");
+  // Full precision in the CSV: 0.002 * 1024^1.5 = 65.536 exactly as the double holds it.
+  std::ostringstream expect_a;
+  expect_a << "megabyte/seq_len=1024/patch=8,megabyte,1024,8,730000000.0," << ojson(0.002 * std::pow(1024.0, 1.5)).dump()
+           << ",ok,,0.5,a";
+  CHECK(csv_lines[1] == expect_a.str());
+  CHECK(csv_lines[2] == "megabyte/seq_len=4096/patch=8,megabyte,4096,8,,,failed,out of memory | at step 3,0.5,b");
+  CHECK(read_text(out.path / "table.md").find("# report_test") == 0);
+  CHECK(log.str().find("table.csv") != std::string::npos);
+  CHECK_FALSE(fs::exists(out.path / "plots"));
+
+  const auto summary = ojson::parse(read_text(out.path / "summary.json"));
+  CHECK(summary["points_total"] == 4);
+  CHECK(summary["points_failed"] == 1);
+  CHECK(summary["experiment"] == "report_test");
+}
+
+TEST_CASE("paper comparison and fits", "[report]") {
+  TempDir tmp("paper");
+  write_sample(tmp.path);
+  const auto rows = rep::compare_paper(rep::load({tmp.path.string()}));
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].label == "MEGABYTE FLOPs/byte");
+  CHECK(rows[0].point == "megabyte/seq_len=1024/patch=8");
+  CHECK(rows[0].paper == 729e6);
+  REQUIRE(rows[0].ours);
+  CHECK(*rows[0].ours == 656.1e6);
+  REQUIRE(rows[0].ratio);
+  CHECK(*rows[0].ratio == Approx(0.9).epsilon(1e-12));
+  CHECK(rows[1].note == "no matching point");
+  CHECK_FALSE(rows[1].ratio);
+
+  std::ostringstream log;
+  const TempDir out("paper_out");
+  rep::write({tmp.path.string()}, out.path.string(), log, rep::Options{{}, /*plots=*/false});
+  const std::string paper_md = read_text(out.path / "paper.md");
+  CHECK(paper_md.find("| MEGABYTE FLOPs/byte | flops_forward_per_byte | megabyte/seq_len=1024/patch=8 | 729.0M | 656.1M | 0.900 |") !=
+        std::string::npos);
+
+  // forward_ms = 0.002 * seq_len^1.5 on the megabyte series; the transformer has one point only.
+  const auto fits = ojson::parse(read_text(out.path / "fits.json"));
+  REQUIRE(fits.size() == 2);
+  CHECK(fits[0]["series"] == "megabyte");
+  CHECK(fits[0]["n"] == 2);  // the failed point is left out
+  CHECK(fits[0]["slope"].get<double>() == Approx(1.5).margin(1e-12));
+  CHECK(fits[0]["r2"].get<double>() == Approx(1.0).margin(1e-12));
+  CHECK(fits[1]["series"] == "transformer");
+  CHECK(fits[1]["slope"].is_null());
+  CHECK(fits[1]["error"].get<std::string>().find("at least 2 points") != std::string::npos);
+  CHECK(read_text(out.path / "fits.md").find("| forward_ms | seq_len | megabyte | 1.500 |") != std::string::npos);
+}
+
+TEST_CASE("plot data and gnuplot script are written, with or without gnuplot", "[report]") {
+  TempDir tmp("plotfiles");
+  write_sample(tmp.path);
+  const TempDir out("plotfiles_out");
+  std::ostringstream log;
+  // Without gnuplot: the .dat/.gp are still written, the report does not fail, the log says why.
+  ::setenv("MEGABENCH_GNUPLOT", "/nonexistent/gnuplot", 1);
+  REQUIRE_NOTHROW(rep::write({tmp.path.string()}, out.path.string(), log));
+  ::unsetenv("MEGABENCH_GNUPLOT");
+  const fs::path plots = out.path / "plots";
+  const std::string name = "flops_forward_per_byte_vs_seq_len";
+  REQUIRE(fs::exists(plots / (name + ".gp")));
+  REQUIRE(fs::exists(plots / (name + ".dat")));
+  CHECK_FALSE(fs::exists(plots / (name + ".png")));
+  CHECK(log.str().find("gnuplot not found") != std::string::npos);
+
+  const std::string gp = read_text(plots / (name + ".gp"));
+  CHECK(gp.find("set logscale x") != std::string::npos);       // seq_len spans 1024..16384 (16x)
+  CHECK(gp.find("set logscale y") == std::string::npos);       // FLOPs span 656M..800M (< 10x)
+  CHECK(gp.find("title \"megabyte\"") != std::string::npos);
+  CHECK(gp.find("title \"transformer\"") != std::string::npos);
+  const std::string dat = read_text(plots / (name + ".dat"));
+  CHECK(dat.find("# series: megabyte\n1024 656100000\n16384 800000000\n\n\n# series: transformer\n1024 732000000\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("plot PNG is rendered by gnuplot", "[report]") {
+  if (!have_gnuplot()) {
+    std::cout << "SKIPPED: gnuplot is not installed (Debian package gnuplot-nox)" << std::endl;
+    return;
+  }
+  TempDir tmp("png");
+  write_sample(tmp.path);
+  const TempDir out("png_out");
+  std::ostringstream log;
+  rep::write({tmp.path.string()}, out.path.string(), log);
+  const fs::path png = out.path / "plots" / "flops_forward_per_byte_vs_seq_len.png";
+  INFO(log.str());
+  REQUIRE(fs::exists(png));
+  const std::string bytes = read_text(png);
+  REQUIRE(bytes.size() > 8);
+  CHECK(bytes.compare(0, 8, std::string("\x89PNG\r\n\x1a\n", 8)) == 0);
+  CHECK(log.str().find(png.string()) != std::string::npos);
+}
