@@ -2,7 +2,7 @@
 // global attention (SDPA), local attention (SDPA vs the custom kernel), feedforward, patch
 // embedding and sampling (LibTorch ops vs the fused kernel). Each reports FLOP/s and bytes/s.
 //
-//   build/default/megabench_micro --benchmark_min_time=0.05s --benchmark_out=micro.json
+//   build/default/megabench_micro --benchmark_min_time=0.05 --benchmark_out=micro.json
 //
 // CUDA variants are timed with CUDA events (manual time); without a GPU they are skipped with an
 // error row. To add one: write a BM_* function that builds its inputs, calls time_it() with the

@@ -33,7 +33,7 @@ step configure 180 cmake --preset cuda
 step build 420 cmake --build build/cuda -j"$(nproc)" --target megabench_tests megabench_micro megabench
 step gpu_tests 180 build/cuda/tests/megabench_tests "[gpu]" --reporter compact
 step cpu_kernel_tests 120 build/cuda/tests/megabench_tests "[kernels],[profiler]" --reporter compact
-step micro 240 build/cuda/megabench_micro --benchmark_min_time=0.05s \
+step micro 240 build/cuda/megabench_micro --benchmark_min_time=0.05 \
   --benchmark_filter="${MEGABENCH_MICRO_FILTER:-.}" \
   --benchmark_out="$OUT/micro.json" --benchmark_out_format=json
 # The CLI's run command is written elsewhere; a failure here is reported, not fatal.
