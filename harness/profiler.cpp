@@ -245,7 +245,7 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
       r.block = {k->blockX, k->blockY, k->blockZ};
       r.registers = k->registersPerThread;
       r.shared_memory = static_cast<int64_t>(k->staticSharedMemory) + k->dynamicSharedMemory;
-      r.component = std::to_string(k->correlationId);  // resolved in stop()
+      r.correlation_id = k->correlationId;  // component resolved in stop()
       st.records.push_back(std::move(r));
     } else if (rec->kind == CUPTI_ACTIVITY_KIND_MEMCPY) {
       const auto* m = reinterpret_cast<const CUpti_ActivityMemcpy6*>(rec);
@@ -255,7 +255,7 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
       r.start_ns = m->start;
       r.end_ns = m->end;
       r.bytes = static_cast<int64_t>(m->bytes);
-      r.component = std::to_string(m->correlationId);
+      r.correlation_id = m->correlationId;
       st.records.push_back(std::move(r));
     } else if (rec->kind == CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION) {
       const auto* x = reinterpret_cast<const CUpti_ActivityExternalCorrelation*>(rec);
@@ -319,8 +319,7 @@ void cupti_stop(Profiler::Impl& impl, ProfileResult& r) {
   r.total_ms = static_cast<double>(end_ns - impl.gpu_start_ns) * 1e-6;
   for (auto& k : st.records) {
     if (k.end_ns < impl.gpu_start_ns || k.start_ns > end_ns) continue;  // outside the region
-    const uint32_t corr = static_cast<uint32_t>(std::stoul(k.component));
-    auto it = st.correlation_to_range.find(corr);
+    auto it = st.correlation_to_range.find(static_cast<uint32_t>(k.correlation_id));
     k.component = it != st.correlation_to_range.end() ? profile::range_name(it->second) : kOther;
     if (k.component.empty()) k.component = kOther;
     k.start_ns = k.start_ns >= impl.gpu_start_ns ? k.start_ns - impl.gpu_start_ns : 0;

@@ -32,6 +32,9 @@ fi
 step configure 180 cmake --preset cuda
 step build 420 cmake --build build/cuda -j"$(nproc)" --target megabench_tests megabench_micro megabench
 step gpu_tests 180 build/cuda/tests/megabench_tests "[gpu]" --reporter compact
+if grep -q "SKIPPED:" "$OUT/gpu_tests.log" 2>/dev/null; then
+  STATUS[gpu_tests]="FAIL (tests skipped: no CUDA device visible)"
+fi
 step cpu_kernel_tests 120 build/cuda/tests/megabench_tests "[kernels],[profiler]" --reporter compact
 step micro 240 build/cuda/megabench_micro --benchmark_min_time=0.05 \
   --benchmark_filter="${MEGABENCH_MICRO_FILTER:-.}" \
