@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "kernels/local_attention.h"
+
 namespace megabench {
 
 namespace F = torch::nn::functional;
@@ -116,6 +118,11 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   TORCH_CHECK(k_len >= n || !o.causal, "attend: causal attention needs at least as many keys (",
               k_len, ") as queries (", n, ")");
   const double scale = o.scale ? *o.scale : std::pow(static_cast<double>(q.size(-1)), -0.5);
+  if (o.kernel == AttentionKernel::kLocalCuda && q.is_cuda() && o.causal && n == k_len &&
+      (o.window == 0 || o.window >= n) && !o.keep_mask.defined() &&
+      !(o.training && o.dropout > 0) && kernels::local_attention_supported(q, k, v)) {
+    return kernels::local_attention(q, k, v, scale);  // (B, H, n, d)
+  }
 
   // Keys that query i may see, as a bool (n, k_len) mask; undefined when all are visible.
   torch::Tensor keep;
@@ -205,6 +212,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const torch::Ten
   ao.dropout = options.dropout();
   ao.training = is_training();
   ao.window = options.window();
+  ao.kernel = options.kernel();
   auto out = attend(q, k, v, ao);                                   // (B, H, n, d)
   return to_out(out.transpose(1, 2).reshape({b, n, -1}));           // (B, n, D)
 }
@@ -230,7 +238,8 @@ void TransformerImpl::reset() {
                               .heads(options.heads())
                               .dropout(options.attn_dropout())
                               .flash(options.flash_attn())
-                              .window(options.window()));
+                              .window(options.window())
+                              .kernel(options.attn_kernel()));
     auto ff = make_feedforward(
         FeedForwardOptions(options.dim()).mult(options.ff_mult()).dropout(options.ff_dropout()));
     layers->push_back(torch::nn::ModuleList(attn, ff));
@@ -293,7 +302,11 @@ torch::Tensor top_k_filter(const torch::Tensor& logits, double thres) {
 
 torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature) {
   // Noise is drawn even when greedy, so that the random stream does not depend on temperature.
-  auto noise = torch::zeros_like(logits).uniform_(0, 1);
+  return gumbel_sample(logits, temperature, torch::zeros_like(logits).uniform_(0, 1));
+}
+
+torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature,
+                            const torch::Tensor& noise) {
   if (temperature == 0.0) return logits.argmax(-1);
   auto gumbel = -torch::log((-torch::log(noise.clamp_min(1e-20))).clamp_min(1e-20));
   return (logits / temperature + gumbel).argmax(-1);

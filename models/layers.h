@@ -93,6 +93,11 @@ torch::Tensor token_shift_step(const torch::Tensor& x, const torch::Tensor& prev
 // ---------------------------------------------------------------------------------------------
 // Attention core
 
+/// Which implementation attend() runs. kLocalCuda: the fused kernel of kernels/local_attention.h,
+/// used when q is on CUDA and the call qualifies (causal self-attention, n <= 64, d in
+/// {32, 64, 128}, no window/mask/dropout); otherwise attend() falls back to the generic path.
+enum class AttentionKernel { kGeneric, kLocalCuda };
+
 struct AttendOptions {
   /// Causal, aligned to the end: query i of n sees keys j <= (k_len - n) + i.
   bool causal = true;
@@ -106,6 +111,8 @@ struct AttendOptions {
   int64_t window = 0;
   /// Keys to keep, broadcastable to (B, H, n, k_len), bool. Combined with causal/window.
   torch::Tensor keep_mask;
+  /// Custom kernel to try before the generic path. Default kGeneric.
+  AttentionKernel kernel = AttentionKernel::kGeneric;
 };
 
 /// q (B, H, n, d), k and v (B, H, k_len, d) -> (B, H, n, d).
@@ -150,6 +157,8 @@ struct AttentionOptions {
   TORCH_ARG(bool, flash) = false;
   /// Sliding-window attention: 0 = full causal attention.
   TORCH_ARG(int64_t, window) = 0;
+  /// Custom attention kernel (see AttendOptions::kernel). Default kGeneric.
+  TORCH_ARG(AttentionKernel, kernel) = AttentionKernel::kGeneric;
 };
 
 class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
@@ -186,6 +195,8 @@ struct TransformerOptions {
   TORCH_ARG(bool, token_shift) = true;
   /// Sliding-window attention: 0 = full.
   TORCH_ARG(int64_t, window) = 0;
+  /// Custom attention kernel for every layer (see AttendOptions::kernel). Default kGeneric.
+  TORCH_ARG(AttentionKernel, attn_kernel) = AttentionKernel::kGeneric;
 };
 
 class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
@@ -214,6 +225,9 @@ TORCH_MODULE(Transformer);
 torch::Tensor top_k_filter(const torch::Tensor& logits, double thres);
 /// argmax(logits / temperature + Gumbel noise); temperature 0 is argmax. (B, V) -> (B).
 torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature);
+/// The same with explicit uniform noise (B, V) in [0, 1) (what the fused sampling kernel replays).
+torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature,
+                            const torch::Tensor& noise);
 /// top_k_filter then gumbel_sample.
 torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double filter_thres);
 

@@ -3,6 +3,7 @@
 #   scripts/setup.sh              Debian packages + LibTorch (PyPI torch wheel, pinned)
 #   scripts/setup.sh --reference  also the Python reference packages (fixtures, side-by-side benchmarks)
 # Env: MEGABENCH_PYTHON  a python3 whose torch to use (default: python3, else a venv under ~/.cache/megabench)
+#      MEGABENCH_OFFLINE=1 no network: report missing packages instead of installing them
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
@@ -29,7 +30,9 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+if [ ${#missing[@]} -gt 0 ] && [ "${MEGABENCH_OFFLINE:-0}" = 1 ]; then
+  say "offline: not installing missing Debian packages: ${missing[*]}"
+elif [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   sudo_if apt-get update -qq
   DEBIAN_FRONTEND=noninteractive sudo_if apt-get install -y -qq "${missing[@]}"
@@ -43,7 +46,9 @@ PY=""
 for cand in "${MEGABENCH_PYTHON:-}" python3 "${VENV}/bin/python"; do
   [ -n "$cand" ] && command -v "$cand" >/dev/null 2>&1 && has_torch "$cand" && { PY=$(command -v "$cand"); break; }
 done
-if [ -z "$PY" ]; then
+if [ -z "$PY" ] && [ "${MEGABENCH_OFFLINE:-0}" = 1 ]; then
+  echo "setup.sh: offline and no python with torch ${TORCH_VERSION} (set MEGABENCH_PYTHON)" >&2; exit 1
+elif [ -z "$PY" ]; then
   if python3 -m pip install --help >/dev/null 2>&1 && python3 -m pip install --dry-run -q six >/dev/null 2>&1; then
     PY=$(command -v python3)
   else  # PEP 668 system python: use a venv that outlives any one clone
@@ -58,7 +63,7 @@ else
   say "torch ${TORCH_VERSION} present in ${PY}"
 fi
 
-if [ $want_ref = 1 ]; then
+if [ $want_ref = 1 ] && [ "${MEGABENCH_OFFLINE:-0}" != 1 ]; then
   if "$PY" -c "import MEGABYTE_pytorch, perceiver_ar_pytorch, safetensors, numpy" 2>/dev/null; then
     say "reference packages present"
   else

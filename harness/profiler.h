@@ -1,0 +1,85 @@
+#pragma once
+// Profiling a measured region, broken down by model component.
+//
+// On CUDA the CUPTI Activity API records every kernel (name, start, end, grid, block, registers,
+// shared memory) and memcpy; each is attributed to the innermost profile::Range open when it was
+// launched, through CUPTI external correlation ids (exact, unlike overlapping CPU and GPU times).
+// On CPU, LibTorch's profiler (Kineto) records the ops and the Ranges (USER_SCOPE RecordFunctions).
+// The two never run at once: profile::acquire() throws if the other one holds the process.
+// Ranges are per thread: work launched from a thread that pushed no range (e.g. autograd's CUDA
+// backward threads) counts as "other" unless that code pushes ranges of its own.
+//
+//   megabench::Profiler prof(torch::kCUDA);
+//   prof.start();
+//   model.loss(bytes).backward();            // models push profile::Range("feedforward") etc.
+//   ProfileResult r = prof.stop();           // r.component_ms["feedforward"], r.table_markdown()
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kernels/profile_range.h"
+
+namespace megabench {
+
+struct KernelRecord {
+  std::string name;       // demangled kernel name, memcpy kind, or LibTorch op name
+  std::string kind;       // "kernel" | "memcpy" (CUPTI) | "cpu_op" (LibTorch profiler)
+  std::string component;  // innermost Range around its launch, or "other"
+  uint64_t start_ns = 0;  // relative to Profiler::start()
+  uint64_t end_ns = 0;
+  std::array<int, 3> grid{0, 0, 0};
+  std::array<int, 3> block{0, 0, 0};
+  int registers = 0;          // per thread
+  int64_t shared_memory = 0;  // static + dynamic bytes per block
+  int64_t bytes = 0;          // memcpy size
+  uint64_t correlation_id = 0;  // CUPTI's link to the launching API call (0 on CPU)
+  double duration_ms() const { return static_cast<double>(end_ns - start_ns) * 1e-6; }
+};
+
+struct ProfileResult {
+  std::string device;  // "cuda:0", "cpu"
+  std::string source;  // "cupti" | "libtorch"
+  /// CUDA: kernels and memcpys in order of start. CPU: top-level LibTorch ops.
+  std::vector<KernelRecord> kernels;
+  /// Milliseconds per component, exclusive of nested ranges. CUDA: summed GPU time of the kernels
+  /// and copies attributed to it. CPU: wall time inside the range. "other": CUDA, work outside any
+  /// range; CPU, the region's wall time not inside any range.
+  std::map<std::string, double> component_ms;
+  /// Wall time of the measured region (CUDA: after synchronizing at start() and stop()).
+  double total_ms = 0;
+  std::string table_markdown() const;
+  nlohmann::json to_json() const;
+};
+
+class Profiler {
+ public:
+  /// Whether the CUPTI path can run here; if not and `why` is given, the reason.
+  static bool cupti_available(std::string* why = nullptr);
+
+  /// CPU: LibTorch's profiler. CUDA: CUPTI; throws std::runtime_error with the reason when CUPTI
+  /// or the GPU is missing.
+  explicit Profiler(torch::Device device);
+  ~Profiler();
+  Profiler(const Profiler&) = delete;
+  Profiler& operator=(const Profiler&) = delete;
+
+  /// Begins the measured region. Throws if this profiler already runs, or another one (CUPTI or
+  /// LibTorch's) is active in the process.
+  void start();
+  /// Ends it and returns the records. Throws if start() was not called.
+  ProfileResult stop();
+
+  struct Impl;
+
+ private:
+  torch::Device device_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace megabench

@@ -1,0 +1,198 @@
+// Microbenchmarks of the blocks MEGABYTE spends its time in, on CPU and (when present) CUDA:
+// global attention (SDPA), local attention (SDPA vs the custom kernel), feedforward, patch
+// embedding and sampling (LibTorch ops vs the fused kernel). Each reports FLOP/s and bytes/s.
+//
+//   build/default/megabench_micro --benchmark_min_time=0.05 --benchmark_out=micro.json
+//
+// CUDA variants are timed with CUDA events (manual time); without a GPU they are skipped with an
+// error row. To add one: write a BM_* function that builds its inputs, calls time_it() with the
+// work, its FLOPs and bytes, and register it in register_all().
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "kernels/local_attention.h"
+#include "kernels/sampling.h"
+#include "models/layers.h"
+
+#ifdef MEGABENCH_WITH_CUDA
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime.h>
+#endif
+
+namespace {
+
+namespace mk = megabench::kernels;
+
+enum class Dev { kCpu, kCuda };
+
+torch::TensorOptions options(Dev dev) {
+  // CUDA runs in bf16, the precision MEGABYTE trains in; CPU in fp32.
+  return dev == Dev::kCuda ? torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16)
+                           : torch::TensorOptions().dtype(torch::kFloat32);
+}
+
+bool skip_without_cuda(benchmark::State& state, Dev dev) {
+  if (dev == Dev::kCuda && !torch::cuda::is_available()) {
+    state.SkipWithError("no CUDA device");
+    return true;
+  }
+  return false;
+}
+
+// Runs `work` once to warm up, then times each iteration: CUDA events on the current stream for
+// CUDA, the steady clock for CPU (manual time either way, so both report the same thing).
+template <typename Fn>
+void time_it(benchmark::State& state, Dev dev, Fn&& work, double flops, double bytes) {
+  torch::NoGradGuard no_grad;
+  work();
+#ifdef MEGABENCH_WITH_CUDA
+  cudaEvent_t start = nullptr, stop = nullptr;
+  if (dev == Dev::kCuda) {
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+  }
+#endif
+  for (auto _ : state) {
+    if (dev == Dev::kCuda) {
+#ifdef MEGABENCH_WITH_CUDA
+      auto stream = c10::cuda::getCurrentCUDAStream().stream();
+      cudaEventRecord(start, stream);
+      work();
+      cudaEventRecord(stop, stream);
+      cudaEventSynchronize(stop);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      state.SetIterationTime(static_cast<double>(ms) * 1e-3);
+#endif
+    } else {
+      const auto t0 = std::chrono::steady_clock::now();
+      work();
+      state.SetIterationTime(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+#ifdef MEGABENCH_WITH_CUDA
+  if (dev == Dev::kCuda) {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+#endif
+  state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["bytes/s"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+constexpr int64_t kHeads = 8, kDimHead = 64;
+
+// Global attention: causal SDPA over seq_len / patch patch embeddings (B = 1).
+void BM_GlobalAttention(benchmark::State& state, Dev dev) {
+  if (skip_without_cuda(state, dev)) return;
+  const int64_t t = state.range(0) / state.range(1);
+  auto q = torch::randn({1, kHeads, t, kDimHead}, options(dev));
+  auto k = torch::randn_like(q), v = torch::randn_like(q);
+  megabench::AttendOptions o;
+  o.sdpa = true;
+  const double flops = 4.0 * kHeads * t * t * kDimHead / 2;  // causal: half the score matrix
+  const double bytes = 4.0 * q.numel() * q.element_size();
+  time_it(state, dev, [&] { megabench::attend(q, k, v, o); }, flops, bytes);
+}
+
+// Local attention: seq_len / patch sequences of patch + 1 positions, generic SDPA or the kernel.
+void BM_LocalAttention(benchmark::State& state, Dev dev, bool kernel) {
+  if (skip_without_cuda(state, dev)) return;
+  if (kernel && dev != Dev::kCuda) {
+    state.SkipWithError("the local attention kernel is CUDA-only");
+    return;
+  }
+  const int64_t seqs = state.range(0) / state.range(1), n = state.range(1) + 1;
+  auto q = torch::randn({seqs, kHeads, n, kDimHead}, options(dev));
+  auto k = torch::randn_like(q), v = torch::randn_like(q);
+  megabench::AttendOptions o;
+  o.sdpa = true;
+  o.kernel = kernel ? megabench::AttentionKernel::kLocalCuda : megabench::AttentionKernel::kGeneric;
+  const double flops = 4.0 * seqs * kHeads * n * n * kDimHead / 2;
+  const double bytes = 4.0 * q.numel() * q.element_size();
+  time_it(state, dev, [&] { megabench::attend(q, k, v, o); }, flops, bytes);
+}
+
+// Feedforward (norm, dim -> 4 dim -> dim) over seq_len positions.
+void BM_FeedForward(benchmark::State& state, Dev dev) {
+  if (skip_without_cuda(state, dev)) return;
+  const int64_t t = state.range(0), dim = state.range(1);
+  auto ff = megabench::make_feedforward(megabench::FeedForwardOptions(dim));
+  ff->to(options(dev).device(), options(dev).dtype().toScalarType());
+  auto x = torch::randn({1, t, dim}, options(dev));
+  const double flops = 2.0 * 2 * t * dim * 4 * dim;
+  const double bytes = 2.0 * x.numel() * x.element_size() + 8.0 * dim * dim * x.element_size();
+  time_it(state, dev, [&] { ff->forward(x); }, flops, bytes);
+}
+
+// Patch embedding: byte embedding (T, D_local), then patches of P bytes -> Linear(P * D_local, D_global).
+void BM_PatchEmbed(benchmark::State& state, Dev dev) {
+  if (skip_without_cuda(state, dev)) return;
+  const int64_t t = state.range(0), p = state.range(1), d_local = 256, d_global = 512;
+  torch::nn::Embedding emb(256, d_local);
+  torch::nn::Linear proj(p * d_local, d_global);
+  const auto dtype = options(dev).dtype().toScalarType();
+  emb->to(options(dev).device(), dtype);
+  proj->to(options(dev).device(), dtype);
+  auto bytes_in = torch::randint(0, 256, {1, t}, torch::TensorOptions().device(options(dev).device()).dtype(torch::kLong));
+  const double flops = 2.0 * (t / p) * (p * d_local) * d_global;
+  const double bytes = static_cast<double>(t) * d_local * 2 * 2 + p * d_local * d_global * 2.0;
+  time_it(state, dev, [&] { proj(emb(bytes_in).view({1, t / p, p * d_local})); }, flops, bytes);
+}
+
+// Sampling one byte per row of (batch, 256) logits: LibTorch ops vs the fused kernel.
+void BM_Sampling(benchmark::State& state, Dev dev, bool kernel) {
+  if (skip_without_cuda(state, dev)) return;
+  if (kernel && dev != Dev::kCuda) {
+    state.SkipWithError("the fused sampling kernel is CUDA-only");
+    return;
+  }
+  const int64_t batch = state.range(0);
+  auto opts = options(dev).dtype(torch::kFloat32);
+  auto logits = torch::randn({batch, 256}, opts);
+  auto noise = torch::rand({batch, 256}, opts);
+  const double flops = batch * 256.0 * 256;  // the kernel's rank comparisons; ops: topk + argmax
+  const double bytes = 2.0 * logits.numel() * 4;
+  if (kernel) {
+    time_it(state, dev, [&] { mk::fused_sample(logits, 1.0, 0.9, noise); }, flops, bytes);
+  } else {
+    time_it(state, dev, [&] { mk::fused_sample_reference(logits, 1.0, 0.9, noise); }, flops, bytes);
+  }
+}
+
+int register_all() {
+  for (Dev dev : {Dev::kCpu, Dev::kCuda}) {
+    const std::string d = dev == Dev::kCuda ? "cuda" : "cpu";
+    auto reg = [](const std::string& name, auto fn) {
+      return benchmark::RegisterBenchmark(name.c_str(), fn)->UseManualTime()->Unit(benchmark::kMicrosecond);
+    };
+    reg("global_attention/sdpa/" + d, [dev](benchmark::State& s) { BM_GlobalAttention(s, dev); })
+        ->ArgNames({"seq_len", "patch"})
+        ->Args({1024, 8})->Args({8192, 8})->Args({65536, 16});
+    for (bool kernel : {false, true}) {
+      reg(std::string("local_attention/") + (kernel ? "kernel/" : "sdpa/") + d,
+          [dev, kernel](benchmark::State& s) { BM_LocalAttention(s, dev, kernel); })
+          ->ArgNames({"seq_len", "patch"})
+          ->Args({1024, 8})->Args({8192, 8})->Args({8192, 32})->Args({65536, 16});
+      reg(std::string("sampling/") + (kernel ? "fused/" : "ops/") + d,
+          [dev, kernel](benchmark::State& s) { BM_Sampling(s, dev, kernel); })
+          ->ArgNames({"batch"})->Arg(1)->Arg(64)->Arg(1024);
+    }
+    reg("feedforward/" + d, [dev](benchmark::State& s) { BM_FeedForward(s, dev); })
+        ->ArgNames({"seq_len", "dim"})->Args({1024, 512})->Args({8192, 512});
+    reg("patch_embed/" + d, [dev](benchmark::State& s) { BM_PatchEmbed(s, dev); })
+        ->ArgNames({"seq_len", "patch"})->Args({8192, 8})->Args({65536, 16});
+  }
+  return 0;
+}
+
+const int kRegistered = register_all();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,308 @@
+// The custom CUDA kernels (kernels/) against their LibTorch references, and the references
+// themselves against the shared layers (models/layers.h). GPU tests skip visibly without a device.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels/local_attention.h"
+#include "kernels/sampling.h"
+#include "models/layers.h"
+#include "support.h"
+
+namespace {
+
+using megabench::AttendOptions;
+using megabench::AttentionKernel;
+namespace mk = megabench::kernels;
+
+double max_abs(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+// The message of the exception `fn` throws, or "" if it throws none.
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+torch::Tensor generic_attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             bool sdpa) {
+  AttendOptions o;
+  o.causal = true;
+  o.sdpa = sdpa;
+  return megabench::attend(q, k, v, o);
+}
+
+// Softmax over the kept logits with Gumbel noise, written out row by row without LibTorch's topk:
+// an independent check of the reference's semantics.
+std::vector<int64_t> naive_sample(const torch::Tensor& logits, double temperature, double thres,
+                                  const torch::Tensor& noise) {
+  const int64_t rows = logits.size(0), vocab = logits.size(1);
+  const int64_t k = std::max<int64_t>(static_cast<int64_t>((1.0 - thres) * vocab), 1);
+  auto lg = logits.accessor<float, 2>();
+  auto nz = noise.accessor<float, 2>();
+  std::vector<int64_t> out;
+  for (int64_t b = 0; b < rows; ++b) {
+    std::vector<float> row(vocab);
+    for (int64_t i = 0; i < vocab; ++i) row[i] = lg[b][i];
+    std::vector<float> sorted = row;
+    std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+    const float kth = sorted[k - 1];  // random logits: no ties at the boundary
+    int64_t best = 0;
+    float best_score = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < vocab; ++i) {
+      if (row[i] < kth) continue;
+      float score = row[i];
+      if (temperature != 0.0) {
+        const float g = -std::log(std::max(-std::log(std::max(nz[b][i], 1e-20f)), 1e-20f));
+        score = row[i] / static_cast<float>(temperature) + g;
+      }
+      if (score > best_score) {
+        best_score = score;
+        best = i;
+      }
+    }
+    out.push_back(best);
+  }
+  return out;
+}
+
+struct Shape {
+  int64_t b, h, n, d;
+};
+const std::vector<Shape> kShapes = {{3, 4, 9, 64}, {2, 2, 64, 128}, {5, 3, 33, 32}, {1, 1, 1, 64},
+                                    {16, 8, 17, 64}};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// CPU: references and launcher checks
+
+TEST_CASE("local_attention_reference matches attend() on CPU", "[kernels]") {
+  torch::manual_seed(0);
+  for (const auto& s : kShapes) {
+    auto q = torch::randn({s.b, s.h, s.n, s.d}, torch::kFloat64);
+    auto k = torch::randn_like(q), v = torch::randn_like(q);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(s.d));
+    auto ref = mk::local_attention_reference(q, k, v, scale);
+    CHECK(max_abs(ref, generic_attend(q, k, v, /*sdpa=*/false)) < 1e-12);
+    CHECK(max_abs(ref, generic_attend(q, k, v, /*sdpa=*/true)) < 1e-12);
+  }
+}
+
+TEST_CASE("attend() with kLocalCuda on CPU tensors takes the generic path", "[kernels]") {
+  torch::manual_seed(1);
+  auto q = torch::randn({2, 4, 9, 64}), k = torch::randn_like(q), v = torch::randn_like(q);
+  AttendOptions o;
+  o.kernel = AttentionKernel::kLocalCuda;
+  auto out = megabench::attend(q, k, v, o);
+  CHECK(max_abs(out, generic_attend(q, k, v, false)) < 1e-6);
+  std::string why;
+  CHECK_FALSE(mk::local_attention_supported(q, k, v, &why));
+  CHECK(why.find("CUDA") != std::string::npos);
+}
+
+TEST_CASE("local_attention launcher rejects bad inputs with clear messages", "[kernels]") {
+  auto ok = torch::randn({2, 3, 9, 64});
+  auto call = [](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+    return error_of([&] { mk::local_attention(q, k, v, 0.125); });
+  };
+  auto long_seq = torch::randn({2, 3, 65, 64});
+  CHECK_THAT(call(long_seq, long_seq, long_seq), Catch::Contains("must be in [1, 64], got 65"));
+  auto d48 = torch::randn({2, 3, 9, 48});
+  CHECK_THAT(call(d48, d48, d48), Catch::Contains("must be 32, 64 or 128, got 48"));
+  auto f64 = ok.to(torch::kFloat64);
+  CHECK_THAT(call(f64, f64, f64), Catch::Contains("float32, float16 or bfloat16"));
+  CHECK_THAT(call(ok, torch::randn({2, 3, 8, 64}), ok), Catch::Contains("k must have shape"));
+  CHECK_THAT(call(ok, ok, ok.to(torch::kFloat16)), Catch::Contains("must share a dtype"));
+  CHECK_THAT(call(torch::randn({2, 9, 64}), ok, ok), Catch::Contains("q must be (B, H, n, d)"));
+  // A valid shape on the CPU: the launcher asks for CUDA (or says the build has none).
+  CHECK_THAT(call(ok, ok, ok), Catch::Contains("CUDA"));
+  // The raw launcher also demands contiguity.
+  auto strided = torch::randn({2, 9, 3, 64}).transpose(1, 2);
+  CHECK_THAT(error_of([&] { mk::check_local_attention_inputs(strided, strided, strided, false); }),
+             Catch::Contains("q must be contiguous"));
+  CHECK(error_of([&] { mk::check_local_attention_inputs(ok, ok, ok, false); }).empty());
+}
+
+TEST_CASE("fused_sample_reference is layers.h's top_k_filter + gumbel_sample", "[kernels]") {
+  torch::manual_seed(2);
+  CHECK(mk::top_k_count(256, 0.9) == 25);
+  CHECK(mk::top_k_count(256, 0.999) == 1);
+  CHECK(mk::top_k_count(256, 0.0) == 256);
+  auto logits = torch::randn({16, 256}) * 3;
+  for (double temperature : {0.0, 0.7, 1.0}) {
+    for (double thres : {0.0, 0.5, 0.9, 0.999}) {
+      // sample_next draws its uniforms from the global generator; replay them.
+      torch::manual_seed(42);
+      auto expected = megabench::sample_next(logits, temperature, thres);
+      torch::manual_seed(42);
+      auto noise = torch::zeros_like(logits).uniform_(0, 1);
+      auto got = mk::fused_sample_reference(logits, temperature, thres, noise);
+      CHECK(torch::equal(got, expected));
+      const auto naive = naive_sample(logits, temperature, thres, noise);
+      CHECK(std::vector<int64_t>(got.data_ptr<int64_t>(), got.data_ptr<int64_t>() + got.numel()) ==
+            naive);
+    }
+  }
+}
+
+TEST_CASE("fused_sample rejects bad inputs with clear messages", "[kernels]") {
+  auto logits = torch::randn({2, 256});
+  auto noise = torch::rand({2, 256});
+  CHECK_THAT(error_of([&] { mk::fused_sample(torch::randn({2, 5000}), 1.0, 0.9, torch::rand({2, 5000})); }),
+             Catch::Contains("must be in [1, 4096], got 5000"));
+  CHECK_THAT(error_of([&] { mk::fused_sample(logits, -1.0, 0.9, noise); }),
+             Catch::Contains("temperature must be >= 0"));
+  CHECK_THAT(error_of([&] { mk::fused_sample(logits, 1.0, 1.0, noise); }),
+             Catch::Contains("filter_thres must be in [0, 1)"));
+  CHECK_THAT(error_of([&] { mk::fused_sample(torch::randn({256}), 1.0, 0.9, noise); }),
+             Catch::Contains("logits must be (B, V)"));
+  CHECK_THAT(error_of([&] { mk::fused_sample(logits, 1.0, 0.9, noise); }), Catch::Contains("CUDA"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// GPU: kernels against the references
+
+TEST_CASE("local_attention kernel forward matches the reference per dtype", "[kernels][gpu]") {
+  MEGABENCH_REQUIRE_CUDA();
+  torch::manual_seed(3);
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kFloat16}) {
+    for (const auto& s : kShapes) {
+      INFO("dtype " << dtype << " shape " << s.b << "x" << s.h << "x" << s.n << "x" << s.d);
+      auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat64);
+      auto q64 = torch::randn({s.b, s.h, s.n, s.d}, opts);
+      auto k64 = torch::randn_like(q64), v64 = torch::randn_like(q64);
+      const double scale = 1.0 / std::sqrt(static_cast<double>(s.d));
+      auto q = q64.to(dtype), k = k64.to(dtype), v = v64.to(dtype);
+      // fp64 reference on the same rounded inputs, and a plain LibTorch version in `dtype`.
+      auto ref = mk::local_attention_reference(q.to(torch::kFloat64), k.to(torch::kFloat64),
+                                               v.to(torch::kFloat64), scale);
+      auto plain = mk::local_attention_reference(q, k, v, scale);
+      auto out = mk::local_attention(q, k, v, scale);
+      torch::cuda::synchronize();
+      REQUIRE(out.scalar_type() == dtype);
+      const double kernel_err = max_abs(out, ref), plain_err = max_abs(plain, ref);
+      INFO("kernel err " << kernel_err << ", plain err " << plain_err);
+      CHECK(kernel_err <= 2 * plain_err + 1e-5);
+      // attend() routes through the kernel when asked, and agrees with its generic path.
+      AttendOptions o;
+      o.kernel = AttentionKernel::kLocalCuda;
+      CHECK(max_abs(megabench::attend(q, k, v, o), out) == 0.0);
+    }
+  }
+}
+
+TEST_CASE("local_attention kernel backward matches the reference per dtype", "[kernels][gpu]") {
+  MEGABENCH_REQUIRE_CUDA();
+  torch::manual_seed(4);
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kFloat16}) {
+    for (const auto& s : kShapes) {
+      INFO("dtype " << dtype << " shape " << s.b << "x" << s.h << "x" << s.n << "x" << s.d);
+      auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat64);
+      auto base = std::vector<torch::Tensor>{torch::randn({s.b, s.h, s.n, s.d}, opts),
+                                             torch::randn({s.b, s.h, s.n, s.d}, opts),
+                                             torch::randn({s.b, s.h, s.n, s.d}, opts)};
+      auto dout64 = torch::randn({s.b, s.h, s.n, s.d}, opts);
+      const double scale = 1.0 / std::sqrt(static_cast<double>(s.d));
+      // Gradients of one implementation, with inputs rounded to `dtype` first.
+      auto grads = [&](c10::ScalarType compute, bool kernel) {
+        std::vector<torch::Tensor> in;
+        for (const auto& t : base) in.push_back(t.to(dtype).to(compute).detach().requires_grad_(true));
+        auto out = kernel ? mk::local_attention(in[0], in[1], in[2], scale)
+                          : mk::local_attention_reference(in[0], in[1], in[2], scale);
+        out.backward(dout64.to(dtype).to(compute));
+        return std::vector<torch::Tensor>{in[0].grad(), in[1].grad(), in[2].grad()};
+      };
+      auto ref = grads(torch::kFloat64, false);
+      auto plain = grads(dtype, false);
+      auto got = grads(dtype, true);
+      const char* names[] = {"dq", "dk", "dv"};
+      for (int i = 0; i < 3; ++i) {
+        REQUIRE(got[i].scalar_type() == dtype);
+        const double kernel_err = max_abs(got[i], ref[i]), plain_err = max_abs(plain[i], ref[i]);
+        INFO(names[i] << ": kernel err " << kernel_err << ", plain err " << plain_err);
+        CHECK(kernel_err <= 2 * plain_err + 1e-5);
+      }
+    }
+  }
+}
+
+TEST_CASE("local_attention kernel rejects CUDA inputs it cannot take", "[kernels][gpu]") {
+  MEGABENCH_REQUIRE_CUDA();
+  auto long_seq = torch::randn({1, 2, 80, 64}, torch::kCUDA);
+  CHECK_THAT(error_of([&] { mk::local_attention(long_seq, long_seq, long_seq, 0.125); }),
+             Catch::Contains("got 80"));
+  auto q = torch::randn({1, 2, 9, 64}, torch::kCUDA);
+  CHECK_THAT(error_of([&] { mk::local_attention(q, q.cpu(), q, 0.125); }),
+             Catch::Contains("must be on one device"));
+  // attend() falls back to the generic path for what the kernel does not take.
+  AttendOptions o;
+  o.kernel = AttentionKernel::kLocalCuda;
+  CHECK(max_abs(megabench::attend(long_seq, long_seq, long_seq, o),
+                generic_attend(long_seq, long_seq, long_seq, false)) < 1e-5);
+}
+
+TEST_CASE("fused_sample kernel picks the reference's byte given the same noise", "[kernels][gpu]") {
+  MEGABENCH_REQUIRE_CUDA();
+  torch::manual_seed(5);
+  auto logits = (torch::randn({64, 256}) * 3).to(torch::kCUDA);
+  for (double temperature : {0.0, 0.7, 1.0}) {
+    for (double thres : {0.0, 0.5, 0.9, 0.999}) {
+      INFO("temperature " << temperature << " filter_thres " << thres);
+      auto noise = torch::rand({64, 256}, torch::kCUDA);
+      auto got = mk::fused_sample(logits, temperature, thres, noise).cpu();
+      auto ref = mk::fused_sample_reference(logits.cpu(), temperature, thres, noise.cpu());
+      // Where the two disagree, the reference's top two scores must be within float rounding.
+      auto scores = temperature == 0.0
+                        ? megabench::top_k_filter(logits.cpu(), thres)
+                        : megabench::top_k_filter(logits.cpu(), thres) / temperature -
+                              torch::log(-torch::log(noise.cpu().clamp_min(1e-20)).clamp_min(1e-20));
+      int64_t differ = 0;
+      for (int64_t b = 0; b < 64; ++b) {
+        const int64_t g = got[b].item<int64_t>(), r = ref[b].item<int64_t>();
+        if (g == r) continue;
+        ++differ;
+        CHECK(std::abs(scores[b][g].item<double>() - scores[b][r].item<double>()) < 1e-5);
+      }
+      CHECK(differ <= 1);
+    }
+  }
+  // Half-precision logits: the kernel computes in fp32, like the reference on upcast logits.
+  auto noise = torch::rand({64, 256}, torch::kCUDA);
+  for (auto dtype : {torch::kBFloat16, torch::kFloat16}) {
+    auto lo = logits.to(dtype);
+    auto got = mk::fused_sample(lo, 1.0, 0.9, noise).cpu();
+    auto ref = mk::fused_sample_reference(lo.to(torch::kFloat32).cpu(), 1.0, 0.9, noise.cpu());
+    CHECK((got != ref).sum().item<int64_t>() <= 1);
+  }
+}
+
+TEST_CASE("fused_sample Philox path replays through the reference", "[kernels][gpu]") {
+  MEGABENCH_REQUIRE_CUDA();
+  torch::manual_seed(6);
+  auto logits = torch::randn({32, 256}, torch::kCUDA);
+  torch::Tensor noise;
+  auto got = mk::fused_sample_philox(logits, 1.0, 0.9, /*seed=*/1234, /*offset=*/0, &noise).cpu();
+  REQUIRE(noise.sizes() == logits.sizes());
+  CHECK(noise.min().item<float>() > 0.0f);
+  CHECK(noise.max().item<float>() <= 1.0f);
+  CHECK(noise.mean().item<double>() == Approx(0.5).margin(0.02));
+  auto ref = mk::fused_sample_reference(logits.cpu(), 1.0, 0.9, noise.cpu());
+  CHECK((got != ref).sum().item<int64_t>() <= 1);
+  // Same seed and offset: same draw; another offset: another draw.
+  torch::Tensor again, other;
+  mk::fused_sample_philox(logits, 1.0, 0.9, 1234, 0, &again);
+  mk::fused_sample_philox(logits, 1.0, 0.9, 1234, 1, &other);
+  CHECK(torch::equal(noise, again));
+  CHECK_FALSE(torch::equal(noise, other));
+}
