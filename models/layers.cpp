@@ -1,5 +1,7 @@
 #include "models/layers.h"
 
+#include "kernels/profile_range.h"
+
 #include <limits>
 
 #include "kernels/local_attention.h"
@@ -254,7 +256,11 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& x_in) {
   torch::Tensor rotary = rotary_emb ? rotary_emb(x.size(-2)) : torch::Tensor();
   auto shift = [&](const torch::Tensor& t) { return options.token_shift() ? token_shift(t) : t; };
   for (size_t i = 0; i < attn_.size(); ++i) {
-    x = attn_[i](shift(x), rotary) + x;
+    {
+      profile::Range r(options.attention_range().c_str());
+      x = attn_[i](shift(x), rotary) + x;
+    }
+    profile::Range r("feedforward");
     x = ff_[i]->forward(shift(x)) + x;
   }
   return norm(x);
@@ -276,7 +282,11 @@ torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& x_in, KVCache
       a_in = token_shift_step(x, lc.last_attn_in);
       lc.last_attn_in = x.narrow(-2, n - 1, 1);
     }
-    x = attn_[i](a_in, rotary, &lc) + x;
+    {
+      profile::Range r(options.attention_range().c_str());
+      x = attn_[i](a_in, rotary, &lc) + x;
+    }
+    profile::Range r("feedforward");
     f_in = x;
     if (options.token_shift()) {
       f_in = token_shift_step(x, lc.last_ff_in);
@@ -313,6 +323,7 @@ torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature,
 }
 
 torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double filter_thres) {
+  profile::Range r("sampling");
   return gumbel_sample(top_k_filter(logits, filter_thres), temperature);
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace megabench {
@@ -197,6 +198,8 @@ struct TransformerOptions {
   TORCH_ARG(int64_t, window) = 0;
   /// Custom attention kernel for every layer (see AttendOptions::kernel). Default kGeneric.
   TORCH_ARG(AttentionKernel, attn_kernel) = AttentionKernel::kGeneric;
+  /// Profiling range name of the attention blocks ("global_attention" or "local_attention").
+  TORCH_ARG(std::string, attention_range) = "global_attention";
 };
 
 class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {

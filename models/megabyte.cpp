@@ -2,6 +2,8 @@
 
 #include <numeric>
 
+#include "kernels/profile_range.h"
+
 namespace megabench {
 
 namespace nn = torch::nn;
@@ -106,7 +108,9 @@ void MEGABYTEImpl::reset() {
                       .ff_dropout(options.ff_dropout())
                       .ff_mult(options.ff_mult())
                       .rel_pos(options.rel_pos())
-                      .flash_attn(options.flash_attn()));
+                      .flash_attn(options.flash_attn())
+                      .attention_range(s == 0 ? "global_attention" : "local_attention")
+                      .attn_kernel(s == 0 ? AttentionKernel::kGeneric : options.local_attn_kernel()));
     transformers->push_back(t);
     stage_transformers_.push_back(t);
     if (s + 1 < S_) {
@@ -198,6 +202,7 @@ MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
   // Tokens of every stage: stage s sees (B, d_0, ..., d_s, D_s).
   std::vector<torch::Tensor> tokens_at_stages(S_);
   torch::Tensor cur = ids;
+  std::optional<profile::Range> embedding_range(std::in_place, "embedding");
   for (int64_t k = 0; k < S_; ++k) {
     const int64_t stage = S_ - 1 - k;
     auto tokens = embed(stage, cur);
@@ -209,6 +214,7 @@ MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
     if (k > 0) cur = cur.flatten(-2);  // '... m n -> ... (m n)'
   }
 
+  embedding_range.reset();
   torch::Tensor prev, attended;
   for (int64_t s = 0; s < S_; ++s) {
     auto stage_tokens = tokens_at_stages[s];
@@ -227,6 +233,7 @@ MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
     if (s + 1 < S_) prev = project(s, attended.narrow(-2, 0, n));                // (B'', d_{s+1}, D)
   }
 
+  profile::Range logits_range("logits");
   auto logits = to_logits(attended);                                              // (B, ..., n+1, V)
   const int64_t V = options.num_tokens();
   auto start_logits = logits.reshape({batch, -1, logits.size(-2), V}).select(1, 0).select(1, 0);

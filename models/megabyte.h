@@ -61,6 +61,9 @@ struct MEGABYTEOptions {
   /// Context wiring for 3+ stages. New models default to the corrected mode; parity with the
   /// reference and its checkpoints needs kReference.
   TORCH_ARG(ContextMode, context) = ContextMode::kCorrected;
+  /// Attention implementation of the local stages: kLocalCuda runs kernels/local_attention's fused
+  /// kernel on CUDA tensors (short causal sequences); anything else takes the generic path.
+  TORCH_ARG(AttentionKernel, local_attn_kernel) = AttentionKernel::kGeneric;
 
  public:  // TORCH_ARG leaves the section private
   /// Number of stages, and dim expanded to one entry per stage. Throw on inconsistent options.

@@ -30,6 +30,8 @@ const std::vector<OptionSpec> kOptions = {
     {"flash_attn", "bool", false, "attention through scaled_dot_product_attention"},
     {"context", "string", "corrected",
      "multi-stage context wiring: \"corrected\" (every byte sees all earlier bytes) or \"reference\""},
+    {"local_attn_kernel", "string", "generic",
+     "local stages' attention: \"generic\" (LibTorch) or \"cuda\" (the fused short-sequence kernel, CUDA only)"},
 };
 
 std::vector<int64_t> ints(const json& j) {
@@ -52,6 +54,7 @@ MEGABYTEOptions options_of(const json& c) {
   o.ff_mult(c["ff_mult"]).ff_dropout(c["ff_dropout"]).pad_id(c["pad_id"]);
   o.rel_pos(c["rel_pos"]).pos_emb(c["pos_emb"]).flash_attn(c["flash_attn"]);
   o.context(c["context"] == "reference" ? ContextMode::kReference : ContextMode::kCorrected);
+  o.local_attn_kernel(c["local_attn_kernel"] == "cuda" ? AttentionKernel::kLocalCuda : AttentionKernel::kGeneric);
   return o;
 }
 
@@ -93,6 +96,9 @@ json resolve(const json& config) {
   c["patch"] = std::vector<int64_t>(msl.begin() + 1, msl.end());
   if (c["context"] != "corrected" && c["context"] != "reference") {
     throw std::invalid_argument("megabyte.context: expected \"corrected\" or \"reference\", got " + c["context"].dump());
+  }
+  if (c["local_attn_kernel"] != "generic" && c["local_attn_kernel"] != "cuda") {
+    throw std::invalid_argument("megabyte.local_attn_kernel: expected \"generic\" or \"cuda\", got " + c["local_attn_kernel"].dump());
   }
   if (!c["dim"].is_array()) c["dim"] = std::vector<int64_t>(msl.size(), c["dim"].get<int64_t>());
   try {
