@@ -634,7 +634,8 @@ std::vector<Point> expand(const Experiment& exp) {
                          (provenance.empty() ? "" : " (with " + join(provenance) + ")") + ": " + e.what());
         continue;
       }
-      p.key = point_key(p.model, p.config());
+      // Two entries of one model with equal configs differ by label only: the label joins the key.
+      p.key = point_key(entry.label == entry.name ? p.model : p.model + "#" + entry.label, p.config());
       if (!keys.insert(p.key).second) continue;  // same config as an earlier point (axis not applicable)
       points.push_back(std::move(p));
     }

@@ -28,7 +28,8 @@ int cmd_list(bool as_json) {
     for (const auto& o : spec.options) {
       options.push_back({{"name", o.name}, {"type", o.type}, {"default", o.default_value}, {"help", o.help}});
     }
-    out.push_back({{"name", spec.name}, {"description", spec.description}, {"options", options}});
+    out.push_back({{"name", spec.name}, {"description", spec.description}, {"options", options},
+                   {"tiny_config", spec.tiny_config}});
   }
   if (as_json) {
     std::cout << out.dump(2) << "\n";

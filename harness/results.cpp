@@ -200,7 +200,8 @@ std::string format_value(const json& v) {
 std::string simple_table(const std::vector<json>& points) {
   std::vector<std::string> columns;
   for (const auto& p : points) {
-    for (const auto& [k, _] : p.value("metrics", json::object()).items()) {
+    const json metrics = p.value("metrics", json::object());
+    for (const auto& [k, _] : metrics.items()) {
       if (std::find(columns.begin(), columns.end(), k) == columns.end()) columns.push_back(k);
     }
   }
