@@ -331,13 +331,13 @@ json measure_point(const Point& p, const json& calibration) {
           AutocastGuard autocast(device, dtype);
           model->logits(x);
         }
-        metrics["peak_memory_forward_bytes"] = tracker.peak_bytes();
+        metrics["peak_memory_forward_bytes"] = tracker.peak_above_baseline();
         model->module().train();
         auto opt = make_optimizer(*model, train);
         LossScaler scaler(dtype == torch::kFloat16);
         tracker.reset();
         train_step(*model, opt, scaler, x, device, dtype, train["grad_clip"].get<double>());
-        metrics["peak_memory_train_bytes"] = tracker.peak_bytes();
+        metrics["peak_memory_train_bytes"] = tracker.peak_above_baseline();
         model->module().zero_grad();
 #else
         record["warnings"].push_back("memory: harness/memory.h is not in this build; not measured");
