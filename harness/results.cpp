@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <torch/version.h>
 #include <unistd.h>
+#ifdef MEGABENCH_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
 
 #include <cerrno>
 #include <cmath>
@@ -176,6 +179,9 @@ json context_record(const json& experiment, const std::string& device, const std
               {"git_commit", commit.size() == 40 ? json(commit) : json(nullptr)},
               {"shard", shard && shard->active() ? json(shard->text()) : json(nullptr)},
               {"calibration", calibration}};
+#ifdef MEGABENCH_WITH_CUDA
+  rec["cuda_version"] = std::to_string(CUDART_VERSION / 1000) + "." + std::to_string(CUDART_VERSION % 1000 / 10);
+#endif
   if (!rec["git_commit"].is_null()) {
     rec["git_dirty"] = !run_command("git status --porcelain --untracked-files=no 2>/dev/null").empty();
   }

@@ -506,12 +506,15 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
     }
     const size_t remaining = mine.size() - position + 1;  // this point included
     if (progress) {
-      char line[512];
-      double eta = measured ? measured_s / measured * remaining : 0;
-      std::snprintf(line, sizeof line, "\r\033[K[%zu/%zu] %s  elapsed %.0fs  ETA %s", position, mine.size(),
-                    p->name.c_str(), ms_since(t_run) * 1e-3,
-                    measured ? (std::to_string(static_cast<int>(eta)) + "s").c_str() : "?");
-      log << line << std::flush;
+      auto mmss = [](double s) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%d:%02d", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+        return std::string(b);
+      };
+      // ETA: the mean time of the points measured so far in this invocation, times those left.
+      std::string eta = measured ? mmss(measured_s / measured * remaining) : "?";
+      log << "\r\033[K[" << position << "/" << mine.size() << "] " << p->name << "  elapsed "
+          << mmss(ms_since(t_run) * 1e-3) << "  ETA " << eta << std::flush;
     }
     json record = measure_point(*p, calibration);
     t_store = Clock::now();
