@@ -10,7 +10,8 @@ TORCH_VERSION=2.11.0
 REF_PACKAGES=(megabyte-pytorch==0.3.6 perceiver-ar-pytorch==0.0.10 safetensors numpy)
 APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv python3-pip
               nlohmann-json3-dev libeigen3-dev catch2 libbenchmark-dev libcli11-dev libfmt-dev
-              gnuplot-nox)
+              gnuplot-nox  # plots in reports
+              fortunes)    # the built-in "text" corpus (harness/data.h)
 VENV="${HOME}/.cache/megabench/venv"
 
 want_ref=0

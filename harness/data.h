@@ -1,0 +1,35 @@
+#pragma once
+// Byte data for bits-per-byte runs: a file, random bytes, or a built-in corpus of real text that a
+// standard Debian 12 machine has (after scripts/setup.sh):
+//   "code": the CPython standard library's top-level *.py files (/usr/lib/python3.X, highest X)
+//   "text": the English fortune-cookie collections of the Debian package `fortunes`
+//           (/usr/share/games/fortunes, plain text files without the .dat/.u8 index files)
+// Files are read in sorted order; every 10th file (index % 10 == 9) is held out, so the split is
+// fixed. File and random data hold out their last `held_out_fraction` of bytes.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace megabench::data {
+
+using json = nlohmann::json;
+
+struct ByteData {
+  std::vector<uint8_t> train;
+  std::vector<uint8_t> held_out;
+  json info;  // {"source", "path"|"corpus", "files", "train_bytes", "held_out_bytes", "fingerprint"}
+};
+
+/// Loads the data that the resolved "data" settings describe (see experiments/README.md).
+/// Throws std::runtime_error when a file or corpus is missing, with what to install.
+ByteData load(const json& settings);
+
+/// The sorted files of a built-in corpus ("code" or "text"); throws when none is found.
+std::vector<std::string> corpus_files(const std::string& corpus);
+
+/// Same as load(), memoised by the settings (points of one sweep share their data).
+const ByteData& load_cached(const json& settings);
+
+}  // namespace megabench::data

@@ -1,0 +1,229 @@
+#include "harness/results.h"
+
+#include <ATen/Parallel.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <torch/version.h>
+#include <unistd.h>
+#ifdef MEGABENCH_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+namespace megabench {
+namespace fs = std::filesystem;
+
+Shard parse_shard(const std::string& text) {
+  auto slash = text.find('/');
+  Shard s;
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument("");
+    size_t a = 0, b = 0;
+    s.index = std::stoi(text.substr(0, slash), &a);
+    s.count = std::stoi(text.substr(slash + 1), &b);
+    if (a != slash || b != text.size() - slash - 1) throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    throw std::invalid_argument("--shard: expected I/N with integers 0 <= I < N, got '" + text + "'");
+  }
+  if (s.count < 1 || s.index < 0 || s.index >= s.count) {
+    throw std::invalid_argument("--shard: expected I/N with 0 <= I < N, got '" + text + "'");
+  }
+  return s;
+}
+
+std::string results_path(const std::string& outdir, const Shard& shard) {
+  std::string file = shard.active() ? "results.shard-" + std::to_string(shard.index) + "-of-" +
+                                          std::to_string(shard.count) + ".jsonl"
+                                    : "results.jsonl";
+  return (fs::path(outdir) / file).string();
+}
+
+ResultsFile::ResultsFile(const std::string& path) : path_(path) {
+  auto dir = fs::path(path).parent_path();
+  if (!dir.empty()) fs::create_directories(dir);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw std::runtime_error("cannot open results file '" + path + "': " + std::strerror(errno));
+  // A run killed mid-write may have left a partial last line: cut it off, so that the next record
+  // starts on a line of its own.
+  struct stat st{};
+  if (::fstat(fd_, &st) == 0 && st.st_size > 0) {
+    std::ifstream in(path, std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!content.empty() && content.back() != '\n') {
+      auto last_nl = content.rfind('\n');
+      size_t keep = last_nl == std::string::npos ? 0 : last_nl + 1;
+      truncated_ = content.size() - keep;
+      if (::ftruncate(fd_, static_cast<off_t>(keep)) != 0) {
+        throw std::runtime_error("cannot truncate partial line of '" + path + "': " + std::strerror(errno));
+      }
+    }
+  }
+}
+
+ResultsFile::~ResultsFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void ResultsFile::append(const json& record) {
+  std::string line = record.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {  // one write() in practice; loop only on a short write
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("cannot write to '" + path_ + "': " + std::strerror(errno));
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (::fsync(fd_) != 0) throw std::runtime_error("cannot fsync '" + path_ + "': " + std::strerror(errno));
+}
+
+LoadedResults load_results(const std::string& path) {
+  LoadedResults out;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return out;
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t pos = 0, line_no = 0;
+  while (pos < content.size()) {
+    size_t nl = content.find('\n', pos);
+    bool complete = nl != std::string::npos;
+    std::string line = content.substr(pos, complete ? nl - pos : std::string::npos);
+    pos = complete ? nl + 1 : content.size();
+    ++line_no;
+    if (!complete) {  // a write cut short by a kill: never a record
+      out.partial_tail = 1;
+      break;
+    }
+    if (line.empty()) continue;
+    try {
+      out.records.push_back(json::parse(line));
+    } catch (const json::parse_error&) {
+      out.warnings.push_back(path + ":" + std::to_string(line_no) + ": not a JSON record; skipped");
+    }
+  }
+  return out;
+}
+
+std::set<std::string> completed_keys(const std::string& outdir) {
+  std::set<std::string> keys;
+  if (!fs::is_directory(outdir)) return keys;
+  for (const auto& e : fs::directory_iterator(outdir)) {
+    auto name = e.path().filename().string();
+    if (name.rfind("results", 0) != 0 || e.path().extension() != ".jsonl") continue;
+    for (const auto& r : load_results(e.path().string()).records) {
+      if (r.value("type", "") == "point" && r.value("status", "") == "ok" && r.contains("key")) {
+        keys.insert(r["key"].get<std::string>());
+      }
+    }
+  }
+  return keys;
+}
+
+namespace {
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "unknown";
+}
+
+std::string run_command(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    ::pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+json context_record(const json& experiment, const std::string& device, const std::optional<Shard>& shard,
+                    const json& calibration) {
+  char date[32];
+  std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  std::string commit = run_command("git rev-parse HEAD 2>/dev/null");
+  json rec = {{"type", "context"},
+              {"schema_version", 1},
+              {"experiment", experiment},
+              {"date", date},
+              {"host", host},
+              {"cpu", cpu_model()},
+              {"threads", at::get_num_threads()},
+              {"libtorch_version", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
+                                       "." + std::to_string(TORCH_VERSION_PATCH)},
+              {"cuda_version", nullptr},
+              {"device", device},
+              {"git_commit", commit.size() == 40 ? json(commit) : json(nullptr)},
+              {"shard", shard && shard->active() ? json(shard->text()) : json(nullptr)},
+              {"calibration", calibration}};
+#ifdef MEGABENCH_WITH_CUDA
+  rec["cuda_version"] = std::to_string(CUDART_VERSION / 1000) + "." + std::to_string(CUDART_VERSION % 1000 / 10);
+#endif
+  if (!rec["git_commit"].is_null()) {
+    rec["git_dirty"] = !run_command("git status --porcelain --untracked-files=no 2>/dev/null").empty();
+  }
+  return rec;
+}
+
+std::string format_value(const json& v) {
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  if (v.is_number()) {
+    double x = v.get<double>();
+    if (!std::isfinite(x)) return std::to_string(x);
+    std::ostringstream os;
+    os.precision(4);
+    os << x;
+    return os.str();
+  }
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  return v.dump();
+}
+
+std::string simple_table(const std::vector<json>& points) {
+  std::vector<std::string> columns;
+  for (const auto& p : points) {
+    const json metrics = p.value("metrics", json::object());
+    for (const auto& [k, _] : metrics.items()) {
+      if (std::find(columns.begin(), columns.end(), k) == columns.end()) columns.push_back(k);
+    }
+  }
+  std::ostringstream os;
+  os << "| point | status";
+  for (const auto& c : columns) os << " | " << c;
+  os << " |\n|---|---";
+  for (size_t i = 0; i < columns.size(); ++i) os << "|---:";
+  os << "|\n";
+  for (const auto& p : points) {
+    os << "| " << p.value("name", "?") << " | " << p.value("status", "?");
+    json m = p.value("metrics", json::object());
+    for (const auto& c : columns) os << " | " << (m.contains(c) ? format_value(m[c]) : "");
+    os << " |\n";
+  }
+  return os.str();
+}
+
+}  // namespace megabench

@@ -1,0 +1,566 @@
+#include "harness/runner.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <c10/util/Exception.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+
+#include "harness/data.h"
+#include "harness/registry.h"
+
+#ifdef MEGABENCH_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+#if __has_include("harness/memory.h")
+#include "harness/memory.h"
+#define MEGABENCH_HAS_MEMORY 1
+#endif
+#if __has_include("harness/report.h")
+#include "harness/report.h"
+#define MEGABENCH_HAS_REPORT 1
+#endif
+
+namespace megabench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+torch::ScalarType dtype_of(const std::string& name) {
+  if (name == "bfloat16") return torch::kBFloat16;
+  if (name == "float16") return torch::kFloat16;
+  return torch::kFloat32;
+}
+
+// Mixed precision: weights stay fp32 (the master copy the optimizer updates), matmuls run in the
+// low-precision type through autocast. A no-op for float32.
+class AutocastGuard {
+ public:
+  AutocastGuard(const torch::Device& device, torch::ScalarType dtype) {
+    if (dtype == torch::kFloat32) return;
+    type_ = device.type();
+    active_ = true;
+    prev_enabled_ = at::autocast::is_autocast_enabled(type_);
+    prev_dtype_ = at::autocast::get_autocast_dtype(type_);
+    at::autocast::set_autocast_enabled(type_, true);
+    at::autocast::set_autocast_dtype(type_, dtype);
+    at::autocast::increment_nesting();
+  }
+  ~AutocastGuard() {
+    if (!active_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(type_, prev_enabled_);
+    at::autocast::set_autocast_dtype(type_, prev_dtype_);
+  }
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool active_ = false;
+  c10::DeviceType type_ = c10::DeviceType::CPU;
+  bool prev_enabled_ = false;
+  torch::ScalarType prev_dtype_ = torch::kFloat32;
+};
+
+// Loss scaling for float16 training (bfloat16 and float32 need none): scale the loss, unscale the
+// gradients, skip the step and halve the scale when a gradient overflows, double it after
+// `growth_interval` clean steps. LibTorch has no C++ GradScaler, hence this small one.
+class LossScaler {
+ public:
+  explicit LossScaler(bool enabled) : enabled_(enabled) {}
+  torch::Tensor scale(const torch::Tensor& loss) const { return enabled_ ? loss * scale_ : loss; }
+  /// Unscales the gradients; false when they hold inf/NaN (the caller skips the step).
+  bool unscale(torch::optim::Optimizer& opt) {
+    if (!enabled_) return true;
+    bool finite = true;
+    for (auto& group : opt.param_groups()) {
+      for (auto& p : group.params()) {
+        if (!p.grad().defined()) continue;
+        p.mutable_grad().div_(scale_);
+        if (!torch::isfinite(p.grad()).all().item<bool>()) finite = false;
+      }
+    }
+    if (!finite) {
+      scale_ /= 2;
+      clean_ = 0;
+    } else if (++clean_ == kGrowthInterval) {
+      scale_ *= 2;
+      clean_ = 0;
+    }
+    return finite;
+  }
+
+ private:
+  static constexpr int kGrowthInterval = 2000;
+  bool enabled_;
+  double scale_ = 65536.0;
+  int clean_ = 0;
+};
+
+struct Overhead {
+  double measured_ms = 0, loop_ms = 0;
+  void add(const Timing& t) {
+    measured_ms += t.measured_ms;
+    loop_ms += t.loop_ms;
+  }
+};
+
+torch::Tensor random_bytes(int64_t batch, int64_t len, const torch::Device& device) {
+  return torch::randint(0, 256, {batch, len}, torch::TensorOptions().dtype(torch::kLong)).to(device);
+}
+
+void check_finite(const torch::Tensor& loss, const std::string& where) {
+  double v = loss.item<double>();
+  if (!std::isfinite(v)) throw std::runtime_error(where + ": loss is " + std::to_string(v));
+}
+
+// One training step: forward under autocast, backward, clip, AdamW step. Returns the loss.
+torch::Tensor train_step(ByteModel& model, torch::optim::AdamW& opt, LossScaler& scaler, const torch::Tensor& x,
+                         const torch::Device& device, torch::ScalarType dtype, double grad_clip) {
+  opt.zero_grad();
+  torch::Tensor loss;
+  {
+    AutocastGuard autocast(device, dtype);
+    loss = model.loss(x);
+  }
+  scaler.scale(loss).backward();
+  if (scaler.unscale(opt)) {
+    if (grad_clip > 0) torch::nn::utils::clip_grad_norm_(model.module().parameters(), grad_clip);
+    opt.step();
+  }
+  return loss.detach();
+}
+
+torch::optim::AdamW make_optimizer(ByteModel& model, const json& train) {
+  return torch::optim::AdamW(model.module().parameters(),
+                             torch::optim::AdamWOptions(train["lr"].get<double>())
+                                 .weight_decay(train["weight_decay"].get<double>()));
+}
+
+// Windows of `len` bytes at random offsets of `bytes`, (B, len) int64.
+torch::Tensor sample_windows(const std::vector<uint8_t>& bytes, int64_t batch, int64_t len) {
+  auto all = torch::from_blob(const_cast<uint8_t*>(bytes.data()), {static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  auto starts = torch::randint(0, static_cast<int64_t>(bytes.size()) - len + 1, {batch}, torch::kLong);
+  auto offsets = starts.unsqueeze(1) + torch::arange(len, torch::kLong).unsqueeze(0);  // (B, len)
+  return all.index({offsets}).to(torch::kLong);
+}
+
+void measure_bpb(ByteModel& model, const ModelSpec& spec, const Point& p, const torch::Device& device,
+                 torch::ScalarType dtype, json& metrics, json& record) {
+  const json& train = p.run["train"];
+  const auto& data = data::load_cached(p.run["data"]);
+  record["data"] = data.info;
+  const int64_t T = model.max_seq_len();
+  const int64_t B = train["batch"].get<int64_t>();
+  if (static_cast<int64_t>(data.train.size()) < T) {
+    throw std::runtime_error("bpb: the training split has " + std::to_string(data.train.size()) +
+                             " bytes, fewer than one window of " + std::to_string(T));
+  }
+  const double flops_train_per_byte = spec.flops ? 3 * spec.flops(p.model_config).total() : 0;
+  int64_t steps;
+  if (!train["flop_budget"].is_null()) {
+    if (flops_train_per_byte <= 0) throw std::runtime_error("bpb: train.flop_budget needs the model's analytical FLOPs");
+    steps = static_cast<int64_t>(train["flop_budget"].get<double>() / (flops_train_per_byte * B * T));
+    if (steps < 1) {
+      throw std::runtime_error("bpb: train.flop_budget " + train["flop_budget"].dump() +
+                               " is less than one step (" + std::to_string(flops_train_per_byte * B * T) + " FLOPs)");
+    }
+  } else {
+    steps = train["steps"].get<int64_t>();
+  }
+
+  model.module().train();
+  auto opt = make_optimizer(model, train);
+  LossScaler scaler(dtype == torch::kFloat16);
+  std::vector<double> tail;
+  for (int64_t s = 0; s < steps; ++s) {
+    auto x = sample_windows(data.train, B, T).to(device);
+    auto loss = train_step(model, opt, scaler, x, device, dtype, train["grad_clip"].get<double>());
+    double v = loss.item<double>();
+    if (!std::isfinite(v)) throw std::runtime_error("bpb: training loss is " + std::to_string(v) + " at step " + std::to_string(s));
+    tail.push_back(v);
+    if (tail.size() > 10) tail.erase(tail.begin());
+  }
+  metrics["train_steps"] = steps;
+  metrics["train_flops"] = flops_train_per_byte * static_cast<double>(steps * B * T);
+  metrics["train_bpb_final"] = std::accumulate(tail.begin(), tail.end(), 0.0) / tail.size() / std::log(2.0);
+
+  // Held-out: windows of T advance by N, the bytes each window predicts (N == T except for models
+  // that predict only the tail of their window), so every evaluated byte is predicted exactly once.
+  model.module().eval();
+  torch::NoGradGuard no_grad;
+  AutocastGuard autocast(device, dtype);
+  const auto held = std::min<int64_t>(train["eval_bytes"].get<int64_t>(), static_cast<int64_t>(data.held_out.size()));
+  auto stream = torch::from_blob(const_cast<uint8_t*>(data.held_out.data()), {held}, torch::kUInt8).to(torch::kLong);
+  if (held < T) {
+    throw std::runtime_error("bpb: " + std::to_string(held) + " held-out bytes are fewer than one window of " + std::to_string(T));
+  }
+  int64_t N = model.byte_nll(stream.slice(0, 0, T).unsqueeze(0).to(device)).size(1);
+  int64_t windows = (held - (T - N)) / N;
+  double nats = 0;
+  for (int64_t w0 = 0; w0 < windows; w0 += B) {
+    std::vector<torch::Tensor> rows;
+    for (int64_t w = w0; w < std::min(windows, w0 + B); ++w) rows.push_back(stream.slice(0, w * N, w * N + T));
+    auto nll = model.byte_nll(torch::stack(rows).to(device));  // (b, N)
+    nats += nll.to(torch::kDouble).sum().item<double>();
+  }
+  const double counted = static_cast<double>(windows * N);
+  if (!std::isfinite(nats)) throw std::runtime_error("bpb: held-out loss is not finite");
+  metrics["bpb"] = nats / counted / std::log(2.0);
+  record["data"]["eval_bytes"] = windows * N;
+}
+
+}  // namespace
+
+Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t repeat, const torch::Device& device) {
+  const bool cuda = device.is_cuda();
+  auto sync = [&] {
+    if (cuda) torch::cuda::synchronize();
+  };
+  for (int64_t i = 0; i < warmup; ++i) fn();
+  sync();
+  Timing t;
+  t.samples_ms.reserve(static_cast<size_t>(repeat));
+  auto loop0 = Clock::now();
+  for (int64_t i = 0; i < repeat; ++i) {
+#ifdef MEGABENCH_WITH_CUDA
+    if (cuda) {
+      at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
+      start.record();
+      fn();
+      stop.record();
+      stop.synchronize();
+      t.samples_ms.push_back(start.elapsed_time(stop));
+      continue;
+    }
+#endif
+    auto t0 = Clock::now();
+    fn();
+    sync();
+    t.samples_ms.push_back(ms_since(t0));
+  }
+  t.loop_ms = ms_since(loop0);
+  auto sorted = t.samples_ms;
+  std::sort(sorted.begin(), sorted.end());
+  size_t n = sorted.size();
+  t.median_ms = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  t.min_ms = sorted.front();
+  t.max_ms = sorted.back();
+  t.measured_ms = std::accumulate(sorted.begin(), sorted.end(), 0.0);
+  return t;
+}
+
+json calibrate_matmul(const torch::Device& device, int64_t n) {
+  torch::NoGradGuard no_grad;
+  auto a = torch::randn({n, n}, torch::TensorOptions().device(device));
+  auto b = torch::randn({n, n}, torch::TensorOptions().device(device));
+  torch::Tensor c;
+  auto t = time_repeats([&] { c = torch::matmul(a, b); }, 2, 5, device);
+  double flops = 2.0 * static_cast<double>(n) * n * n;
+  return {{"matmul_gflops_per_s", flops / (t.min_ms * 1e-3) / 1e9}, {"matmul_n", n}};
+}
+
+json measure_point(const Point& p, const json& calibration) {
+  auto t_point = Clock::now();
+  json record = {{"type", "point"}, {"key", p.key},          {"name", p.name},     {"model", p.model},
+                 {"axes", p.axes},  {"config", p.config()}, {"metrics", json::object()},
+                 {"status", "ok"},  {"error", nullptr}};
+  json& metrics = record["metrics"];
+  Overhead overhead;
+  std::set<std::string> wanted;
+  for (const auto& m : p.run["metrics"]) wanted.insert(m.get<std::string>());
+  try {
+    const auto& spec = Registry::instance().get(p.model);
+    const json& run = p.run;
+    const torch::Device device(run["device"].get<std::string>() == "cuda" ? torch::kCUDA : torch::kCPU);
+    if (device.is_cuda() && !torch::cuda::is_available()) throw std::runtime_error("device cuda: no CUDA device available");
+    const torch::ScalarType dtype = dtype_of(run["dtype"].get<std::string>());
+    if (run["threads"].get<int64_t>() > 0) at::set_num_threads(static_cast<int>(run["threads"].get<int64_t>()));
+    torch::manual_seed(run["seed"].get<uint64_t>());
+    const int64_t warmup = run["warmup"].get<int64_t>(), repeat = run["repeat"].get<int64_t>();
+    const int64_t B = run["batch"].get<int64_t>();
+
+    // Analytical figures first: they need no allocation.
+    FlopBreakdown fl;
+    if (spec.flops && (wanted.count("flops") || wanted.count("efficiency"))) fl = spec.flops(p.model_config);
+    if (wanted.count("params")) {
+      if (!spec.params) throw std::runtime_error("model '" + p.model + "' does not count its parameters");
+      ParamCount pc = spec.params(p.model_config);
+      metrics["params_total"] = pc.total;
+      metrics["params_non_embedding"] = pc.non_embedding;
+      for (const auto& [group, n] : pc.groups) metrics["params_" + group] = n;
+    }
+    if (wanted.count("flops")) {
+      if (!spec.flops) throw std::runtime_error("model '" + p.model + "' does not count its FLOPs");
+      metrics["flops_forward_per_byte"] = fl.total();
+      metrics["flops_attention_forward_per_byte"] = fl.attention;
+      metrics["flops_dense_forward_per_byte"] = fl.dense;
+      metrics["flops_embed_logits_forward_per_byte"] = fl.embed_logits;
+      metrics["flops_train_per_byte"] = 3 * fl.total();
+    }
+    static const std::set<std::string> needs_model = {"forward", "train_step", "memory", "generate", "bpb", "efficiency"};
+    bool build = std::any_of(wanted.begin(), wanted.end(), [](const std::string& m) { return needs_model.count(m) > 0; });
+    if (build) {
+      std::unique_ptr<ByteModel> model = spec.build(p.model_config);
+      model->module().to(device);  // fp32 master weights; autocast lowers the compute
+      const int64_t T = model->max_seq_len();
+      const double bytes_per_call = static_cast<double>(B * T);
+      const json& train = run["train"];
+
+      if (wanted.count("memory")) {
+#ifdef MEGABENCH_HAS_MEMORY
+        memory::PeakTracker tracker(device);
+        auto x = random_bytes(B, T, device);
+        model->module().eval();
+        tracker.reset();
+        {
+          torch::NoGradGuard no_grad;
+          AutocastGuard autocast(device, dtype);
+          model->logits(x);
+        }
+        metrics["peak_memory_forward_bytes"] = tracker.peak_above_baseline();
+        model->module().train();
+        auto opt = make_optimizer(*model, train);
+        LossScaler scaler(dtype == torch::kFloat16);
+        tracker.reset();
+        train_step(*model, opt, scaler, x, device, dtype, train["grad_clip"].get<double>());
+        metrics["peak_memory_train_bytes"] = tracker.peak_above_baseline();
+        model->module().zero_grad();
+#else
+        record["warnings"].push_back("memory: harness/memory.h is not in this build; not measured");
+#endif
+      }
+
+      if (wanted.count("forward")) {
+        model->module().eval();
+        auto x = random_bytes(B, T, device);
+        torch::NoGradGuard no_grad;
+        AutocastGuard autocast(device, dtype);
+        auto t = time_repeats([&] { model->logits(x); }, warmup, repeat, device);
+        overhead.add(t);
+        metrics["forward_ms"] = t.median_ms;
+        metrics["forward_ms_min"] = t.min_ms;
+        metrics["forward_ms_max"] = t.max_ms;
+        metrics["forward_bytes_per_s"] = bytes_per_call / (t.median_ms * 1e-3);
+      }
+
+      if (wanted.count("train_step")) {
+        model->module().train();
+        auto x = random_bytes(B, T, device);
+        auto opt = make_optimizer(*model, train);
+        LossScaler scaler(dtype == torch::kFloat16);
+        torch::Tensor loss;
+        auto t = time_repeats(
+            [&] { loss = train_step(*model, opt, scaler, x, device, dtype, train["grad_clip"].get<double>()); },
+            warmup, repeat, device);
+        overhead.add(t);
+        check_finite(loss, "train_step");
+        metrics["train_step_ms"] = t.median_ms;
+        metrics["train_step_ms_min"] = t.min_ms;
+        metrics["train_step_ms_max"] = t.max_ms;
+        metrics["train_bytes_per_s"] = bytes_per_call / (t.median_ms * 1e-3);
+        model->module().zero_grad();
+      }
+
+      if (wanted.count("efficiency")) {
+        double achieved = metrics.contains("train_step_ms")
+                              ? 3 * fl.total() * metrics["train_bytes_per_s"].get<double>()
+                              : fl.total() * metrics["forward_bytes_per_s"].get<double>();
+        metrics["achieved_flops_per_s"] = achieved;
+        metrics["flops_utilization"] = achieved / (calibration["matmul_gflops_per_s"].get<double>() * 1e9);
+      }
+
+      if (wanted.count("generate")) {
+        const json& g = run["generate"];
+        const int64_t n = g["bytes"].get<int64_t>(), prime_len = g["prime"].get<int64_t>();
+        if (prime_len + n > T) {
+          throw std::runtime_error("generate: prime " + std::to_string(prime_len) + " + bytes " + std::to_string(n) +
+                                   " exceed the model's max_seq_len " + std::to_string(T));
+        }
+        model->module().eval();
+        torch::NoGradGuard no_grad;
+        AutocastGuard autocast(device, dtype);
+        auto prime = random_bytes(1, prime_len, device);
+        SamplingOptions so;
+        so.temperature = g["temperature"].get<double>();
+        so.filter_thres = g["filter_thres"].get<double>();
+        so.use_cache = true;
+        auto gw = g["warmup"].get<int64_t>(), gr = g["repeat"].get<int64_t>();
+        auto cached = time_repeats([&] { model->generate(prime, n, so); }, gw, gr, device);
+        overhead.add(cached);
+        metrics["generate_ms_per_byte"] = cached.median_ms / n;
+        metrics["generate_bytes_per_s"] = n / (cached.median_ms * 1e-3);
+        if (g["uncached"].get<bool>()) {
+          so.use_cache = false;
+          auto uncached = time_repeats([&] { model->generate(prime, n, so); }, gw, gr, device);
+          overhead.add(uncached);
+          metrics["generate_uncached_ms_per_byte"] = uncached.median_ms / n;
+          metrics["generate_uncached_bytes_per_s"] = n / (uncached.median_ms * 1e-3);
+          metrics["generate_cache_speedup"] = uncached.median_ms / cached.median_ms;
+        }
+      }
+
+      if (wanted.count("bpb")) measure_bpb(*model, spec, p, device, dtype, metrics, record);
+    }
+  } catch (const c10::OutOfMemoryError& e) {
+    record["status"] = "failed";
+    record["error"] = std::string("out of memory: ") + e.what_without_backtrace();
+#ifdef MEGABENCH_WITH_CUDA
+    c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+  } catch (const c10::Error& e) {
+    record["status"] = "failed";
+    record["error"] = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    record["status"] = "failed";
+    record["error"] = e.what();
+  }
+  record["harness_overhead"] = {{"timed_ms", overhead.measured_ms},
+                                {"between_repeats_ms", overhead.loop_ms - overhead.measured_ms}};
+  record["elapsed_s"] = ms_since(t_point) * 1e-3;
+  return record;
+}
+
+RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
+  json doc = load_json_file(options.experiment_path);
+  for (const auto& s : options.sets) apply_set(doc, s);
+  Experiment exp = parse_experiment(doc);
+  std::vector<Point> points = expand(exp);  // every point's config resolved before anything runs
+
+  RunSummary summary;
+  summary.points = points.size();
+  std::vector<const Point*> mine;
+  for (const auto& p : points) {
+    if (static_cast<int>(p.index % static_cast<size_t>(options.shard.count)) == options.shard.index) mine.push_back(&p);
+  }
+  summary.in_shard = mine.size();
+  const std::string outdir = options.outdir.empty() ? "results/" + exp.name : options.outdir;
+  summary.results_file = results_path(outdir, options.shard);
+
+  bool any_cuda = std::any_of(mine.begin(), mine.end(), [](const Point* p) { return p->run["device"] == "cuda"; });
+  if (any_cuda && !torch::cuda::is_available()) {
+    throw ConfigError("device", "\"cuda\" requested but no CUDA device is available (torch::cuda::is_available() is false)");
+  }
+
+  log << "experiment " << exp.name << ": " << points.size() << " points";
+  if (options.shard.active()) log << ", shard " << options.shard.text() << " runs " << mine.size();
+  log << "\n";
+  if (options.dry_run) {
+    for (const Point* p : mine) log << "  " << p->key << "  " << p->name << "\n";
+    return summary;
+  }
+
+  auto done = completed_keys(outdir);
+  bool wants_memory = false;
+  for (const Point* p : mine) {
+    for (const auto& m : p->run["metrics"]) wants_memory |= m == "memory";
+  }
+#ifdef MEGABENCH_HAS_MEMORY
+  if (wants_memory) memory::install_cpu_tracking();
+#else
+  if (wants_memory) log << "note: metric 'memory' needs harness/memory.h, which this build lacks; it is skipped\n";
+#endif
+
+  const std::string device_name = exp.run["device"] == "cuda" ? "cuda" : "cpu";
+  torch::Device device(device_name == "cuda" ? torch::kCUDA : torch::kCPU);
+  if (exp.run["threads"].get<int64_t>() > 0) at::set_num_threads(static_cast<int>(exp.run["threads"].get<int64_t>()));
+  std::string device_text = "cpu";
+#ifdef MEGABENCH_WITH_CUDA
+  if (device.is_cuda()) device_text = std::string("cuda:0 ") + at::cuda::getCurrentDeviceProperties()->name;
+#else
+  if (device.is_cuda()) device_text = "cuda:0";
+#endif
+  json calibration = calibrate_matmul(device);
+  log << "calibration: fp32 matmul " << calibration["matmul_n"] << "^3 at "
+      << format_value(calibration["matmul_gflops_per_s"]) << " GFLOP/s on " << device_text << "\n";
+
+  ResultsFile out(summary.results_file);
+  if (out.truncated_bytes()) log << "note: dropped a partial last line (" << out.truncated_bytes() << " bytes) of " << out.path() << "\n";
+  auto t_store = Clock::now();
+  out.append(context_record(exp.resolved, device_text, options.shard, calibration));
+  summary.store_ms += ms_since(t_store);
+
+  const bool progress = options.progress < 0 ? ::isatty(STDOUT_FILENO) != 0 : options.progress == 1;
+  std::vector<std::string> failures;
+  auto t_run = Clock::now();
+  double measured_s = 0;
+  size_t measured = 0, position = 0;
+  for (const Point* p : mine) {
+    ++position;
+    if (done.count(p->key)) {
+      ++summary.skipped;
+      continue;
+    }
+    const size_t remaining = mine.size() - position + 1;  // this point included
+    if (progress) {
+      auto mmss = [](double s) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%d:%02d", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+        return std::string(b);
+      };
+      // ETA: the mean time of the points measured so far in this invocation, times those left.
+      std::string eta = measured ? mmss(measured_s / measured * remaining) : "?";
+      log << "\r\033[K[" << position << "/" << mine.size() << "] " << p->name << "  elapsed "
+          << mmss(ms_since(t_run) * 1e-3) << "  ETA " << eta << std::flush;
+    }
+    json record = measure_point(*p, calibration);
+    t_store = Clock::now();
+    out.append(record);
+    summary.store_ms += ms_since(t_store);
+    measured_s += record["elapsed_s"].get<double>();
+    ++measured;
+    summary.timed_ms += record["harness_overhead"]["timed_ms"].get<double>();
+    summary.timing_overhead_ms += record["harness_overhead"]["between_repeats_ms"].get<double>();
+    bool ok = record["status"] == "ok";
+    (ok ? summary.ok : summary.failed)++;
+    if (!ok) failures.push_back(p->name + ": " + record["error"].get<std::string>());
+    if (progress) log << "\r\033[K";
+    log << "[" << position << "/" << mine.size() << "] " << p->name << " " << (ok ? "ok" : "FAILED") << " ("
+        << format_value(record["elapsed_s"]) << " s)";
+    if (!ok) log << ": " << record["error"].get<std::string>();
+    log << "\n" << std::flush;
+  }
+  const double run_ms = ms_since(t_run);
+
+  // The table of every point in the folder (earlier runs and other shards included).
+#ifdef MEGABENCH_HAS_REPORT
+  try {
+    log << "\n" << report::markdown_table({outdir});
+  } catch (const std::exception& e) {
+    log << "\n(report table unavailable: " << e.what() << ")\n";
+  }
+#else
+  std::vector<json> recs;
+  for (const auto& r : load_results(summary.results_file).records) {
+    if (r.value("type", "") == "point") recs.push_back(r);
+  }
+  log << "\n" << simple_table(recs);
+#endif
+
+  log << "\nsummary: " << summary.in_shard << " points: " << summary.ok << " ok, " << summary.failed << " failed, "
+      << summary.skipped << " skipped (already recorded) -> " << summary.results_file << "\n";
+  const double timed = summary.timed_ms, between = summary.timing_overhead_ms;
+  if (timed > 0) {
+    log << "harness overhead: " << format_value(100 * between / (timed + between))
+        << "% of the timed loops (timer and bookkeeping between repeats); writing results took "
+        << format_value(summary.store_ms) << " ms (" << format_value(run_ms > 0 ? 100 * summary.store_ms / run_ms : 0)
+        << "% of the run)\n";
+  }
+  for (const auto& f : failures) log << "  failed: " << f << "\n";
+  return summary;
+}
+
+}  // namespace megabench

@@ -1,0 +1,62 @@
+#pragma once
+// `megabench run`: validates an experiment, expands its sweep, measures every point through the
+// registry and the ByteModel interface, and appends one record per point to the results store.
+//
+//   RunOptions opts;
+//   opts.experiment_path = "experiments/quickstart.json";
+//   opts.sets = {"train.steps=20"};
+//   RunSummary s = run_experiment(opts, std::cout);   // throws on a bad file; failed points are records
+#include <torch/torch.h>
+
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "harness/experiment.h"
+#include "harness/results.h"
+
+namespace megabench {
+
+struct RunOptions {
+  std::string experiment_path;
+  std::vector<std::string> sets;  // "path=value" overrides, applied in order
+  std::string outdir;             // default: results/<experiment name>
+  Shard shard;
+  bool dry_run = false;           // validate and list the points; measure nothing
+  int progress = -1;              // -1: a progress line when stdout is a terminal; 0: log lines; 1: progress line
+};
+
+struct RunSummary {
+  size_t points = 0;   // in the whole sweep
+  size_t in_shard = 0;
+  size_t skipped = 0;  // already recorded with status ok
+  size_t ok = 0;
+  size_t failed = 0;
+  std::string results_file;
+  double timed_ms = 0;        // inside the measured regions
+  double timing_overhead_ms = 0;  // harness time between the measured repeats (timer, bookkeeping)
+  double store_ms = 0;        // writing + fsyncing records
+};
+
+/// The whole command. Throws ConfigError / std::runtime_error for a bad experiment, outdir or
+/// device (the CLI exits non-zero); a point that fails becomes a "failed" record and the run goes on.
+RunSummary run_experiment(const RunOptions& options, std::ostream& log);
+
+/// Median / min / max over `repeat` timed calls after `warmup` untimed ones. On CUDA each call is
+/// timed with events (MEGABENCH_WITH_CUDA) or synchronize + wall clock.
+struct Timing {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+  double measured_ms = 0;  // sum of the timed calls
+  double loop_ms = 0;      // wall time of the timed loop; loop_ms - measured_ms is harness overhead
+  std::vector<double> samples_ms;
+};
+Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t repeat, const torch::Device& device);
+
+/// {"matmul_gflops_per_s", "matmul_n"}: the best of a few square fp32 matmuls on `device`.
+json calibrate_matmul(const torch::Device& device, int64_t n = 1024);
+
+/// Measures one point; never throws: a failure becomes status "failed" with the metrics so far.
+json measure_point(const Point& point, const json& calibration);
+
+}  // namespace megabench
