@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "harness/experiment.h"
+#include "harness/model_commands.h"
 #include "harness/registry.h"
 #include "harness/results.h"
 #include "harness/runner.h"
@@ -179,9 +180,15 @@ int main(int argc, char** argv) {
   report->add_option("-o,--out", report_out, "Write the full report into this folder (default: print the table)");
   report->add_flag("--json", report_json, "Machine-readable output (the merged points)");
 
-  CLI11_PARSE(app, argc, argv);
+  // logits and generate run in their callbacks, inside parse(), under the same error handling.
+  megabench::add_model_commands(app);
 
   try {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return app.exit(e);
+    }
     if (*list) return cmd_list(list_json);
     if (*run) {
       if (!shard_text.empty()) ro.shard = megabench::parse_shard(shard_text);
