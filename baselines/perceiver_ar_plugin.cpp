@@ -2,6 +2,7 @@
 //
 // The harness's byte_nll(bytes (B, T)) runs the model on bytes[:, :T-1] and scores the bytes the
 // latent positions predict, bytes[:, C+1:] (N = T - 1 - C per row), every byte value included.
+// generate() with an empty prime starts from a single 0x00 byte (the model needs one token).
 // FLOPs are per predicted byte: one full window's forward pass divided by its latent count.
 #include <algorithm>
 #include <stdexcept>
@@ -173,7 +174,10 @@ class PerceiverARByteModel : public ByteModel {
 
   torch::Tensor generate(const torch::Tensor& prime, int64_t n,
                          const SamplingOptions& opts) override {
-    return model_->generate(prime, n, opts.temperature, opts.filter_thres, opts.use_cache);
+    // The model needs at least one token to predict from; an empty prime starts from byte 0.
+    torch::Tensor start = prime;
+    if (prime.dim() == 2 && prime.size(1) == 0) start = torch::zeros({prime.size(0), 1}, torch::kLong);
+    return model_->generate(start, n, opts.temperature, opts.filter_thres, opts.use_cache);
   }
 
   ParamCount params() const override { return count_params(model_->options); }

@@ -292,6 +292,8 @@ TEST_CASE("perceiver_ar plugin: config, counts, byte_nll, generate", "[perceiver
   loss.backward();
   auto out = model->generate(bytes.narrow(1, 0, 3), 5, megabench::SamplingOptions{});
   CHECK(out.sizes() == torch::IntArrayRef({2, 5}));
+  auto from_empty = model->generate(torch::zeros({2, 0}, torch::kLong), 4, megabench::SamplingOptions{});
+  CHECK(from_empty.sizes() == torch::IntArrayRef({2, 4}));
 }
 
 // Timings for scripts/bench_perceiver_ar.py: hidden, run only by name. Prints one JSON line.
