@@ -294,8 +294,10 @@ void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
   st.prefix_k.assign(P, {});
   st.prefix_v.assign(P, {});
   for (size_t i = 0; i < P; ++i) {
-    std::tie(st.prefix_k[i], st.prefix_v[i]) =
-        perceive_attn_[i]->prefix_kv(h.narrow(1, 0, C), prefix_rotary);
+    auto [k, v] = perceive_attn_[i]->prefix_kv(h.narrow(1, 0, C), prefix_rotary);
+    // Contiguous, since every later step copies them next to the latents' keys/values.
+    st.prefix_k[i] = k.contiguous();
+    st.prefix_v[i] = v.contiguous();
   }
   st.prefix_keep = st.pad > 0 ? st.valid.narrow(1, 0, C) : torch::Tensor();
   st.perceive_cache.clear();
