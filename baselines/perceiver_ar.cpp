@@ -1,0 +1,385 @@
+#include "baselines/perceiver_ar.h"
+
+#include <cmath>
+
+namespace megabench {
+
+namespace F = torch::nn::functional;
+
+void PerceiverAROptions::validate() const {
+  TORCH_CHECK(num_tokens() > 0, "PerceiverAR: num_tokens must be positive, got ", num_tokens());
+  TORCH_CHECK(dim() > 0, "PerceiverAR: dim must be positive, got ", dim());
+  TORCH_CHECK(depth() >= 0, "PerceiverAR: depth must be >= 0, got ", depth());
+  TORCH_CHECK(perceive_depth() >= 0, "PerceiverAR: perceive_depth must be >= 0, got ",
+              perceive_depth());
+  TORCH_CHECK(cross_attn_seq_len() >= 0, "PerceiverAR: cross_attn_seq_len must be >= 0, got ",
+              cross_attn_seq_len());
+  TORCH_CHECK(max_seq_len() > cross_attn_seq_len(),
+              "PerceiverAR: max_seq_len (", max_seq_len(),
+              ") must be greater than cross_attn_seq_len (", cross_attn_seq_len(), ")");
+  TORCH_CHECK(heads() > 0, "PerceiverAR: heads must be positive, got ", heads());
+  TORCH_CHECK(dim_head() >= rotary_dim(), "PerceiverAR: dim_head must be at least 32 (the rotary ",
+              "embedding rotates max(32, dim_head / 2) features), got ", dim_head());
+  TORCH_CHECK(perceive_max_heads_process() > 0,
+              "PerceiverAR: perceive_max_heads_process must be positive, got ",
+              perceive_max_heads_process());
+  TORCH_CHECK(dropout() >= 0 && dropout() < 1, "PerceiverAR: dropout must lie in [0, 1), got ",
+              dropout());
+  TORCH_CHECK(cross_attn_dropout() >= 0 && cross_attn_dropout() < 1,
+              "PerceiverAR: cross_attn_dropout must lie in [0, 1), got ", cross_attn_dropout());
+  TORCH_CHECK(ff_mult() > 0, "PerceiverAR: ff_mult must be positive, got ", ff_mult());
+}
+
+static torch::nn::LayerNorm layer_norm(int64_t dim) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}));
+}
+
+static torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+// (B, n, H*d) -> (B, H, n, d)
+static torch::Tensor split_heads(const torch::Tensor& t, int64_t heads) {
+  return t.view({t.size(0), t.size(1), heads, -1}).transpose(1, 2);
+}
+
+// (B, H, n, d) -> (B, n, H*d)
+static torch::Tensor merge_heads(const torch::Tensor& t) {
+  return t.transpose(1, 2).reshape({t.size(0), t.size(2), -1});
+}
+
+// ---------------------------------------------------------------------------------------------
+// CausalPrefixAttention
+
+CausalPrefixAttentionImpl::CausalPrefixAttentionImpl(int64_t dim_, int64_t dim_head_,
+                                                     int64_t heads_, int64_t max_heads_process_,
+                                                     double dropout_)
+    : dim(dim_),
+      dim_head(dim_head_),
+      heads(heads_),
+      max_heads_process(max_heads_process_),
+      dropout(dropout_) {
+  reset();
+}
+
+void CausalPrefixAttentionImpl::reset() {
+  const int64_t inner = heads * dim_head;
+  norm = register_module("norm", layer_norm(dim));
+  context_norm = register_module("context_norm", layer_norm(dim));
+  to_q = register_module("to_q", linear(dim, inner, false));
+  to_kv = register_module("to_kv", linear(dim, 2 * inner, false));
+  to_out = register_module("to_out", linear(inner, dim, true));
+}
+
+std::pair<torch::Tensor, torch::Tensor> CausalPrefixAttentionImpl::prefix_kv(
+    const torch::Tensor& context, const torch::Tensor& prefix_rotary) {
+  auto kv = to_kv(context_norm(context)).chunk(2, -1);  // 2 x (B, C, H*d)
+  auto k = apply_rotary(prefix_rotary, split_heads(kv[0], heads));
+  return {k, split_heads(kv[1], heads)};  // (B, H, C, d)
+}
+
+torch::Tensor CausalPrefixAttentionImpl::forward(const torch::Tensor& x_in,
+                                                 const torch::Tensor& prefix_k,
+                                                 const torch::Tensor& prefix_v,
+                                                 const torch::Tensor& prefix_keep,
+                                                 const torch::Tensor& rotary, LayerCache& cache) {
+  auto x = norm(x_in);                                               // (B, n, D)
+  auto q = split_heads(to_q(x), heads);                              // (B, H, n, d)
+  auto kv = to_kv(x).chunk(2, -1);
+  // As the reference: q is scaled before it is rotated, the scores are not scaled again.
+  q = apply_rotary(rotary, q * std::pow(static_cast<double>(dim_head), -0.5));
+  auto k_lat = apply_rotary(rotary, split_heads(kv[0], heads));
+  auto [k_all, v_all] = cache.append(k_lat, split_heads(kv[1], heads));  // (B, H, m, d)
+  auto k = torch::cat({prefix_k, k_all}, 2);                         // (B, H, C + m, d)
+  auto v = torch::cat({prefix_v, v_all}, 2);
+
+  AttendOptions ao;
+  ao.causal = true;  // end-aligned: every latent sees the whole prefix and latents up to itself
+  ao.scale = 1.0;
+  ao.dropout = dropout;
+  ao.training = is_training();
+  if (prefix_keep.defined()) {
+    auto latent_keep = torch::ones({prefix_keep.size(0), k_all.size(2)}, prefix_keep.options());
+    ao.keep_mask = torch::cat({prefix_keep, latent_keep}, 1).view({x.size(0), 1, 1, -1});
+  }
+  // Heads in chunks of max_heads_process, as the reference, to bound the (n, C + m) scores.
+  std::vector<torch::Tensor> out;
+  for (int64_t h0 = 0; h0 < heads; h0 += max_heads_process) {
+    const int64_t hc = std::min(max_heads_process, heads - h0);
+    out.push_back(attend(q.narrow(1, h0, hc), k.narrow(1, h0, hc), v.narrow(1, h0, hc), ao));
+  }
+  return to_out(merge_heads(torch::cat(out, 1)));                    // (B, n, D)
+}
+
+// ---------------------------------------------------------------------------------------------
+// CausalAttention
+
+CausalAttentionImpl::CausalAttentionImpl(int64_t dim_, int64_t dim_head_, int64_t heads_)
+    : dim(dim_), dim_head(dim_head_), heads(heads_) {
+  reset();
+}
+
+void CausalAttentionImpl::reset() {
+  const int64_t inner = heads * dim_head;
+  norm = register_module("norm", layer_norm(dim));
+  to_qkv = register_module("to_qkv", linear(dim, 3 * inner, false));
+  to_out = register_module("to_out", linear(inner, dim, false));
+}
+
+torch::Tensor CausalAttentionImpl::forward(const torch::Tensor& x_in, const torch::Tensor& rotary,
+                                           LayerCache& cache) {
+  auto qkv = to_qkv(norm(x_in)).chunk(3, -1);                        // 3 x (B, n, H*d)
+  auto q = split_heads(qkv[0], heads) * std::pow(static_cast<double>(dim_head), -0.5);
+  q = apply_rotary(rotary, q);                                       // (B, H, n, d)
+  auto k = apply_rotary(rotary, split_heads(qkv[1], heads));
+  auto [k_all, v_all] = cache.append(k, split_heads(qkv[2], heads));
+  AttendOptions ao;
+  ao.causal = true;
+  ao.scale = 1.0;  // q is already scaled
+  // The reference gives these layers no attention dropout.
+  return to_out(merge_heads(attend(q, k_all, v_all, ao)));           // (B, n, D)
+}
+
+// ---------------------------------------------------------------------------------------------
+// PerceiverAR
+
+PerceiverARImpl::PerceiverARImpl(PerceiverAROptions options_) : options(std::move(options_)) {
+  reset();
+}
+
+void PerceiverARImpl::reset() {
+  options.validate();
+  const auto& o = options;
+  token_emb = register_module("token_emb", torch::nn::Embedding(o.num_tokens(), o.dim()));
+  pos_emb = register_module("pos_emb", torch::nn::Embedding(o.max_seq_len(), o.dim()));
+  rotary_pos_emb =
+      register_module("rotary_pos_emb", RotaryEmbedding(RotaryEmbeddingOptions(o.rotary_dim())));
+  auto ff_options = FeedForwardOptions(o.dim())
+                        .mult(o.ff_mult())
+                        .dropout(o.dropout())
+                        .norm(NormKind::kLayerNorm)
+                        .bias(false);
+  perceive_layers = register_module("perceive_layers", torch::nn::ModuleList());
+  perceive_attn_.clear();
+  perceive_ff_.clear();
+  for (int64_t i = 0; i < o.perceive_depth(); ++i) {
+    auto attn = CausalPrefixAttention(o.dim(), o.dim_head(), o.heads(),
+                                      o.perceive_max_heads_process(), o.dropout());
+    auto ff = make_feedforward(ff_options);
+    perceive_layers->push_back(torch::nn::ModuleList(attn, ff));
+    perceive_attn_.push_back(attn);
+    perceive_ff_.push_back(ff);
+  }
+  layers = register_module("layers", torch::nn::ModuleList());
+  attn_.clear();
+  ff_.clear();
+  for (int64_t i = 0; i < o.depth(); ++i) {
+    auto attn = CausalAttention(o.dim(), o.dim_head(), o.heads());
+    auto ff = make_feedforward(ff_options);
+    layers->push_back(torch::nn::ModuleList(attn, ff));
+    attn_.push_back(attn);
+    ff_.push_back(ff);
+  }
+  to_logits = register_module("to_logits", linear(o.dim(), o.num_tokens(), false));
+}
+
+torch::Tensor PerceiverARImpl::check_ids(const torch::Tensor& x, const char* what) const {
+  TORCH_CHECK(x.defined(), "PerceiverAR: ", what, " is undefined");
+  TORCH_CHECK(x.dim() == 2, "PerceiverAR: ", what, " must have shape (batch, length), got ",
+              x.sizes());
+  TORCH_CHECK(x.size(0) > 0 && x.size(1) > 0, "PerceiverAR: ", what,
+              " must be non-empty, got shape ", x.sizes());
+  TORCH_CHECK(!at::isFloatingType(x.scalar_type()) && x.scalar_type() != torch::kBool,
+              "PerceiverAR: ", what, " must hold integer token ids, got dtype ", x.scalar_type());
+  const int64_t lo = x.min().item<int64_t>(), hi = x.max().item<int64_t>();
+  TORCH_CHECK(lo >= 0 && hi < options.num_tokens(), "PerceiverAR: ", what,
+              " ids must lie in [0, ", options.num_tokens(), "), got values in [", lo, ", ", hi,
+              "]");
+  return x.to(to_logits->weight.device(), torch::kLong);
+}
+
+torch::Tensor PerceiverARImpl::run_latents(torch::Tensor x, int64_t start,
+                                           const std::vector<torch::Tensor>& pk,
+                                           const std::vector<torch::Tensor>& pv,
+                                           const torch::Tensor& prefix_keep,
+                                           std::vector<LayerCache>& perceive_cache,
+                                           std::vector<LayerCache>& layer_cache) {
+  perceive_cache.resize(perceive_attn_.size());
+  layer_cache.resize(attn_.size());
+  auto rotary = rotary_pos_emb(x.size(1), start);  // (n, r) at the latents' positions
+  for (size_t i = 0; i < perceive_attn_.size(); ++i) {
+    x = perceive_attn_[i](x, pk[i], pv[i], prefix_keep, rotary, perceive_cache[i]) + x;
+    x = perceive_ff_[i]->forward(x) + x;
+  }
+  for (size_t i = 0; i < attn_.size(); ++i) {
+    x = attn_[i](x, rotary, layer_cache[i]) + x;
+    x = ff_[i]->forward(x) + x;
+  }
+  return to_logits(x);  // (B, n, V)
+}
+
+torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::Tensor& prefix_mask,
+                                       const torch::Tensor& labels) {
+  auto ids = check_ids(x_in, "x");                                   // (B, n)
+  const int64_t b = ids.size(0), n = ids.size(1), C = options.cross_attn_seq_len();
+  TORCH_CHECK(n > C && n <= options.max_seq_len(), "PerceiverAR: x length must satisfy ",
+              "cross_attn_seq_len (", C, ") < length <= max_seq_len (", options.max_seq_len(),
+              "), got ", n);
+  torch::Tensor keep = prefix_mask;
+  if (keep.defined()) {
+    TORCH_CHECK(keep.scalar_type() == torch::kBool, "PerceiverAR: prefix_mask must be bool, got ",
+                keep.scalar_type());
+    TORCH_CHECK(keep.dim() == 2 && keep.size(0) == b && keep.size(1) == C,
+                "PerceiverAR: prefix_mask must have shape (batch, cross_attn_seq_len) = (", b,
+                ", ", C, "), got ", keep.sizes());
+    keep = keep.to(ids.device());
+  }
+  torch::Tensor targets;
+  if (labels.defined()) {
+    TORCH_CHECK(labels.sizes() == ids.sizes(), "PerceiverAR: labels must have the shape of x ",
+                ids.sizes(), ", got ", labels.sizes());
+    targets = check_ids(labels, "labels").narrow(1, C, n - C);        // (B, n - C)
+  }
+
+  auto positions = torch::arange(n, ids.options());
+  auto h = token_emb(ids) + pos_emb(positions);                      // (B, n, D)
+  auto prefix = h.narrow(1, 0, C);                                   // (B, C, D)
+  auto latents = h.narrow(1, C, n - C);                              // (B, n - C, D)
+  auto prefix_rotary = rotary_pos_emb(C);                            // (C, r)
+
+  if (is_training() && options.cross_attn_dropout() > 0) {
+    // Each row keeps a random subset of the prefix, in order, with the rotary angles of the kept
+    // positions -- drawn as the reference does (a float32 uniform, top-k), so seeds agree.
+    const int64_t kept = C - static_cast<int64_t>(C * options.cross_attn_dropout());
+    auto rand = torch::zeros({b, C}, torch::TensorOptions().device(ids.device())).uniform_();
+    auto idx = std::get<1>(rand.topk(kept, -1));
+    auto kept_mask = torch::zeros_like(rand).scatter_(1, idx, 1).to(torch::kBool);  // (B, C)
+    prefix = prefix.index({kept_mask}).view({b, kept, -1});          // (B, kept, D)
+    if (keep.defined()) keep = keep.index({kept_mask}).view({b, kept});
+    const int64_t r = prefix_rotary.size(-1);
+    prefix_rotary = prefix_rotary.unsqueeze(0).expand({b, C, r}).index({kept_mask})
+                        .view({b, 1, kept, r});                      // (B, 1, kept, r)
+  }
+
+  std::vector<torch::Tensor> pk(perceive_attn_.size()), pv(perceive_attn_.size());
+  for (size_t i = 0; i < perceive_attn_.size(); ++i) {
+    std::tie(pk[i], pv[i]) = perceive_attn_[i]->prefix_kv(prefix, prefix_rotary);
+  }
+  std::vector<LayerCache> perceive_cache, layer_cache;
+  auto logits = run_latents(latents, C, pk, pv, keep, perceive_cache, layer_cache);
+  if (!targets.defined()) return logits;                            // (B, n - C, V)
+  return F::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
+                          F::CrossEntropyFuncOptions().ignore_index(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+torch::Tensor PerceiverARImpl::window_logits(const PerceiverARDecodeState& st) {
+  const int64_t T = st.tokens.size(1);
+  const int64_t start = std::max<int64_t>(0, T - options.max_seq_len());
+  auto window = st.tokens.narrow(1, start, T - start);
+  torch::Tensor mask;
+  if (st.pad > start) mask = st.valid.narrow(1, start, options.cross_attn_seq_len());
+  auto logits = forward(window, mask);
+  return logits.select(1, logits.size(1) - 1);                       // (B, V)
+}
+
+void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
+  const int64_t T = st.tokens.size(1), C = options.cross_attn_seq_len();
+  TORCH_INTERNAL_ASSERT(T > C && T <= options.max_seq_len());
+  auto h = token_emb(st.tokens) + pos_emb(torch::arange(T, st.tokens.options()));  // (B, T, D)
+  auto prefix_rotary = rotary_pos_emb(C);
+  const size_t P = perceive_attn_.size();
+  st.prefix_k.assign(P, {});
+  st.prefix_v.assign(P, {});
+  for (size_t i = 0; i < P; ++i) {
+    auto [k, v] = perceive_attn_[i]->prefix_kv(h.narrow(1, 0, C), prefix_rotary);
+    // Contiguous, since every later step copies them next to the latents' keys/values.
+    st.prefix_k[i] = k.contiguous();
+    st.prefix_v[i] = v.contiguous();
+  }
+  st.prefix_keep = st.pad > 0 ? st.valid.narrow(1, 0, C) : torch::Tensor();
+  st.perceive_cache.clear();
+  st.layer_cache.clear();
+  auto logits = run_latents(h.narrow(1, C, T - C), C, st.prefix_k, st.prefix_v, st.prefix_keep,
+                            st.perceive_cache, st.layer_cache);
+  st.logits = logits.select(1, T - C - 1);
+  st.cache_live = true;
+}
+
+PerceiverARDecodeState PerceiverARImpl::begin(const torch::Tensor& prime_in, bool use_cache) {
+  torch::NoGradGuard no_grad;
+  auto prime = check_ids(prime_in, "prime");                         // (B, L)
+  const int64_t b = prime.size(0), L = prime.size(1), C = options.cross_attn_seq_len();
+  PerceiverARDecodeState st;
+  st.use_cache = use_cache;
+  // The window needs more than C tokens; a shorter prime is left-padded, the padding masked.
+  st.pad = std::max<int64_t>(0, C + 1 - L);
+  st.tokens = torch::cat({torch::zeros({b, st.pad}, prime.options()), prime}, 1);
+  auto bool_opts = prime.options().dtype(torch::kBool);
+  st.valid = torch::cat({torch::zeros({b, st.pad}, bool_opts), torch::ones({b, L}, bool_opts)}, 1);
+  if (use_cache && st.tokens.size(1) <= options.max_seq_len()) {
+    prefill(st);
+  } else {
+    st.logits = window_logits(st);
+  }
+  return st;
+}
+
+void PerceiverARImpl::append(PerceiverARDecodeState& st, const torch::Tensor& token_in) {
+  torch::NoGradGuard no_grad;
+  const int64_t b = st.tokens.size(0);
+  TORCH_CHECK(token_in.dim() == 1 && token_in.size(0) == b,
+              "PerceiverAR: append expects one token per row, shape (", b, "), got ",
+              token_in.sizes());
+  auto token = check_ids(token_in.view({b, 1}), "token");            // (B, 1)
+  st.tokens = torch::cat({st.tokens, token}, 1);
+  st.valid = torch::cat({st.valid, torch::ones({b, 1}, st.valid.options())}, 1);
+  const int64_t T = st.tokens.size(1);
+  if (st.use_cache && st.cache_live && T <= options.max_seq_len()) {
+    auto pos = torch::full({1}, T - 1, token.options());
+    auto h = token_emb(token) + pos_emb(pos);                        // (B, 1, D)
+    st.logits = run_latents(h, T - 1, st.prefix_k, st.prefix_v, st.prefix_keep,
+                            st.perceive_cache, st.layer_cache)
+                    .select(1, 0);                                   // (B, V)
+    return;
+  }
+  // The window slides from here on: every token moves, so it is recomputed, as the reference.
+  if (st.cache_live) {
+    st.cache_live = false;
+    st.prefix_k.clear();
+    st.prefix_v.clear();
+    st.perceive_cache.clear();
+    st.layer_cache.clear();
+  }
+  st.logits = window_logits(st);
+}
+
+torch::Tensor PerceiverARImpl::generate(const torch::Tensor& prime, int64_t length,
+                                        double temperature, double filter_thres, bool use_cache) {
+  TORCH_CHECK(length >= 0, "PerceiverAR: length must be >= 0, got ", length);
+  TORCH_CHECK(temperature >= 0, "PerceiverAR: temperature must be >= 0, got ", temperature);
+  TORCH_CHECK(filter_thres >= 0 && filter_thres <= 1,
+              "PerceiverAR: filter_thres must lie in [0, 1], got ", filter_thres);
+  torch::NoGradGuard no_grad;
+  // Sampling runs in eval mode, as the reference's eval_decorator; the mode is restored after.
+  struct ModeGuard {
+    torch::nn::Module& m;
+    bool was_training;
+    ~ModeGuard() { m.train(was_training); }
+  } guard{*this, is_training()};
+  eval();
+  auto st = begin(prime, use_cache);
+  std::vector<torch::Tensor> sampled;
+  sampled.reserve(length);
+  for (int64_t i = 0; i < length; ++i) {
+    auto next = sample_next(st.logits, temperature, filter_thres);  // (B)
+    sampled.push_back(next);
+    if (i + 1 < length) append(st, next);
+  }
+  if (sampled.empty()) return torch::empty({st.tokens.size(0), 0}, st.tokens.options());
+  return torch::stack(sampled, 1);                                   // (B, length)
+}
+
+}  // namespace megabench

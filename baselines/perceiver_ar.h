@@ -1,0 +1,174 @@
+#pragma once
+// Perceiver AR (Hawthorne et al. 2022, arXiv 2202.07765), as lucidrains' perceiver-ar-pytorch
+// 0.0.10 builds it. The first cross_attn_seq_len tokens of the window are a prefix that the
+// latent positions (the rest of the window) cross-attend to, causally, in the perceive layers;
+// then ordinary causal self-attention layers run over the latents only. Logits and the loss cover
+// the latent positions only.
+//
+//   auto model = PerceiverAR(PerceiverAROptions(/*num_tokens=*/256, /*dim=*/512, /*depth=*/8,
+//                                               /*max_seq_len=*/4096, /*cross_attn_seq_len=*/3072));
+//   auto logits = model->forward(x);                  // (B, n - 3072, 256)
+//   auto loss = model->forward(x, {}, labels);        // labels (B, n), as the reference
+//   auto out = model->generate(prime, 512);           // cached decoding
+//
+// Parameter names match the reference's state_dict (token_emb, pos_emb, rotary_pos_emb.inv_freq,
+// perceive_layers.i.{0,1}, layers.i.{0,1}, to_logits), so a Python checkpoint loads by name.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "models/layers.h"
+
+namespace megabench {
+
+struct PerceiverAROptions {
+  PerceiverAROptions(int64_t num_tokens, int64_t dim, int64_t depth, int64_t max_seq_len,
+                     int64_t cross_attn_seq_len)
+      : num_tokens_(num_tokens),
+        dim_(dim),
+        depth_(depth),
+        max_seq_len_(max_seq_len),
+        cross_attn_seq_len_(cross_attn_seq_len) {}
+  /// Vocabulary size: 256 for bytes.
+  TORCH_ARG(int64_t, num_tokens);
+  /// Model width, e.g. 512.
+  TORCH_ARG(int64_t, dim);
+  /// Self-attention layers over the latents, e.g. 8.
+  TORCH_ARG(int64_t, depth);
+  /// Longest window (prefix + latents), e.g. 4096. Also the size of the learned position table.
+  TORCH_ARG(int64_t, max_seq_len);
+  /// Prefix length, e.g. 3072; must be below max_seq_len.
+  TORCH_ARG(int64_t, cross_attn_seq_len);
+  /// Default 64.
+  TORCH_ARG(int64_t, dim_head) = 64;
+  /// Default 8.
+  TORCH_ARG(int64_t, heads) = 8;
+  /// Attention dropout of the perceive layers and the dropout of every feedforward. Default 0.
+  TORCH_ARG(double, dropout) = 0.0;
+  /// Fraction of prefix positions each batch row drops while training. Default 0.
+  TORCH_ARG(double, cross_attn_dropout) = 0.0;
+  /// Feedforward hidden width multiplier. Default 4.
+  TORCH_ARG(double, ff_mult) = 4;
+  /// Cross-attention (perceive) layers. Default 1.
+  TORCH_ARG(int64_t, perceive_depth) = 1;
+  /// Heads the perceive layers score at once (bounds the (n, prefix) score memory). Default 2.
+  TORCH_ARG(int64_t, perceive_max_heads_process) = 2;
+
+ public:  // TORCH_ARG leaves the section private
+  /// Rotated features per head: max(32, dim_head / 2), as the reference (it must fit dim_head).
+  int64_t rotary_dim() const { return std::max<int64_t>(32, dim_head() / 2); }
+  int64_t latent_len() const { return max_seq_len() - cross_attn_seq_len(); }
+  /// Throws naming the option that is out of range.
+  void validate() const;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The two attention blocks. LayerNorm pre-norm, q scaled before rotary, explicit softmax.
+
+/// Cross-attention from the latents to [prefix, latents] (causal over the latents).
+/// Parameters: norm, context_norm (LayerNorm), to_q, to_kv (no bias), to_out (with bias).
+class CausalPrefixAttentionImpl : public torch::nn::Cloneable<CausalPrefixAttentionImpl> {
+ public:
+  CausalPrefixAttentionImpl(int64_t dim, int64_t dim_head, int64_t heads, int64_t max_heads_process,
+                            double dropout);
+  void reset() override;
+  /// Prefix keys and values (B, H, C, d), rotated by prefix_rotary (C, r) or (B, 1, C, r).
+  std::pair<torch::Tensor, torch::Tensor> prefix_kv(const torch::Tensor& context,
+                                                    const torch::Tensor& prefix_rotary);
+  /// x (B, n, D): the n newest latents; their keys/values are appended to `cache` (which holds the
+  /// earlier latents, or nothing). prefix_keep (B, C) bool or undefined. rotary (n, r) for the n
+  /// latents. Returns (B, n, D).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& prefix_k,
+                        const torch::Tensor& prefix_v, const torch::Tensor& prefix_keep,
+                        const torch::Tensor& rotary, LayerCache& cache);
+  int64_t dim, dim_head, heads, max_heads_process;
+  double dropout;
+  torch::nn::LayerNorm norm{nullptr}, context_norm{nullptr};
+  torch::nn::Linear to_q{nullptr}, to_kv{nullptr}, to_out{nullptr};
+};
+TORCH_MODULE(CausalPrefixAttention);
+
+/// Causal self-attention over the latents. Parameters: norm (LayerNorm), to_qkv, to_out (no bias).
+class CausalAttentionImpl : public torch::nn::Cloneable<CausalAttentionImpl> {
+ public:
+  CausalAttentionImpl(int64_t dim, int64_t dim_head, int64_t heads);
+  void reset() override;
+  /// x (B, n, D) newest positions; rotary (n, r); keys/values appended to cache. (B, n, D).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& rotary, LayerCache& cache);
+  int64_t dim, dim_head, heads;
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Linear to_qkv{nullptr}, to_out{nullptr};
+};
+TORCH_MODULE(CausalAttention);
+
+// ---------------------------------------------------------------------------------------------
+
+/// Incremental decoding state. `tokens` holds the whole sequence, left-padded when the prime was
+/// not longer than the prefix (`valid` false there; those positions are masked via prefix_mask).
+/// The caches describe the window starting at position 0 and are used while it has not slid.
+struct PerceiverARDecodeState {
+  torch::Tensor tokens;  // (B, T) int64
+  torch::Tensor valid;   // (B, T) bool
+  int64_t pad = 0;       // left-padding positions
+  bool use_cache = true;
+  bool cache_live = false;                   // the caches cover tokens[:, :T]
+  std::vector<torch::Tensor> prefix_k, prefix_v;  // per perceive layer (B, H, C, d), rotated
+  torch::Tensor prefix_keep;                 // (B, C) bool or undefined
+  std::vector<LayerCache> perceive_cache;    // latent keys/values of each perceive layer
+  std::vector<LayerCache> layer_cache;       // of each self-attention layer
+  torch::Tensor logits;                      // (B, V): distribution of the next token
+};
+
+class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {
+ public:
+  explicit PerceiverARImpl(PerceiverAROptions options);
+  void reset() override;
+
+  /// x (B, n) ids with cross_attn_seq_len < n <= max_seq_len. prefix_mask (B, cross_attn_seq_len)
+  /// bool: false hides that prefix position. Returns logits for the latent positions
+  /// (B, n - cross_attn_seq_len, V), or, with labels (B, n), the reference's loss: mean
+  /// cross-entropy of labels[:, cross_attn_seq_len:] ignoring label 0.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& prefix_mask = {},
+                        const torch::Tensor& labels = {});
+
+  /// Samples `length` tokens after prime (B, L), L >= 1, and returns them (B, length). Top-k keeps
+  /// max(int((1 - filter_thres) * V), 1) logits, then Gumbel-max; temperature 0 is greedy. The
+  /// window is the last max_seq_len tokens, as the reference's wrapper. A prime not longer than
+  /// the prefix is left-padded and the padding masked. use_cache reuses the prefix keys/values
+  /// and the latent caches until the window slides; false recomputes the window for every token.
+  torch::Tensor generate(const torch::Tensor& prime, int64_t length, double temperature = 1.0,
+                         double filter_thres = 0.9, bool use_cache = true);
+
+  /// Incremental decoding: begin() consumes the prime and sets state.logits to the distribution
+  /// of the next token; append() adds one token per row (B) and updates state.logits.
+  PerceiverARDecodeState begin(const torch::Tensor& prime, bool use_cache = true);
+  void append(PerceiverARDecodeState& state, const torch::Tensor& token);
+
+  PerceiverAROptions options;
+  torch::nn::Embedding token_emb{nullptr}, pos_emb{nullptr};
+  RotaryEmbedding rotary_pos_emb{nullptr};
+  torch::nn::ModuleList perceive_layers{nullptr}, layers{nullptr};
+  torch::nn::Linear to_logits{nullptr};
+
+ private:
+  torch::Tensor check_ids(const torch::Tensor& x, const char* what) const;
+  /// Runs the latents x (B, n, D) at absolute positions [start, start + n) through every layer,
+  /// appending to the caches, and returns their logits (B, n, V).
+  torch::Tensor run_latents(torch::Tensor x, int64_t start, const std::vector<torch::Tensor>& pk,
+                            const std::vector<torch::Tensor>& pv, const torch::Tensor& prefix_keep,
+                            std::vector<LayerCache>& perceive_cache,
+                            std::vector<LayerCache>& layer_cache);
+  /// Next-token logits (B, V) of the window ending at the last token of state, without caches.
+  torch::Tensor window_logits(const PerceiverARDecodeState& state);
+  /// (Re)builds the caches for the window tokens[:, :T] (T <= max_seq_len) and sets state.logits.
+  void prefill(PerceiverARDecodeState& state);
+
+  std::vector<CausalPrefixAttention> perceive_attn_;
+  std::vector<torch::nn::Sequential> perceive_ff_;
+  std::vector<CausalAttention> attn_;
+  std::vector<torch::nn::Sequential> ff_;
+};
+TORCH_MODULE(PerceiverAR);
+
+}  // namespace megabench

@@ -1,0 +1,211 @@
+// Registers Perceiver AR with the harness as "perceiver_ar".
+//
+// The harness's byte_nll(bytes (B, T)) runs the model on bytes[:, :T-1] and scores the bytes the
+// latent positions predict, bytes[:, C+1:] (N = T - 1 - C per row), every byte value included.
+// generate() with an empty prime starts from a single 0x00 byte (the model needs one token).
+// FLOPs are per predicted byte: one full window's forward pass divided by its latent count.
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "baselines/perceiver_ar.h"
+#include "harness/registry.h"
+
+namespace megabench {
+namespace {
+
+namespace F = torch::nn::functional;
+
+const std::vector<OptionSpec>& perceiver_options() {
+  static const std::vector<OptionSpec> specs = {
+      {"num_tokens", "int", 256, "vocabulary size (256 bytes)"},
+      {"dim", "int", 512, "model width"},
+      {"depth", "int", 8, "self-attention layers over the latents"},
+      {"max_seq_len", "int", 4096, "window length: prefix + latents"},
+      {"seq_len", "int", nullptr, "convenience alias of max_seq_len"},
+      {"cross_attn_seq_len", "int", nullptr,
+       "prefix length; default max_seq_len - num_latents"},
+      {"num_latents", "int", nullptr,
+       "latent positions (max_seq_len - cross_attn_seq_len); default max_seq_len / 4"},
+      {"dim_head", "int", 64, "width of one attention head (>= 32: 32 features are rotated)"},
+      {"heads", "int", 8, "attention heads"},
+      {"dropout", "float", 0.0, "attention dropout of the perceive layers, feedforward dropout"},
+      {"cross_attn_dropout", "float", 0.0, "fraction of the prefix dropped per row in training"},
+      {"ff_mult", "float", 4.0, "feedforward hidden width multiplier"},
+      {"perceive_depth", "int", 1, "cross-attention layers"},
+      {"perceive_max_heads_process", "int", 2, "heads the perceive layers score at once"},
+  };
+  return specs;
+}
+
+[[noreturn]] void fail(const std::string& msg) {
+  throw std::invalid_argument("perceiver_ar: " + msg);
+}
+
+bool has(const json& c, const char* key) { return c.contains(key) && !c[key].is_null(); }
+
+json resolve_config(const json& config) {
+  if (!config.is_object()) fail("config must be a JSON object, got " + config.dump());
+  const auto& specs = perceiver_options();
+  for (const auto& [key, value] : config.items()) {
+    auto it = std::find_if(specs.begin(), specs.end(),
+                           [&](const OptionSpec& s) { return s.name == key; });
+    if (it == specs.end()) {
+      std::string known;
+      for (const auto& s : specs) known += (known.empty() ? "" : ", ") + s.name;
+      fail("unknown option '" + key + "'; options: " + known);
+    }
+    if (value.is_null()) continue;
+    const bool ok = it->type == "int" ? value.is_number_integer()
+                  : it->type == "float" ? value.is_number()
+                                        : true;
+    if (!ok) fail("option '" + key + "' must be " + it->type + ", got " + value.dump());
+  }
+  json r;
+  for (const auto& s : specs) r[s.name] = has(config, s.name.c_str()) ? config[s.name] : s.default_value;
+  if (has(config, "seq_len")) {
+    if (has(config, "max_seq_len") && config["max_seq_len"] != config["seq_len"]) {
+      fail("seq_len (" + config["seq_len"].dump() + ") and max_seq_len (" +
+           config["max_seq_len"].dump() + ") disagree; give one");
+    }
+    r["max_seq_len"] = config["seq_len"];
+  }
+  const int64_t L = r["max_seq_len"];
+  r["seq_len"] = L;
+  if (has(config, "num_latents")) {
+    const int64_t c = L - config["num_latents"].get<int64_t>();
+    if (has(config, "cross_attn_seq_len") && config["cross_attn_seq_len"] != c) {
+      fail("num_latents and cross_attn_seq_len disagree: num_latents must equal max_seq_len - "
+           "cross_attn_seq_len");
+    }
+    r["cross_attn_seq_len"] = c;
+  } else if (!has(config, "cross_attn_seq_len")) {
+    r["cross_attn_seq_len"] = L - L / 4;
+  }
+  r["num_latents"] = L - r["cross_attn_seq_len"].get<int64_t>();
+  return r;
+}
+
+PerceiverAROptions options_of(const json& r) {
+  return PerceiverAROptions(r["num_tokens"], r["dim"], r["depth"], r["max_seq_len"],
+                            r["cross_attn_seq_len"])
+      .dim_head(r["dim_head"])
+      .heads(r["heads"])
+      .dropout(r["dropout"])
+      .cross_attn_dropout(r["cross_attn_dropout"])
+      .ff_mult(r["ff_mult"])
+      .perceive_depth(r["perceive_depth"])
+      .perceive_max_heads_process(r["perceive_max_heads_process"]);
+}
+
+json resolve_checked(const json& config) {
+  json r = resolve_config(config);
+  try {
+    options_of(r).validate();
+  } catch (const c10::Error& e) {
+    throw std::invalid_argument(std::string("perceiver_ar: ") + e.what_without_backtrace());
+  }
+  return r;
+}
+
+ParamCount count_params(const PerceiverAROptions& o) {
+  const int64_t D = o.dim(), V = o.num_tokens(), I = o.heads() * o.dim_head();
+  const auto hidden = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
+  const int64_t ff = 2 * D + 2 * D * hidden;                       // LayerNorm, two bias-free linears
+  const int64_t perceive = 4 * D + 4 * D * I + D + ff;             // 2 LayerNorms, q/kv/out, out bias
+  const int64_t layer = 2 * D + 4 * D * I + ff;                    // LayerNorm, qkv/out
+  ParamCount pc;
+  const int64_t embed = V * D + o.max_seq_len() * D, logits = D * V;
+  pc.groups = {{"embeddings", embed},
+               {"perceive", o.perceive_depth() * perceive},
+               {"layers", o.depth() * layer},
+               {"to_logits", logits}};
+  for (const auto& g : pc.groups) pc.total += g.second;
+  pc.non_embedding = pc.total - embed - logits;
+  return pc;
+}
+
+// harness/flops.h declares shared building blocks; they are not implemented in this tree yet, so
+// the count is written out here with the same convention (a multiply-add is 2 FLOPs, every query
+// scores its whole key range).
+FlopBreakdown count_flops(const PerceiverAROptions& o) {
+  const double D = static_cast<double>(o.dim()), V = static_cast<double>(o.num_tokens());
+  const double I = static_cast<double>(o.heads() * o.dim_head());
+  const double hidden = static_cast<double>(static_cast<int64_t>(D * o.ff_mult()));
+  const double L = static_cast<double>(o.max_seq_len());
+  const double C = static_cast<double>(o.cross_attn_seq_len());
+  const double N = L - C;  // latents: the bytes one window predicts
+  FlopBreakdown f;
+  const double ff = 2 * 2 * D * hidden;
+  // Perceive layer, per latent: q, kv, out projections; scores over prefix + latents; and the
+  // prefix's keys/values (C positions), shared by the N latents.
+  f.dense += o.perceive_depth() * (2 * 4 * D * I + ff + 2 * 2 * D * I * C / N);
+  f.attention += o.perceive_depth() * (2 * 2 * I * L);
+  // Self-attention layers over the N latents.
+  f.dense += o.depth() * (2 * 4 * D * I + ff);
+  f.attention += o.depth() * (2 * 2 * I * N);
+  f.embed_logits = 2 * D * V;
+  return f;
+}
+
+class PerceiverARByteModel : public ByteModel {
+ public:
+  explicit PerceiverARByteModel(const json& r) : model_(options_of(r)) {}
+  torch::nn::Module& module() override { return *model_; }
+  int64_t max_seq_len() const override { return model_->options.max_seq_len(); }
+
+  torch::Tensor byte_nll(const torch::Tensor& bytes) override {
+    const int64_t C = model_->options.cross_attn_seq_len();
+    TORCH_CHECK(bytes.dim() == 2, "perceiver_ar: bytes must have shape (batch, length), got ",
+                bytes.sizes());
+    const int64_t T = bytes.size(1);
+    TORCH_CHECK(T >= C + 2 && T <= max_seq_len() + 1, "perceiver_ar: byte_nll needs ",
+                "cross_attn_seq_len + 2 (", C + 2, ") to max_seq_len + 1 (", max_seq_len() + 1,
+                ") bytes, got ", T);
+    auto logits = model_->forward(bytes.narrow(1, 0, T - 1));         // (B, N, V)
+    auto targets = bytes.narrow(1, C + 1, T - 1 - C).to(logits.device(), torch::kLong);
+    auto nll = F::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
+                                F::CrossEntropyFuncOptions().reduction(torch::kNone));
+    return nll.view({bytes.size(0), -1});                              // (B, N)
+  }
+
+  /// Logits of the latent positions only, (B, T - cross_attn_seq_len, V).
+  torch::Tensor logits(const torch::Tensor& bytes) override { return model_->forward(bytes); }
+
+  torch::Tensor generate(const torch::Tensor& prime, int64_t n,
+                         const SamplingOptions& opts) override {
+    // The model needs at least one token to predict from; an empty prime starts from byte 0.
+    torch::Tensor start = prime;
+    if (prime.dim() == 2 && prime.size(1) == 0) start = torch::zeros({prime.size(0), 1}, torch::kLong);
+    return model_->generate(start, n, opts.temperature, opts.filter_thres, opts.use_cache);
+  }
+
+  ParamCount params() const override { return count_params(model_->options); }
+
+ private:
+  PerceiverAR model_;
+};
+
+ModelSpec perceiver_spec() {
+  ModelSpec spec;
+  spec.name = "perceiver_ar";
+  spec.description =
+      "Perceiver AR (perceiver-ar-pytorch 0.0.10): causal cross-attention from the latents to a "
+      "long prefix, then self-attention over the latents; cached decoding until the window slides";
+  spec.options = perceiver_options();
+  spec.resolve = resolve_checked;
+  spec.build = [](const json& r) -> std::unique_ptr<ByteModel> {
+    return std::make_unique<PerceiverARByteModel>(resolve_checked(r));
+  };
+  spec.flops = [](const json& r) { return count_flops(options_of(resolve_checked(r))); };
+  spec.params = [](const json& r) { return count_params(options_of(resolve_checked(r))); };
+  spec.tiny_config = {{"dim", 32},  {"depth", 1},    {"seq_len", 24},
+                      {"num_latents", 8}, {"heads", 2}, {"dim_head", 32}};
+  return spec;
+}
+
+}  // namespace
+
+MEGABENCH_REGISTER_MODEL(perceiver_ar, perceiver_spec());
+
+}  // namespace megabench
