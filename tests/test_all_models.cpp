@@ -9,7 +9,7 @@
 
 using megabench::json;
 
-TEST_CASE("every registered model builds, trains a step and generates at its tiny config", "[all-models]") {
+TEST_CASE("every registered model builds - trains a step and generates at its tiny config", "[all-models]") {
   auto names = megabench::Registry::instance().names();
   REQUIRE(!names.empty());
   for (const auto& name : names) {
@@ -88,7 +88,7 @@ TEST_CASE("every registered model builds, trains a step and generates at its tin
   }
 }
 
-TEST_CASE("megabyte, transformer and perceiver_ar are all registered", "[all-models-registered]") {
+TEST_CASE("megabyte - transformer and perceiver_ar are all registered", "[all-models-registered]") {
   for (const char* name : {"megabyte", "transformer", "perceiver_ar"}) {
     INFO("registered: " << [] {
       std::string s;

@@ -240,7 +240,7 @@ TEST_CASE("impossible combinations are errors before anything runs", "[experimen
   CHECK(parse_error(doc).rfind("sweep.grid.batch[1]: as run setting: batch: expected a positive integer", 0) == 0);
 }
 
-TEST_CASE("--set overrides any field; bad paths are errors", "[experiment]") {
+TEST_CASE("Overrides given with --set reach any field - bad paths are errors", "[experiment]") {
   auto doc = base_doc();
   megabench::apply_set(doc, "models[0].config.dim=32");
   megabench::apply_set(doc, "train.steps=7");
@@ -264,7 +264,7 @@ TEST_CASE("--set overrides any field; bad paths are errors", "[experiment]") {
   CHECK(parse_error(doc).rfind("train.stepz: unknown key", 0) == 0);
 }
 
-TEST_CASE("sweep expansion: grid x zip counts, values and names", "[experiment]") {
+TEST_CASE("sweep expansion: grid x zip counts - values and names", "[experiment]") {
   auto doc = base_doc();
   doc["sweep"] = json::parse(R"({
     "grid": {"seq_len": [64, 128, 256], "batch": [1, 2]},
@@ -294,7 +294,7 @@ TEST_CASE("sweep expansion: grid x zip counts, values and names", "[experiment]"
   CHECK(points[11].name == "test_tiny/batch=2/seq_len=256/dim=16/patch=8");
 }
 
-TEST_CASE("axes can target one model; points that do not differ appear once", "[experiment]") {
+TEST_CASE("axes can target one model - points that do not differ appear once", "[experiment]") {
   auto doc = base_doc();
   doc["models"] = json::parse(R"([{"name": "test_tiny", "label": "a"}, {"name": "test_tiny", "label": "b"}])");
   doc["sweep"] = {{"grid", {{"a.dim", {8, 16}}, {"train.lr", {0.1, 0.01}}}}};

@@ -76,7 +76,7 @@ TEST_CASE("layer_params matches a hand count and a real Transformer layer", "[fl
   }
 }
 
-TEST_CASE("building blocks reject bad shapes, naming the field", "[flops]") {
+TEST_CASE("building blocks reject bad shapes - naming the field", "[flops]") {
   CHECK_THROWS_WITH(layer_per_token({0, 8, 16, 5}), Catch::Contains("LayerShape.dim"));
   CHECK_THROWS_WITH(layer_per_token({4, 8, -1, 5}), Catch::Contains("LayerShape.ff_hidden"));
   CHECK_THROWS_WITH(layer_per_token({4, 8, 16, 0}), Catch::Contains("LayerShape.context"));
@@ -104,7 +104,7 @@ TEST_CASE("paper-scale inputs do not overflow", "[flops]") {
   CHECK(pb.attention > 0);
 }
 
-TEST_CASE("paper formula: MEGABYTE 758M+262M at T=8192, P=8", "[flops]") {
+TEST_CASE("paper formula: MEGABYTE 758M+262M at T=8192 - P=8", "[flops]") {
   PaperMegabyte m = megabyte_758m_262m();
   m.params_global = 758e6;
   m.params_local = 262e6;
@@ -150,7 +150,7 @@ TEST_CASE("paper formulas with parameters counted from the architecture terms", 
   CHECK(paper_transformer(t).total() == Approx(646.4e6).epsilon(kPaperRel));
 }
 
-TEST_CASE("paper formulas reject bad configs, naming the field", "[flops]") {
+TEST_CASE("paper formulas reject bad configs - naming the field", "[flops]") {
   PaperMegabyte m = megabyte_758m_262m();
   m.patch = 0;
   CHECK_THROWS_WITH(paper_megabyte(m), Catch::Contains("PaperMegabyte.patch"));
@@ -159,7 +159,7 @@ TEST_CASE("paper formulas reject bad configs, naming the field", "[flops]") {
   CHECK_THROWS_WITH(paper_transformer(t), Catch::Contains("PaperTransformer.params"));
 }
 
-TEST_CASE("format_breakdown lists every part, the total and the training figure", "[flops]") {
+TEST_CASE("format_breakdown lists every part - the total and the training figure", "[flops]") {
   FlopBreakdown b;
   b.attention = 250e6;
   b.dense = 500e6;

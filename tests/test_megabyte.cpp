@@ -69,7 +69,7 @@ MEGABYTE tiny(std::vector<int64_t> max_seq_len, ContextMode mode, torch::Dtype d
 
 }  // namespace
 
-TEST_CASE("MEGABYTE matches the Python reference: logits, loss, gradients", "[megabyte][parity]") {
+TEST_CASE("MEGABYTE matches the Python reference: logits - loss - gradients", "[megabyte][parity]") {
   auto files = fixture_files();
   REQUIRE(files.size() >= 12);
   for (const auto& path : files) {
@@ -177,7 +177,7 @@ TEST_CASE("MEGABYTE generation: cached and uncached give the same bytes", "[mega
   }
 }
 
-TEST_CASE("MEGABYTE top-k keeps max(int((1 - thres) * V), 1) tokens", "[megabyte][generate]") {
+TEST_CASE("MEGABYTE top-k keeps max(int((1 - thres) * V) - 1) tokens", "[megabyte][generate]") {
   auto logits = torch::arange(256, torch::kFloat64).unsqueeze(0);
   auto kept = top_k_filter(logits, 0.9);
   CHECK(torch::isfinite(kept).sum().item<int64_t>() == 25);  // int(0.1 * 256)
@@ -208,7 +208,7 @@ torch::Tensor dependency_matrix(MEGABYTE& model) {
 }
 }  // namespace
 
-TEST_CASE("MEGABYTE multi-stage context: causal in both modes, complete in the corrected mode",
+TEST_CASE("MEGABYTE multi-stage context: causal in both modes - complete in the corrected mode",
           "[megabyte][context]") {
   const std::vector<int64_t> msl{4, 4, 4};
   for (auto mode : {ContextMode::kReference, ContextMode::kCorrected}) {

@@ -81,7 +81,7 @@ PerceiverAR small_model(torch::ScalarType dtype, int64_t perceive_depth = 2) {
 
 }  // namespace
 
-TEST_CASE("PerceiverAR matches perceiver-ar-pytorch: logits, loss, gradients", "[perceiver_ar]") {
+TEST_CASE("PerceiverAR matches perceiver-ar-pytorch: logits - loss - gradients", "[perceiver_ar]") {
   const std::string name =
       GENERATE(as<std::string>{}, "d2_h2_full_rotary", "d1_h3_partial_rotary_mask",
                "train_cross_attn_dropout");
@@ -206,7 +206,7 @@ TEST_CASE("PerceiverAR cross_attn_dropout acts in training only", "[perceiver_ar
   CHECK(rel_err(model->forward(x), t1) == 0.0);
 }
 
-TEST_CASE("PerceiverAR cached decoding equals recomputing the window, across the slide",
+TEST_CASE("PerceiverAR cached decoding equals recomputing the window - across the slide",
           "[perceiver_ar]") {
   const auto dtype = GENERATE(torch::kFloat32, torch::kFloat64);
   // 18: longer than the prefix; 16 and 5: not longer, so left-padded and masked.
@@ -257,7 +257,7 @@ TEST_CASE("PerceiverAR short primes: the padding is masked and does not matter",
   CHECK(rel_err(st.logits, ref) < 1e-10);
 }
 
-TEST_CASE("perceiver_ar plugin: config, counts, byte_nll, generate", "[perceiver_ar][plugin]") {
+TEST_CASE("perceiver_ar plugin: config - counts - byte_nll - generate", "[perceiver_ar][plugin]") {
   const auto& spec = megabench::Registry::instance().get("perceiver_ar");
   auto cfg = spec.resolve(spec.tiny_config);
   CHECK_THROWS_WITH(spec.resolve({{"bogus", 1}}), Contains("bogus"));

@@ -184,7 +184,7 @@ TEST_CASE("fit_loglog rejects bad input with a clear error", "[report]") {
   CHECK_THROWS_AS(rep::fit_loglog({1.0}, {2.0}), std::invalid_argument);
 }
 
-TEST_CASE("format_metric: SI suffixes for counts, 3 significant digits for times", "[report]") {
+TEST_CASE("format_metric: SI suffixes for counts - 3 significant digits for times", "[report]") {
   CHECK(rep::format_metric("params_total", 729e6) == "729.0M");
   CHECK(rep::format_metric("flops_forward_per_byte", 1.5e9) == "1.5G");
   CHECK(rep::format_metric("forward_bytes_per_s", 12345.0) == "12.3K");
@@ -198,7 +198,7 @@ TEST_CASE("format_metric: SI suffixes for counts, 3 significant digits for times
   CHECK(rep::format_metric("bpb", ojson()) == "–");
 }
 
-TEST_CASE("load merges shards, replaces duplicate keys and ignores a cut-off last line", "[report]") {
+TEST_CASE("load merges shards - replaces duplicate keys and ignores a cut-off last line", "[report]") {
   TempDir tmp("load");
   write_sample(tmp.path);
   const auto r = rep::load({tmp.path.string()});
@@ -229,7 +229,7 @@ TEST_CASE("load merges shards, replaces duplicate keys and ignores a cut-off las
   CHECK_THROWS_WITH(rep::load({(empty.path / "missing").string()}), Catch::Matchers::Contains("does not exist"));
 }
 
-TEST_CASE("markdown and csv tables: rows, columns, failed point", "[report]") {
+TEST_CASE("markdown and csv tables: rows - columns - failed point", "[report]") {
   TempDir tmp("table");
   write_sample(tmp.path);
   const std::string md = rep::markdown_table({tmp.path.string()});
@@ -308,7 +308,7 @@ TEST_CASE("paper comparison and fits", "[report]") {
   CHECK(read_text(out.path / "fits.md").find("| forward_ms | seq_len | megabyte | 1.500 |") != std::string::npos);
 }
 
-TEST_CASE("plot data and gnuplot script are written, with or without gnuplot", "[report]") {
+TEST_CASE("plot data and gnuplot script are written - with or without gnuplot", "[report]") {
   TempDir tmp("plotfiles");
   write_sample(tmp.path);
   const TempDir out("plotfiles_out");

@@ -64,7 +64,7 @@ megabench::RunSummary run_quiet(const std::string& exp_path, const std::string& 
 
 }  // namespace
 
-TEST_CASE("results store: append, reload, ok keys", "[results]") {
+TEST_CASE("results store: append - reload - ok keys", "[results]") {
   auto dir = fresh_dir("store");
   auto path = megabench::results_path(dir, {});
   CHECK(path == dir + "/results.jsonl");
@@ -119,7 +119,7 @@ TEST_CASE("shard arguments and file names", "[results]") {
   CHECK_THROWS_WITH(megabench::parse_shard("1/4x"), Catch::Contains("--shard"));
 }
 
-TEST_CASE("data sources: file and random split, built-in corpora deterministic", "[data]") {
+TEST_CASE("data sources: file and random split - built-in corpora deterministic", "[data]") {
   auto dir = fresh_dir("data");
   std::string text(1000, 'a');
   for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 26);
@@ -152,7 +152,7 @@ TEST_CASE("data sources: file and random split, built-in corpora deterministic",
   }
 }
 
-TEST_CASE("time_repeats: median, min and max over the repeats", "[results][timing]") {
+TEST_CASE("time_repeats: median - min and max over the repeats", "[results][timing]") {
   int calls = 0;
   auto t = megabench::time_repeats(
       [&] {
@@ -169,7 +169,7 @@ TEST_CASE("time_repeats: median, min and max over the repeats", "[results][timin
   WARN("timing overhead between repeats: " << 100 * (t.loop_ms - t.measured_ms) / t.loop_ms << "%");
 }
 
-TEST_CASE("a run measures every metric, records failures and skips recorded points", "[results][run]") {
+TEST_CASE("a run measures every metric - records failures and skips recorded points", "[results][run]") {
   auto dir = fresh_dir("run");
   auto exp = write_file(dir + "/exp.json", R"({
     "name": "run_test",
@@ -224,7 +224,7 @@ TEST_CASE("a run measures every metric, records failures and skips recorded poin
   CHECK(points_of(out + "/results.jsonl").size() == 2);
 }
 
-TEST_CASE("bpb learns a predictable file; a NaN point fails and the sweep goes on", "[results][run]") {
+TEST_CASE("bpb learns a predictable file - a NaN point fails and the sweep goes on", "[results][run]") {
   auto dir = fresh_dir("bpb");
   std::string text(40000, 'a');
   for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 26);

@@ -57,7 +57,7 @@ TEST_CASE("Transformer equals a one-stage MEGABYTE with the same weights", "[tra
   }
 }
 
-TEST_CASE("Transformer cached decoding matches the full forward, with and without a window",
+TEST_CASE("Transformer cached decoding matches the full forward - with and without a window",
           "[transformer][generate]") {
   for (int64_t window : {0, 1, 5}) {
     for (bool flash : {false, true}) {
@@ -96,7 +96,7 @@ TEST_CASE("Transformer window attention sees exactly the last W bytes", "[transf
   CHECK(changed.narrow(0, 12, 8).any().item<bool>() == false);
 }
 
-TEST_CASE("Transformer generation: cached and uncached agree; bad input is rejected", "[transformer][generate]") {
+TEST_CASE("Transformer generation: cached and uncached agree - bad input is rejected", "[transformer][generate]") {
   auto t = make(6, PositionKind::kLearned, false, 16);
   auto prime = torch::randint(0, 256, {2, 4}, torch::kLong);
   torch::manual_seed(2);
