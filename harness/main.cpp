@@ -11,10 +11,7 @@
 #include "harness/results.h"
 #include "harness/runner.h"
 
-#if __has_include("harness/report.h")
 #include "harness/report.h"
-#define MEGABENCH_HAS_REPORT 1
-#endif
 
 namespace {
 
@@ -101,7 +98,6 @@ int cmd_flops(const std::string& target, const std::string& config_text, const s
 }
 
 int cmd_report(const std::vector<std::string>& dirs, const std::string& out_dir, bool as_json) {
-#ifdef MEGABENCH_HAS_REPORT
   if (as_json) {
     auto r = megabench::report::load(dirs);
     json pts = json::array();
@@ -112,33 +108,10 @@ int cmd_report(const std::vector<std::string>& dirs, const std::string& out_dir,
     std::cout << pts.dump(2) << "\n";
     return 0;
   }
-  if (out_dir.empty()) {
-    std::cout << megabench::report::markdown_table(dirs);
-  } else {
-    megabench::report::write(dirs, out_dir, std::cout);
-  }
+  // Default: the report goes into the first folder (where `run` writes it too).
+  megabench::report::write(dirs, out_dir.empty() ? dirs.front() : out_dir, std::cerr);
+  std::cout << megabench::report::markdown_table(dirs);
   return 0;
-#else
-  // Without the report module: the points of every folder as one table.
-  if (!out_dir.empty()) throw std::runtime_error("report -o needs harness/report.h, which this build lacks");
-  std::vector<json> points;
-  for (const auto& d : dirs) {
-    bool any = false;
-    for (const auto& file : {megabench::results_path(d, {})}) {
-      for (const auto& r : megabench::load_results(file).records) {
-        any = true;
-        if (r.value("type", "") == "point") points.push_back(r);
-      }
-    }
-    if (!any) throw std::runtime_error("report: no results in '" + d + "'");
-  }
-  if (as_json) {
-    std::cout << json(points).dump(2) << "\n";
-  } else {
-    std::cout << megabench::simple_table(points);
-  }
-  return 0;
-#endif
 }
 
 }  // namespace
@@ -177,7 +150,7 @@ int main(int argc, char** argv) {
   std::string report_out;
   bool report_json = false;
   report->add_option("dirs", report_dirs, "Result folders")->required();
-  report->add_option("-o,--out", report_out, "Write the full report into this folder (default: print the table)");
+  report->add_option("-o,--out", report_out, "Folder for the report files (default: the first result folder)");
   report->add_flag("--json", report_json, "Machine-readable output (the merged points)");
 
   // logits and generate run in their callbacks, inside parse(), under the same error handling.

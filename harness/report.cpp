@@ -231,10 +231,11 @@ std::string spec_string(const ojson& spec, const char* key, const char* what, bo
   return it->get<std::string>();
 }
 
-// The series label of a point: the value of the spec's "series" field, or the y name when none.
-std::string series_of(const Point& p, const std::string& series_field, const std::string& fallback) {
-  if (series_field.empty()) return fallback;
-  return plain_value(lookup(p, series_field));
+// The series of a point: the value of the spec's "series" field (or the y name when none). Where
+// the points of one series differ in another swept axis besides x, that axis joins the label
+// ("megabyte patch=4"), so that such points are never drawn as one line.
+std::string series_base(const Point& p, const std::string& series_field, const std::string& fallback) {
+  return series_field.empty() ? fallback : plain_value(lookup(p, series_field));
 }
 
 struct XY {
@@ -245,12 +246,24 @@ struct XY {
 
 XY collect_xy(const Results& r, const std::string& x, const std::string& y, const std::string& series) {
   XY out;
+  // Axes (other than x and the series field) that take several values within one series.
+  std::map<std::string, std::map<std::string, std::set<std::string>>> values;  // base -> axis -> values
+  for (const auto& p : r.points) {
+    if (!p.ok()) continue;
+    for (const auto& [axis, value] : p.axes.items()) {
+      if (axis != x && axis != series) values[series_base(p, series, y)][axis].insert(plain_value(value));
+    }
+  }
   for (const auto& p : r.points) {
     if (!p.ok()) continue;
     auto xv = as_number(lookup(p, x));
     auto yv = as_number(lookup(p, y));
     if (!xv || !yv) { ++out.skipped; continue; }
-    const std::string s = series_of(p, series, y);
+    const std::string base = series_base(p, series, y);
+    std::string s = base;
+    for (const auto& [axis, seen] : values[base]) {
+      if (seen.size() > 1 && p.axes.contains(axis)) s += " " + axis + "=" + plain_value(p.axes[axis]);
+    }
     if (!out.series.count(s)) out.order.push_back(s);
     out.series[s].emplace_back(*xv, *yv);
   }

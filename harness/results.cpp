@@ -203,27 +203,4 @@ std::string format_value(const json& v) {
   return v.dump();
 }
 
-std::string simple_table(const std::vector<json>& points) {
-  std::vector<std::string> columns;
-  for (const auto& p : points) {
-    const json metrics = p.value("metrics", json::object());
-    for (const auto& [k, _] : metrics.items()) {
-      if (std::find(columns.begin(), columns.end(), k) == columns.end()) columns.push_back(k);
-    }
-  }
-  std::ostringstream os;
-  os << "| point | status";
-  for (const auto& c : columns) os << " | " << c;
-  os << " |\n|---|---";
-  for (size_t i = 0; i < columns.size(); ++i) os << "|---:";
-  os << "|\n";
-  for (const auto& p : points) {
-    os << "| " << p.value("name", "?") << " | " << p.value("status", "?");
-    json m = p.value("metrics", json::object());
-    for (const auto& c : columns) os << " | " << (m.contains(c) ? format_value(m[c]) : "");
-    os << " |\n";
-  }
-  return os.str();
-}
-
 }  // namespace megabench

@@ -64,9 +64,6 @@ std::set<std::string> completed_keys(const std::string& outdir);
 json context_record(const json& experiment, const std::string& device, const std::optional<Shard>& shard,
                     const json& calibration);
 
-/// A plain markdown table of point records (name, status, then every metric present): the
-/// fallback when harness/report.h is not in the build.
-std::string simple_table(const std::vector<json>& points);
 
 /// Short text of a metric value for tables (4 significant digits).
 std::string format_value(const json& v);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 #include <numeric>
+#include <sstream>
 
 #include "harness/data.h"
 #include "harness/registry.h"
@@ -21,14 +22,8 @@
 #include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
-#if __has_include("harness/memory.h")
 #include "harness/memory.h"
-#define MEGABENCH_HAS_MEMORY 1
-#endif
-#if __has_include("harness/report.h")
 #include "harness/report.h"
-#define MEGABENCH_HAS_REPORT 1
-#endif
 
 namespace megabench {
 namespace {
@@ -321,7 +316,6 @@ json measure_point(const Point& p, const json& calibration) {
       const json& train = run["train"];
 
       if (wanted.count("memory")) {
-#ifdef MEGABENCH_HAS_MEMORY
         memory::PeakTracker tracker(device);
         auto x = random_bytes(B, T, device);
         model->module().eval();
@@ -339,9 +333,6 @@ json measure_point(const Point& p, const json& calibration) {
         train_step(*model, opt, scaler, x, device, dtype, train["grad_clip"].get<double>());
         metrics["peak_memory_train_bytes"] = tracker.peak_above_baseline();
         model->module().zero_grad();
-#else
-        record["warnings"].push_back("memory: harness/memory.h is not in this build; not measured");
-#endif
       }
 
       if (wanted.count("forward")) {
@@ -468,11 +459,7 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
   for (const Point* p : mine) {
     for (const auto& m : p->run["metrics"]) wants_memory |= m == "memory";
   }
-#ifdef MEGABENCH_HAS_MEMORY
   if (wants_memory) memory::install_cpu_tracking();
-#else
-  if (wants_memory) log << "note: metric 'memory' needs harness/memory.h, which this build lacks; it is skipped\n";
-#endif
 
   const std::string device_name = exp.run["device"] == "cuda" ? "cuda" : "cpu";
   torch::Device device(device_name == "cuda" ? torch::kCUDA : torch::kCPU);
@@ -535,20 +522,15 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
   }
   const double run_ms = ms_since(t_run);
 
-  // The table of every point in the folder (earlier runs and other shards included).
-#ifdef MEGABENCH_HAS_REPORT
+  // The report of every point in the folder (earlier runs and other shards included): tables,
+  // plots and fits are written beside results.jsonl, and the table is printed.
   try {
-    log << "\n" << report::markdown_table({outdir});
+    std::ostringstream report_log;
+    report::write({outdir}, outdir, report_log);
+    log << "\n" << report::markdown_table({outdir}) << "report written to " << outdir << "\n";
   } catch (const std::exception& e) {
-    log << "\n(report table unavailable: " << e.what() << ")\n";
+    log << "\n(report unavailable: " << e.what() << ")\n";
   }
-#else
-  std::vector<json> recs;
-  for (const auto& r : load_results(summary.results_file).records) {
-    if (r.value("type", "") == "point") recs.push_back(r);
-  }
-  log << "\n" << simple_table(recs);
-#endif
 
   log << "\nsummary: " << summary.in_shard << " points: " << summary.ok << " ok, " << summary.failed << " failed, "
       << summary.skipped << " skipped (already recorded) -> " << summary.results_file << "\n";
