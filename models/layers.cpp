@@ -98,6 +98,10 @@ torch::Tensor token_shift(const torch::Tensor& x) {
 
 torch::Tensor token_shift_step(const torch::Tensor& x, const torch::Tensor& prev) {
   if (!prev.defined()) return token_shift(x);
+  if (x.size(-2) == 1) {  // the decoding step: one cat instead of cat, pad, cat and narrow
+    const int64_t d = x.size(-1), h = (d + 1) / 2;  // chunk(2) puts the odd feature first
+    return torch::cat({x.narrow(-1, 0, h), prev.narrow(-1, h, d - h)}, -1);
+  }
   const int64_t n = x.size(-2);
   return token_shift(torch::cat({prev, x}, -2)).narrow(-2, 1, n);
 }
@@ -160,6 +164,27 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 
 std::pair<torch::Tensor, torch::Tensor> LayerCache::append(const torch::Tensor& k_new,
                                                            const torch::Tensor& v_new) {
+  if (window == 0) {
+    // Write into preallocated buffers: a cat per step would copy the whole cache every byte.
+    const int64_t len = size(), n = k_new.size(2);
+    if (!k_buf.defined() || len + n > k_buf.size(2)) {
+      const int64_t cap = std::max<int64_t>(2 * (len + n), 16);
+      auto grow = [&](const torch::Tensor& like, const torch::Tensor& old) {
+        auto sizes = like.sizes().vec();
+        sizes[2] = cap;
+        auto buf = torch::empty(sizes, like.options());
+        if (len > 0) buf.narrow(2, 0, len).copy_(old);
+        return buf;
+      };
+      k_buf = grow(k_new, k);
+      v_buf = grow(v_new, v);
+    }
+    k_buf.narrow(2, len, n).copy_(k_new);
+    v_buf.narrow(2, len, n).copy_(v_new);
+    k = k_buf.narrow(2, 0, len + n);
+    v = v_buf.narrow(2, 0, len + n);
+    return {k, v};
+  }
   torch::Tensor k_all = k.defined() ? torch::cat({k, k_new}, 2) : k_new;
   torch::Tensor v_all = v.defined() ? torch::cat({v, v_new}, 2) : v_new;
   if (window > 0 && k_all.size(2) > window) {
