@@ -1,6 +1,9 @@
 #include "baselines/perceiver_ar.h"
 
 #include <cmath>
+#include <optional>
+
+#include "kernels/profile_range.h"
 
 namespace megabench {
 
@@ -207,14 +210,24 @@ torch::Tensor PerceiverARImpl::run_latents(torch::Tensor x, int64_t start,
   perceive_cache.resize(perceive_attn_.size());
   layer_cache.resize(attn_.size());
   auto rotary = rotary_pos_emb(x.size(1), start);  // (n, r) at the latents' positions
+  // Cross-attention over the prefix and latent self-attention both span the whole sequence.
   for (size_t i = 0; i < perceive_attn_.size(); ++i) {
-    x = perceive_attn_[i](x, pk[i], pv[i], prefix_keep, rotary, perceive_cache[i]) + x;
+    {
+      profile::Range r("global_attention");
+      x = perceive_attn_[i](x, pk[i], pv[i], prefix_keep, rotary, perceive_cache[i]) + x;
+    }
+    profile::Range r("feedforward");
     x = perceive_ff_[i]->forward(x) + x;
   }
   for (size_t i = 0; i < attn_.size(); ++i) {
-    x = attn_[i](x, rotary, layer_cache[i]) + x;
+    {
+      profile::Range r("global_attention");
+      x = attn_[i](x, rotary, layer_cache[i]) + x;
+    }
+    profile::Range r("feedforward");
     x = ff_[i]->forward(x) + x;
   }
+  profile::Range r("logits");
   return to_logits(x);  // (B, n, V)
 }
 
@@ -241,6 +254,7 @@ torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::T
     targets = check_ids(labels, "labels").narrow(1, C, n - C);        // (B, n - C)
   }
 
+  std::optional<profile::Range> embedding_range(std::in_place, "embedding");
   auto positions = torch::arange(n, ids.options());
   auto h = token_emb(ids) + pos_emb(positions);                      // (B, n, D)
   auto prefix = h.narrow(1, 0, C);                                   // (B, C, D)
@@ -261,9 +275,14 @@ torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::T
                         .view({b, 1, kept, r});                      // (B, 1, kept, r)
   }
 
+  embedding_range.reset();
+
   std::vector<torch::Tensor> pk(perceive_attn_.size()), pv(perceive_attn_.size());
-  for (size_t i = 0; i < perceive_attn_.size(); ++i) {
-    std::tie(pk[i], pv[i]) = perceive_attn_[i]->prefix_kv(prefix, prefix_rotary);
+  {
+    profile::Range r("global_attention");  // the cross-attention's prefix keys/values
+    for (size_t i = 0; i < perceive_attn_.size(); ++i) {
+      std::tie(pk[i], pv[i]) = perceive_attn_[i]->prefix_kv(prefix, prefix_rotary);
+    }
   }
   std::vector<LayerCache> perceive_cache, layer_cache;
   auto logits = run_latents(latents, C, pk, pv, keep, perceive_cache, layer_cache);

@@ -1,5 +1,7 @@
 #include "baselines/transformer.h"
 
+#include "kernels/profile_range.h"
+
 namespace megabench {
 
 namespace nn = torch::nn;
@@ -53,10 +55,16 @@ torch::Tensor ByteTransformerImpl::check_ids(const torch::Tensor& ids) const {
 torch::Tensor ByteTransformerImpl::run(const torch::Tensor& ids_in) {
   auto ids = check_ids(ids_in);
   const int64_t b = ids.size(0), L = ids.size(1), d = options.dim();
-  auto tokens = token_emb(ids);                                          // (B, L, D)
-  if (pos_emb) tokens = tokens + pos_emb(torch::arange(L, ids.options()));
-  auto start = start_token.view({1, 1, d}).expand({b, 1, d});
-  auto x = transformer(torch::cat({start, tokens}, 1));                  // (B, L + 1, D)
+  torch::Tensor h;
+  {
+    profile::Range r("embedding");
+    auto tokens = token_emb(ids);                                        // (B, L, D)
+    if (pos_emb) tokens = tokens + pos_emb(torch::arange(L, ids.options()));
+    auto start = start_token.view({1, 1, d}).expand({b, 1, d});
+    h = torch::cat({start, tokens}, 1);                                  // (B, L + 1, D)
+  }
+  auto x = transformer(h);  // (B, L + 1, D); pushes "global_attention" and "feedforward"
+  profile::Range r("logits");
   return to_logits(x);                                                   // (B, L + 1, V)
 }
 

@@ -96,7 +96,7 @@ json merge_section(const json& given, const json& defaults, const std::string& p
 
 // --- run settings --------------------------------------------------------------------------------
 
-const std::vector<std::string> kRunTopKeys = {"device", "dtype", "threads", "seed", "warmup", "repeat", "batch"};
+const std::vector<std::string> kRunTopKeys = {"device", "dtype", "threads", "seed", "warmup", "repeat", "batch", "profile"};
 const std::vector<std::string> kRunSections = {"data", "train", "generate"};
 
 json data_defaults() {
@@ -122,6 +122,8 @@ json resolve_run(const json& doc) {
   run["warmup"] = read_int(doc.value("warmup", json(2)), "warmup", 0);
   run["repeat"] = read_int(doc.value("repeat", json(5)), "repeat", 1);
   run["batch"] = read_int(doc.value("batch", json(1)), "batch", 1);
+  // Kept only when on, so that the keys of points recorded before this option existed still match.
+  if (read_bool(doc.value("profile", json(false)), "profile")) run["profile"] = true;
 
   // metrics
   if (!doc.contains("metrics")) throw ConfigError("metrics", "missing required key; expected a list of: " + join(known_metrics()));

@@ -6,15 +6,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <iostream>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include "harness/data.h"
+#include "harness/profiler.h"
 #include "harness/registry.h"
 
 #ifdef MEGABENCH_WITH_CUDA
@@ -218,6 +223,143 @@ void measure_bpb(ByteModel& model, const ModelSpec& spec, const Point& p, const 
   record["data"]["eval_bytes"] = windows * N;
 }
 
+// --- profiling (the experiment's "profile": true) ------------------------------------------------
+
+// A file name for a point: "megabyte/seq_len=1024/patch=8" -> "megabyte__seq_len=1024__patch=8".
+std::string profile_file_stem(const std::string& point_name) {
+  std::string out;
+  for (char c : point_name) {
+    if (c == '/') {
+      out += "__";
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '=') {
+      out += c;
+    } else {
+      out += '_';
+    }
+  }
+  return out.empty() ? "point" : out;
+}
+
+// The component table (ProfileResult::table_markdown) and the kernels (CUDA) or top-level ops (CPU)
+// that took the most time, summed by name within each component.
+std::string profile_section_markdown(const std::string& title, const ProfileResult& r, size_t top = 15) {
+  struct Row {
+    std::string name, component;
+    int64_t calls = 0;
+    double ms = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Row> by_name;
+  for (const auto& k : r.kernels) {
+    Row& row = by_name[{k.component, k.name}];
+    row.name = k.name;
+    row.component = k.component;
+    row.calls += 1;
+    row.ms += k.duration_ms();
+  }
+  std::vector<Row> rows;
+  for (auto& [key, row] : by_name) rows.push_back(std::move(row));
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.ms > b.ms; });
+  std::ostringstream out;
+  out << "## " << title << "\n\n" << r.table_markdown() << "\n";
+  const bool cpu = r.source == "libtorch";
+  out << "Top " << std::min(top, rows.size()) << " " << (cpu ? "ops" : "kernels") << " of " << rows.size()
+      << " (by total time):\n\n| " << (cpu ? "op" : "kernel") << " | component | calls | ms | % of total |\n"
+      << "|---|---|---:|---:|---:|\n";
+  for (size_t i = 0; i < std::min(top, rows.size()); ++i) {
+    const auto& row = rows[i];
+    std::string name = row.name;
+    for (auto& c : name) {
+      if (c == '|' || c == '\n') c = ' ';  // keep the table a table
+    }
+    if (name.size() > 120) name = name.substr(0, 117) + "...";
+    char ms[32], pct[32];
+    std::snprintf(ms, sizeof ms, "%.3f", row.ms);
+    std::snprintf(pct, sizeof pct, "%.1f", r.total_ms > 0 ? 100 * row.ms / r.total_ms : 0.0);
+    out << "| `" << name << "` | " << row.component << " | " << row.calls << " | " << ms << " | " << pct << " |\n";
+  }
+  out << "\n";
+  return out.str();
+}
+
+// One profiled forward pass (and one profiled training step when "train_step" is measured), after
+// the timed metrics and outside their measured regions. Writes PROFILE_DIR/<point>.md and .json and
+// adds the profile_* metrics. A failure (no CUPTI, no GPU, out of memory) becomes the record's
+// "profile_error" (and a "warnings" entry) and leaves the point's other metrics alone.
+void profile_point(ByteModel& model, const Point& p, const std::set<std::string>& wanted, const torch::Device& device,
+                   torch::ScalarType dtype, int64_t batch, const std::string& profile_dir, json& metrics,
+                   json& record) {
+  try {
+    const int64_t T = model.max_seq_len();
+    auto x = random_bytes(batch, T, device);
+    std::ostringstream md;
+    json doc = {{"point", p.name}, {"key", p.key}, {"model", p.model}, {"axes", p.axes}};
+    md << "# Profile of " << p.name << "\n\n"
+       << "One profiled call after the timed metrics; components are the models' profile::Range names, "
+          "times exclusive of nested ranges; \"other\" is time outside any range.\n\n";
+
+    {
+      model.module().eval();
+      torch::NoGradGuard no_grad;
+      AutocastGuard autocast(device, dtype);
+      model.logits(x);  // one unprofiled call first, so lazy initialization stays out of the profile
+      if (device.is_cuda()) torch::cuda::synchronize();
+      Profiler prof(device);
+      prof.start();
+      model.logits(x);
+      ProfileResult r = prof.stop();
+      double attention = 0;
+      for (const auto& [component, ms] : r.component_ms) {
+        metrics["profile_forward_" + component + "_ms"] = ms;
+        if (component == "global_attention" || component == "local_attention") attention += ms;
+      }
+      metrics["profile_forward_total_ms"] = r.total_ms;
+      metrics["attention_forward_ms"] = attention;
+      metrics["attention_forward_share"] = r.total_ms > 0 ? attention / r.total_ms : 0.0;
+      md << profile_section_markdown("Forward (logits of " + std::to_string(batch) + " x " + std::to_string(T) +
+                                         " bytes)",
+                                     r);
+      doc["forward"] = r.to_json();
+    }
+
+    if (wanted.count("train_step")) {
+      model.module().train();
+      auto opt = make_optimizer(model, p.run["train"]);
+      LossScaler scaler(dtype == torch::kFloat16);
+      const double clip = p.run["train"]["grad_clip"].get<double>();
+      Profiler prof(device);
+      prof.start();
+      train_step(model, opt, scaler, x, device, dtype, clip);
+      if (device.is_cuda()) torch::cuda::synchronize();
+      ProfileResult r = prof.stop();
+      for (const auto& [component, ms] : r.component_ms) metrics["profile_train_step_" + component + "_ms"] = ms;
+      metrics["profile_train_step_total_ms"] = r.total_ms;
+      md << profile_section_markdown("Training step (forward, backward, clip, AdamW)", r);
+      doc["train_step"] = r.to_json();
+      model.module().zero_grad();
+    }
+
+    std::filesystem::create_directories(profile_dir);
+    const std::string stem = profile_dir + "/" + profile_file_stem(p.name);
+    auto write = [](const std::string& path, const std::string& text) {
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
+      f << text;
+      if (!f.flush()) throw std::runtime_error("cannot write " + path);
+    };
+    write(stem + ".md", md.str());
+    write(stem + ".json", doc.dump(1) + "\n");
+    record["profile_files"] = {stem + ".md", stem + ".json"};
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) what = ce->what_without_backtrace();
+#ifdef MEGABENCH_WITH_CUDA
+    if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+    record["profile_error"] = what;
+    if (!record.contains("warnings")) record["warnings"] = json::array();
+    record["warnings"].push_back("profile: " + what);
+  }
+}
+
 }  // namespace
 
 Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t repeat, const torch::Device& device) {
@@ -268,7 +410,7 @@ json calibrate_matmul(const torch::Device& device, int64_t n) {
   return {{"matmul_gflops_per_s", flops / (t.min_ms * 1e-3) / 1e9}, {"matmul_n", n}};
 }
 
-json measure_point(const Point& p, const json& calibration) {
+json measure_point(const Point& p, const json& calibration, const std::string& profile_dir) {
   auto t_point = Clock::now();
   json record = {{"type", "point"}, {"key", p.key},          {"name", p.name},     {"model", p.model},
                  {"axes", p.axes},  {"config", p.config()}, {"metrics", json::object()},
@@ -307,7 +449,9 @@ json measure_point(const Point& p, const json& calibration) {
       metrics["flops_train_per_byte"] = 3 * fl.total();
     }
     static const std::set<std::string> needs_model = {"forward", "train_step", "memory", "generate", "bpb", "efficiency"};
-    bool build = std::any_of(wanted.begin(), wanted.end(), [](const std::string& m) { return needs_model.count(m) > 0; });
+    const bool profiling = run.value("profile", false);
+    bool build = profiling ||
+                 std::any_of(wanted.begin(), wanted.end(), [](const std::string& m) { return needs_model.count(m) > 0; });
     if (build) {
       std::unique_ptr<ByteModel> model = spec.build(p.model_config);
       model->module().to(device);  // fp32 master weights; autocast lowers the compute
@@ -405,6 +549,11 @@ json measure_point(const Point& p, const json& calibration) {
       }
 
       if (wanted.count("bpb")) measure_bpb(*model, spec, p, device, dtype, metrics, record);
+
+      if (profiling) {
+        profile_point(*model, p, wanted, device, dtype, B,
+                      profile_dir.empty() ? std::string("profiles") : profile_dir, metrics, record);
+      }
     }
   } catch (const c10::OutOfMemoryError& e) {
     record["status"] = "failed";
@@ -503,7 +652,7 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
       log << "\r\033[K[" << position << "/" << mine.size() << "] " << p->name << "  elapsed "
           << mmss(ms_since(t_run) * 1e-3) << "  ETA " << eta << std::flush;
     }
-    json record = measure_point(*p, calibration);
+    json record = measure_point(*p, calibration, outdir + "/profiles");
     t_store = Clock::now();
     out.append(record);
     summary.store_ms += ms_since(t_store);
@@ -518,6 +667,7 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
     log << "[" << position << "/" << mine.size() << "] " << p->name << " " << (ok ? "ok" : "FAILED") << " ("
         << format_value(record["elapsed_s"]) << " s)";
     if (!ok) log << ": " << record["error"].get<std::string>();
+    if (record.contains("profile_error")) log << " (profile skipped: " << record["profile_error"].get<std::string>() << ")";
     log << "\n" << std::flush;
   }
   const double run_ms = ms_since(t_run);

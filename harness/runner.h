@@ -57,6 +57,10 @@ Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t rep
 json calibrate_matmul(const torch::Device& device, int64_t n = 1024);
 
 /// Measures one point; never throws: a failure becomes status "failed" with the metrics so far.
-json measure_point(const Point& point, const json& calibration);
+/// With the run setting "profile": true it also profiles one forward pass (and one training step
+/// when "train_step" is measured) after the timed metrics, writes `profile_dir`/<point>.md and .json
+/// (default dir: "profiles") and adds the profile_* and attention_forward_* metrics; a profiler
+/// failure becomes the record's "profile_error" and a "warnings" entry, not a failed point.
+json measure_point(const Point& point, const json& calibration, const std::string& profile_dir = "");
 
 }  // namespace megabench
