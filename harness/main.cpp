@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "harness/experiment.h"
+#include "harness/flops.h"
 #include "harness/model_commands.h"
 #include "harness/registry.h"
 #include "harness/results.h"
@@ -44,10 +45,48 @@ int cmd_list(bool as_json) {
   return 0;
 }
 
+// The papers' closed formulas (SpaceByte Appendix A.1) at the MEGABYTE paper's text configs, with
+// the reported parameter counts and with m counted from the formulas' own terms.
+int cmd_flops_paper(bool as_json) {
+  namespace fl = megabench::flops;
+  json out = json::array();
+  auto add = [&](const std::string& name, const megabench::FlopBreakdown& f, const fl::NamedTerms& terms,
+                 double paper) {
+    json t = json::object();
+    for (const auto& [k, v] : terms) t[k] = v;
+    out.push_back({{"name", name}, {"flops_forward_per_byte", f.total()}, {"terms", t},
+                   {"paper_flops_per_byte", paper}});
+  };
+  for (bool reported : {true, false}) {
+    fl::PaperMegabyte m;
+    m.layers_global = 14, m.dim_global = 2048, m.layers_local = 18, m.dim_local = 1024, m.patch = 8, m.context = 8192;
+    if (reported) m.params_global = 758e6, m.params_local = 262e6;
+    fl::PaperTransformer t;
+    t.layers = 22, t.dim = 1024, t.context = 1024;
+    if (reported) t.params = 320e6;
+    const std::string how = reported ? " (reported params)" : " (params from the formula's terms)";
+    add("megabyte 758M+262M P=8 T=8192" + how, fl::paper_megabyte(m), fl::paper_megabyte_terms(m), reported ? 729e6 : 645.5e6);
+    add("transformer 320M T=1024" + how, fl::paper_transformer(t), fl::paper_transformer_terms(t), reported ? 732e6 : 646.4e6);
+  }
+  if (as_json) {
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "| formula | FLOPs/byte | paper | terms |\n|---|---:|---:|---|\n";
+  for (const auto& r : out) {
+    std::string terms;
+    for (const auto& [k, v] : r["terms"].items()) terms += (terms.empty() ? "" : ", ") + k + " " + megabench::format_value(v);
+    std::cout << "| " << r["name"].get<std::string>() << " | " << megabench::format_value(r["flops_forward_per_byte"])
+              << " | " << megabench::format_value(r["paper_flops_per_byte"]) << " | " << terms << " |\n";
+  }
+  return 0;
+}
+
 // FLOPs and parameters from the specs alone (no allocation): of a model at a config, or of every
 // point of an experiment.
 int cmd_flops(const std::string& target, const std::string& config_text, const std::vector<std::string>& sets,
               bool as_json) {
+  if (target == "paper") return cmd_flops_paper(as_json);
   std::vector<std::pair<std::string, std::pair<std::string, json>>> rows;  // name, (model, resolved)
   bool is_file = target.size() > 5 && target.substr(target.size() - 5) == ".json";
   if (is_file) {
@@ -84,6 +123,17 @@ int cmd_flops(const std::string& target, const std::string& config_text, const s
   }
   if (as_json) {
     std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (!is_file) {  // one model: the full breakdown and the parameter groups
+    const auto& r = out.front();
+    megabench::FlopBreakdown f{r["flops_attention_forward_per_byte"], r["flops_dense_forward_per_byte"],
+                               r["flops_embed_logits_forward_per_byte"]};
+    std::cout << target << " " << r["config"].dump() << "\n\n" << megabench::flops::format_breakdown(f) << "\n";
+    auto pc = Registry::instance().get(target).params(r["config"]);
+    std::cout << "parameters: " << pc.total << " total, " << pc.non_embedding << " non-embedding";
+    for (const auto& [g, n] : pc.groups) std::cout << ", " << g << " " << n;
+    std::cout << "\n";
     return 0;
   }
   std::cout << "| point | params_total | flops_forward_per_byte | attention | dense | embed_logits |\n"
@@ -140,7 +190,7 @@ int main(int argc, char** argv) {
   std::string flops_target, flops_config;
   std::vector<std::string> flops_sets;
   bool flops_json = false;
-  flops->add_option("target", flops_target, "A registered model name, or an experiment JSON file")->required();
+  flops->add_option("target", flops_target, "A registered model name, an experiment JSON file, or \"paper\" (the papers' formulas at their text configs)")->required();
   flops->add_option("--config", flops_config, "The model's config as JSON (with a model name)");
   flops->add_option("--set", flops_sets, "Override: PATH=VALUE (of the config, or of the experiment)")->take_all();
   flops->add_flag("--json", flops_json, "Machine-readable output");

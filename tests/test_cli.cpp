@@ -1,0 +1,104 @@
+// The megabench command line, run as a user would: a checkpoint saved from the Python reference
+// (tests/save_reference_checkpoint.py) gives the reference's logits through `megabench logits`;
+// `generate`, `list` and `flops paper` print what they promise; bad input exits non-zero.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
+
+#include "harness/safetensors.h"
+#include "tests/support.h"
+
+using json = nlohmann::json;
+using megabench::test::source_path;
+
+namespace {
+struct Result {
+  int status;
+  std::string out;
+};
+Result run(const std::string& args) {
+  std::string cmd = std::string(MEGABENCH_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  REQUIRE(pipe);
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  int status = pclose(pipe);
+  return {WEXITSTATUS(status), out};
+}
+std::string temp_path(const std::string& name) {
+  return "/tmp/megabench_cli_" + std::to_string(getpid()) + "_" + name;
+}
+}  // namespace
+
+TEST_CASE("megabench logits reproduces the reference from a Python checkpoint", "[cli]") {
+  const auto out = temp_path("logits.safetensors");
+  auto r = run("logits --checkpoint " + source_path("tests/fixtures/megabyte/checkpoint_s2.safetensors") +
+               " --input " + source_path("tests/fixtures/megabyte/checkpoint_s2_input.bin") + " --out " + out);
+  INFO(r.out);
+  REQUIRE(r.status == 0);
+  auto ours = megabench::safetensors::load(out).tensors.at("logits");
+  auto ref = megabench::safetensors::load(source_path("tests/fixtures/megabyte/checkpoint_s2_expected.safetensors"))
+                 .tensors.at("logits");
+  REQUIRE(ours.sizes() == ref.sizes());
+  CHECK(((ours - ref).abs().max() / ref.abs().max()).item<double>() < 1e-5);
+  std::remove(out.c_str());
+}
+
+TEST_CASE("megabench generate samples from a checkpoint - cached and uncached alike", "[cli]") {
+  const auto ckpt = source_path("tests/fixtures/megabyte/checkpoint_s2.safetensors");
+  auto a = run("generate --checkpoint " + ckpt + " --prime hello --bytes 12 --temperature 0 --json");
+  auto b = run("generate --checkpoint " + ckpt + " --prime hello --bytes 12 --temperature 0 --json --no-cache");
+  INFO(a.out << b.out);
+  REQUIRE(a.status == 0);
+  REQUIRE(b.status == 0);
+  auto ja = json::parse(a.out), jb = json::parse(b.out);
+  CHECK(ja["bytes"].size() == 12);  // the new bytes only
+  CHECK(ja["bytes"] == jb["bytes"]);
+  CHECK(ja["generate_bytes_per_s"].get<double>() > 0);
+  auto too_long = run("generate --checkpoint " + ckpt + " --prime hello --bytes 40");
+  CHECK(too_long.status != 0);
+  CHECK_THAT(too_long.out, Catch::Contains("exceeds"));
+}
+
+TEST_CASE("megabench rejects bad checkpoints and arguments with a message", "[cli]") {
+  auto missing = run("logits --checkpoint /nonexistent.safetensors --input /dev/null --out /tmp/x");
+  CHECK(missing.status != 0);
+  CHECK_THAT(missing.out, Catch::Contains("nonexistent"));
+  const auto bad = temp_path("bad.safetensors");
+  {
+    FILE* f = std::fopen(bad.c_str(), "wb");
+    std::fputs("\x10\x00\x00\x00\x00\x00\x00\x00{not json}", f);
+    std::fclose(f);
+  }
+  auto r = run("generate --checkpoint " + bad + " --bytes 3");
+  CHECK(r.status != 0);
+  CHECK_THAT(r.out, Catch::Contains(bad));
+  std::remove(bad.c_str());
+  CHECK(run("generate --checkpoint x --bytes -3").status != 0);
+}
+
+TEST_CASE("megabench list and flops paper print machine-readable figures", "[cli]") {
+  auto l = run("list --json");
+  REQUIRE(l.status == 0);
+  auto models = json::parse(l.out);
+  std::set<std::string> names;
+  for (const auto& m : models) names.insert(m["name"].get<std::string>());
+  CHECK(names.count("megabyte"));
+  CHECK(names.count("transformer"));
+  CHECK(names.count("perceiver_ar"));
+  auto f = run("flops paper --json");
+  REQUIRE(f.status == 0);
+  auto rows = json::parse(f.out);
+  REQUIRE(rows.size() == 4);
+  for (const auto& row : rows) {
+    INFO(row.dump());
+    CHECK(std::abs(row["flops_forward_per_byte"].get<double>() / row["paper_flops_per_byte"].get<double>() - 1) < 0.005);
+  }
+}
