@@ -165,8 +165,13 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 std::pair<torch::Tensor, torch::Tensor> LayerCache::append(const torch::Tensor& k_new,
                                                            const torch::Tensor& v_new) {
   if (window == 0) {
-    // Write into preallocated buffers: a cat per step would copy the whole cache every byte.
     const int64_t len = size(), n = k_new.size(2);
+    if (len == 0) {  // a one-shot forward pays for no buffer (and autograd sees no copy)
+      k = k_new;
+      v = v_new;
+      return {k, v};
+    }
+    // Later appends write into growing buffers: a cat per step would copy the whole cache.
     if (!k_buf.defined() || len + n > k_buf.size(2)) {
       const int64_t cap = std::max<int64_t>(2 * (len + n), 16);
       auto grow = [&](const torch::Tensor& like, const torch::Tensor& old) {
