@@ -55,6 +55,7 @@ nlohmann::json ProfileResult::to_json() const {
   j["device"] = device;
   j["source"] = source;
   j["total_ms"] = total_ms;
+  if (measured_matmul_flops >= 0) j["measured_matmul_flops"] = measured_matmul_flops;
   j["component_ms"] = component_ms;
   auto& ks = j["kernels"] = nlohmann::json::array();
   for (const auto& k : kernels) {
@@ -149,7 +150,9 @@ void summarize_cpu(const std::vector<Event>& events_in, ProfileResult& r) {
 }
 
 void libtorch_start() {
-  const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
+  const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO,
+                                                      /*report_input_shapes=*/true, /*profile_memory=*/false,
+                                                      /*with_stack=*/false, /*with_flops=*/true);
   const std::set<torch::profiler::impl::ActivityType> activities = {
       torch::profiler::impl::ActivityType::CPU};
   tp::prepareProfiler(config, activities);
@@ -159,15 +162,21 @@ void libtorch_start() {
 void libtorch_stop(ProfileResult& r) {
   auto result = tp::disableProfiler();
   std::vector<Event> events;
+  // Only the matrix products: counting aten::matmul or aten::linear too would count them twice,
+  // and elementwise ops are outside the analytical convention (harness/FLOPS.md).
+  static const std::set<std::string> kMatmuls = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"};
+  double flops = 0;
   if (result) {
     for (const auto& e : result->events()) {
       const std::string name = e.name();
+      if (kMatmuls.count(name)) flops += static_cast<double>(e.flops());
       const bool is_range = e.scope() == static_cast<uint8_t>(at::RecordScope::USER_SCOPE) &&
                             profile::is_range_name(name);
       events.push_back({name, e.startNs(), e.endNs(), e.startThreadId(), is_range});
     }
   }
   summarize_cpu(events, r);
+  r.measured_matmul_flops = flops;
 }
 
 }  // namespace

@@ -53,6 +53,9 @@ struct ProfileResult {
   std::map<std::string, double> component_ms;
   /// Wall time of the measured region (CUDA: after synchronizing at start() and stop()).
   double total_ms = 0;
+  /// FLOPs of the matrix products (aten::mm, addmm, bmm, baddbmm) as LibTorch's profiler counts
+  /// them from their shapes (2 per multiply-add); -1 where not counted (the CUPTI path).
+  double measured_matmul_flops = -1;
   std::string table_markdown() const;
   nlohmann::json to_json() const;
 };

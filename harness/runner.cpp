@@ -315,6 +315,9 @@ void profile_point(ByteModel& model, const Point& p, const std::set<std::string>
       metrics["profile_forward_total_ms"] = r.total_ms;
       metrics["attention_forward_ms"] = attention;
       metrics["attention_forward_share"] = r.total_ms > 0 ? attention / r.total_ms : 0.0;
+      if (r.measured_matmul_flops >= 0) {  // what the profiler counted, beside the analytical count
+        metrics["flops_forward_measured_per_byte"] = r.measured_matmul_flops / static_cast<double>(batch * T);
+      }
       md << profile_section_markdown("Forward (logits of " + std::to_string(batch) + " x " + std::to_string(T) +
                                          " bytes)",
                                      r);

@@ -70,7 +70,7 @@ const char* kThreeModels = R"({
       {"name": "perceiver_ar", "config": {"dim": 32, "depth": 1, "seq_len": 64, "num_latents": 16,
                                          "dim_head": 32, "heads": 2}}
     ],
-    "metrics": ["forward", "train_step"],
+    "metrics": ["flops", "forward", "train_step"],
     "warmup": 0, "repeat": 1, "batch": 2, "threads": 1
   })";
 
@@ -114,6 +114,13 @@ TEST_CASE("run with profile writes a kernel table per point and the profile metr
       if (k.rfind("profile_forward_", 0) == 0 && k != "profile_forward_total_ms") sum += v.get<double>();
     }
     CHECK(sum == Approx(total).epsilon(0.05));
+    // The profiler's count of the matrix products, beside the analytical count: for the
+    // Transformer (explicit attention over the whole window, as the convention counts) they agree.
+    CHECK(m.at("flops_forward_measured_per_byte").get<double>() > 0);
+    if (p["model"] == "transformer") {
+      CHECK(m["flops_forward_measured_per_byte"].get<double>() ==
+            Approx(m["flops_forward_per_byte"].get<double>()).epsilon(0.01));
+    }
     // "train_step" is measured, so a training step is profiled too.
     CHECK(m.at("profile_train_step_total_ms").get<double>() > 0);
     CHECK(m.at("profile_train_step_feedforward_ms").get<double>() > 0);

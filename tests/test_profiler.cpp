@@ -151,3 +151,20 @@ TEST_CASE("CUPTI profiler records kernels and attributes them to ranges", "[prof
   CHECK_THROWS_WITH(cpu_prof.start(), Catch::Contains("never run at once"));
   cupti_prof.stop();
 }
+
+TEST_CASE("CPU profiler counts matrix-product FLOPs from the shapes", "[profiler]") {
+  auto a = torch::randn({32, 48});
+  auto b = torch::randn({48, 20});
+  auto c = torch::randn({3, 8, 5});
+  auto d = torch::randn({3, 5, 7});
+  auto lin = torch::nn::Linear(48, 16);
+  megabench::Profiler prof(torch::kCPU);
+  prof.start();
+  torch::mm(a, b);      // 2 * 32 * 48 * 20
+  torch::bmm(c, d);     // 2 * 3 * 8 * 5 * 7
+  lin(a);               // addmm: 2 * 32 * 48 * 16
+  (a + 1).relu();       // elementwise: not counted
+  auto r = prof.stop();
+  const double expected = 2.0 * 32 * 48 * 20 + 2.0 * 3 * 8 * 5 * 7 + 2.0 * 32 * 48 * 16;
+  CHECK(r.measured_matmul_flops == expected);
+}
