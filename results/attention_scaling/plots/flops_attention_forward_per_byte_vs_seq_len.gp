@@ -13,4 +13,5 @@ set grid
 set logscale x
 set logscale y
 plot "flops_attention_forward_per_byte_vs_seq_len.dat" index 0 using 1:2 with linespoints pointtype 7 title "transformer", \
-     "flops_attention_forward_per_byte_vs_seq_len.dat" index 1 using 1:2 with linespoints pointtype 7 title "megabyte"
+     "flops_attention_forward_per_byte_vs_seq_len.dat" index 1 using 1:2 with linespoints pointtype 7 title "megabyte megabyte.patch=cbrt", \
+     "flops_attention_forward_per_byte_vs_seq_len.dat" index 2 using 1:2 with linespoints pointtype 7 title "megabyte megabyte.patch=8"

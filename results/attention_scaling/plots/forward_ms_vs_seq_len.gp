@@ -13,4 +13,5 @@ set grid
 set logscale x
 set logscale y
 plot "forward_ms_vs_seq_len.dat" index 0 using 1:2 with linespoints pointtype 7 title "transformer", \
-     "forward_ms_vs_seq_len.dat" index 1 using 1:2 with linespoints pointtype 7 title "megabyte"
+     "forward_ms_vs_seq_len.dat" index 1 using 1:2 with linespoints pointtype 7 title "megabyte megabyte.patch=cbrt", \
+     "forward_ms_vs_seq_len.dat" index 2 using 1:2 with linespoints pointtype 7 title "megabyte megabyte.patch=8"
