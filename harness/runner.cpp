@@ -170,13 +170,22 @@ void measure_bpb(ByteModel& model, const ModelSpec& spec, const Point& p, const 
                              " bytes, fewer than one window of " + std::to_string(T));
   }
   const double flops_train_per_byte = spec.flops ? 3 * spec.flops(p.model_config).total() : 0;
+  // The analytical FLOPs are per predicted byte, and a window of T predicts `predicted` bytes
+  // (T, except for models that predict only part of it, like Perceiver AR's latents).
+  int64_t predicted;
+  {
+    torch::NoGradGuard no_grad;
+    model.module().eval();
+    predicted = model.byte_nll(sample_windows(data.train, 1, T).to(device)).size(1);
+  }
   int64_t steps;
   if (!train["flop_budget"].is_null()) {
     if (flops_train_per_byte <= 0) throw std::runtime_error("bpb: train.flop_budget needs the model's analytical FLOPs");
-    steps = static_cast<int64_t>(train["flop_budget"].get<double>() / (flops_train_per_byte * B * T));
+    const double per_step = flops_train_per_byte * static_cast<double>(B * predicted);
+    steps = static_cast<int64_t>(train["flop_budget"].get<double>() / per_step);
     if (steps < 1) {
       throw std::runtime_error("bpb: train.flop_budget " + train["flop_budget"].dump() +
-                               " is less than one step (" + std::to_string(flops_train_per_byte * B * T) + " FLOPs)");
+                               " is less than one step (" + std::to_string(per_step) + " FLOPs)");
     }
   } else {
     steps = train["steps"].get<int64_t>();
@@ -195,7 +204,7 @@ void measure_bpb(ByteModel& model, const ModelSpec& spec, const Point& p, const 
     if (tail.size() > 10) tail.erase(tail.begin());
   }
   metrics["train_steps"] = steps;
-  metrics["train_flops"] = flops_train_per_byte * static_cast<double>(steps * B * T);
+  metrics["train_flops"] = flops_train_per_byte * static_cast<double>(steps * B * predicted);
   metrics["train_bpb_final"] = std::accumulate(tail.begin(), tail.end(), 0.0) / tail.size() / std::log(2.0);
 
   // Held-out: windows of T advance by N, the bytes each window predicts (N == T except for models
@@ -208,7 +217,7 @@ void measure_bpb(ByteModel& model, const ModelSpec& spec, const Point& p, const 
   if (held < T) {
     throw std::runtime_error("bpb: " + std::to_string(held) + " held-out bytes are fewer than one window of " + std::to_string(T));
   }
-  int64_t N = model.byte_nll(stream.slice(0, 0, T).unsqueeze(0).to(device)).size(1);
+  const int64_t N = predicted;
   int64_t windows = (held - (T - N)) / N;
   double nats = 0;
   for (int64_t w0 = 0; w0 < windows; w0 += B) {

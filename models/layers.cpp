@@ -130,6 +130,13 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
     return kernels::local_attention(q, k, v, scale);  // (B, H, n, d)
   }
 
+  const double p = o.training ? o.dropout : 0.0;
+  // Plain causal self-attention goes through is_causal, which lets LibTorch pick its flash kernel
+  // and never builds the (n, k_len) mask: memory stays linear in the length.
+  if (o.sdpa && o.causal && n == k_len && o.window == 0 && !o.keep_mask.defined()) {
+    return at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true, scale);
+  }
+
   // Keys that query i may see, as a bool (n, k_len) mask; undefined when all are visible.
   torch::Tensor keep;
   const bool need_positional = (o.causal && n > 1) || o.window > 0;
@@ -142,13 +149,7 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   }
   if (o.keep_mask.defined()) keep = keep.defined() ? keep & o.keep_mask : o.keep_mask;
 
-  const double p = o.training ? o.dropout : 0.0;
   if (o.sdpa) {
-    // Plain causal self-attention goes through is_causal, which lets LibTorch pick its flash kernel.
-    const bool plain_causal = o.causal && n == k_len && o.window == 0 && !o.keep_mask.defined();
-    if (plain_causal) {
-      return at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true, scale);
-    }
     std::optional<torch::Tensor> mask;
     if (keep.defined()) mask = keep;
     return at::scaled_dot_product_attention(q, k, v, mask, p, /*is_causal=*/false, scale);
