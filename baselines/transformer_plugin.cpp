@@ -87,8 +87,7 @@ class TransformerAdapter : public ByteModel {
   torch::nn::Module& module() override { return *model_; }
   int64_t max_seq_len() const override { return model_->options.max_seq_len(); }
   torch::Tensor byte_nll(const torch::Tensor& bytes) override {
-    auto logits = model_->next_byte_logits(bytes);  // (B, L, V)
-    return -torch::log_softmax(logits, -1).gather(-1, bytes.to(torch::kLong).unsqueeze(-1)).squeeze(-1);
+    return nll_from_logits(model_->next_byte_logits(bytes), bytes);  // (B, L)
   }
   torch::Tensor loss(const torch::Tensor& bytes) override { return model_->loss(bytes); }
   torch::Tensor logits(const torch::Tensor& bytes) override { return model_->forward(bytes); }

@@ -34,6 +34,12 @@ struct ParamCount {
   std::vector<std::pair<std::string, int64_t>> groups;
 };
 
+/// Negative log-likelihood in nats of `bytes` (B, L) under next-byte `logits` (B, L, V) whose row
+/// t is the distribution of byte t: (B, L).
+inline torch::Tensor nll_from_logits(const torch::Tensor& logits, const torch::Tensor& bytes) {
+  return -torch::log_softmax(logits, -1).gather(-1, bytes.to(torch::kLong).unsqueeze(-1)).squeeze(-1);
+}
+
 class ByteModel {
  public:
   virtual ~ByteModel() = default;

@@ -176,8 +176,7 @@ class MegabyteAdapter : public ByteModel {
   int64_t max_seq_len() const override { return model_->options.total_len(); }
   int64_t seq_multiple() const override { return model_->options.patch_size(); }
   torch::Tensor byte_nll(const torch::Tensor& bytes) override {
-    auto logits = model_->next_byte_logits(bytes);  // (B, L, V)
-    return -torch::log_softmax(logits, -1).gather(-1, bytes.to(torch::kLong).unsqueeze(-1)).squeeze(-1);
+    return nll_from_logits(model_->next_byte_logits(bytes), bytes);  // (B, L)
   }
   torch::Tensor loss(const torch::Tensor& bytes) override {
     auto logits = model_->next_byte_logits(bytes);

@@ -24,29 +24,13 @@
 #include "tests/support.h"
 
 namespace fs = std::filesystem;
+using namespace megabench::test;
 using megabench::json;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("megabench_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
-std::string write_file(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
 
-std::vector<json> points_of(const std::string& file) {
-  std::vector<json> out;
-  for (const auto& r : megabench::load_results(file).records) {
-    if (r.value("type", "") == "point") out.push_back(r);
-  }
-  return out;
-}
 
 megabench::RunSummary run_quiet(const std::string& exp_path, const std::string& out, std::vector<std::string> sets = {},
                                 megabench::Shard shard = {}) {
