@@ -185,6 +185,8 @@ int main(int argc, char** argv) {
   run->add_option("--shard", shard_text, "Run every N-th point: I/N with 0 <= I < N");
   run->add_flag("--dry-run", ro.dry_run, "Validate and list the points without running them");
   run->add_flag("--no-progress", no_progress, "Plain log lines even on a terminal");
+  bool run_json = false;
+  run->add_flag("--json", run_json, "Machine-readable output on stdout (the log goes to stderr)");
 
   auto* flops = app.add_subcommand("flops", "Analytical FLOPs per byte and parameters, without allocating");
   std::string flops_target, flops_config;
@@ -216,8 +218,22 @@ int main(int argc, char** argv) {
     if (*run) {
       if (!shard_text.empty()) ro.shard = megabench::parse_shard(shard_text);
       if (no_progress) ro.progress = 0;
-      megabench::run_experiment(ro, std::cout);
-      return 0;  // failed points are records, not a failed run
+      if (!run_json) {
+        megabench::run_experiment(ro, std::cout);
+        return 0;  // failed points are records, not a failed run
+      }
+      // --json: the log goes to stderr, and stdout gets the summary and every point of the folder.
+      auto summary = megabench::run_experiment(ro, std::cerr);
+      json points = json::array();
+      for (const auto& r : megabench::load_results(summary.results_file).records) {
+        if (r.value("type", "") == "point") points.push_back(r);
+      }
+      std::cout << json{{"results_file", summary.results_file}, {"points", summary.points},
+                        {"in_shard", summary.in_shard}, {"ok", summary.ok}, {"failed", summary.failed},
+                        {"skipped", summary.skipped}, {"records", points}}
+                       .dump(2)
+                << "\n";
+      return 0;
     }
     if (*flops) return cmd_flops(flops_target, flops_config, flops_sets, flops_json);
     if (*report) return cmd_report(report_dirs, report_out, report_json);

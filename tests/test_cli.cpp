@@ -21,8 +21,8 @@ struct Result {
   int status;
   std::string out;
 };
-Result run(const std::string& args) {
-  std::string cmd = std::string(MEGABENCH_BINARY) + " " + args + " 2>&1";
+Result run(const std::string& args, bool with_stderr = true) {
+  std::string cmd = std::string(MEGABENCH_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
   FILE* pipe = popen(cmd.c_str(), "r");
   REQUIRE(pipe);
   std::string out;
@@ -101,4 +101,22 @@ TEST_CASE("megabench list and flops paper print machine-readable figures", "[cli
     INFO(row.dump());
     CHECK(std::abs(row["flops_forward_per_byte"].get<double>() / row["paper_flops_per_byte"].get<double>() - 1) < 0.005);
   }
+}
+
+TEST_CASE("megabench run --json prints the records as JSON", "[cli]") {
+  const auto dir = megabench::test::fresh_dir("cli_run");
+  const auto exp = megabench::test::write_file(dir + "/e.json", R"({
+    "name": "cli_json",
+    "models": [{"name": "transformer", "config": {"dim": 16, "depth": 1, "seq_len": 16, "dim_head": 8, "heads": 2}}],
+    "metrics": ["params", "flops"]
+  })");
+  auto r = run("run " + exp + " -o " + dir + "/out --json", /*with_stderr=*/false);
+  REQUIRE(r.status == 0);
+  auto j = json::parse(r.out);
+  CHECK(j["ok"] == 1);
+  REQUIRE(j["records"].size() == 1);
+  CHECK(j["records"][0]["metrics"]["params_total"].get<int64_t>() > 0);
+  auto bad = run("run " + exp + " --set models[0].config.dim=-3 --json");
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.out, Catch::Contains("transformer.dim"));
 }
