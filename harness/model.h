@@ -59,8 +59,9 @@ class ByteModel {
   /// Training loss: mean of byte_nll. Models may override with a cheaper equivalent.
   virtual torch::Tensor loss(const torch::Tensor& bytes) { return byte_nll(bytes).mean(); }
 
-  /// Logits (B, T, V) for input (B, T): row t is the distribution of byte t + 1, as in the
-  /// references' forward pass.
+  /// Logits for input (B, T), as the references' forward pass returns them: (B, T, V) with row t
+  /// the distribution of byte t + 1 -- or, for a model that predicts only part of its window
+  /// (Perceiver AR), the rows of the positions it predicts.
   virtual torch::Tensor logits(const torch::Tensor& bytes) = 0;
 
   /// Appends `n` sampled bytes to `prime` (B, L) and returns them, (B, n). Uses the model's KV
