@@ -378,9 +378,7 @@ void PerceiverARImpl::append(PerceiverARDecodeState& st, const torch::Tensor& to
 torch::Tensor PerceiverARImpl::generate(const torch::Tensor& prime, int64_t length,
                                         double temperature, double filter_thres, bool use_cache) {
   TORCH_CHECK(length >= 0, "PerceiverAR: length must be >= 0, got ", length);
-  TORCH_CHECK(temperature >= 0, "PerceiverAR: temperature must be >= 0, got ", temperature);
-  TORCH_CHECK(filter_thres >= 0 && filter_thres <= 1,
-              "PerceiverAR: filter_thres must lie in [0, 1], got ", filter_thres);
+  check_sampling("PerceiverAR", temperature, filter_thres);
   c10::InferenceMode inference;  // cheaper than NoGradGuard for decoding
   // Sampling runs in eval mode, as the reference's eval_decorator; the mode is restored after.
   struct ModeGuard {

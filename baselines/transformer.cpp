@@ -109,9 +109,7 @@ torch::Tensor ByteTransformerImpl::generate(const torch::Tensor& prime, std::opt
   c10::InferenceMode inference;  // cheaper than NoGradGuard for decoding
   TORCH_CHECK(prime.defined() && prime.dim() == 2 && prime.size(0) > 0,
               "ByteTransformer: prime must have shape (batch, length) with batch > 0");
-  TORCH_CHECK(temperature >= 0, "ByteTransformer: temperature must be >= 0, got ", temperature);
-  TORCH_CHECK(filter_thres >= 0 && filter_thres <= 1,
-              "ByteTransformer: filter_thres must lie in [0, 1], got ", filter_thres);
+  check_sampling("ByteTransformer", temperature, filter_thres);
   auto seq = prime.to(to_logits->weight.device(), torch::kLong);
   const int64_t L = seq.size(1);
   if (L > 0) check_ids(seq);

@@ -353,6 +353,12 @@ torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature,
   return (logits / temperature + gumbel).argmax(-1);
 }
 
+void check_sampling(const char* model, double temperature, double filter_thres) {
+  TORCH_CHECK(temperature >= 0, model, ": temperature must be >= 0, got ", temperature);
+  TORCH_CHECK(filter_thres >= 0 && filter_thres <= 1, model, ": filter_thres must lie in [0, 1], got ",
+              filter_thres);
+}
+
 torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double filter_thres) {
   profile::Range r("sampling");
   return gumbel_sample(top_k_filter(logits, filter_thres), temperature);

@@ -18,8 +18,8 @@ std::vector<int64_t> MEGABYTEOptions::stage_dims() const {
   return dim_;
 }
 
-int64_t MEGABYTEOptions::patch_size() const {
-  return std::accumulate(max_seq_len_.begin() + 1, max_seq_len_.end(), int64_t{1},
+int64_t MEGABYTEOptions::unit_bytes(int64_t stage) const {
+  return std::accumulate(max_seq_len_.begin() + stage + 1, max_seq_len_.end(), int64_t{1},
                          std::multiplies<>());
 }
 
@@ -338,8 +338,7 @@ torch::Tensor MEGABYTEImpl::append(MEGABYTEDecodeState& st, const torch::Tensor&
     if (stage == S_ - 1) {
       tok = byte_emb_(byte).unsqueeze(1);
     } else {
-      int64_t span = 1;
-      for (int64_t r = stage + 1; r < S_; ++r) span *= msl[r];
+      const int64_t span = options.unit_bytes(stage);
       tok = embed(stage, st.bytes.narrow(1, st.len - span, span).unsqueeze(1));
     }
     if (options.pos_emb()) tok = tok + pos_table_[stage]->weight[idx[stage]].view({1, 1, -1});
@@ -394,9 +393,7 @@ torch::Tensor MEGABYTEImpl::generate(const torch::Tensor& prime_in, std::optiona
   TORCH_CHECK(prime.dim() == 2, "MEGABYTE: prime must have shape (batch, length), got ",
               prime.sizes());
   TORCH_CHECK(prime.size(0) > 0, "MEGABYTE: prime must have a positive batch size");
-  TORCH_CHECK(temperature >= 0, "MEGABYTE: temperature must be >= 0, got ", temperature);
-  TORCH_CHECK(filter_thres >= 0 && filter_thres <= 1, "MEGABYTE: filter_thres must lie in [0, 1], got ",
-              filter_thres);
+  check_sampling("MEGABYTE", temperature, filter_thres);
   prime = prime.to(device, torch::kLong);
   if (prime.numel() > 0) check_ids(prime);
   const int64_t L = prime.size(1), total = options.total_len();

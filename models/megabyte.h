@@ -69,8 +69,10 @@ struct MEGABYTEOptions {
   /// Number of stages, and dim expanded to one entry per stage. Throw on inconsistent options.
   int64_t stages() const;
   std::vector<int64_t> stage_dims() const;
-  /// Bytes per global patch (the product of max_seq_len[1:]) and the longest input.
-  int64_t patch_size() const;
+  /// Bytes in one unit of `stage` (the product of max_seq_len[stage + 1:]); a global patch is
+  /// unit_bytes(0). And the longest input.
+  int64_t unit_bytes(int64_t stage) const;
+  int64_t patch_size() const { return unit_bytes(0); }
   int64_t total_len() const;
   void validate() const;
 };

@@ -125,8 +125,7 @@ ParamCount count_params(const json& c) {
     if (o.pos_emb()) embeddings += msl[s] * D;
     if (s + 1 < S) stage[s] += D * dims[s + 1] * msl[s + 1] + dims[s + 1] * msl[s + 1];
     if (s < S - 1) {  // the patch embedder feeding stage s: table, LayerNorm, Linear, LayerNorm
-      int64_t p = 1;
-      for (int64_t r = s + 1; r < S; ++r) p *= msl[r];
+      const int64_t p = o.unit_bytes(s);
       embeddings += V * F;
       stage[s] += 2 * p * F + p * F * D + D + 2 * D;
     }
@@ -159,8 +158,7 @@ FlopBreakdown count_flops(const json& c) {
     const double inner_tokens = units * static_cast<double>(msl[s]) / T;
     if (s + 1 < S) f.dense += inner_tokens * flops::linear_per_token(D, dims[s + 1] * msl[s + 1]);
     if (s < S - 1) {
-      int64_t p = 1;
-      for (int64_t r = s + 1; r < S; ++r) p *= msl[r];
+      const int64_t p = o.unit_bytes(s);
       f.dense += inner_tokens * flops::linear_per_token(p * F, D);
     }
     if (s == S - 1) f.embed_logits += tokens * flops::linear_per_token(F, V);
