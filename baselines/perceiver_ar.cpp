@@ -56,12 +56,13 @@ static torch::Tensor merge_heads(const torch::Tensor& t) {
 
 CausalPrefixAttentionImpl::CausalPrefixAttentionImpl(int64_t dim_, int64_t dim_head_,
                                                      int64_t heads_, int64_t max_heads_process_,
-                                                     double dropout_)
+                                                     double dropout_, bool flash_)
     : dim(dim_),
       dim_head(dim_head_),
       heads(heads_),
       max_heads_process(max_heads_process_),
-      dropout(dropout_) {
+      dropout(dropout_),
+      flash(flash_) {
   reset();
 }
 
@@ -101,10 +102,12 @@ torch::Tensor CausalPrefixAttentionImpl::forward(const torch::Tensor& x_in,
   ao.scale = 1.0;
   ao.dropout = dropout;
   ao.training = is_training();
+  ao.sdpa = flash;
   if (prefix_keep.defined()) {
     auto latent_keep = torch::ones({prefix_keep.size(0), k_all.size(2)}, prefix_keep.options());
     ao.keep_mask = torch::cat({prefix_keep, latent_keep}, 1).view({x.size(0), 1, 1, -1});
   }
+  if (flash) return to_out(merge_heads(attend(q, k, v, ao)));       // no scores to bound
   // Heads in chunks of max_heads_process, as the reference, to bound the (n, C + m) scores.
   std::vector<torch::Tensor> out;
   for (int64_t h0 = 0; h0 < heads; h0 += max_heads_process) {
@@ -117,8 +120,9 @@ torch::Tensor CausalPrefixAttentionImpl::forward(const torch::Tensor& x_in,
 // ---------------------------------------------------------------------------------------------
 // CausalAttention
 
-CausalAttentionImpl::CausalAttentionImpl(int64_t dim_, int64_t dim_head_, int64_t heads_)
-    : dim(dim_), dim_head(dim_head_), heads(heads_) {
+CausalAttentionImpl::CausalAttentionImpl(int64_t dim_, int64_t dim_head_, int64_t heads_,
+                                         bool flash_)
+    : dim(dim_), dim_head(dim_head_), heads(heads_), flash(flash_) {
   reset();
 }
 
@@ -139,6 +143,7 @@ torch::Tensor CausalAttentionImpl::forward(const torch::Tensor& x_in, const torc
   AttendOptions ao;
   ao.causal = true;
   ao.scale = 1.0;  // q is already scaled
+  ao.sdpa = flash;
   // The reference gives these layers no attention dropout.
   return to_out(merge_heads(attend(q, k_all, v_all, ao)));           // (B, n, D)
 }
@@ -167,7 +172,7 @@ void PerceiverARImpl::reset() {
   perceive_ff_.clear();
   for (int64_t i = 0; i < o.perceive_depth(); ++i) {
     auto attn = CausalPrefixAttention(o.dim(), o.dim_head(), o.heads(),
-                                      o.perceive_max_heads_process(), o.dropout());
+                                      o.perceive_max_heads_process(), o.dropout(), o.flash_attn());
     auto ff = make_feedforward(ff_options);
     perceive_layers->push_back(torch::nn::ModuleList(attn, ff));
     perceive_attn_.push_back(attn);
@@ -177,7 +182,7 @@ void PerceiverARImpl::reset() {
   attn_.clear();
   ff_.clear();
   for (int64_t i = 0; i < o.depth(); ++i) {
-    auto attn = CausalAttention(o.dim(), o.dim_head(), o.heads());
+    auto attn = CausalAttention(o.dim(), o.dim_head(), o.heads(), o.flash_attn());
     auto ff = make_feedforward(ff_options);
     layers->push_back(torch::nn::ModuleList(attn, ff));
     attn_.push_back(attn);

@@ -52,8 +52,14 @@ struct PerceiverAROptions {
   TORCH_ARG(double, ff_mult) = 4;
   /// Cross-attention (perceive) layers. Default 1.
   TORCH_ARG(int64_t, perceive_depth) = 1;
-  /// Heads the perceive layers score at once (bounds the (n, prefix) score memory). Default 2.
+  /// Heads the perceive layers score at once (bounds the (n, prefix) score memory of the explicit
+  /// path; the fused path never builds the scores and takes all heads at once). Default 2.
   TORCH_ARG(int64_t, perceive_max_heads_process) = 2;
+  /// Attention through LibTorch's fused scaled_dot_product_attention (flash kernel: no score
+  /// matrix, causal blocks skipped; the same math as the reference up to rounding). false: the
+  /// reference's explicit masked softmax. Default true (not a reference argument: it has only
+  /// the explicit path).
+  TORCH_ARG(bool, flash_attn) = true;
 
  public:  // TORCH_ARG leaves the section private
   /// Rotated features per head: max(32, dim_head / 2), as the reference (it must fit dim_head).
@@ -71,7 +77,7 @@ struct PerceiverAROptions {
 class CausalPrefixAttentionImpl : public torch::nn::Cloneable<CausalPrefixAttentionImpl> {
  public:
   CausalPrefixAttentionImpl(int64_t dim, int64_t dim_head, int64_t heads, int64_t max_heads_process,
-                            double dropout);
+                            double dropout, bool flash);
   void reset() override;
   /// Prefix keys and values (B, H, C, d), rotated by prefix_rotary (C, r) or (B, 1, C, r).
   std::pair<torch::Tensor, torch::Tensor> prefix_kv(const torch::Tensor& context,
@@ -84,6 +90,7 @@ class CausalPrefixAttentionImpl : public torch::nn::Cloneable<CausalPrefixAttent
                         const torch::Tensor& rotary, LayerCache& cache);
   int64_t dim, dim_head, heads, max_heads_process;
   double dropout;
+  bool flash;
   torch::nn::LayerNorm norm{nullptr}, context_norm{nullptr};
   torch::nn::Linear to_q{nullptr}, to_kv{nullptr}, to_out{nullptr};
 };
@@ -92,11 +99,12 @@ TORCH_MODULE(CausalPrefixAttention);
 /// Causal self-attention over the latents. Parameters: norm (LayerNorm), to_qkv, to_out (no bias).
 class CausalAttentionImpl : public torch::nn::Cloneable<CausalAttentionImpl> {
  public:
-  CausalAttentionImpl(int64_t dim, int64_t dim_head, int64_t heads);
+  CausalAttentionImpl(int64_t dim, int64_t dim_head, int64_t heads, bool flash);
   void reset() override;
   /// x (B, n, D) newest positions; rotary (n, r); keys/values appended to cache. (B, n, D).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& rotary, LayerCache& cache);
   int64_t dim, dim_head, heads;
+  bool flash;
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Linear to_qkv{nullptr}, to_out{nullptr};
 };

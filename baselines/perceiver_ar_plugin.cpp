@@ -34,6 +34,8 @@ const std::vector<OptionSpec>& perceiver_options() {
       {"ff_mult", "float", 4.0, "feedforward hidden width multiplier"},
       {"perceive_depth", "int", 1, "cross-attention layers"},
       {"perceive_max_heads_process", "int", 2, "heads the perceive layers score at once"},
+      {"flash_attn", "bool", true,
+       "fused scaled_dot_product_attention (false: the reference's explicit softmax)"},
   };
   return specs;
 }
@@ -95,7 +97,8 @@ PerceiverAROptions options_of(const json& r) {
       .cross_attn_dropout(r["cross_attn_dropout"])
       .ff_mult(r["ff_mult"])
       .perceive_depth(r["perceive_depth"])
-      .perceive_max_heads_process(r["perceive_max_heads_process"]);
+      .perceive_max_heads_process(r["perceive_max_heads_process"])
+      .flash_attn(r["flash_attn"]);
 }
 
 json resolve_checked(const json& config) {

@@ -154,7 +154,8 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
     if (keep.defined()) mask = keep;
     return at::scaled_dot_product_attention(q, k, v, mask, p, /*is_causal=*/false, scale);
   }
-  auto sim = torch::matmul(q, k.transpose(-1, -2)) * scale;  // (B, H, n, k_len)
+  auto sim = torch::matmul(q, k.transpose(-1, -2));  // (B, H, n, k_len)
+  if (scale != 1.0) sim = sim * scale;  // callers that pre-scale q skip a pass over the scores
   if (keep.defined()) {
     sim = sim.masked_fill(keep.logical_not(), finfo_lowest(sim.scalar_type()));
   }

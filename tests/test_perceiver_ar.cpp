@@ -86,13 +86,16 @@ TEST_CASE("PerceiverAR matches perceiver-ar-pytorch: logits - loss - gradients",
       GENERATE(as<std::string>{}, "d2_h2_full_rotary", "d1_h3_partial_rotary_mask",
                "train_cross_attn_dropout");
   const std::string suffix = GENERATE(as<std::string>{}, "f64", "f32");
-  CAPTURE(name, suffix);
+  // Both attention paths: fused SDPA (the default) and the reference's explicit softmax.
+  const bool flash = GENERATE(true, false);
+  CAPTURE(name, suffix, flash);
   const auto dtype = suffix == "f64" ? torch::kFloat64 : torch::kFloat32;
   const double tol = suffix == "f64" ? 1e-10 : 1e-5;
 
   auto f = megabench::safetensors::load(fixture(name + "_" + suffix + ".safetensors"));
   auto params = megabench::safetensors::load(fixture(f.metadata.at("params_file")));
-  auto model = PerceiverAR(options_from_json(nlohmann::json::parse(f.metadata.at("config"))));
+  auto model = PerceiverAR(
+      options_from_json(nlohmann::json::parse(f.metadata.at("config"))).flash_attn(flash));
   load_params(*model, params);
   model->to(dtype);
   model->train(f.metadata.at("mode") == "train");
@@ -297,9 +300,12 @@ TEST_CASE("perceiver_ar plugin: config - counts - byte_nll - generate", "[percei
 }
 
 // Timings for scripts/bench_perceiver_ar.py: hidden, run only by name. Prints one JSON line.
-// Environment: PAR_DIM, PAR_DEPTH, PAR_LEN (max_seq_len), PAR_PREFIX, PAR_STEPS, PAR_THREADS.
+// Environment: PAR_DIM, PAR_DEPTH, PAR_LEN (max_seq_len), PAR_PREFIX, PAR_STEPS, PAR_THREADS,
+// PAR_FLASH (0/1), PAR_TRAIN (0/1), PAR_GEN (bytes to generate from a prime of PAR_PREFIX + 1;
+// only the part before the window slides is run), PAR_WINDOWS (comma-separated window lengths at
+// which one uncached step is timed).
 TEST_CASE("PerceiverAR benchmark", "[.bench][.perceiver_ar_bench]") {
-  auto env = [](const char* k, int64_t d) {
+  auto env = [](const char* k, int64_t d) -> int64_t {
     const char* v = std::getenv(k);
     return v ? std::stoll(v) : d;
   };
@@ -307,37 +313,49 @@ TEST_CASE("PerceiverAR benchmark", "[.bench][.perceiver_ar_bench]") {
                 C = env("PAR_PREFIX", 3072), steps = env("PAR_STEPS", 3);
   torch::set_num_threads(static_cast<int>(env("PAR_THREADS", 2)));
   torch::manual_seed(0);
-  auto model = PerceiverAR(PerceiverAROptions(256, dim, depth, L, C).dim_head(64).heads(8));
+  auto model = PerceiverAR(PerceiverAROptions(256, dim, depth, L, C)
+                               .dim_head(64)
+                               .heads(8)
+                               .flash_attn(env("PAR_FLASH", 1) != 0));
   auto x = torch::randint(0, 256, {1, L + 1});
   using clock = std::chrono::steady_clock;
   auto ms = [](clock::time_point a, clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
   };
+  nlohmann::json out = {{"threads", torch::get_num_threads()}};
   // (a) training step, forward + backward, best of `steps` after one warm-up.
-  model->train();
-  double train_ms = 1e300;
-  for (int64_t i = 0; i < steps + 1; ++i) {
+  if (env("PAR_TRAIN", 1) != 0) {
+    model->train();
+    double train_ms = 1e300;
+    for (int64_t i = 0; i < steps + 1; ++i) {
+      model->zero_grad();
+      auto t0 = clock::now();
+      model->forward(x.narrow(1, 0, L), {}, x.narrow(1, 1, L)).backward();
+      if (i > 0) train_ms = std::min(train_ms, ms(t0, clock::now()));
+    }
     model->zero_grad();
-    auto t0 = clock::now();
-    model->forward(x.narrow(1, 0, L), {}, x.narrow(1, 1, L)).backward();
-    if (i > 0) train_ms = std::min(train_ms, ms(t0, clock::now()));
+    out["train_step_ms"] = train_ms;
   }
-  model->zero_grad();
-  // (b) generation: the cached growth phase (prime C + 1 until the window is full), and one
-  // uncached step (what every step costs once the window slides) at three window lengths.
-  const int64_t grow = L - C - 1;
+  // (b) cached generation from a prime of C + 1 bytes, up to where the window would slide: n bytes
+  // take n - 1 appends, so at most L - C of them fit.
+  const int64_t grow = std::min(env("PAR_GEN", 4096), L - C);
   auto t0 = clock::now();
   model->generate(x.narrow(1, 0, C + 1), grow, 1.0, 0.9, /*use_cache=*/true);
-  const double grow_ms = ms(t0, clock::now());
-  std::string uncached;
-  for (int64_t w : {C + 1, (C + 1 + L) / 2, L}) {
+  out["cached_growth_ms"] = ms(t0, clock::now());
+  out["growth_bytes"] = grow;
+  // (c) one uncached step (what every step costs once the window slides) at the given windows.
+  std::string windows = std::getenv("PAR_WINDOWS") ? std::getenv("PAR_WINDOWS") : "";
+  if (windows.empty()) windows = std::to_string(C + 1) + "," + std::to_string(L);
+  nlohmann::json uncached = nlohmann::json::object();
+  for (size_t pos = 0; pos < windows.size();) {
+    const size_t end = std::min(windows.find(',', pos), windows.size());
+    const int64_t w = std::stoll(windows.substr(pos, end - pos));
+    pos = end + 1;
     model->generate(x.narrow(1, 0, w), 1, 1.0, 0.9, false);  // warm-up
     auto u0 = clock::now();
     model->generate(x.narrow(1, 0, w), 1, 1.0, 0.9, false);
-    uncached += (uncached.empty() ? "" : ", ") + std::string("\"") + std::to_string(w) +
-                "\": " + std::to_string(ms(u0, clock::now()));
+    uncached[std::to_string(w)] = ms(u0, clock::now());
   }
-  std::cout << "{\"train_step_ms\": " << train_ms << ", \"cached_growth_ms\": " << grow_ms
-            << ", \"growth_bytes\": " << grow << ", \"uncached_step_ms\": {" << uncached
-            << "}, \"threads\": " << torch::get_num_threads() << "}" << std::endl;
+  out["uncached_step_ms"] = uncached;
+  std::cout << out.dump() << std::endl;
 }
