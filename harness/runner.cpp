@@ -31,6 +31,25 @@
 #include "harness/report.h"
 
 namespace megabench {
+
+AutocastGuard::AutocastGuard(const torch::Device& device, torch::ScalarType dtype) {
+  if (dtype == torch::kFloat32) return;
+  type_ = device.type();
+  active_ = true;
+  prev_enabled_ = at::autocast::is_autocast_enabled(type_);
+  prev_dtype_ = at::autocast::get_autocast_dtype(type_);
+  at::autocast::set_autocast_enabled(type_, true);
+  at::autocast::set_autocast_dtype(type_, dtype);
+  at::autocast::increment_nesting();
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!active_) return;
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  at::autocast::set_autocast_enabled(type_, prev_enabled_);
+  at::autocast::set_autocast_dtype(type_, prev_dtype_);
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -44,36 +63,6 @@ torch::ScalarType dtype_of(const std::string& name) {
   if (name == "float16") return torch::kFloat16;
   return torch::kFloat32;
 }
-
-// Mixed precision: weights stay fp32 (the master copy the optimizer updates), matmuls run in the
-// low-precision type through autocast. A no-op for float32.
-class AutocastGuard {
- public:
-  AutocastGuard(const torch::Device& device, torch::ScalarType dtype) {
-    if (dtype == torch::kFloat32) return;
-    type_ = device.type();
-    active_ = true;
-    prev_enabled_ = at::autocast::is_autocast_enabled(type_);
-    prev_dtype_ = at::autocast::get_autocast_dtype(type_);
-    at::autocast::set_autocast_enabled(type_, true);
-    at::autocast::set_autocast_dtype(type_, dtype);
-    at::autocast::increment_nesting();
-  }
-  ~AutocastGuard() {
-    if (!active_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(type_, prev_enabled_);
-    at::autocast::set_autocast_dtype(type_, prev_dtype_);
-  }
-  AutocastGuard(const AutocastGuard&) = delete;
-  AutocastGuard& operator=(const AutocastGuard&) = delete;
-
- private:
-  bool active_ = false;
-  c10::DeviceType type_ = c10::DeviceType::CPU;
-  bool prev_enabled_ = false;
-  torch::ScalarType prev_dtype_ = torch::kFloat32;
-};
 
 // Loss scaling for float16 training (bfloat16 and float32 need none): scale the loss, unscale the
 // gradients, skip the step and halve the scale when a gradient overflows, double it after
@@ -412,14 +401,37 @@ Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t rep
   return t;
 }
 
-json calibrate_matmul(const torch::Device& device, int64_t n) {
+json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype, int64_t n) {
   torch::NoGradGuard no_grad;
-  auto a = torch::randn({n, n}, torch::TensorOptions().device(device));
-  auto b = torch::randn({n, n}, torch::TensorOptions().device(device));
+  if (n <= 0) n = device.is_cuda() ? 8192 : 1024;
+  auto opts = torch::TensorOptions().device(device).dtype(dtype);
+  auto a = torch::randn({n, n}, opts);
+  auto b = torch::randn({n, n}, opts);
   torch::Tensor c;
   auto t = time_repeats([&] { c = torch::matmul(a, b); }, 2, 5, device);
   double flops = 2.0 * static_cast<double>(n) * n * n;
-  return {{"matmul_gflops_per_s", flops / (t.min_ms * 1e-3) / 1e9}, {"matmul_n", n}};
+  return {{"matmul_gflops_per_s", flops / (t.min_ms * 1e-3) / 1e9},
+          {"matmul_n", n},
+          {"matmul_dtype", c10::toString(dtype)},
+          {"device_type", c10::DeviceTypeName(device.type(), /*lower_case=*/true)}};
+}
+
+// The matmul peak (FLOP/s) for a point's device and dtype: the experiment's calibration when it
+// matches (the usual case), else one measured once per process for that pair (run-level axes
+// may sweep device or dtype).
+double matmul_peak(const json& calibration, const torch::Device& device, torch::ScalarType dtype) {
+  const std::string dtype_name = c10::toString(dtype);
+  if (calibration.value("matmul_dtype", std::string("Float")) == dtype_name &&
+      calibration.value("device_type", std::string("cpu")) == c10::DeviceTypeName(device.type(), true)) {
+    return calibration["matmul_gflops_per_s"].get<double>() * 1e9;
+  }
+  static std::map<std::string, double> measured;
+  const std::string key = c10::DeviceTypeName(device.type(), true) + "/" + dtype_name;
+  auto it = measured.find(key);
+  if (it == measured.end()) {
+    it = measured.emplace(key, calibrate_matmul(device, dtype)["matmul_gflops_per_s"].get<double>() * 1e9).first;
+  }
+  return it->second;
 }
 
 json measure_point(const Point& p, const json& calibration, const std::string& profile_dir) {
@@ -526,8 +538,10 @@ json measure_point(const Point& p, const json& calibration, const std::string& p
         double achieved = metrics.contains("train_step_ms")
                               ? 3 * fl.total() * metrics["train_bytes_per_s"].get<double>()
                               : fl.total() * metrics["forward_bytes_per_s"].get<double>();
+        const double peak = matmul_peak(calibration, device, dtype);
         metrics["achieved_flops_per_s"] = achieved;
-        metrics["flops_utilization"] = achieved / (calibration["matmul_gflops_per_s"].get<double>() * 1e9);
+        metrics["matmul_peak_flops_per_s"] = peak;
+        metrics["flops_utilization"] = achieved / peak;
       }
 
       if (wanted.count("generate")) {
@@ -602,17 +616,18 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
   const std::string outdir = options.outdir.empty() ? "results/" + exp.name : options.outdir;
   summary.results_file = results_path(outdir, options.shard);
 
-  bool any_cuda = std::any_of(mine.begin(), mine.end(), [](const Point* p) { return p->run["device"] == "cuda"; });
-  if (any_cuda && !torch::cuda::is_available()) {
-    throw ConfigError("device", "\"cuda\" requested but no CUDA device is available (torch::cuda::is_available() is false)");
-  }
-
   log << "experiment " << exp.name << ": " << points.size() << " points";
   if (options.shard.active()) log << ", shard " << options.shard.text() << " runs " << mine.size();
   log << "\n";
+  // A dry run only lists the points, so it works on a machine without the GPU the run needs.
   if (options.dry_run) {
     for (const Point* p : mine) log << "  " << p->key << "  " << p->name << "\n";
     return summary;
+  }
+
+  bool any_cuda = std::any_of(mine.begin(), mine.end(), [](const Point* p) { return p->run["device"] == "cuda"; });
+  if (any_cuda && !torch::cuda::is_available()) {
+    throw ConfigError("device", "\"cuda\" requested but no CUDA device is available (torch::cuda::is_available() is false)");
   }
 
   auto done = completed_keys(outdir);
@@ -631,8 +646,10 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
 #else
   if (device.is_cuda()) device_text = "cuda:0";
 #endif
-  json calibration = calibrate_matmul(device);
-  log << "calibration: fp32 matmul " << calibration["matmul_n"] << "^3 at "
+  // The peak in the run's compute dtype: bf16 runs are measured against the bf16 matmul peak.
+  json calibration = calibrate_matmul(device, dtype_of(exp.run["dtype"].get<std::string>()));
+  log << "calibration: " << calibration["matmul_dtype"].get<std::string>() << " matmul "
+      << calibration["matmul_n"] << "^3 at "
       << format_value(calibration["matmul_gflops_per_s"]) << " GFLOP/s on " << device_text << "\n";
 
   ResultsFile out(summary.results_file);

@@ -39,6 +39,23 @@ struct RunSummary {
   double store_ms = 0;        // writing + fsyncing records
 };
 
+/// Mixed precision as the runner trains and measures: weights stay fp32 (the master copy the
+/// optimizer updates) and, while the guard lives, autocast runs matmuls and attention in `dtype`
+/// on `device`. A no-op for float32.
+class AutocastGuard {
+ public:
+  AutocastGuard(const torch::Device& device, torch::ScalarType dtype);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool active_ = false;
+  c10::DeviceType type_ = c10::DeviceType::CPU;
+  bool prev_enabled_ = false;
+  torch::ScalarType prev_dtype_ = torch::kFloat32;
+};
+
 /// The whole command. Throws ConfigError / std::runtime_error for a bad experiment, outdir or
 /// device (the CLI exits non-zero); a point that fails becomes a "failed" record and the run goes on.
 RunSummary run_experiment(const RunOptions& options, std::ostream& log);
@@ -53,8 +70,11 @@ struct Timing {
 };
 Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t repeat, const torch::Device& device);
 
-/// {"matmul_gflops_per_s", "matmul_n"}: the best of a few square fp32 matmuls on `device`.
-json calibrate_matmul(const torch::Device& device, int64_t n = 1024);
+/// {"matmul_gflops_per_s", "matmul_n", "matmul_dtype"}: the best of a few square n x n matmuls
+/// in `dtype` on `device` -- the peak that flops_utilization divides by. n = 0 picks a size that
+/// reaches the peak: 1024 on CPU, 8192 on CUDA.
+json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype = torch::kFloat32,
+                      int64_t n = 0);
 
 /// Measures one point; never throws: a failure becomes status "failed" with the metrics so far.
 /// With the run setting "profile": true it also profiles one forward pass (and one training step

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks, for a machine with an NVIDIA GPU, nvcc and a python3 with torch (no network
-# needed). Configures the cuda preset, builds, runs the [gpu] tests, the microbenchmarks and a
-# profiled quickstart, and prints a summary. Budget: under 10 minutes on one H100/H200.
+# needed). Configures the cuda preset, builds, runs the [gpu] tests, the microbenchmarks, a
+# profiled quickstart in each dtype and the training-throughput experiment, and prints a summary.
+# Budget: under 10 minutes on one H100/H200 (MEGABENCH_GPU_CHECK_BUDGET).
 #   scripts/gpu_check.sh                 everything
 # Env: MEGABENCH_GPU_CHECK_OUT  where logs and JSON go (default build/cuda/gpu_check)
 #      MEGABENCH_MICRO_FILTER   benchmark filter (default: all)
@@ -12,9 +13,16 @@ OUT="${MEGABENCH_GPU_CHECK_OUT:-build/cuda/gpu_check}"
 mkdir -p "$OUT"
 declare -A STATUS
 say() { echo "[gpu_check] $*"; }
+# The whole script stays within MEGABENCH_GPU_CHECK_BUDGET seconds (default 570, under the 10
+# minutes a GPU session allows): each step's timeout is cut to what is left, and steps that find
+# no time left are reported as skipped.
+DEADLINE=$((SECONDS + ${MEGABENCH_GPU_CHECK_BUDGET:-570}))
 step() {  # step NAME TIMEOUT_S CMD...: runs CMD with a timeout, logs to $OUT/NAME.log, records pass/FAIL
   local name=$1 limit=$2; shift 2
-  say "$name: $*"
+  local left=$((DEADLINE - SECONDS))
+  if [ "$left" -lt 10 ]; then STATUS[$name]="skipped (time budget spent)"; say "$name: skipped"; return; fi
+  [ "$limit" -gt "$left" ] && limit=$left
+  say "$name (limit ${limit}s): $*"
   local t0=$SECONDS
   if timeout "$limit" "$@" > "$OUT/$name.log" 2>&1; then STATUS[$name]="pass"; else STATUS[$name]="FAIL (rc $?)"; fi
   STATUS[$name]="${STATUS[$name]} $((SECONDS - t0))s"
@@ -39,13 +47,21 @@ step cpu_kernel_tests 120 build/cuda/tests/megabench_tests "[kernels],[profiler]
 step micro 240 build/cuda/megabench_micro --benchmark_min_time=0.05 \
   --benchmark_filter="${MEGABENCH_MICRO_FILTER:-.}" \
   --benchmark_out="$OUT/micro.json" --benchmark_out_format=json
-# The CLI's run command is written elsewhere; a failure here is reported, not fatal.
-step quickstart 120 build/cuda/megabench run --set device=cuda --set profile=true
+# Every model on CUDA in each dtype (bf16/fp16 train under autocast with fp32 master weights),
+# profiled with CUPTI: a kernel table per point under $OUT/quickstart_<dtype>/profiles.
+for dt in float32 bfloat16 float16; do
+  step "quickstart_$dt" 90 build/cuda/megabench run experiments/quickstart.json --no-progress \
+    --out "$OUT/quickstart_$dt" --set device=cuda --set dtype=$dt --set profile=true
+done
+# Training throughput at the paper's widths against the bf16 matmul peak of the same run.
+step training 240 build/cuda/megabench run experiments/gpu_training.json --no-progress \
+  --out "$OUT/gpu_training"
 
 echo
 echo "| step | result |"
 echo "|---|---|"
-for s in configure build gpu_tests cpu_kernel_tests micro quickstart; do
+for s in configure build gpu_tests cpu_kernel_tests micro quickstart_float32 quickstart_bfloat16 \
+         quickstart_float16 training; do
   echo "| $s | ${STATUS[$s]:-not run} |"
 done
 if [ -f "$OUT/micro.json" ]; then
@@ -59,6 +75,24 @@ for r in runs:
     if r.get("error_occurred"):
         continue
     print(f"| {r['name']} | {r['real_time']:.1f} | {r.get('FLOP/s', 0) / 1e12:.3f} | {r.get('bytes/s', 0) / 1e9:.1f} |")
+PY
+fi
+if [ -f "$OUT/gpu_training/results.jsonl" ]; then
+  echo
+  python3 - "$OUT/gpu_training/results.jsonl" <<'PY'
+import json, sys
+print("| point | train step (ms) | achieved TFLOP/s | bf16 matmul peak TFLOP/s | utilization |")
+print("|---|---:|---:|---:|---:|")
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("type") != "point":
+        continue
+    m = r.get("metrics", {})
+    if r.get("status") != "ok":
+        print(f"| {r['name']} | failed: {str(r.get('error'))[:80]} | | | |")
+        continue
+    print(f"| {r['name']} | {m['train_step_ms']:.1f} | {m['achieved_flops_per_s'] / 1e12:.1f} "
+          f"| {m['matmul_peak_flops_per_s'] / 1e12:.1f} | {m['flops_utilization']:.2f} |")
 PY
 fi
 say "logs and JSON in $OUT"

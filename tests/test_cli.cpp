@@ -120,3 +120,22 @@ TEST_CASE("megabench run --json prints the records as JSON", "[cli]") {
   CHECK(bad.status == 2);
   CHECK_THAT(bad.out, Catch::Contains("transformer.dim"));
 }
+
+TEST_CASE("megabench run --dry-run lists a CUDA experiment's points on any machine", "[cli]") {
+  const auto exp = source_path("experiments/gpu_training.json");
+  auto dry = run("run " + exp + " --dry-run --out " + temp_path("gpu_dry"));
+  INFO(dry.out);
+  CHECK(dry.status == 0);
+  CHECK(dry.out.find("megabyte/megabyte.local_attn_kernel=generic") != std::string::npos);
+  CHECK(dry.out.find("megabyte/megabyte.local_attn_kernel=cuda") != std::string::npos);
+  if (!torch::cuda::is_available()) {
+    // Without a GPU the real run stops before measuring anything, naming the field.
+    const auto out = temp_path("gpu_run");
+    auto r = run("run " + exp + " --out " + out);
+    INFO(r.out);
+    CHECK(r.status == 2);
+    CHECK(r.out.find("device") != std::string::npos);
+    CHECK(r.out.find("no CUDA device") != std::string::npos);
+    CHECK(::access((out + "/results.jsonl").c_str(), F_OK) != 0);
+  }
+}
