@@ -15,4 +15,5 @@ set logscale y
 plot "peak_memory_forward_bytes_vs_seq_len.dat" index 0 using 1:2 with linespoints pointtype 7 title "transformer transformer.flash_attn=false", \
      "peak_memory_forward_bytes_vs_seq_len.dat" index 1 using 1:2 with linespoints pointtype 7 title "transformer transformer.flash_attn=true", \
      "peak_memory_forward_bytes_vs_seq_len.dat" index 2 using 1:2 with linespoints pointtype 7 title "megabyte", \
-     "peak_memory_forward_bytes_vs_seq_len.dat" index 3 using 1:2 with linespoints pointtype 7 title "perceiver_ar"
+     "peak_memory_forward_bytes_vs_seq_len.dat" index 3 using 1:2 with linespoints pointtype 7 title "perceiver_ar perceiver_ar.flash_attn=false", \
+     "peak_memory_forward_bytes_vs_seq_len.dat" index 4 using 1:2 with linespoints pointtype 7 title "perceiver_ar perceiver_ar.flash_attn=true"
