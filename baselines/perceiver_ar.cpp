@@ -118,37 +118,6 @@ torch::Tensor CausalPrefixAttentionImpl::forward(const torch::Tensor& x_in,
 }
 
 // ---------------------------------------------------------------------------------------------
-// CausalAttention
-
-CausalAttentionImpl::CausalAttentionImpl(int64_t dim_, int64_t dim_head_, int64_t heads_,
-                                         bool flash_)
-    : dim(dim_), dim_head(dim_head_), heads(heads_), flash(flash_) {
-  reset();
-}
-
-void CausalAttentionImpl::reset() {
-  const int64_t inner = heads * dim_head;
-  norm = register_module("norm", layer_norm(dim));
-  to_qkv = register_module("to_qkv", linear(dim, 3 * inner, false));
-  to_out = register_module("to_out", linear(inner, dim, false));
-}
-
-torch::Tensor CausalAttentionImpl::forward(const torch::Tensor& x_in, const torch::Tensor& rotary,
-                                           LayerCache& cache) {
-  auto qkv = to_qkv(norm(x_in)).chunk(3, -1);                        // 3 x (B, n, H*d)
-  auto q = split_heads(qkv[0], heads) * std::pow(static_cast<double>(dim_head), -0.5);
-  q = apply_rotary(rotary, q);                                       // (B, H, n, d)
-  auto k = apply_rotary(rotary, split_heads(qkv[1], heads));
-  auto [k_all, v_all] = cache.append(k, split_heads(qkv[2], heads));
-  AttendOptions ao;
-  ao.causal = true;
-  ao.scale = 1.0;  // q is already scaled
-  ao.sdpa = flash;
-  // The reference gives these layers no attention dropout.
-  return to_out(merge_heads(attend(q, k_all, v_all, ao)));           // (B, n, D)
-}
-
-// ---------------------------------------------------------------------------------------------
 // PerceiverAR
 
 PerceiverARImpl::PerceiverARImpl(PerceiverAROptions options_) : options(std::move(options_)) {
@@ -182,7 +151,13 @@ void PerceiverARImpl::reset() {
   attn_.clear();
   ff_.clear();
   for (int64_t i = 0; i < o.depth(); ++i) {
-    auto attn = CausalAttention(o.dim(), o.dim_head(), o.heads(), o.flash_attn());
+    // The shared attention block in the reference's layout: LayerNorm, one to_qkv, no dropout.
+    auto attn = Attention(AttentionOptions(o.dim())
+                              .dim_head(o.dim_head())
+                              .heads(o.heads())
+                              .norm(NormKind::kLayerNorm)
+                              .fused_qkv(true)
+                              .flash(o.flash_attn()));
     auto ff = make_feedforward(ff_options);
     layers->push_back(torch::nn::ModuleList(attn, ff));
     attn_.push_back(attn);
@@ -227,7 +202,7 @@ torch::Tensor PerceiverARImpl::run_latents(torch::Tensor x, int64_t start,
   for (size_t i = 0; i < attn_.size(); ++i) {
     {
       profile::Range r("global_attention");
-      x = attn_[i](x, rotary, layer_cache[i]) + x;
+      x = attn_[i](x, rotary, &layer_cache[i]) + x;
     }
     profile::Range r("feedforward");
     x = ff_[i]->forward(x) + x;

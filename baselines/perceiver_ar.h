@@ -70,7 +70,9 @@ struct PerceiverAROptions {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The two attention blocks. LayerNorm pre-norm, q scaled before rotary, explicit softmax.
+// The cross-attention block, Perceiver AR's own: LayerNorm pre-norm on the latents and on the
+// prefix, q scaled before rotary (as the reference), attend() for the core. The self-attention
+// layers use the shared Attention block (models/layers.h) in the reference's parameter layout.
 
 /// Cross-attention from the latents to [prefix, latents] (causal over the latents).
 /// Parameters: norm, context_norm (LayerNorm), to_q, to_kv (no bias), to_out (with bias).
@@ -96,19 +98,6 @@ class CausalPrefixAttentionImpl : public torch::nn::Cloneable<CausalPrefixAttent
 };
 TORCH_MODULE(CausalPrefixAttention);
 
-/// Causal self-attention over the latents. Parameters: norm (LayerNorm), to_qkv, to_out (no bias).
-class CausalAttentionImpl : public torch::nn::Cloneable<CausalAttentionImpl> {
- public:
-  CausalAttentionImpl(int64_t dim, int64_t dim_head, int64_t heads, bool flash);
-  void reset() override;
-  /// x (B, n, D) newest positions; rotary (n, r); keys/values appended to cache. (B, n, D).
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& rotary, LayerCache& cache);
-  int64_t dim, dim_head, heads;
-  bool flash;
-  torch::nn::LayerNorm norm{nullptr};
-  torch::nn::Linear to_qkv{nullptr}, to_out{nullptr};
-};
-TORCH_MODULE(CausalAttention);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -174,7 +163,7 @@ class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {
 
   std::vector<CausalPrefixAttention> perceive_attn_;
   std::vector<torch::nn::Sequential> perceive_ff_;
-  std::vector<CausalAttention> attn_;
+  std::vector<Attention> attn_;  // self-attention: the shared block of models/layers.h
   std::vector<torch::nn::Sequential> ff_;
 };
 TORCH_MODULE(PerceiverAR);

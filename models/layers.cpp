@@ -214,11 +214,17 @@ void AttentionImpl::reset() {
               "Attention: heads and dim_head must be positive, got heads=", options.heads(),
               " dim_head=", options.dim_head());
   const int64_t inner = options.heads() * options.dim_head();
-  norm = register_module("norm", RMSNorm(RMSNormOptions(options.dim())));
-  to_q = register_module("to_q",
-                         torch::nn::Linear(torch::nn::LinearOptions(options.dim(), inner).bias(false)));
-  to_kv = register_module(
-      "to_kv", torch::nn::Linear(torch::nn::LinearOptions(options.dim(), 2 * inner).bias(false)));
+  norm = make_norm(options.norm(), options.dim());
+  register_module("norm", norm.ptr());
+  auto linear = [&](int64_t out) {
+    return torch::nn::Linear(torch::nn::LinearOptions(options.dim(), out).bias(false));
+  };
+  if (options.fused_qkv()) {
+    to_qkv = register_module("to_qkv", linear(3 * inner));
+  } else {
+    to_q = register_module("to_q", linear(inner));
+    to_kv = register_module("to_kv", linear(2 * inner));
+  }
   to_out = register_module(
       "to_out", torch::nn::Linear(torch::nn::LinearOptions(inner, options.dim()).bias(false)));
 }
@@ -226,14 +232,19 @@ void AttentionImpl::reset() {
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const torch::Tensor& rotary,
                                      LayerCache* cache) {
   const int64_t b = x_in.size(0), n = x_in.size(1), h = options.heads();
-  auto x = norm(x_in);                                              // (B, n, D)
+  auto x = norm.forward(x_in);                                      // (B, n, D)
   auto split_heads = [&](const torch::Tensor& t) {                  // (B, n, H*d) -> (B, H, n, d)
     return t.view({b, n, h, -1}).transpose(1, 2);
   };
-  auto q = split_heads(to_q(x));
-  auto kv = to_kv(x).chunk(2, -1);
-  auto k = split_heads(kv[0]);
-  auto v = split_heads(kv[1]);
+  auto qkv = options.fused_qkv() ? to_qkv(x).chunk(3, -1)           // 3 x (B, n, H*d)
+                                 : std::vector<torch::Tensor>{to_q(x)};
+  if (!options.fused_qkv()) {
+    auto kv = to_kv(x).chunk(2, -1);
+    qkv.insert(qkv.end(), kv.begin(), kv.end());
+  }
+  auto q = split_heads(qkv[0]);
+  auto k = split_heads(qkv[1]);
+  auto v = split_heads(qkv[2]);
   if (rotary.defined()) {
     q = apply_rotary(rotary, q);
     k = apply_rotary(rotary, k);

@@ -147,7 +147,9 @@ struct KVCache {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Attention block: norm -> to_q / to_kv -> rotary -> attend -> to_out (MEGABYTE's layout).
+// Attention block: norm -> to_q / to_kv (or to_qkv) -> rotary -> attend -> to_out, bias-free.
+// MEGABYTE's layout by default; Perceiver AR's self-attention layers are the same block with a
+// LayerNorm and one fused to_qkv projection.
 
 struct AttentionOptions {
   AttentionOptions(int64_t dim) : dim_(dim) {}
@@ -155,6 +157,11 @@ struct AttentionOptions {
   TORCH_ARG(int64_t, dim_head) = 64;
   TORCH_ARG(int64_t, heads) = 8;
   TORCH_ARG(double, dropout) = 0.0;
+  /// Pre-norm kind. Default kRMSNorm (MEGABYTE); Perceiver AR uses kLayerNorm.
+  TORCH_ARG(NormKind, norm) = NormKind::kRMSNorm;
+  /// One to_qkv projection (Perceiver AR's parameter layout) instead of to_q and to_kv. Default
+  /// false.
+  TORCH_ARG(bool, fused_qkv) = false;
   /// SDPA path (the reference's flash_attn) instead of the explicit softmax(QK^T)V.
   TORCH_ARG(bool, flash) = false;
   /// Sliding-window attention: 0 = full causal attention.
@@ -172,8 +179,9 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& rotary = {},
                         LayerCache* cache = nullptr);
   AttentionOptions options;
-  RMSNorm norm{nullptr};
-  torch::nn::Linear to_q{nullptr}, to_kv{nullptr}, to_out{nullptr};
+  torch::nn::AnyModule norm;  // RMSNorm or LayerNorm
+  /// to_q and to_kv, or to_qkv alone (fused_qkv).
+  torch::nn::Linear to_q{nullptr}, to_kv{nullptr}, to_qkv{nullptr}, to_out{nullptr};
 };
 TORCH_MODULE(Attention);
 
