@@ -598,6 +598,7 @@ std::vector<Point> expand(const Experiment& exp) {
       Point p;
       p.model_index = m;
       p.model = entry.name;
+      p.label = entry.label;
       json config = entry.config;
       json rundoc = exp.run;  // run settings re-resolved after run-level axes
       std::string name = entry.label;

@@ -61,6 +61,7 @@ struct Point {
   size_t index = 0;        // position in the full (unsharded) sweep
   size_t model_index = 0;  // into Experiment::models
   std::string model;       // registry name
+  std::string label;       // the entry's label (its registry name unless the file gives one)
   std::string name;        // "megabyte/seq_len=1024/patch=8"
   json axes = json::object();     // the axes that apply to this point and their values
   json model_config;       // after spec.resolve

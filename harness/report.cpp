@@ -36,6 +36,7 @@ Point to_point(const ojson& rec) {
   p.key = str_or(rec, "key");
   p.name = str_or(rec, "name");
   p.model = str_or(rec, "model");
+  p.label = str_or(rec, "label", p.name.substr(0, p.name.find('/')));
   p.status = str_or(rec, "status", "ok");
   p.error = str_or(rec, "error");
   if (auto it = rec.find("axes"); it != rec.end() && it->is_object()) p.axes = *it;
@@ -234,7 +235,9 @@ std::string spec_string(const ojson& spec, const char* key, const char* what, bo
 // The series of a point: the value of the spec's "series" field (or the y name when none). Where
 // the points of one series differ in another swept axis besides x, that axis joins the label
 // ("megabyte patch=4"), so that such points are never drawn as one line.
+// Series by "model" are by entry label, so two entries of one model are two lines.
 std::string series_base(const Point& p, const std::string& series_field, const std::string& fallback) {
+  if (series_field == "model") return p.label.empty() ? p.model : p.label;
   return series_field.empty() ? fallback : plain_value(lookup(p, series_field));
 }
 
@@ -598,6 +601,7 @@ Results load(const std::vector<std::string>& result_dirs) {
 ojson lookup(const Point& p, const std::string& field) {
   if (field == "name") return p.name;
   if (field == "model") return p.model;
+  if (field == "label") return p.label;
   if (field == "status") return p.status;
   if (p.axes.contains(field)) return p.axes[field];
   if (p.metrics.contains(field)) return p.metrics[field];
@@ -648,7 +652,11 @@ std::vector<PaperRow> compare_paper(const Results& r) {
     bool any = false;
     for (const auto& p : r.points) {
       bool match = true;
-      for (auto w = where.begin(); w != where.end() && match; ++w) match = values_equal(lookup(p, w.key()), w.value());
+      for (auto w = where.begin(); w != where.end() && match; ++w) {
+        // "model" names an entry by its label or its registry name.
+        match = values_equal(lookup(p, w.key()), w.value()) ||
+                (w.key() == "model" && values_equal(ojson(p.label), w.value()));
+      }
       if (!match) continue;
       any = true;
       PaperRow row = base;

@@ -50,6 +50,7 @@ Fit fit_loglog(const std::vector<double>& x, const std::vector<double>& y);
 /// One point record, after shards are merged and duplicates replaced.
 struct Point {
   std::string key, name, model, status, error;
+  std::string label;  // the experiment entry's label; records without one: name up to its first '/'
   nlohmann::ordered_json axes = nlohmann::ordered_json::object();
   nlohmann::ordered_json config = nlohmann::ordered_json::object();
   nlohmann::ordered_json metrics = nlohmann::ordered_json::object();

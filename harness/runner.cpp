@@ -437,6 +437,7 @@ double matmul_peak(const json& calibration, const torch::Device& device, torch::
 json measure_point(const Point& p, const json& calibration, const std::string& profile_dir) {
   auto t_point = Clock::now();
   json record = {{"type", "point"}, {"key", p.key},          {"name", p.name},     {"model", p.model},
+                 {"label", p.label},
                  {"axes", p.axes},  {"config", p.config()}, {"metrics", json::object()},
                  {"status", "ok"},  {"error", nullptr}};
   json& metrics = record["metrics"];

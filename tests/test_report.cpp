@@ -352,3 +352,46 @@ TEST_CASE("plot PNG is rendered by gnuplot", "[report]") {
   CHECK(bytes.compare(0, 8, std::string("\x89PNG\r\n\x1a\n", 8)) == 0);
   CHECK(log.str().find(png.string()) != std::string::npos);
 }
+
+TEST_CASE("two labelled entries of one model are two series - and where model matches a label", "[report]") {
+  TempDir tmp("labels");
+  ojson report = {
+      {"fits", {{{"x", "seq_len"}, {"y", "forward_ms"}, {"series", "model"}}}},
+      {"paper",
+       {{{"label", "by label"}, {"where", {{"model", "small"}, {"seq_len", 2048}}}, {"metric", "forward_ms"}, {"value", 2.0}},
+        {{"label", "by registry name"}, {"where", {{"model", "megabyte"}, {"seq_len", 1024}}}, {"metric", "forward_ms"},
+         {"value", 1.0}}}}};
+  // forward_ms = seq_len / 1024 for "small" (exponent 1), (seq_len / 1024)^2 for "big" (exponent 2).
+  std::ostringstream f;
+  f << context("2024-01-01T00:00:00Z", report).dump() << "\n";
+  for (int n : {1024, 2048}) {
+    const double r = n / 1024.0;
+    auto small = point("s" + std::to_string(n), "megabyte", n, 8, ojson{{"forward_ms", r}});
+    small["label"] = "small";
+    small["name"] = "small/seq_len=" + std::to_string(n);
+    auto big = point("b" + std::to_string(n), "megabyte", n, 8, ojson{{"forward_ms", r * r}});
+    big.erase("label");  // an older record: the label is the name's first segment
+    big["name"] = "big/seq_len=" + std::to_string(n);
+    f << small.dump() << "\n" << big.dump() << "\n";
+  }
+  write_text(tmp.path / "results.jsonl", f.str());
+  const auto results = rep::load({tmp.path.string()});
+  REQUIRE(results.points.size() == 4);
+  CHECK(results.points[1].label == "big");
+
+  const auto rows = rep::compare_paper(results);
+  REQUIRE(rows.size() == 3);  // one row for the label, two for the registry name (both entries)
+  CHECK(rows[0].point == "small/seq_len=2048");
+  CHECK(rows[1].point == "small/seq_len=1024");
+  CHECK(rows[2].point == "big/seq_len=1024");
+
+  const TempDir out("labels_out");
+  std::ostringstream log;
+  rep::write({tmp.path.string()}, out.path.string(), log, rep::Options{{}, /*plots=*/false});
+  const auto fits = ojson::parse(read_text(out.path / "fits.json"));
+  REQUIRE(fits.size() == 2);
+  CHECK(fits[0]["series"] == "small");
+  CHECK(fits[0]["slope"].get<double>() == Approx(1.0).margin(1e-12));
+  CHECK(fits[1]["series"] == "big");
+  CHECK(fits[1]["slope"].get<double>() == Approx(2.0).margin(1e-12));
+}

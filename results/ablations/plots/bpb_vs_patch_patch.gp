@@ -10,4 +10,4 @@ set xlabel "patch.patch"
 set ylabel "bpb"
 set key left top
 set grid
-plot "bpb_vs_patch_patch.dat" index 0 using 1:2 with linespoints pointtype 7 title "megabyte"
+plot "bpb_vs_patch_patch.dat" index 0 using 1:2 with linespoints pointtype 7 title "patch"
