@@ -191,7 +191,6 @@ struct CuptiState {
   std::mutex mu;
   std::vector<KernelRecord> records;
   std::unordered_map<uint32_t, uint64_t> correlation_to_range;  // CUPTI correlation -> range id
-  bool callbacks_registered = false;
 };
 CuptiState& cupti() {
   static CuptiState s;
@@ -302,11 +301,10 @@ void cupti_start(Profiler::Impl& impl) {
     throw std::runtime_error(std::string("profiler: cudaDeviceSynchronize failed: ") +
                              cudaGetErrorString(sync));
   }
-  if (!st.callbacks_registered) {
-    cupti_check(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed),
-                "cuptiActivityRegisterCallbacks");
-    st.callbacks_registered = true;
-  }
+  // Every start: another CUPTI client in the process (Kineto, LibTorch's profiler) may have put
+  // its own buffer callbacks in place since the last region.
+  cupti_check(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed),
+              "cuptiActivityRegisterCallbacks");
   for (auto kind : kKinds) cupti_check(cuptiActivityEnable(kind), "cuptiActivityEnable");
   cupti_check(cuptiGetTimestamp(&impl.gpu_start_ns), "cuptiGetTimestamp");
   profile::set_range_hooks({range_push, range_pop});

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "kernels/local_attention.h"
@@ -45,9 +46,12 @@ bool skip_without_cuda(benchmark::State& state, Dev dev) {
 
 // Runs `work` once to warm up, then times each iteration: CUDA events on the current stream for
 // CUDA, the steady clock for CPU (manual time either way, so both report the same thing).
+// Autograd is off unless `grad` (benchmarks that time a backward pass).
 template <typename Fn>
-void time_it(benchmark::State& state, Dev dev, Fn&& work, double flops, double bytes) {
-  torch::NoGradGuard no_grad;
+void time_it(benchmark::State& state, Dev dev, Fn&& work, double flops, double bytes,
+             bool grad = false) {
+  std::optional<torch::NoGradGuard> no_grad;
+  if (!grad) no_grad.emplace();
   work();
 #ifdef MEGABENCH_WITH_CUDA
   cudaEvent_t start = nullptr, stop = nullptr;
@@ -118,6 +122,27 @@ void BM_LocalAttention(benchmark::State& state, Dev dev, bool kernel) {
   time_it(state, dev, [&] { megabench::attend(q, k, v, o); }, flops, bytes);
 }
 
+// The same, forward and backward (a training step's share): gradients of q, k and v.
+void BM_LocalAttentionTrain(benchmark::State& state, Dev dev, bool kernel) {
+  if (skip_without_cuda(state, dev)) return;
+  if (kernel && dev != Dev::kCuda) {
+    state.SkipWithError("the local attention kernel is CUDA-only");
+    return;
+  }
+  const int64_t seqs = state.range(0) / state.range(1), n = state.range(1) + 1;
+  auto q = torch::randn({seqs, kHeads, n, kDimHead}, options(dev)).requires_grad_(true);
+  auto k = torch::randn_like(q).requires_grad_(true), v = torch::randn_like(q).requires_grad_(true);
+  auto grad = torch::randn_like(q);
+  megabench::AttendOptions o;
+  o.sdpa = true;
+  o.kernel = kernel ? megabench::AttentionKernel::kLocalCuda : megabench::AttentionKernel::kGeneric;
+  // Backward: dV, dP, dQ, dK, each as large as a forward product -> 3x the forward FLOPs.
+  const double flops = 3 * 4.0 * seqs * kHeads * n * n * kDimHead / 2;
+  const double bytes = 8.0 * q.numel() * q.element_size();
+  time_it(state, dev, [&] { megabench::attend(q, k, v, o).backward(grad); }, flops, bytes,
+          /*grad=*/true);
+}
+
 // Feedforward (norm, dim -> 4 dim -> dim) over seq_len positions.
 void BM_FeedForward(benchmark::State& state, Dev dev) {
   if (skip_without_cuda(state, dev)) return;
@@ -175,10 +200,15 @@ int register_all() {
         ->ArgNames({"seq_len", "patch"})
         ->Args({1024, 8})->Args({8192, 8})->Args({65536, 16});
     for (bool kernel : {false, true}) {
+      // MEGABYTE's local shapes: P = 4..16 (the kernel's target range), and 32.
       reg(std::string("local_attention/") + (kernel ? "kernel/" : "sdpa/") + d,
           [dev, kernel](benchmark::State& s) { BM_LocalAttention(s, dev, kernel); })
           ->ArgNames({"seq_len", "patch"})
-          ->Args({1024, 8})->Args({8192, 8})->Args({8192, 32})->Args({65536, 16});
+          ->Args({1024, 8})->Args({65536, 4})->Args({65536, 8})->Args({65536, 16})->Args({8192, 32});
+      reg(std::string("local_attention_train/") + (kernel ? "kernel/" : "sdpa/") + d,
+          [dev, kernel](benchmark::State& s) { BM_LocalAttentionTrain(s, dev, kernel); })
+          ->ArgNames({"seq_len", "patch"})
+          ->Args({65536, 4})->Args({65536, 8})->Args({65536, 16});
       reg(std::string("sampling/") + (kernel ? "fused/" : "ops/") + d,
           [dev, kernel](benchmark::State& s) { BM_Sampling(s, dev, kernel); })
           ->ArgNames({"batch"})->Arg(1)->Arg(64)->Arg(1024);

@@ -34,9 +34,7 @@ void check_sample_inputs(const torch::Tensor& logits, double temperature, double
               kMaxVocab, "], got ", logits.size(1));
   TORCH_CHECK(is_kernel_dtype(logits.scalar_type()), fn,
               ": logits must be float32, float16 or bfloat16, got ", logits.scalar_type());
-  TORCH_CHECK(temperature >= 0, fn, ": temperature must be >= 0, got ", temperature);
-  TORCH_CHECK(filter_thres >= 0 && filter_thres < 1, fn, ": filter_thres must be in [0, 1), got ",
-              filter_thres);
+  check_sampling(fn, temperature, filter_thres);  // the models' limits: thres 1 keeps one logit
   MEGABENCH_CHECK_CONTIGUOUS("fused_sample", logits);
 #ifndef MEGABENCH_WITH_CUDA
   TORCH_CHECK(false, fn, ": megabench was built without CUDA; use fused_sample_reference");

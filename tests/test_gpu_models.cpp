@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "harness/registry.h"
+#include "kernels/local_attention.h"
 #include "harness/runner.h"
 #include "tests/support.h"
 
@@ -61,7 +62,14 @@ TEST_CASE("every registered model agrees between CPU and CUDA per dtype", "[gpu]
   };
   std::vector<Case> cases;
   for (const auto& name : megabench::Registry::instance().names()) cases.push_back({name, json::object()});
-  cases.push_back({"megabyte", {{"flash_attn", true}, {"local_attn_kernel", "cuda"}}});
+  // dim_head 32: the fused local-attention kernel takes head widths 32, 64 and 128 only (the tiny
+  // config's 8 would fall back to the generic path and test nothing new).
+  const json kernel_case = {{"flash_attn", true}, {"local_attn_kernel", "cuda"}, {"dim_head", 32}};
+  cases.push_back({"megabyte", kernel_case});
+  {
+    auto q = torch::randn({2, 2, 5, 32}, torch::kCUDA);
+    REQUIRE(megabench::kernels::local_attention_supported(q, q, q));
+  }
 
   // Tolerances relative to the largest CPU value: float32 differs by summation order (no TF32 in
   // LibTorch matmuls by default); bf16 keeps 8 mantissa bits, fp16 11.

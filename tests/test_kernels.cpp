@@ -141,7 +141,7 @@ TEST_CASE("fused_sample_reference is layers.h's top_k_filter + gumbel_sample", "
   CHECK(mk::top_k_count(256, 0.0) == 256);
   auto logits = torch::randn({16, 256}) * 3;
   for (double temperature : {0.0, 0.7, 1.0}) {
-    for (double thres : {0.0, 0.5, 0.9, 0.999}) {
+    for (double thres : {0.0, 0.5, 0.9, 0.999, 1.0}) {
       // sample_next draws its uniforms from the global generator; replay them.
       torch::manual_seed(42);
       auto expected = megabench::sample_next(logits, temperature, thres);
@@ -163,8 +163,10 @@ TEST_CASE("fused_sample rejects bad inputs with clear messages", "[kernels]") {
              Catch::Contains("must be in [1, 4096], got 5000"));
   CHECK_THAT(error_of([&] { mk::fused_sample(logits, -1.0, 0.9, noise); }),
              Catch::Contains("temperature must be >= 0"));
-  CHECK_THAT(error_of([&] { mk::fused_sample(logits, 1.0, 1.0, noise); }),
-             Catch::Contains("filter_thres must be in [0, 1)"));
+  CHECK_THAT(error_of([&] { mk::fused_sample(logits, 1.0, 1.5, noise); }),
+             Catch::Contains("filter_thres must lie in [0, 1]"));
+  // thres 1 is valid (one logit kept, as top_k_filter): it fails here only for the CPU tensor.
+  CHECK_THAT(error_of([&] { mk::fused_sample(logits, 1.0, 1.0, noise); }), Catch::Contains("CUDA"));
   CHECK_THAT(error_of([&] { mk::fused_sample(torch::randn({256}), 1.0, 0.9, noise); }),
              Catch::Contains("logits must be (B, V)"));
   CHECK_THAT(error_of([&] { mk::fused_sample(logits, 1.0, 0.9, noise); }), Catch::Contains("CUDA"));
@@ -257,7 +259,7 @@ TEST_CASE("fused_sample kernel picks the reference's byte given the same noise",
   torch::manual_seed(5);
   auto logits = (torch::randn({64, 256}) * 3).to(torch::kCUDA);
   for (double temperature : {0.0, 0.7, 1.0}) {
-    for (double thres : {0.0, 0.5, 0.9, 0.999}) {
+    for (double thres : {0.0, 0.5, 0.9, 0.999, 1.0}) {
       INFO("temperature " << temperature << " filter_thres " << thres);
       auto noise = torch::rand({64, 256}, torch::kCUDA);
       auto got = mk::fused_sample(logits, temperature, thres, noise).cpu();
@@ -266,7 +268,7 @@ TEST_CASE("fused_sample kernel picks the reference's byte given the same noise",
       auto scores = temperature == 0.0
                         ? megabench::top_k_filter(logits.cpu(), thres)
                         : megabench::top_k_filter(logits.cpu(), thres) / temperature -
-                              torch::log(-torch::log(noise.cpu().clamp_min(1e-20)).clamp_min(1e-20));
+                              torch::log((-torch::log(noise.cpu().clamp_min(1e-20))).clamp_min(1e-20));
       int64_t differ = 0;
       for (int64_t b = 0; b < 64; ++b) {
         const int64_t g = got[b].item<int64_t>(), r = ref[b].item<int64_t>();
