@@ -39,12 +39,19 @@ if ! python3 -c "import torch" 2>/dev/null && [ ! -f "$HOME/.cache/megabench/tor
 fi
 
 # A build carried from another machine (MEGABENCH_GPU_CHECK_BUILD, e.g. build/default made with
-# the same LibTorch version and CUDA arch sm_90) skips configure and build, which take minutes of
-# a short GPU session; the binaries then load this machine's torch libraries.
+# the same LibTorch version and CUDA arch sm_90; only its three executables megabench,
+# megabench_micro and tests/megabench_tests are needed) skips configure and build, which take
+# minutes of a short GPU session; the binaries then load this machine's torch libraries.
 BUILD="${MEGABENCH_GPU_CHECK_BUILD:-build/cuda}"
 if [ "$BUILD" != build/cuda ] && [ -x "$BUILD/tests/megabench_tests" ]; then
-  TORCH_LIB=$(python3 -c "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))" 2>/dev/null)
-  export LD_LIBRARY_PATH="${TORCH_LIB:+$TORCH_LIB:}/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
+  # torch's libraries, and the CUDA runtime and CUPTI that the torch wheel ships (nvidia/cu13/lib)
+  # in case this machine has no toolkit under /usr/local/cuda.
+  TORCH_LIBS=$(python3 -c "
+import os, torch
+site = os.path.dirname(os.path.dirname(torch.__file__))
+print(':'.join(p for p in (os.path.join(site, 'torch', 'lib'), os.path.join(site, 'nvidia', 'cu13', 'lib'))
+               if os.path.isdir(p)))" 2>/dev/null)
+  export LD_LIBRARY_PATH="${TORCH_LIBS:+$TORCH_LIBS:}/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
   STATUS[configure]="prebuilt ($BUILD)"
   STATUS[build]="prebuilt ($BUILD)"
   say "using the prebuilt binaries in $BUILD"
