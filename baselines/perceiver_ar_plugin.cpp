@@ -48,23 +48,12 @@ bool has(const json& c, const char* key) { return c.contains(key) && !c[key].is_
 
 json resolve_config(const json& config) {
   if (!config.is_object()) fail("config must be a JSON object, got " + config.dump());
-  const auto& specs = perceiver_options();
+  // A null value means "the default", as for the derived options below.
+  json given = json::object();
   for (const auto& [key, value] : config.items()) {
-    auto it = std::find_if(specs.begin(), specs.end(),
-                           [&](const OptionSpec& s) { return s.name == key; });
-    if (it == specs.end()) {
-      std::string known;
-      for (const auto& s : specs) known += (known.empty() ? "" : ", ") + s.name;
-      fail("unknown option '" + key + "'; options: " + known);
-    }
-    if (value.is_null()) continue;
-    const bool ok = it->type == "int" ? value.is_number_integer()
-                  : it->type == "float" ? value.is_number()
-                                        : true;
-    if (!ok) fail("option '" + key + "' must be " + it->type + ", got " + value.dump());
+    if (!value.is_null()) given[key] = value;
   }
-  json r;
-  for (const auto& s : specs) r[s.name] = has(config, s.name.c_str()) ? config[s.name] : s.default_value;
+  json r = apply_option_defaults("perceiver_ar", perceiver_options(), given);
   if (has(config, "seq_len")) {
     if (has(config, "max_seq_len") && config["max_seq_len"] != config["seq_len"]) {
       fail("seq_len (" + config["seq_len"].dump() + ") and max_seq_len (" +

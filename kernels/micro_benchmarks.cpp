@@ -104,43 +104,30 @@ void BM_GlobalAttention(benchmark::State& state, Dev dev) {
   time_it(state, dev, [&] { megabench::attend(q, k, v, o); }, flops, bytes);
 }
 
-// Local attention: seq_len / patch sequences of patch + 1 positions, generic SDPA or the kernel.
-void BM_LocalAttention(benchmark::State& state, Dev dev, bool kernel) {
+// Local attention: seq_len / patch sequences of patch + 1 positions, generic SDPA or the kernel;
+// forward only, or (train) forward and backward, the gradients of q, k and v.
+void BM_LocalAttention(benchmark::State& state, Dev dev, bool kernel, bool train) {
   if (skip_without_cuda(state, dev)) return;
   if (kernel && dev != Dev::kCuda) {
     state.SkipWithError("the local attention kernel is CUDA-only");
     return;
   }
   const int64_t seqs = state.range(0) / state.range(1), n = state.range(1) + 1;
-  auto q = torch::randn({seqs, kHeads, n, kDimHead}, options(dev));
-  auto k = torch::randn_like(q), v = torch::randn_like(q);
+  auto q = torch::randn({seqs, kHeads, n, kDimHead}, options(dev)).requires_grad_(train);
+  auto k = torch::randn_like(q).requires_grad_(train), v = torch::randn_like(q).requires_grad_(train);
   megabench::AttendOptions o;
   o.sdpa = true;
   o.kernel = kernel ? megabench::AttentionKernel::kLocalCuda : megabench::AttentionKernel::kGeneric;
-  const double flops = 4.0 * seqs * kHeads * n * n * kDimHead / 2;
-  const double bytes = 4.0 * q.numel() * q.element_size();
-  time_it(state, dev, [&] { megabench::attend(q, k, v, o); }, flops, bytes);
-}
-
-// The same, forward and backward (a training step's share): gradients of q, k and v.
-void BM_LocalAttentionTrain(benchmark::State& state, Dev dev, bool kernel) {
-  if (skip_without_cuda(state, dev)) return;
-  if (kernel && dev != Dev::kCuda) {
-    state.SkipWithError("the local attention kernel is CUDA-only");
+  const double forward_flops = 4.0 * seqs * kHeads * n * n * kDimHead / 2;
+  const double io = 4.0 * q.numel() * q.element_size();
+  if (!train) {
+    time_it(state, dev, [&] { megabench::attend(q, k, v, o); }, forward_flops, io);
     return;
   }
-  const int64_t seqs = state.range(0) / state.range(1), n = state.range(1) + 1;
-  auto q = torch::randn({seqs, kHeads, n, kDimHead}, options(dev)).requires_grad_(true);
-  auto k = torch::randn_like(q).requires_grad_(true), v = torch::randn_like(q).requires_grad_(true);
-  auto grad = torch::randn_like(q);
-  megabench::AttendOptions o;
-  o.sdpa = true;
-  o.kernel = kernel ? megabench::AttentionKernel::kLocalCuda : megabench::AttentionKernel::kGeneric;
   // Backward: dV, dP, dQ, dK, each as large as a forward product -> 3x the forward FLOPs.
-  const double flops = 3 * 4.0 * seqs * kHeads * n * n * kDimHead / 2;
-  const double bytes = 8.0 * q.numel() * q.element_size();
-  time_it(state, dev, [&] { megabench::attend(q, k, v, o).backward(grad); }, flops, bytes,
-          /*grad=*/true);
+  auto grad = torch::randn_like(q);
+  time_it(state, dev, [&] { megabench::attend(q, k, v, o).backward(grad); }, 3 * forward_flops,
+          2 * io, /*grad=*/true);
 }
 
 // Feedforward (norm, dim -> 4 dim -> dim) over seq_len positions.
@@ -202,11 +189,11 @@ int register_all() {
     for (bool kernel : {false, true}) {
       // MEGABYTE's local shapes: P = 4..16 (the kernel's target range), and 32.
       reg(std::string("local_attention/") + (kernel ? "kernel/" : "sdpa/") + d,
-          [dev, kernel](benchmark::State& s) { BM_LocalAttention(s, dev, kernel); })
+          [dev, kernel](benchmark::State& s) { BM_LocalAttention(s, dev, kernel, /*train=*/false); })
           ->ArgNames({"seq_len", "patch"})
           ->Args({1024, 8})->Args({65536, 4})->Args({65536, 8})->Args({65536, 16})->Args({8192, 32});
       reg(std::string("local_attention_train/") + (kernel ? "kernel/" : "sdpa/") + d,
-          [dev, kernel](benchmark::State& s) { BM_LocalAttentionTrain(s, dev, kernel); })
+          [dev, kernel](benchmark::State& s) { BM_LocalAttention(s, dev, kernel, /*train=*/true); })
           ->ArgNames({"seq_len", "patch"})
           ->Args({65536, 4})->Args({65536, 8})->Args({65536, 16});
       reg(std::string("sampling/") + (kernel ? "fused/" : "ops/") + d,

@@ -236,11 +236,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const torch::Ten
   auto split_heads = [&](const torch::Tensor& t) {                  // (B, n, H*d) -> (B, H, n, d)
     return t.view({b, n, h, -1}).transpose(1, 2);
   };
-  auto qkv = options.fused_qkv() ? to_qkv(x).chunk(3, -1)           // 3 x (B, n, H*d)
-                                 : std::vector<torch::Tensor>{to_q(x)};
-  if (!options.fused_qkv()) {
-    auto kv = to_kv(x).chunk(2, -1);
-    qkv.insert(qkv.end(), kv.begin(), kv.end());
+  std::vector<torch::Tensor> qkv;                                   // 3 x (B, n, H*d)
+  if (options.fused_qkv()) {
+    qkv = to_qkv(x).chunk(3, -1);
+  } else {
+    qkv = to_kv(x).chunk(2, -1);
+    qkv.insert(qkv.begin(), to_q(x));
   }
   auto q = split_heads(qkv[0]);
   auto k = split_heads(qkv[1]);

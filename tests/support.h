@@ -25,6 +25,15 @@
 
 namespace megabench::test {
 
+/// max |a - ref| / max |ref| in float64 on the CPU, the parity tests' error measure. The shapes
+/// must agree (a broadcast would hide a wrong one). `floor` bounds the denominator when ref is 0.
+inline double rel_err(const torch::Tensor& a, const torch::Tensor& ref, double floor = 1e-300) {
+  TORCH_CHECK(a.sizes() == ref.sizes(), "rel_err: shapes differ: ", a.sizes(), " vs ", ref.sizes());
+  auto r = ref.to(torch::kCPU, torch::kFloat64);
+  const double scale = std::max(r.abs().max().item<double>(), floor);
+  return (a.to(torch::kCPU, torch::kFloat64) - r).abs().max().item<double>() / scale;
+}
+
 inline std::string source_path(const std::string& rel) {
   return std::string(MEGABENCH_SOURCE_DIR) + "/" + rel;
 }

@@ -14,6 +14,8 @@
 using namespace megabench;
 using json = nlohmann::json;
 
+using megabench::test::rel_err;
+
 namespace {
 
 std::vector<int64_t> as_vec(const json& j) {
@@ -31,13 +33,6 @@ MEGABYTEOptions options_from(const json& c) {
 }
 
 // Largest |a - b| relative to max |b|.
-double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
-  REQUIRE(a.sizes() == b.sizes());
-  auto denom = b.abs().max().item<double>();
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>() /
-         std::max(denom, 1e-300);
-}
-
 std::vector<std::string> fixture_files() {
   std::vector<std::string> out;
   for (auto& e : std::filesystem::directory_iterator(test::source_path("tests/fixtures/megabyte"))) {

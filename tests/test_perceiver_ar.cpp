@@ -19,15 +19,11 @@ using megabench::PerceiverAROptions;
 using megabench::PerceiverARDecodeState;
 using Catch::Matchers::Contains;
 
+using megabench::test::rel_err;
+
 namespace {
 
 // max |a - b| relative to max |b|.
-double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
-  auto bd = b.to(torch::kFloat64);
-  const double scale = std::max(bd.abs().max().item<double>(), 1e-300);
-  return (a.to(torch::kFloat64) - bd).abs().max().item<double>() / scale;
-}
-
 PerceiverAROptions options_from_json(const nlohmann::json& c) {
   PerceiverAROptions o(c.at("num_tokens"), c.at("dim"), c.at("depth"), c.at("max_seq_len"),
                        c.at("cross_attn_seq_len"));
