@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <optional>
+#include <string>
 
 #include "kernels/profile_range.h"
 
@@ -167,18 +168,12 @@ void PerceiverARImpl::reset() {
 }
 
 torch::Tensor PerceiverARImpl::check_ids(const torch::Tensor& x, const char* what) const {
-  TORCH_CHECK(x.defined(), "PerceiverAR: ", what, " is undefined");
-  TORCH_CHECK(x.dim() == 2, "PerceiverAR: ", what, " must have shape (batch, length), got ",
-              x.sizes());
-  TORCH_CHECK(x.size(0) > 0 && x.size(1) > 0, "PerceiverAR: ", what,
-              " must be non-empty, got shape ", x.sizes());
-  TORCH_CHECK(!at::isFloatingType(x.scalar_type()) && x.scalar_type() != torch::kBool,
-              "PerceiverAR: ", what, " must hold integer token ids, got dtype ", x.scalar_type());
-  const int64_t lo = x.min().item<int64_t>(), hi = x.max().item<int64_t>();
-  TORCH_CHECK(lo >= 0 && hi < options.num_tokens(), "PerceiverAR: ", what,
-              " ids must lie in [0, ", options.num_tokens(), "), got values in [", lo, ", ", hi,
-              "]");
-  return x.to(to_logits->weight.device(), torch::kLong);
+  const std::string where = std::string("PerceiverAR: ") + what;
+  auto ids = check_byte_ids(x, options.num_tokens(), where.c_str());
+  TORCH_CHECK(ids.dim() == 2, where, " must have shape (batch, length), got ", ids.sizes());
+  TORCH_CHECK(ids.size(0) > 0 && ids.size(1) > 0, where, " must be non-empty, got shape ",
+              ids.sizes());
+  return ids.to(to_logits->weight.device());
 }
 
 torch::Tensor PerceiverARImpl::run_latents(torch::Tensor x, int64_t start,
@@ -355,11 +350,38 @@ void PerceiverARImpl::append(PerceiverARDecodeState& st, const torch::Tensor& to
   st.logits = window_logits(st);
 }
 
+namespace {
+
+// Both modes live in PerceiverARDecodeState: the caches until the window slides, or (uncached) the
+// whole window recomputed per token.
+class PerceiverARDecoder : public Decoder {
+ public:
+  PerceiverARDecoder(PerceiverARImpl& model, bool use_cache) : model_(model), use_cache_(use_cache) {}
+  torch::Tensor begin(const torch::Tensor& prime) override {
+    state_ = model_.begin(prime, use_cache_);
+    return state_.logits;  // (B, V)
+  }
+  torch::Tensor append(const torch::Tensor& token) override {
+    model_.append(state_, token);
+    return state_.logits;  // (B, V)
+  }
+
+ private:
+  PerceiverARImpl& model_;
+  bool use_cache_;
+  PerceiverARDecodeState state_;
+};
+
+}  // namespace
+
+std::unique_ptr<Decoder> PerceiverARImpl::decoder(bool use_cache) {
+  return std::make_unique<PerceiverARDecoder>(*this, use_cache);
+}
+
 torch::Tensor PerceiverARImpl::generate(const torch::Tensor& prime, int64_t length,
                                         double temperature, double filter_thres, bool use_cache) {
   TORCH_CHECK(length >= 0, "PerceiverAR: length must be >= 0, got ", length);
-  check_sampling("PerceiverAR", temperature, filter_thres);
-  c10::InferenceMode inference;  // cheaper than NoGradGuard for decoding
+  auto ids = check_ids(prime, "prime");                              // (B, L)
   // Sampling runs in eval mode, as the reference's eval_decorator; the mode is restored after.
   struct ModeGuard {
     torch::nn::Module& m;
@@ -367,16 +389,7 @@ torch::Tensor PerceiverARImpl::generate(const torch::Tensor& prime, int64_t leng
     ~ModeGuard() { m.train(was_training); }
   } guard{*this, is_training()};
   eval();
-  auto st = begin(prime, use_cache);
-  std::vector<torch::Tensor> sampled;
-  sampled.reserve(length);
-  for (int64_t i = 0; i < length; ++i) {
-    auto next = sample_next(st.logits, temperature, filter_thres);  // (B)
-    sampled.push_back(next);
-    if (i + 1 < length) append(st, next);
-  }
-  if (sampled.empty()) return torch::empty({st.tokens.size(0), 0}, st.tokens.options());
-  return torch::stack(sampled, 1);                                   // (B, length)
+  return decode(*decoder(use_cache), ids, length, {temperature, filter_thres, use_cache});
 }
 
 }  // namespace megabench

@@ -9,15 +9,17 @@
 //                                               /*max_seq_len=*/4096, /*cross_attn_seq_len=*/3072));
 //   auto logits = model->forward(x);                  // (B, n - 3072, 256)
 //   auto loss = model->forward(x, {}, labels);        // labels (B, n), as the reference
-//   auto out = model->generate(prime, 512);           // cached decoding
+//   auto out = model->generate(prime, 512);           // cached decoding: (B, L + 512)
 //
 // Parameter names match the reference's state_dict (token_emb, pos_emb, rotary_pos_emb.inv_freq,
 // perceive_layers.i.{0,1}, layers.i.{0,1}, to_logits), so a Python checkpoint loads by name.
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "models/decoding.h"
 #include "models/layers.h"
 
 namespace megabench {
@@ -129,13 +131,18 @@ class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& prefix_mask = {},
                         const torch::Tensor& labels = {});
 
-  /// Samples `length` tokens after prime (B, L), L >= 1, and returns them (B, length). Top-k keeps
+  /// Samples `length` tokens after prime (B, L), L >= 1, and returns prime and them
+  /// (B, L + length). Top-k keeps
   /// max(int((1 - filter_thres) * V), 1) logits, then Gumbel-max; temperature 0 is greedy. The
   /// window is the last max_seq_len tokens, as the reference's wrapper. A prime not longer than
   /// the prefix is left-padded and the padding masked. use_cache reuses the prefix keys/values
   /// and the latent caches until the window slides; false recomputes the window for every token.
   torch::Tensor generate(const torch::Tensor& prime, int64_t length, double temperature = 1.0,
                          double filter_thres = 0.9, bool use_cache = true);
+
+  /// The decoder that generate() samples from (begin/append below, cached or recomputing the
+  /// window per token). Must not outlive the model.
+  std::unique_ptr<Decoder> decoder(bool use_cache = true);
 
   /// Incremental decoding: begin() consumes the prime and sets state.logits to the distribution
   /// of the next token; append() adds one token per row (B) and updates state.logits.

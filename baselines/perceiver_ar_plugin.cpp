@@ -166,10 +166,14 @@ class PerceiverARByteModel : public ByteModel {
 
   torch::Tensor generate(const torch::Tensor& prime, int64_t n,
                          const SamplingOptions& opts) override {
-    // The model needs at least one token to predict from; an empty prime starts from byte 0.
-    torch::Tensor start = prime;
-    if (prime.dim() == 2 && prime.size(1) == 0) start = torch::zeros({prime.size(0), 1}, torch::kLong);
-    return model_->generate(start, n, opts.temperature, opts.filter_thres, opts.use_cache);
+    // The model needs at least one token to predict from; an empty prime starts from byte 0,
+    // which is not part of the result.
+    if (prime.dim() == 2 && prime.size(1) == 0) {
+      auto start = torch::zeros({prime.size(0), 1}, torch::kLong);
+      return model_->generate(start, n, opts.temperature, opts.filter_thres, opts.use_cache)
+          .narrow(1, 1, n);                                            // (B, n)
+    }
+    return model_->generate(prime, n, opts.temperature, opts.filter_thres, opts.use_cache);
   }
 
   ParamCount params() const override { return count_params(model_->options); }

@@ -37,19 +37,14 @@ void ByteTransformerImpl::reset() {
   to_logits = register_module("to_logits", nn::Linear(o.dim(), o.num_tokens()));
 }
 
-torch::Tensor ByteTransformerImpl::check_ids(const torch::Tensor& ids) const {
-  TORCH_CHECK(ids.defined() && ids.dim() == 2, "ByteTransformer: ids must have shape (batch, length), got ",
-              ids.defined() ? ids.sizes() : torch::IntArrayRef{});
-  TORCH_CHECK(!at::isFloatingType(ids.scalar_type()) && ids.scalar_type() != torch::kBool,
-              "ByteTransformer: ids must be an integer tensor, got ", ids.scalar_type());
+torch::Tensor ByteTransformerImpl::check_ids(const torch::Tensor& ids_in) const {
+  auto ids = check_byte_ids(ids_in, options.num_tokens(), "ByteTransformer: ids");
+  TORCH_CHECK(ids.dim() == 2, "ByteTransformer: ids must have shape (batch, length), got ",
+              ids.sizes());
   TORCH_CHECK(ids.size(0) > 0 && ids.size(1) > 0, "ByteTransformer: ids is empty (shape ", ids.sizes(), ")");
   TORCH_CHECK(ids.size(1) <= options.max_seq_len(), "ByteTransformer: input length ", ids.size(1),
               " exceeds max_seq_len ", options.max_seq_len());
-  auto out = ids.to(torch::kLong);
-  const int64_t lo = out.min().item<int64_t>(), hi = out.max().item<int64_t>();
-  TORCH_CHECK(lo >= 0 && hi < options.num_tokens(), "ByteTransformer: ids must lie in [0, ",
-              options.num_tokens(), "), got values in [", lo, ", ", hi, "]");
-  return out;
+  return ids;
 }
 
 torch::Tensor ByteTransformerImpl::run(const torch::Tensor& ids_in) {
@@ -104,44 +99,27 @@ torch::Tensor ByteTransformerImpl::append(ByteTransformerDecodeState& st, const 
   return to_logits(out).squeeze(1);
 }
 
+std::unique_ptr<Decoder> ByteTransformerImpl::decoder(bool use_cache) {
+  if (use_cache) {
+    return std::make_unique<CachedStepDecoder<ByteTransformerImpl, ByteTransformerDecodeState>>(*this);
+  }
+  return std::make_unique<RerunDecoder>([this](const torch::Tensor& seq) {
+    if (seq.size(1) == 0) return begin(seq.size(0)).empty_logits;
+    return forward(seq).select(1, seq.size(1) - 1);  // (B, V)
+  });
+}
+
 torch::Tensor ByteTransformerImpl::generate(const torch::Tensor& prime, std::optional<int64_t> length,
                                             double temperature, double filter_thres, bool use_cache) {
-  c10::InferenceMode inference;  // cheaper than NoGradGuard for decoding
   TORCH_CHECK(prime.defined() && prime.dim() == 2 && prime.size(0) > 0,
               "ByteTransformer: prime must have shape (batch, length) with batch > 0");
-  check_sampling("ByteTransformer", temperature, filter_thres);
-  auto seq = prime.to(to_logits->weight.device(), torch::kLong);
+  auto seq = check_byte_ids(prime, options.num_tokens(), "ByteTransformer: prime")
+                 .to(to_logits->weight.device());
   const int64_t L = seq.size(1);
-  if (L > 0) check_ids(seq);
   const int64_t n = length.value_or(options.max_seq_len() - L);
   TORCH_CHECK(n >= 0 && L + n <= options.max_seq_len(), "ByteTransformer: prime length ", L,
               " + length ", n, " exceeds max_seq_len ", options.max_seq_len());
-  std::vector<torch::Tensor> sampled;
-  if (use_cache) {
-    auto st = begin(seq.size(0));
-    auto logits = st.empty_logits;
-    for (int64_t t = 0; t < L; ++t) logits = append(st, seq.select(1, t));
-    for (int64_t i = 0; i < n; ++i) {
-      auto next = sample_next(logits, temperature, filter_thres);
-      sampled.push_back(next);
-      if (i + 1 < n) logits = append(st, next);
-    }
-  } else {
-    for (int64_t i = 0; i < n; ++i) {
-      torch::Tensor logits;
-      if (seq.size(1) == 0) {
-        logits = begin(seq.size(0)).empty_logits;
-      } else {
-        logits = forward(seq).select(1, seq.size(1) - 1);
-      }
-      auto next = sample_next(logits, temperature, filter_thres);
-      sampled.push_back(next);
-      seq = torch::cat({seq, next.unsqueeze(1)}, 1);
-    }
-    return seq;
-  }
-  if (sampled.empty()) return seq;
-  return torch::cat({seq, torch::stack(sampled, 1)}, 1);
+  return decode(*decoder(use_cache), seq, n, {temperature, filter_thres, use_cache});
 }
 
 }  // namespace megabench

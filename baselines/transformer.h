@@ -6,8 +6,10 @@
 // (window W) gives the strong byte baseline of the SpaceByte paper.
 #include <torch/torch.h>
 
+#include <memory>
 #include <optional>
 
+#include "models/decoding.h"
 #include "models/layers.h"
 
 namespace megabench {
@@ -55,6 +57,11 @@ class ByteTransformerImpl : public torch::nn::Cloneable<ByteTransformerImpl> {
   /// Mean cross-entropy in nats over every byte of ids (none is ignored).
   torch::Tensor loss(const torch::Tensor& ids);
 
+  /// The decoder that generate() samples from: cached (begin/append below) or, with use_cache
+  /// false, a full forward over the sequence per byte. Must not outlive the model.
+  std::unique_ptr<Decoder> decoder(bool use_cache = true);
+
+  /// The cached byte step: begin() returns the state before any byte (empty_logits: byte 0).
   ByteTransformerDecodeState begin(int64_t batch);
   /// Feeds one byte per sequence (B); returns the next byte's logits (B, V), undefined when full.
   torch::Tensor append(ByteTransformerDecodeState& state, const torch::Tensor& byte);

@@ -92,7 +92,7 @@ class TransformerAdapter : public ByteModel {
   torch::Tensor loss(const torch::Tensor& bytes) override { return model_->loss(bytes); }
   torch::Tensor logits(const torch::Tensor& bytes) override { return model_->forward(bytes); }
   torch::Tensor generate(const torch::Tensor& prime, int64_t n, const SamplingOptions& o) override {
-    return model_->generate(prime, n, o.temperature, o.filter_thres, o.use_cache).narrow(1, prime.size(1), n);
+    return model_->generate(prime, n, o.temperature, o.filter_thres, o.use_cache);
   }
   ParamCount params() const override { return count_params(config_); }
 

@@ -9,15 +9,9 @@
 #include <utility>
 #include <vector>
 
-namespace megabench {
+#include "models/decoding.h"  // SamplingOptions
 
-/// How `generate` samples: the reference's top-k (keep max(int((1 - filter_thres) * V), 1)
-/// logits), then Gumbel-max at `temperature`; temperature 0 is greedy.
-struct SamplingOptions {
-  double temperature = 1.0;
-  double filter_thres = 0.9;
-  bool use_cache = true;  // false: rerun the whole sequence for every byte, as the references do
-};
+namespace megabench {
 
 /// Analytical FLOPs per byte of the forward pass (a multiply-add counts 2). Training is 3x.
 struct FlopBreakdown {
@@ -64,8 +58,8 @@ class ByteModel {
   /// (Perceiver AR), the rows of the positions it predicts.
   virtual torch::Tensor logits(const torch::Tensor& bytes) = 0;
 
-  /// Appends `n` sampled bytes to `prime` (B, L) and returns them, (B, n). Uses the model's KV
-  /// caches unless opts.use_cache is false.
+  /// Samples `n` bytes after `prime` (B, L) and returns the prime followed by them, (B, L + n),
+  /// as every model's generate does. Uses the model's KV caches unless opts.use_cache is false.
   virtual torch::Tensor generate(const torch::Tensor& prime, int64_t n,
                                  const SamplingOptions& opts) = 0;
 

@@ -125,7 +125,7 @@ void add_model_commands(CLI::App& app) {
       so.filter_thres = ga->filter_thres;
       so.use_cache = !ga->no_cache;
       const auto t0 = std::chrono::steady_clock::now();
-      auto out = m.model->generate(x, ga->n, so);
+      auto out = m.model->generate(x, ga->n, so).narrow(1, x.size(1), ga->n);  // the new bytes
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::string text(static_cast<size_t>(out.size(1)), '\0');
       auto a = out.accessor<int64_t, 2>();

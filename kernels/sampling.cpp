@@ -1,10 +1,11 @@
 #include "kernels/sampling.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "kernels/checks.h"
 #include "kernels/cuda_launch.h"
-#include "models/layers.h"
+#include "kernels/profile_range.h"
 
 #ifdef MEGABENCH_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -14,6 +15,36 @@
 namespace megabench::kernels {
 
 constexpr int64_t kMaxVocab = 4096;  // the kernel keeps a row in shared memory
+
+torch::Tensor top_k_filter(const torch::Tensor& logits, double thres) {
+  const int64_t k = top_k_count(logits.size(-1), thres);
+  auto [val, ind] = torch::topk(logits, k);
+  auto probs = torch::full_like(logits, -std::numeric_limits<double>::infinity());
+  probs.scatter_(1, ind, val);
+  return probs;
+}
+
+torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature) {
+  return gumbel_sample(logits, temperature, torch::zeros_like(logits).uniform_(0, 1));
+}
+
+torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature,
+                            const torch::Tensor& noise) {
+  if (temperature == 0.0) return logits.argmax(-1);
+  auto gumbel = -torch::log((-torch::log(noise.clamp_min(1e-20))).clamp_min(1e-20));
+  return (logits / temperature + gumbel).argmax(-1);
+}
+
+void check_sampling(const char* where, double temperature, double filter_thres) {
+  TORCH_CHECK(temperature >= 0, where, ": temperature must be >= 0, got ", temperature);
+  TORCH_CHECK(filter_thres >= 0 && filter_thres <= 1, where,
+              ": filter_thres must lie in [0, 1], got ", filter_thres);
+}
+
+torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double filter_thres) {
+  profile::Range r("sampling");
+  return gumbel_sample(top_k_filter(logits, filter_thres), temperature);
+}
 
 int64_t top_k_count(int64_t vocab, double filter_thres) {
   return std::max<int64_t>(static_cast<int64_t>((1.0 - filter_thres) * static_cast<double>(vocab)), 1);

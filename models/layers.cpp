@@ -342,39 +342,4 @@ torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& x_in, KVCache
   return norm(x);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Sampling
-
-torch::Tensor top_k_filter(const torch::Tensor& logits, double thres) {
-  const int64_t num = logits.size(-1);
-  const int64_t k = std::max<int64_t>(static_cast<int64_t>((1.0 - thres) * num), 1);
-  auto [val, ind] = torch::topk(logits, k);
-  auto probs = torch::full_like(logits, -std::numeric_limits<double>::infinity());
-  probs.scatter_(1, ind, val);
-  return probs;
-}
-
-torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature) {
-  // Noise is drawn even when greedy, so that the random stream does not depend on temperature.
-  return gumbel_sample(logits, temperature, torch::zeros_like(logits).uniform_(0, 1));
-}
-
-torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature,
-                            const torch::Tensor& noise) {
-  if (temperature == 0.0) return logits.argmax(-1);
-  auto gumbel = -torch::log((-torch::log(noise.clamp_min(1e-20))).clamp_min(1e-20));
-  return (logits / temperature + gumbel).argmax(-1);
-}
-
-void check_sampling(const char* model, double temperature, double filter_thres) {
-  TORCH_CHECK(temperature >= 0, model, ": temperature must be >= 0, got ", temperature);
-  TORCH_CHECK(filter_thres >= 0 && filter_thres <= 1, model, ": filter_thres must lie in [0, 1], got ",
-              filter_thres);
-}
-
-torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double filter_thres) {
-  profile::Range r("sampling");
-  return gumbel_sample(top_k_filter(logits, filter_thres), temperature);
-}
-
 }  // namespace megabench

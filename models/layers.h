@@ -230,20 +230,4 @@ class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
 };
 TORCH_MODULE(Transformer);
 
-// ---------------------------------------------------------------------------------------------
-// Sampling, with the references' semantics.
-
-/// Keeps the max(int((1 - thres) * V), 1) largest logits, the rest -inf. logits (B, V).
-torch::Tensor top_k_filter(const torch::Tensor& logits, double thres);
-/// argmax(logits / temperature + Gumbel noise); temperature 0 is argmax. (B, V) -> (B).
-torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature);
-/// The same with explicit uniform noise (B, V) in [0, 1) (what the fused sampling kernel replays).
-torch::Tensor gumbel_sample(const torch::Tensor& logits, double temperature,
-                            const torch::Tensor& noise);
-/// Checks generate()'s sampling arguments: temperature >= 0, filter_thres in [0, 1]. `model`
-/// prefixes the message.
-void check_sampling(const char* model, double temperature, double filter_thres);
-/// top_k_filter then gumbel_sample.
-torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double filter_thres);
-
 }  // namespace megabench

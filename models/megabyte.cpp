@@ -129,18 +129,11 @@ void MEGABYTEImpl::reset() {
 // Building blocks of the forward pass
 
 torch::Tensor MEGABYTEImpl::check_ids(const torch::Tensor& ids_in) const {
-  TORCH_CHECK(ids_in.defined(), "MEGABYTE: ids is undefined");
-  TORCH_CHECK(!at::isFloatingType(ids_in.scalar_type()) && !at::isComplexType(ids_in.scalar_type()) &&
-                  ids_in.scalar_type() != torch::kBool,
-              "MEGABYTE: ids must be an integer tensor, got ", ids_in.scalar_type());
-  TORCH_CHECK(ids_in.dim() == 2 || ids_in.dim() == S_ + 1, "MEGABYTE: ids must have rank 2 (batch, "
-              "length) or ", S_ + 1, " (batch, m, patch...), got shape ", ids_in.sizes());
-  TORCH_CHECK(ids_in.numel() > 0, "MEGABYTE: ids is empty (shape ", ids_in.sizes(),
+  auto ids = check_byte_ids(ids_in, options.num_tokens(), "MEGABYTE: ids");
+  TORCH_CHECK(ids.dim() == 2 || ids.dim() == S_ + 1, "MEGABYTE: ids must have rank 2 (batch, "
+              "length) or ", S_ + 1, " (batch, m, patch...), got shape ", ids.sizes());
+  TORCH_CHECK(ids.numel() > 0, "MEGABYTE: ids is empty (shape ", ids.sizes(),
               "); use forward_empty(batch) for the distribution of the first byte");
-  auto ids = ids_in.to(torch::kLong);
-  const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
-  TORCH_CHECK(lo >= 0 && hi < options.num_tokens(), "MEGABYTE: ids must lie in [0, ",
-              options.num_tokens(), "), got values in [", lo, ", ", hi, "]");
   return ids;
 }
 
@@ -382,46 +375,28 @@ torch::Tensor MEGABYTEImpl::next_logits_uncached(const torch::Tensor& seq) {
   return forward(seq).select(1, seq.size(1) - 1);
 }
 
+std::unique_ptr<Decoder> MEGABYTEImpl::decoder(bool use_cache) {
+  if (use_cache) return std::make_unique<CachedStepDecoder<MEGABYTEImpl, MEGABYTEDecodeState>>(*this);
+  return std::make_unique<RerunDecoder>(
+      [this](const torch::Tensor& seq) { return next_logits_uncached(seq); });
+}
+
 torch::Tensor MEGABYTEImpl::generate(const torch::Tensor& prime_in, std::optional<int64_t> length,
                                      double temperature, double filter_thres, int64_t batch,
                                      bool use_cache) {
-  c10::InferenceMode inference;  // cheaper than NoGradGuard for decoding
-  const auto device = to_logits->weight.device();
   torch::Tensor prime = prime_in.defined()
                             ? prime_in
                             : torch::empty({batch, 0}, torch::TensorOptions().dtype(torch::kLong));
   TORCH_CHECK(prime.dim() == 2, "MEGABYTE: prime must have shape (batch, length), got ",
               prime.sizes());
   TORCH_CHECK(prime.size(0) > 0, "MEGABYTE: prime must have a positive batch size");
-  check_sampling("MEGABYTE", temperature, filter_thres);
-  prime = prime.to(device, torch::kLong);
-  if (prime.numel() > 0) check_ids(prime);
+  prime = check_byte_ids(prime, options.num_tokens(), "MEGABYTE: prime")
+              .to(to_logits->weight.device());
   const int64_t L = prime.size(1), total = options.total_len();
   const int64_t n = length.value_or(total - L);
   TORCH_CHECK(n >= 0 && L + n <= total, "MEGABYTE: prime length ", L, " + length ", n,
               " exceeds the model's maximum of ", total, " bytes");
-
-  std::vector<torch::Tensor> sampled;
-  sampled.reserve(n);
-  if (use_cache) {
-    auto st = begin(prime.size(0));
-    torch::Tensor logits = st.empty_logits;
-    for (int64_t t = 0; t < L; ++t) logits = append(st, prime.select(1, t));
-    for (int64_t i = 0; i < n; ++i) {
-      auto next = sample_next(logits, temperature, filter_thres);  // (B)
-      sampled.push_back(next);
-      if (i + 1 < n) logits = append(st, next);
-    }
-  } else {
-    auto seq = prime;
-    for (int64_t i = 0; i < n; ++i) {
-      auto next = sample_next(next_logits_uncached(seq), temperature, filter_thres);
-      sampled.push_back(next);
-      seq = torch::cat({seq, next.unsqueeze(1)}, 1);
-    }
-  }
-  if (sampled.empty()) return prime;
-  return torch::cat({prime, torch::stack(sampled, 1)}, 1);
+  return decode(*decoder(use_cache), prime, n, {temperature, filter_thres, use_cache});
 }
 
 }  // namespace megabench

@@ -13,9 +13,11 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
+#include "models/decoding.h"
 #include "models/layers.h"
 
 namespace megabench {
@@ -114,7 +116,11 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
                          double temperature = 1.0, double filter_thres = 0.9, int64_t batch = 1,
                          bool use_cache = true);
 
-  /// Incremental decoding. begin() returns the state before any byte; append() feeds one byte
+  /// The decoder that generate() samples from: cached (begin/append below) or, with use_cache
+  /// false, the reference's full forward per byte (next_logits_uncached). Must not outlive the model.
+  std::unique_ptr<Decoder> decoder(bool use_cache = true);
+
+  /// The cached byte step. begin() returns the state before any byte; append() feeds one byte
   /// per sequence (B) and returns the logits of the next byte (B, V) -- undefined once full.
   MEGABYTEDecodeState begin(int64_t batch);
   torch::Tensor append(MEGABYTEDecodeState& state, const torch::Tensor& byte);

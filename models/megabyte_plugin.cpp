@@ -183,8 +183,7 @@ class MegabyteAdapter : public ByteModel {
   }
   torch::Tensor logits(const torch::Tensor& bytes) override { return model_->forward(bytes); }
   torch::Tensor generate(const torch::Tensor& prime, int64_t n, const SamplingOptions& o) override {
-    auto out = model_->generate(prime, n, o.temperature, o.filter_thres, prime.size(0), o.use_cache);
-    return out.narrow(1, prime.size(1), n);
+    return model_->generate(prime, n, o.temperature, o.filter_thres, prime.size(0), o.use_cache);
   }
   ParamCount params() const override { return count_params(config_); }
 

@@ -77,14 +77,15 @@ TEST_CASE("every registered model builds - trains a step and generates at its ti
     megabench::SamplingOptions greedy;
     greedy.temperature = 0;
     auto cached = model->generate(prime, 4, greedy);
-    CHECK(cached.sizes() == torch::IntArrayRef({1, 4}));
+    CHECK(cached.sizes() == torch::IntArrayRef({1, 6}));  // prime + new bytes
+    CHECK(torch::equal(cached.narrow(1, 0, 2), prime));
     CHECK((cached >= 0).all().item<bool>());
     CHECK((cached < 256).all().item<bool>());
     greedy.use_cache = false;
     auto uncached = model->generate(prime, 4, greedy);
     CHECK(torch::equal(cached, uncached));
     megabench::SamplingOptions sampled;
-    CHECK(model->generate(prime, 3, sampled).size(1) == 3);
+    CHECK(model->generate(prime, 3, sampled).size(1) == 5);
   }
 }
 

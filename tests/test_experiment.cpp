@@ -13,7 +13,7 @@
 
 #include "harness/experiment.h"
 #include "harness/registry.h"
-#include "models/layers.h"
+#include "models/decoding.h"
 #include "tests/support.h"
 
 namespace {
@@ -64,7 +64,7 @@ class TinyModel : public megabench::ByteModel {
       auto next = megabench::sample_next(logits(ctx).select(1, -1), o.temperature, o.filter_thres);  // (B)
       seq = torch::cat({seq, next.view({-1, 1}).to(seq.dtype())}, 1);
     }
-    return seq.slice(1, prime.size(1));
+    return seq;  // prime + new bytes
   }
   megabench::ParamCount params() const override { return count(net_->emb->weight.size(1)); }
   static megabench::ParamCount count(int64_t dim) {

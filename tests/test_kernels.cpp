@@ -10,6 +10,7 @@
 
 #include "kernels/local_attention.h"
 #include "kernels/sampling.h"
+#include "models/decoding.h"
 #include "models/layers.h"
 #include "support.h"
 
@@ -134,7 +135,7 @@ TEST_CASE("local_attention launcher rejects bad inputs with clear messages", "[k
   CHECK(error_of([&] { mk::check_local_attention_inputs(ok, ok, ok, false); }).empty());
 }
 
-TEST_CASE("fused_sample_reference is layers.h's top_k_filter + gumbel_sample", "[kernels]") {
+TEST_CASE("fused_sample_reference is the reference top_k_filter + gumbel_sample", "[kernels]") {
   torch::manual_seed(2);
   CHECK(mk::top_k_count(256, 0.9) == 25);
   CHECK(mk::top_k_count(256, 0.999) == 1);
