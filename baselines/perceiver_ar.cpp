@@ -16,11 +16,9 @@ void PerceiverAROptions::validate() const {
   TORCH_CHECK(depth() >= 0, "PerceiverAR: depth must be >= 0, got ", depth());
   TORCH_CHECK(perceive_depth() >= 0, "PerceiverAR: perceive_depth must be >= 0, got ",
               perceive_depth());
-  TORCH_CHECK(cross_attn_seq_len() >= 0, "PerceiverAR: cross_attn_seq_len must be >= 0, got ",
-              cross_attn_seq_len());
-  TORCH_CHECK(max_seq_len() > cross_attn_seq_len(),
-              "PerceiverAR: max_seq_len (", max_seq_len(),
-              ") must be greater than cross_attn_seq_len (", cross_attn_seq_len(), ")");
+  TORCH_CHECK(prefix_len() >= 0, "PerceiverAR: prefix_len must be >= 0, got ", prefix_len());
+  TORCH_CHECK(seq_len() > prefix_len(), "PerceiverAR: seq_len (", seq_len(),
+              ") must be greater than prefix_len (", prefix_len(), ")");
   TORCH_CHECK(heads() > 0, "PerceiverAR: heads must be positive, got ", heads());
   TORCH_CHECK(dim_head() >= rotary_dim(), "PerceiverAR: dim_head must be at least 32 (the rotary ",
               "embedding rotates max(32, dim_head / 2) features), got ", dim_head());
@@ -57,13 +55,13 @@ static torch::Tensor merge_heads(const torch::Tensor& t) {
 
 CausalPrefixAttentionImpl::CausalPrefixAttentionImpl(int64_t dim_, int64_t dim_head_,
                                                      int64_t heads_, int64_t max_heads_process_,
-                                                     double dropout_, bool flash_)
+                                                     double dropout_, AttentionPath attention_)
     : dim(dim_),
       dim_head(dim_head_),
       heads(heads_),
       max_heads_process(max_heads_process_),
       dropout(dropout_),
-      flash(flash_) {
+      attention(attention_) {
   reset();
 }
 
@@ -103,12 +101,12 @@ torch::Tensor CausalPrefixAttentionImpl::forward(const torch::Tensor& x_in,
   ao.scale = 1.0;
   ao.dropout = dropout;
   ao.training = is_training();
-  ao.sdpa = flash;
+  ao.attention = attention;
   if (prefix_keep.defined()) {
     auto latent_keep = torch::ones({prefix_keep.size(0), k_all.size(2)}, prefix_keep.options());
     ao.keep_mask = torch::cat({prefix_keep, latent_keep}, 1).view({x.size(0), 1, 1, -1});
   }
-  if (flash) return to_out(merge_heads(attend(q, k, v, ao)));       // no scores to bound
+  if (attention == AttentionPath::kSdpa) return to_out(merge_heads(attend(q, k, v, ao)));       // no scores to bound
   // Heads in chunks of max_heads_process, as the reference, to bound the (n, C + m) scores.
   std::vector<torch::Tensor> out;
   for (int64_t h0 = 0; h0 < heads; h0 += max_heads_process) {
@@ -129,7 +127,7 @@ void PerceiverARImpl::reset() {
   options.validate();
   const auto& o = options;
   token_emb = register_module("token_emb", torch::nn::Embedding(o.num_tokens(), o.dim()));
-  pos_emb = register_module("pos_emb", torch::nn::Embedding(o.max_seq_len(), o.dim()));
+  pos_emb = register_module("pos_emb", torch::nn::Embedding(o.seq_len(), o.dim()));
   rotary_pos_emb =
       register_module("rotary_pos_emb", RotaryEmbedding(RotaryEmbeddingOptions(o.rotary_dim())));
   auto ff_options = FeedForwardOptions(o.dim())
@@ -142,7 +140,7 @@ void PerceiverARImpl::reset() {
   perceive_ff_.clear();
   for (int64_t i = 0; i < o.perceive_depth(); ++i) {
     auto attn = CausalPrefixAttention(o.dim(), o.dim_head(), o.heads(),
-                                      o.perceive_max_heads_process(), o.dropout(), o.flash_attn());
+                                      o.perceive_max_heads_process(), o.dropout(), o.attention());
     auto ff = make_feedforward(ff_options);
     perceive_layers->push_back(torch::nn::ModuleList(attn, ff));
     perceive_attn_.push_back(attn);
@@ -158,7 +156,7 @@ void PerceiverARImpl::reset() {
                               .heads(o.heads())
                               .norm(NormKind::kLayerNorm)
                               .fused_qkv(true)
-                              .flash(o.flash_attn()));
+                              .attention(o.attention()));
     auto ff = make_feedforward(ff_options);
     layers->push_back(torch::nn::ModuleList(attn, ff));
     attn_.push_back(attn);
@@ -209,16 +207,16 @@ torch::Tensor PerceiverARImpl::run_latents(torch::Tensor x, int64_t start,
 torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::Tensor& prefix_mask,
                                        const torch::Tensor& labels) {
   auto ids = check_ids(x_in, "x");                                   // (B, n)
-  const int64_t b = ids.size(0), n = ids.size(1), C = options.cross_attn_seq_len();
-  TORCH_CHECK(n > C && n <= options.max_seq_len(), "PerceiverAR: x length must satisfy ",
-              "cross_attn_seq_len (", C, ") < length <= max_seq_len (", options.max_seq_len(),
+  const int64_t b = ids.size(0), n = ids.size(1), C = options.prefix_len();
+  TORCH_CHECK(n > C && n <= options.seq_len(), "PerceiverAR: x length must satisfy ",
+              "prefix_len (", C, ") < length <= seq_len (", options.seq_len(),
               "), got ", n);
   torch::Tensor keep = prefix_mask;
   if (keep.defined()) {
     TORCH_CHECK(keep.scalar_type() == torch::kBool, "PerceiverAR: prefix_mask must be bool, got ",
                 keep.scalar_type());
     TORCH_CHECK(keep.dim() == 2 && keep.size(0) == b && keep.size(1) == C,
-                "PerceiverAR: prefix_mask must have shape (batch, cross_attn_seq_len) = (", b,
+                "PerceiverAR: prefix_mask must have shape (batch, prefix_len) = (", b,
                 ", ", C, "), got ", keep.sizes());
     keep = keep.to(ids.device());
   }
@@ -271,17 +269,17 @@ torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::T
 
 torch::Tensor PerceiverARImpl::window_logits(const PerceiverARDecodeState& st) {
   const int64_t T = st.tokens.size(1);
-  const int64_t start = std::max<int64_t>(0, T - options.max_seq_len());
+  const int64_t start = std::max<int64_t>(0, T - options.seq_len());
   auto window = st.tokens.narrow(1, start, T - start);
   torch::Tensor mask;
-  if (st.pad > start) mask = st.valid.narrow(1, start, options.cross_attn_seq_len());
+  if (st.pad > start) mask = st.valid.narrow(1, start, options.prefix_len());
   auto logits = forward(window, mask);
   return logits.select(1, logits.size(1) - 1);                       // (B, V)
 }
 
 void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
-  const int64_t T = st.tokens.size(1), C = options.cross_attn_seq_len();
-  TORCH_INTERNAL_ASSERT(T > C && T <= options.max_seq_len());
+  const int64_t T = st.tokens.size(1), C = options.prefix_len();
+  TORCH_INTERNAL_ASSERT(T > C && T <= options.seq_len());
   auto h = token_emb(st.tokens) + pos_emb(torch::arange(T, st.tokens.options()));  // (B, T, D)
   auto prefix_rotary = rotary_pos_emb(C);
   const size_t P = perceive_attn_.size();
@@ -305,7 +303,7 @@ void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
 PerceiverARDecodeState PerceiverARImpl::begin(const torch::Tensor& prime_in, bool use_cache) {
   c10::InferenceMode inference;  // cheaper than NoGradGuard for decoding
   auto prime = check_ids(prime_in, "prime");                         // (B, L)
-  const int64_t b = prime.size(0), L = prime.size(1), C = options.cross_attn_seq_len();
+  const int64_t b = prime.size(0), L = prime.size(1), C = options.prefix_len();
   PerceiverARDecodeState st;
   st.use_cache = use_cache;
   // The window needs more than C tokens; a shorter prime is left-padded, the padding masked.
@@ -313,7 +311,7 @@ PerceiverARDecodeState PerceiverARImpl::begin(const torch::Tensor& prime_in, boo
   st.tokens = torch::cat({torch::zeros({b, st.pad}, prime.options()), prime}, 1);
   auto bool_opts = prime.options().dtype(torch::kBool);
   st.valid = torch::cat({torch::zeros({b, st.pad}, bool_opts), torch::ones({b, L}, bool_opts)}, 1);
-  if (use_cache && st.tokens.size(1) <= options.max_seq_len()) {
+  if (use_cache && st.tokens.size(1) <= options.seq_len()) {
     prefill(st);
   } else {
     st.logits = window_logits(st);
@@ -331,7 +329,7 @@ void PerceiverARImpl::append(PerceiverARDecodeState& st, const torch::Tensor& to
   st.tokens = torch::cat({st.tokens, token}, 1);
   st.valid = torch::cat({st.valid, torch::ones({b, 1}, st.valid.options())}, 1);
   const int64_t T = st.tokens.size(1);
-  if (st.use_cache && st.cache_live && T <= options.max_seq_len()) {
+  if (st.use_cache && st.cache_live && T <= options.seq_len()) {
     auto pos = torch::full({1}, T - 1, token.options());
     auto h = token_emb(token) + pos_emb(pos);                        // (B, 1, D)
     st.logits = run_latents(h, T - 1, st.prefix_k, st.prefix_v, st.prefix_keep,

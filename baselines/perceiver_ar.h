@@ -1,12 +1,12 @@
 #pragma once
 // Perceiver AR (Hawthorne et al. 2022, arXiv 2202.07765), as lucidrains' perceiver-ar-pytorch
-// 0.0.10 builds it. The first cross_attn_seq_len tokens of the window are a prefix that the
+// 0.0.10 builds it. The first prefix_len tokens of the window are a prefix that the
 // latent positions (the rest of the window) cross-attend to, causally, in the perceive layers;
 // then ordinary causal self-attention layers run over the latents only. Logits and the loss cover
 // the latent positions only.
 //
 //   auto model = PerceiverAR(PerceiverAROptions(/*num_tokens=*/256, /*dim=*/512, /*depth=*/8,
-//                                               /*max_seq_len=*/4096, /*cross_attn_seq_len=*/3072));
+//                                               /*seq_len=*/4096, /*prefix_len=*/3072));
 //   auto logits = model->forward(x);                  // (B, n - 3072, 256)
 //   auto loss = model->forward(x, {}, labels);        // labels (B, n), as the reference
 //   auto out = model->generate(prime, 512);           // cached decoding: (B, L + 512)
@@ -25,23 +25,24 @@
 namespace megabench {
 
 struct PerceiverAROptions {
-  PerceiverAROptions(int64_t num_tokens, int64_t dim, int64_t depth, int64_t max_seq_len,
-                     int64_t cross_attn_seq_len)
+  PerceiverAROptions(int64_t num_tokens, int64_t dim, int64_t depth, int64_t seq_len,
+                     int64_t prefix_len)
       : num_tokens_(num_tokens),
         dim_(dim),
         depth_(depth),
-        max_seq_len_(max_seq_len),
-        cross_attn_seq_len_(cross_attn_seq_len) {}
+        seq_len_(seq_len),
+        prefix_len_(prefix_len) {}
   /// Vocabulary size: 256 for bytes.
   TORCH_ARG(int64_t, num_tokens);
   /// Model width, e.g. 512.
   TORCH_ARG(int64_t, dim);
   /// Self-attention layers over the latents, e.g. 8.
   TORCH_ARG(int64_t, depth);
-  /// Longest window (prefix + latents), e.g. 4096. Also the size of the learned position table.
-  TORCH_ARG(int64_t, max_seq_len);
-  /// Prefix length, e.g. 3072; must be below max_seq_len.
-  TORCH_ARG(int64_t, cross_attn_seq_len);
+  /// Window in bytes (prefix + latents), e.g. 4096; the reference's max_seq_len. Also the size
+  /// of the learned position table.
+  TORCH_ARG(int64_t, seq_len);
+  /// Prefix length, e.g. 3072; must be below seq_len. The reference's cross_attn_seq_len.
+  TORCH_ARG(int64_t, prefix_len);
   /// Default 64.
   TORCH_ARG(int64_t, dim_head) = 64;
   /// Default 8.
@@ -57,16 +58,16 @@ struct PerceiverAROptions {
   /// Heads the perceive layers score at once (bounds the (n, prefix) score memory of the explicit
   /// path; the fused path never builds the scores and takes all heads at once). Default 2.
   TORCH_ARG(int64_t, perceive_max_heads_process) = 2;
-  /// Attention through LibTorch's fused scaled_dot_product_attention (flash kernel: no score
-  /// matrix, causal blocks skipped; the same math as the reference up to rounding). false: the
-  /// reference's explicit masked softmax. Default true (not a reference argument: it has only
-  /// the explicit path).
-  TORCH_ARG(bool, flash_attn) = true;
+  /// kSdpa: LibTorch's fused scaled_dot_product_attention (flash kernel: no score matrix, causal
+  /// blocks skipped; the same math as the reference up to rounding). kExplicit: the reference's
+  /// explicit masked softmax. Default kSdpa (the reference has only the explicit path).
+  TORCH_ARG(AttentionPath, attention) = AttentionPath::kSdpa;
 
  public:  // TORCH_ARG leaves the section private
   /// Rotated features per head: max(32, dim_head / 2), as the reference (it must fit dim_head).
   int64_t rotary_dim() const { return std::max<int64_t>(32, dim_head() / 2); }
-  int64_t latent_len() const { return max_seq_len() - cross_attn_seq_len(); }
+  /// Latent positions: the bytes one window predicts, seq_len - prefix_len.
+  int64_t num_latents() const { return seq_len() - prefix_len(); }
   /// Throws naming the option that is out of range.
   void validate() const;
 };
@@ -81,7 +82,7 @@ struct PerceiverAROptions {
 class CausalPrefixAttentionImpl : public torch::nn::Cloneable<CausalPrefixAttentionImpl> {
  public:
   CausalPrefixAttentionImpl(int64_t dim, int64_t dim_head, int64_t heads, int64_t max_heads_process,
-                            double dropout, bool flash);
+                            double dropout, AttentionPath attention);
   void reset() override;
   /// Prefix keys and values (B, H, C, d), rotated by prefix_rotary (C, r) or (B, 1, C, r).
   std::pair<torch::Tensor, torch::Tensor> prefix_kv(const torch::Tensor& context,
@@ -94,7 +95,7 @@ class CausalPrefixAttentionImpl : public torch::nn::Cloneable<CausalPrefixAttent
                         const torch::Tensor& rotary, LayerCache& cache);
   int64_t dim, dim_head, heads, max_heads_process;
   double dropout;
-  bool flash;
+  AttentionPath attention;
   torch::nn::LayerNorm norm{nullptr}, context_norm{nullptr};
   torch::nn::Linear to_q{nullptr}, to_kv{nullptr}, to_out{nullptr};
 };
@@ -124,17 +125,17 @@ class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {
   explicit PerceiverARImpl(PerceiverAROptions options);
   void reset() override;
 
-  /// x (B, n) ids with cross_attn_seq_len < n <= max_seq_len. prefix_mask (B, cross_attn_seq_len)
+  /// x (B, n) ids with prefix_len < n <= seq_len. prefix_mask (B, prefix_len)
   /// bool: false hides that prefix position. Returns logits for the latent positions
-  /// (B, n - cross_attn_seq_len, V), or, with labels (B, n), the reference's loss: mean
-  /// cross-entropy of labels[:, cross_attn_seq_len:] ignoring label 0.
+  /// (B, n - prefix_len, V), or, with labels (B, n), the reference's loss: mean
+  /// cross-entropy of labels[:, prefix_len:] ignoring label 0.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& prefix_mask = {},
                         const torch::Tensor& labels = {});
 
   /// Samples `length` tokens after prime (B, L), L >= 1, and returns prime and them
   /// (B, L + length). Top-k keeps
   /// max(int((1 - filter_thres) * V), 1) logits, then Gumbel-max; temperature 0 is greedy. The
-  /// window is the last max_seq_len tokens, as the reference's wrapper. A prime not longer than
+  /// window is the last seq_len tokens, as the reference's wrapper. A prime not longer than
   /// the prefix is left-padded and the padding masked. use_cache reuses the prefix keys/values
   /// and the latent caches until the window slides; false recomputes the window for every token.
   torch::Tensor generate(const torch::Tensor& prime, int64_t length, double temperature = 1.0,
@@ -165,7 +166,7 @@ class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {
                             std::vector<LayerCache>& layer_cache);
   /// Next-token logits (B, V) of the window ending at the last token of state, without caches.
   torch::Tensor window_logits(const PerceiverARDecodeState& state);
-  /// (Re)builds the caches for the window tokens[:, :T] (T <= max_seq_len) and sets state.logits.
+  /// (Re)builds the caches for the window tokens[:, :T] (T <= seq_len) and sets state.logits.
   void prefill(PerceiverARDecodeState& state);
 
   std::vector<CausalPrefixAttention> perceive_attn_;

@@ -21,12 +21,10 @@ const std::vector<OptionSpec>& perceiver_options() {
       {"num_tokens", "int", 256, "vocabulary size (256 bytes)"},
       {"dim", "int", 512, "model width"},
       {"depth", "int", 8, "self-attention layers over the latents"},
-      {"max_seq_len", "int", 4096, "window length: prefix + latents"},
-      {"seq_len", "int", nullptr, "convenience alias of max_seq_len"},
-      {"cross_attn_seq_len", "int", nullptr,
-       "prefix length; default max_seq_len - num_latents"},
+      {"seq_len", "int", 4096, "window in bytes: prefix + latents"},
+      {"prefix_len", "int", nullptr, "prefix length; default seq_len - num_latents"},
       {"num_latents", "int", nullptr,
-       "latent positions (max_seq_len - cross_attn_seq_len); default max_seq_len / 4"},
+       "latent positions (seq_len - prefix_len); default seq_len / 4"},
       {"dim_head", "int", 64, "width of one attention head (>= 32: 32 features are rotated)"},
       {"heads", "int", 8, "attention heads"},
       {"dropout", "float", 0.0, "attention dropout of the perceive layers, feedforward dropout"},
@@ -34,8 +32,8 @@ const std::vector<OptionSpec>& perceiver_options() {
       {"ff_mult", "float", 4.0, "feedforward hidden width multiplier"},
       {"perceive_depth", "int", 1, "cross-attention layers"},
       {"perceive_max_heads_process", "int", 2, "heads the perceive layers score at once"},
-      {"flash_attn", "bool", true,
-       "fused scaled_dot_product_attention (false: the reference's explicit softmax)"},
+      {"attention", "string", "sdpa",
+       "\"sdpa\" (fused scaled_dot_product_attention) or \"explicit\" (the reference's softmax)"},
   };
   return specs;
 }
@@ -54,32 +52,24 @@ json resolve_config(const json& config) {
     if (!value.is_null()) given[key] = value;
   }
   json r = apply_option_defaults("perceiver_ar", perceiver_options(), given);
-  if (has(config, "seq_len")) {
-    if (has(config, "max_seq_len") && config["max_seq_len"] != config["seq_len"]) {
-      fail("seq_len (" + config["seq_len"].dump() + ") and max_seq_len (" +
-           config["max_seq_len"].dump() + ") disagree; give one");
-    }
-    r["max_seq_len"] = config["seq_len"];
-  }
-  const int64_t L = r["max_seq_len"];
-  r["seq_len"] = L;
+  const int64_t L = r["seq_len"];
   if (has(config, "num_latents")) {
     const int64_t c = L - config["num_latents"].get<int64_t>();
-    if (has(config, "cross_attn_seq_len") && config["cross_attn_seq_len"] != c) {
-      fail("num_latents and cross_attn_seq_len disagree: num_latents must equal max_seq_len - "
-           "cross_attn_seq_len");
+    if (has(config, "prefix_len") && config["prefix_len"] != c) {
+      fail("num_latents and prefix_len disagree: num_latents must equal seq_len - prefix_len");
     }
-    r["cross_attn_seq_len"] = c;
-  } else if (!has(config, "cross_attn_seq_len")) {
-    r["cross_attn_seq_len"] = L - L / 4;
+    r["prefix_len"] = c;
+  } else if (!has(config, "prefix_len")) {
+    r["prefix_len"] = L - L / 4;
   }
-  r["num_latents"] = L - r["cross_attn_seq_len"].get<int64_t>();
+  r["num_latents"] = L - r["prefix_len"].get<int64_t>();
+  attention_path(r["attention"].get<std::string>(), "perceiver_ar.attention");
   return r;
 }
 
 PerceiverAROptions options_of(const json& r) {
-  return PerceiverAROptions(r["num_tokens"], r["dim"], r["depth"], r["max_seq_len"],
-                            r["cross_attn_seq_len"])
+  return PerceiverAROptions(r["num_tokens"], r["dim"], r["depth"], r["seq_len"],
+                            r["prefix_len"])
       .dim_head(r["dim_head"])
       .heads(r["heads"])
       .dropout(r["dropout"])
@@ -87,7 +77,7 @@ PerceiverAROptions options_of(const json& r) {
       .ff_mult(r["ff_mult"])
       .perceive_depth(r["perceive_depth"])
       .perceive_max_heads_process(r["perceive_max_heads_process"])
-      .flash_attn(r["flash_attn"]);
+      .attention(attention_path(r["attention"].get<std::string>()));
 }
 
 json resolve_checked(const json& config) {
@@ -107,7 +97,7 @@ ParamCount count_params(const PerceiverAROptions& o) {
   const int64_t perceive = 4 * D + 4 * D * I + D + ff;             // 2 LayerNorms, q/kv/out, out bias
   const int64_t layer = 2 * D + 4 * D * I + ff;                    // LayerNorm, qkv/out
   ParamCount pc;
-  const int64_t embed = V * D + o.max_seq_len() * D, logits = D * V;
+  const int64_t embed = V * D + o.seq_len() * D, logits = D * V;
   pc.groups = {{"embeddings", embed},
                {"perceive", o.perceive_depth() * perceive},
                {"layers", o.depth() * layer},
@@ -124,8 +114,8 @@ FlopBreakdown count_flops(const PerceiverAROptions& o) {
   const double D = static_cast<double>(o.dim()), V = static_cast<double>(o.num_tokens());
   const double I = static_cast<double>(o.heads() * o.dim_head());
   const double hidden = static_cast<double>(static_cast<int64_t>(D * o.ff_mult()));
-  const double L = static_cast<double>(o.max_seq_len());
-  const double C = static_cast<double>(o.cross_attn_seq_len());
+  const double L = static_cast<double>(o.seq_len());
+  const double C = static_cast<double>(o.prefix_len());
   const double N = L - C;  // latents: the bytes one window predicts
   FlopBreakdown f;
   const double ff = 2 * 2 * D * hidden;
@@ -144,15 +134,15 @@ class PerceiverARByteModel : public ByteModel {
  public:
   explicit PerceiverARByteModel(const json& r) : model_(options_of(r)) {}
   torch::nn::Module& module() override { return *model_; }
-  int64_t max_seq_len() const override { return model_->options.max_seq_len(); }
+  int64_t max_seq_len() const override { return model_->options.seq_len(); }
 
   torch::Tensor byte_nll(const torch::Tensor& bytes) override {
-    const int64_t C = model_->options.cross_attn_seq_len();
+    const int64_t C = model_->options.prefix_len();
     TORCH_CHECK(bytes.dim() == 2, "perceiver_ar: bytes must have shape (batch, length), got ",
                 bytes.sizes());
     const int64_t T = bytes.size(1);
     TORCH_CHECK(T >= C + 2 && T <= max_seq_len() + 1, "perceiver_ar: byte_nll needs ",
-                "cross_attn_seq_len + 2 (", C + 2, ") to max_seq_len + 1 (", max_seq_len() + 1,
+                "prefix_len + 2 (", C + 2, ") to seq_len + 1 (", max_seq_len() + 1,
                 ") bytes, got ", T);
     auto logits = model_->forward(bytes.narrow(1, 0, T - 1));         // (B, N, V)
     auto targets = bytes.narrow(1, C + 1, T - 1 - C).to(logits.device(), torch::kLong);
@@ -161,7 +151,7 @@ class PerceiverARByteModel : public ByteModel {
     return nll.view({bytes.size(0), -1});                              // (B, N)
   }
 
-  /// Logits of the latent positions only, (B, T - cross_attn_seq_len, V).
+  /// Logits of the latent positions only, (B, T - prefix_len, V).
   torch::Tensor logits(const torch::Tensor& bytes) override { return model_->forward(bytes); }
 
   torch::Tensor generate(const torch::Tensor& prime, int64_t n,

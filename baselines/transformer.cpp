@@ -16,12 +16,12 @@ void ByteTransformerImpl::reset() {
   TORCH_CHECK(o.num_tokens() > 0, "ByteTransformer: num_tokens must be positive, got ", o.num_tokens());
   TORCH_CHECK(o.dim() > 0, "ByteTransformer: dim must be positive, got ", o.dim());
   TORCH_CHECK(o.depth() >= 0, "ByteTransformer: depth must be >= 0, got ", o.depth());
-  TORCH_CHECK(o.max_seq_len() > 0, "ByteTransformer: max_seq_len must be positive, got ", o.max_seq_len());
+  TORCH_CHECK(o.seq_len() > 0, "ByteTransformer: seq_len must be positive, got ", o.seq_len());
   TORCH_CHECK(o.window() >= 0, "ByteTransformer: window must be >= 0, got ", o.window());
   start_token = register_parameter("start_token", torch::randn({o.dim()}));
   token_emb = register_module("token_emb", nn::Embedding(o.num_tokens(), o.dim()));
   if (o.positions() == PositionKind::kLearned) {
-    pos_emb = register_module("pos_emb", nn::Embedding(o.max_seq_len(), o.dim()));
+    pos_emb = register_module("pos_emb", nn::Embedding(o.seq_len(), o.dim()));
   }
   transformer = register_module(
       "transformer", Transformer(TransformerOptions(o.dim(), o.depth())
@@ -31,7 +31,7 @@ void ByteTransformerImpl::reset() {
                                      .ff_dropout(o.ff_dropout())
                                      .ff_mult(o.ff_mult())
                                      .rel_pos(o.positions() == PositionKind::kRotary)
-                                     .flash_attn(o.flash_attn())
+                                     .attention(o.attention())
                                      .token_shift(o.token_shift())
                                      .window(o.window())));
   to_logits = register_module("to_logits", nn::Linear(o.dim(), o.num_tokens()));
@@ -42,8 +42,8 @@ torch::Tensor ByteTransformerImpl::check_ids(const torch::Tensor& ids_in) const 
   TORCH_CHECK(ids.dim() == 2, "ByteTransformer: ids must have shape (batch, length), got ",
               ids.sizes());
   TORCH_CHECK(ids.size(0) > 0 && ids.size(1) > 0, "ByteTransformer: ids is empty (shape ", ids.sizes(), ")");
-  TORCH_CHECK(ids.size(1) <= options.max_seq_len(), "ByteTransformer: input length ", ids.size(1),
-              " exceeds max_seq_len ", options.max_seq_len());
+  TORCH_CHECK(ids.size(1) <= options.seq_len(), "ByteTransformer: input length ", ids.size(1),
+              " exceeds seq_len ", options.seq_len());
   return ids;
 }
 
@@ -89,13 +89,13 @@ ByteTransformerDecodeState ByteTransformerImpl::begin(int64_t batch) {
 }
 
 torch::Tensor ByteTransformerImpl::append(ByteTransformerDecodeState& st, const torch::Tensor& byte) {
-  TORCH_CHECK(st.len < options.max_seq_len(), "ByteTransformer: the context is full (",
-              options.max_seq_len(), " bytes)");
+  TORCH_CHECK(st.len < options.seq_len(), "ByteTransformer: the context is full (",
+              options.seq_len(), " bytes)");
   auto tok = token_emb(byte.to(torch::kLong).reshape({-1, 1}));          // (B, 1, D)
   if (pos_emb) tok = tok + pos_emb->weight[st.len].view({1, 1, -1});
   auto out = transformer->forward_cached(tok, st.cache);
   st.len += 1;
-  if (st.len == options.max_seq_len()) return torch::Tensor();
+  if (st.len == options.seq_len()) return torch::Tensor();
   return to_logits(out).squeeze(1);
 }
 
@@ -116,9 +116,9 @@ torch::Tensor ByteTransformerImpl::generate(const torch::Tensor& prime, std::opt
   auto seq = check_byte_ids(prime, options.num_tokens(), "ByteTransformer: prime")
                  .to(to_logits->weight.device());
   const int64_t L = seq.size(1);
-  const int64_t n = length.value_or(options.max_seq_len() - L);
-  TORCH_CHECK(n >= 0 && L + n <= options.max_seq_len(), "ByteTransformer: prime length ", L,
-              " + length ", n, " exceeds max_seq_len ", options.max_seq_len());
+  const int64_t n = length.value_or(options.seq_len() - L);
+  TORCH_CHECK(n >= 0 && L + n <= options.seq_len(), "ByteTransformer: prime length ", L,
+              " + length ", n, " exceeds seq_len ", options.seq_len());
   return decode(*decoder(use_cache), seq, n, {temperature, filter_thres, use_cache});
 }
 

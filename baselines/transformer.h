@@ -17,13 +17,13 @@ namespace megabench {
 enum class PositionKind { kRotary, kLearned, kNone };
 
 struct ByteTransformerOptions {
-  ByteTransformerOptions(int64_t dim, int64_t depth, int64_t max_seq_len)
-      : dim_(dim), depth_(depth), max_seq_len_(max_seq_len) {}
+  ByteTransformerOptions(int64_t dim, int64_t depth, int64_t seq_len)
+      : dim_(dim), depth_(depth), seq_len_(seq_len) {}
   TORCH_ARG(int64_t, num_tokens) = 256;
   TORCH_ARG(int64_t, dim);
   TORCH_ARG(int64_t, depth);
-  /// Longest input in bytes.
-  TORCH_ARG(int64_t, max_seq_len);
+  /// Context: the longest input in bytes.
+  TORCH_ARG(int64_t, seq_len);
   TORCH_ARG(int64_t, dim_head) = 64;
   TORCH_ARG(int64_t, heads) = 8;
   TORCH_ARG(double, ff_mult) = 4;
@@ -31,7 +31,8 @@ struct ByteTransformerOptions {
   TORCH_ARG(double, ff_dropout) = 0.0;
   /// Rotary embeddings (default), a learned absolute embedding, or none.
   TORCH_ARG(PositionKind, positions) = PositionKind::kRotary;
-  TORCH_ARG(bool, flash_attn) = false;
+  /// Explicit attention or SDPA. Default kExplicit.
+  TORCH_ARG(AttentionPath, attention) = AttentionPath::kExplicit;
   /// Sliding-window attention over the last `window` positions; 0 = full causal attention.
   TORCH_ARG(int64_t, window) = 0;
   /// RWKV token shift, as in MEGABYTE's blocks.
@@ -65,7 +66,7 @@ class ByteTransformerImpl : public torch::nn::Cloneable<ByteTransformerImpl> {
   ByteTransformerDecodeState begin(int64_t batch);
   /// Feeds one byte per sequence (B); returns the next byte's logits (B, V), undefined when full.
   torch::Tensor append(ByteTransformerDecodeState& state, const torch::Tensor& byte);
-  /// Samples `length` bytes after prime (B, L) (default: to max_seq_len); returns (B, L + length).
+  /// Samples `length` bytes after prime (B, L) (default: to seq_len); returns (B, L + length).
   torch::Tensor generate(const torch::Tensor& prime, std::optional<int64_t> length = {},
                          double temperature = 1.0, double filter_thres = 0.9, bool use_cache = true);
 

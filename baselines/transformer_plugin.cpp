@@ -18,7 +18,7 @@ const std::vector<OptionSpec> kOptions = {
     {"ff_dropout", "float", 0.0, "dropout inside the feedforward"},
     {"positions", "string", "rotary", "\"rotary\", \"learned\" (absolute) or \"none\""},
     {"window", "int", 0, "sliding-window attention over the last W positions; 0 = full"},
-    {"flash_attn", "bool", false, "attention through scaled_dot_product_attention"},
+    {"attention", "string", "explicit", "\"explicit\" softmax(QK^T)V or \"sdpa\" (scaled_dot_product_attention)"},
     {"token_shift", "bool", true, "RWKV token shift, as in MEGABYTE's blocks"},
 };
 
@@ -26,7 +26,7 @@ ByteTransformerOptions options_of(const json& c) {
   ByteTransformerOptions o(c["dim"], c["depth"], c["seq_len"]);
   o.num_tokens(c["num_tokens"]).dim_head(c["dim_head"]).heads(c["heads"]).ff_mult(c["ff_mult"]);
   o.attn_dropout(c["attn_dropout"]).ff_dropout(c["ff_dropout"]).window(c["window"]);
-  o.flash_attn(c["flash_attn"]).token_shift(c["token_shift"]);
+  o.attention(attention_path(c["attention"].get<std::string>())).token_shift(c["token_shift"]);
   const std::string pos = c["positions"];
   o.positions(pos == "learned" ? PositionKind::kLearned
                                : pos == "none" ? PositionKind::kNone : PositionKind::kRotary);
@@ -44,6 +44,7 @@ json resolve(const json& config) {
       throw std::invalid_argument(std::string("transformer.") + key + ": expected a positive integer, got " + c[key].dump());
     }
   }
+  attention_path(c["attention"].get<std::string>(), "transformer.attention");
   if (c["depth"].get<int64_t>() < 0) throw std::invalid_argument("transformer.depth: expected >= 0, got " + c["depth"].dump());
   if (c["window"].get<int64_t>() < 0) throw std::invalid_argument("transformer.window: expected >= 0, got " + c["window"].dump());
   if (pos == "rotary" && c["dim_head"].get<int64_t>() % 2 != 0) {
@@ -59,7 +60,7 @@ ParamCount count_params(const json& c) {
   ParamCount pc;
   const int64_t layers = o.depth() * flops::layer_params(D, I, H, /*ff_bias=*/true, /*norms=*/2) + D;
   int64_t embeddings = V * D + D * V + V;
-  if (o.positions() == PositionKind::kLearned) embeddings += o.max_seq_len() * D;
+  if (o.positions() == PositionKind::kLearned) embeddings += o.seq_len() * D;
   pc.non_embedding = layers + D;  // the layers, the final norm and the start token
   pc.groups = {{"layers", layers + D}, {"embeddings", embeddings}};
   pc.total = pc.non_embedding + embeddings;
@@ -70,9 +71,9 @@ FlopBreakdown count_flops(const json& c) {
   const auto o = options_of(c);
   const int64_t D = o.dim(), V = o.num_tokens(), I = o.heads() * o.dim_head();
   const int64_t H = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
-  const int64_t positions = o.max_seq_len() + 1;  // the start token too
+  const int64_t positions = o.seq_len() + 1;  // the start token too
   const int64_t context = o.window() > 0 ? std::min(o.window(), positions) : positions;
-  const double per_byte = static_cast<double>(positions) / static_cast<double>(o.max_seq_len());
+  const double per_byte = static_cast<double>(positions) / static_cast<double>(o.seq_len());
   auto layer = flops::layer_per_token({D, I, H, context});
   FlopBreakdown f;
   f.attention = per_byte * o.depth() * layer.attention;
@@ -85,7 +86,7 @@ class TransformerAdapter : public ByteModel {
  public:
   explicit TransformerAdapter(const json& c) : config_(c), model_(options_of(c)) {}
   torch::nn::Module& module() override { return *model_; }
-  int64_t max_seq_len() const override { return model_->options.max_seq_len(); }
+  int64_t max_seq_len() const override { return model_->options.seq_len(); }
   torch::Tensor byte_nll(const torch::Tensor& bytes) override {
     return nll_from_logits(model_->next_byte_logits(bytes), bytes);  // (B, L)
   }

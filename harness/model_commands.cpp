@@ -36,7 +36,8 @@ LoadedModel load_checkpoint_model(const std::string& path) {
     throw std::runtime_error(path + ": metadata \"config\" is not valid JSON: " + e.what());
   }
   const auto& spec = Registry::instance().get(out.name);
-  out.config = spec.resolve(config);
+  // The config may use the references' keyword names (max_seq_len, flash_attn, ...).
+  out.config = spec.resolve(upgrade_model_config(out.name, config));
   out.model = spec.build(out.config);
   // Anything in the file decides the dtype: a float64 checkpoint gives a float64 model.
   for (const auto& [name, t] : file.tensors) {

@@ -1,6 +1,7 @@
 #include "harness/registry.h"
 
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 
 namespace megabench {
@@ -54,7 +55,65 @@ bool matches(const std::string& type, const json& v) {
   throw std::logic_error("unknown option type '" + type + "'");
 }
 
+// Moves c[from] to c[to], converted by `convert`. A null value is dropped; a key already under
+// the new name must hold the same value.
+void rename_key(json& c, const std::string& model, const char* from, const char* to,
+                const std::function<json(const json&)>& convert = [](const json& v) { return v; }) {
+  if (!c.contains(from)) return;
+  const json old = c[from];
+  c.erase(from);
+  if (old.is_null()) return;
+  const json value = convert(old);
+  if (c.contains(to) && !c[to].is_null() && c[to] != value) {
+    throw std::invalid_argument(model + "." + from + ": " + old.dump() + " (" + to + " " +
+                                value.dump() + ") disagrees with " + to + " " + c[to].dump());
+  }
+  c[to] = value;
+}
+
+json attention_of_flash_attn(const json& flash_attn) {
+  if (!flash_attn.is_boolean()) {
+    throw std::invalid_argument("flash_attn: expected bool, got " + flash_attn.dump());
+  }
+  return flash_attn.get<bool>() ? "sdpa" : "explicit";
+}
+
+// MEGABYTE's max_seq_len [G, P1, ..., Pk] (or one G) sets both seq_len and patch. The old
+// configs derived seq_len and patch from it whenever it was given, so it overrides them.
+void upgrade_megabyte_lengths(json& c) {
+  if (!c.contains("max_seq_len")) return;
+  json msl = c["max_seq_len"];
+  c.erase("max_seq_len");
+  if (msl.is_null()) return;
+  if (msl.is_number_integer()) msl = json::array({msl});
+  if (!matches("int[]", msl)) {
+    throw std::invalid_argument("megabyte.max_seq_len: expected int[], got " + msl.dump());
+  }
+  int64_t seq_len = 1;
+  json patch = json::array();
+  for (size_t i = 0; i < msl.size(); ++i) {
+    seq_len *= msl[i].get<int64_t>();
+    if (i > 0) patch.push_back(msl[i]);
+  }
+  c["seq_len"] = seq_len;
+  c["patch"] = patch;
+}
+
 }  // namespace
+
+json upgrade_model_config(const std::string& model, const json& config) {
+  if (!config.is_object()) return config;
+  json c = config;
+  rename_key(c, model, "flash_attn", "attention", attention_of_flash_attn);
+  rename_key(c, model, "layers", "depth");
+  if (model == "megabyte") {
+    upgrade_megabyte_lengths(c);
+  } else {
+    rename_key(c, model, "max_seq_len", "seq_len");
+  }
+  rename_key(c, model, "cross_attn_seq_len", "prefix_len");
+  return c;
+}
 
 json apply_option_defaults(const std::string& model, const std::vector<OptionSpec>& options,
                            const json& config) {

@@ -60,6 +60,17 @@ class Registry {
 json apply_option_defaults(const std::string& model, const std::vector<OptionSpec>& options,
                            const json& config);
 
+/// Maps a model config written before the option renames (the references' keyword names, and
+/// records of an older results schema) to today's names; the identity on a current config.
+///   every model:  flash_attn true | false       -> attention "sdpa" | "explicit"
+///                 layers                        -> depth
+///   megabyte:     max_seq_len [G, P1, ..., Pk]  -> seq_len G * P1 * ... * Pk, patch [P1, ..., Pk]
+///   other models: max_seq_len                   -> seq_len
+///                 cross_attn_seq_len            -> prefix_len
+/// Pure (no registry lookup). Throws std::invalid_argument when an old key and its new one are
+/// both given and disagree, or when an old value has the wrong type.
+json upgrade_model_config(const std::string& model, const json& config);
+
 /// Static registration object, one per plugin file.
 struct ModelRegistration {
   explicit ModelRegistration(ModelSpec spec) { Registry::instance().add(std::move(spec)); }

@@ -98,7 +98,7 @@ void BM_GlobalAttention(benchmark::State& state, Dev dev) {
   auto q = torch::randn({1, kHeads, t, kDimHead}, options(dev));
   auto k = torch::randn_like(q), v = torch::randn_like(q);
   megabench::AttendOptions o;
-  o.sdpa = true;
+  o.attention = megabench::AttentionPath::kSdpa;
   const double flops = 4.0 * kHeads * t * t * kDimHead / 2;  // causal: half the score matrix
   const double bytes = 4.0 * q.numel() * q.element_size();
   time_it(state, dev, [&] { megabench::attend(q, k, v, o); }, flops, bytes);
@@ -116,7 +116,7 @@ void BM_LocalAttention(benchmark::State& state, Dev dev, bool kernel, bool train
   auto q = torch::randn({seqs, kHeads, n, kDimHead}, options(dev)).requires_grad_(train);
   auto k = torch::randn_like(q).requires_grad_(train), v = torch::randn_like(q).requires_grad_(train);
   megabench::AttendOptions o;
-  o.sdpa = true;
+  o.attention = megabench::AttentionPath::kSdpa;
   o.kernel = kernel ? megabench::AttentionKernel::kLocalCuda : megabench::AttentionKernel::kGeneric;
   const double forward_flops = 4.0 * seqs * kHeads * n * n * kDimHead / 2;
   const double io = 4.0 * q.numel() * q.element_size();

@@ -3,6 +3,7 @@
 #include "kernels/profile_range.h"
 
 #include <limits>
+#include <stdexcept>
 
 #include "kernels/local_attention.h"
 
@@ -109,6 +110,12 @@ torch::Tensor token_shift_step(const torch::Tensor& x, const torch::Tensor& prev
 // ---------------------------------------------------------------------------------------------
 // Attention core
 
+AttentionPath attention_path(const std::string& name, const std::string& where) {
+  if (name == "explicit") return AttentionPath::kExplicit;
+  if (name == "sdpa") return AttentionPath::kSdpa;
+  throw std::invalid_argument(where + ": expected \"explicit\" or \"sdpa\", got \"" + name + "\"");
+}
+
 // -finfo(dtype).max, the references' mask value.
 static double finfo_lowest(c10::ScalarType t) {
   double v = 0;
@@ -133,7 +140,7 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   const double p = o.training ? o.dropout : 0.0;
   // Plain causal self-attention goes through is_causal, which lets LibTorch pick its flash kernel
   // and never builds the (n, k_len) mask: memory stays linear in the length.
-  if (o.sdpa && o.causal && n == k_len && o.window == 0 && !o.keep_mask.defined()) {
+  if (o.attention == AttentionPath::kSdpa && o.causal && n == k_len && o.window == 0 && !o.keep_mask.defined()) {
     return at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true, scale);
   }
 
@@ -149,7 +156,7 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   }
   if (o.keep_mask.defined()) keep = keep.defined() ? keep & o.keep_mask : o.keep_mask;
 
-  if (o.sdpa) {
+  if (o.attention == AttentionPath::kSdpa) {
     std::optional<torch::Tensor> mask;
     if (keep.defined()) mask = keep;
     return at::scaled_dot_product_attention(q, k, v, mask, p, /*is_causal=*/false, scale);
@@ -254,7 +261,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const torch::Ten
 
   AttendOptions ao;
   ao.causal = true;
-  ao.sdpa = options.flash();
+  ao.attention = options.attention();
   ao.dropout = options.dropout();
   ao.training = is_training();
   ao.window = options.window();
@@ -271,19 +278,19 @@ TransformerImpl::TransformerImpl(TransformerOptions options_) : options(std::mov
 }
 
 void TransformerImpl::reset() {
-  TORCH_CHECK(options.layers() >= 0, "Transformer: layers must be >= 0, got ", options.layers());
+  TORCH_CHECK(options.depth() >= 0, "Transformer: depth must be >= 0, got ", options.depth());
   if (options.rel_pos()) {
     rotary_emb = register_module("rotary_emb", RotaryEmbedding(RotaryEmbeddingOptions(options.dim_head())));
   }
   layers = register_module("layers", torch::nn::ModuleList());
   attn_.clear();
   ff_.clear();
-  for (int64_t i = 0; i < options.layers(); ++i) {
+  for (int64_t i = 0; i < options.depth(); ++i) {
     auto attn = Attention(AttentionOptions(options.dim())
                               .dim_head(options.dim_head())
                               .heads(options.heads())
                               .dropout(options.attn_dropout())
-                              .flash(options.flash_attn())
+                              .attention(options.attention())
                               .window(options.window())
                               .kernel(options.attn_kernel()));
     auto ff = make_feedforward(

@@ -94,6 +94,16 @@ torch::Tensor token_shift_step(const torch::Tensor& x, const torch::Tensor& prev
 // ---------------------------------------------------------------------------------------------
 // Attention core
 
+/// How attend() computes softmax(QK^T / sqrt(d)) V. kExplicit: the references' masked softmax over
+/// an explicit score matrix. kSdpa: at::scaled_dot_product_attention (LibTorch picks flash /
+/// memory-efficient / math; the same math up to rounding). Every model's `attention` option, and
+/// JSON "attention": "explicit" | "sdpa" (the references' flash_attn false | true).
+enum class AttentionPath { kExplicit, kSdpa };
+
+/// The JSON name: "explicit" -> kExplicit, "sdpa" -> kSdpa. Anything else throws
+/// std::invalid_argument naming `where` (e.g. "megabyte.attention") and the accepted names.
+AttentionPath attention_path(const std::string& name, const std::string& where = "attention");
+
 /// Which implementation attend() runs. kLocalCuda: the fused kernel of kernels/local_attention.h,
 /// used when q is on CUDA and the call qualifies (causal self-attention, n <= 64, d in
 /// {32, 64, 128}, no window/mask/dropout); otherwise attend() falls back to the generic path.
@@ -102,8 +112,8 @@ enum class AttentionKernel { kGeneric, kLocalCuda };
 struct AttendOptions {
   /// Causal, aligned to the end: query i of n sees keys j <= (k_len - n) + i.
   bool causal = true;
-  /// Use at::scaled_dot_product_attention (LibTorch picks flash / memory-efficient / math).
-  bool sdpa = false;
+  /// Explicit softmax or SDPA. Default kExplicit.
+  AttentionPath attention = AttentionPath::kExplicit;
   double dropout = 0.0;
   bool training = false;
   /// Softmax scale; default dim_head^-1/2.
@@ -162,8 +172,8 @@ struct AttentionOptions {
   /// One to_qkv projection (Perceiver AR's parameter layout) instead of to_q and to_kv. Default
   /// false.
   TORCH_ARG(bool, fused_qkv) = false;
-  /// SDPA path (the reference's flash_attn) instead of the explicit softmax(QK^T)V.
-  TORCH_ARG(bool, flash) = false;
+  /// Explicit softmax(QK^T)V or SDPA (the reference's flash_attn). Default kExplicit.
+  TORCH_ARG(AttentionPath, attention) = AttentionPath::kExplicit;
   /// Sliding-window attention: 0 = full causal attention.
   TORCH_ARG(int64_t, window) = 0;
   /// Custom attention kernel (see AttendOptions::kernel). Default kGeneric.
@@ -190,9 +200,10 @@ TORCH_MODULE(Attention);
 // baseline is. Per layer: x = attn(shift(x)) + x; x = ff(shift(x)) + x; then a final RMSNorm.
 
 struct TransformerOptions {
-  TransformerOptions(int64_t dim, int64_t layers) : dim_(dim), layers_(layers) {}
+  TransformerOptions(int64_t dim, int64_t depth) : dim_(dim), depth_(depth) {}
   TORCH_ARG(int64_t, dim);
-  TORCH_ARG(int64_t, layers);
+  /// Number of layers (attention + feedforward).
+  TORCH_ARG(int64_t, depth);
   TORCH_ARG(int64_t, dim_head) = 64;
   TORCH_ARG(int64_t, heads) = 8;
   TORCH_ARG(double, attn_dropout) = 0.0;
@@ -200,7 +211,8 @@ struct TransformerOptions {
   TORCH_ARG(double, ff_mult) = 4;
   /// Rotary embeddings over dim_head (the reference's rel_pos).
   TORCH_ARG(bool, rel_pos) = true;
-  TORCH_ARG(bool, flash_attn) = false;
+  /// Explicit or SDPA attention in every layer. Default kExplicit.
+  TORCH_ARG(AttentionPath, attention) = AttentionPath::kExplicit;
   /// RWKV token shift before attention and feedforward (the reference always shifts).
   TORCH_ARG(bool, token_shift) = true;
   /// Sliding-window attention: 0 = full.

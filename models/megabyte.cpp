@@ -19,26 +19,31 @@ std::vector<int64_t> MEGABYTEOptions::stage_dims() const {
 }
 
 int64_t MEGABYTEOptions::unit_bytes(int64_t stage) const {
-  return std::accumulate(max_seq_len_.begin() + stage + 1, max_seq_len_.end(), int64_t{1},
-                         std::multiplies<>());
+  return std::accumulate(patch_.begin() + stage, patch_.end(), int64_t{1}, std::multiplies<>());
 }
 
-int64_t MEGABYTEOptions::total_len() const { return max_seq_len_.at(0) * patch_size(); }
+std::vector<int64_t> MEGABYTEOptions::stage_lens() const {
+  std::vector<int64_t> lens{seq_len_ / patch_size()};
+  lens.insert(lens.end(), patch_.begin(), patch_.end());
+  return lens;
+}
 
 void MEGABYTEOptions::validate() const {
   TORCH_CHECK(num_tokens_ > 0, "MEGABYTE: num_tokens must be positive, got ", num_tokens_);
   TORCH_CHECK(!depth_.empty(), "MEGABYTE: depth needs one entry per stage, got none");
-  TORCH_CHECK(depth_.size() == max_seq_len_.size(),
-              "MEGABYTE: depth and max_seq_len need one entry per stage, got ", depth_.size(),
-              " and ", max_seq_len_.size());
+  TORCH_CHECK(depth_.size() == patch_.size() + 1, "MEGABYTE: depth needs one entry per stage, ",
+              "one more than patch has (", patch_.size(), "), got ", depth_.size());
   TORCH_CHECK(dim_.size() == 1 || dim_.size() == depth_.size(),
               "MEGABYTE: dim needs 1 entry or one per stage (", depth_.size(), "), got ",
               dim_.size());
   for (size_t i = 0; i < depth_.size(); ++i) {
     TORCH_CHECK(depth_[i] >= 0, "MEGABYTE: depth[", i, "] must be >= 0, got ", depth_[i]);
-    TORCH_CHECK(max_seq_len_[i] > 0, "MEGABYTE: max_seq_len[", i, "] must be positive, got ",
-                max_seq_len_[i]);
   }
+  for (size_t i = 0; i < patch_.size(); ++i) {
+    TORCH_CHECK(patch_[i] > 0, "MEGABYTE: patch[", i, "] must be positive, got ", patch_[i]);
+  }
+  TORCH_CHECK(seq_len_ > 0 && seq_len_ % patch_size() == 0, "MEGABYTE: seq_len must be a ",
+              "positive multiple of the global patch ", patch_size(), ", got ", seq_len_);
   for (size_t i = 0; i < dim_.size(); ++i) {
     TORCH_CHECK(dim_[i] > 0, "MEGABYTE: dim[", i, "] must be positive, got ", dim_[i]);
   }
@@ -59,7 +64,7 @@ void MEGABYTEImpl::reset() {
   options.validate();
   S_ = options.stages();
   dims_ = options.stage_dims();
-  const auto& msl = options.max_seq_len();
+  const auto msl = options.stage_lens();
   const int64_t fine_dim = dims_.back();
 
   start_tokens = register_module("start_tokens", nn::ParameterList());
@@ -76,7 +81,7 @@ void MEGABYTEImpl::reset() {
   }
 
   // token_embs[0] embeds bytes for the finest stage; token_embs[k] embeds patches of
-  // prod(max_seq_len[S-k:]) bytes for stage S-1-k.
+  // prod(patch[S-1-k:]) bytes for stage S-1-k.
   token_embs = register_module("token_embs", nn::ModuleList());
   byte_emb_ = nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim));
   token_embs->push_back(byte_emb_);
@@ -108,7 +113,7 @@ void MEGABYTEImpl::reset() {
                       .ff_dropout(options.ff_dropout())
                       .ff_mult(options.ff_mult())
                       .rel_pos(options.rel_pos())
-                      .flash_attn(options.flash_attn())
+                      .attention(options.attention())
                       .attention_range(s == 0 ? "global_attention" : "local_attention")
                       .attn_kernel(s == 0 ? AttentionKernel::kGeneric : options.local_attn_kernel()));
     transformers->push_back(t);
@@ -143,7 +148,7 @@ torch::Tensor MEGABYTEImpl::embed(int64_t stage, const torch::Tensor& ids) {
 }
 
 torch::Tensor MEGABYTEImpl::project(int64_t stage, const torch::Tensor& x) {
-  const int64_t d = options.max_seq_len()[stage + 1];
+  const int64_t d = options.patch()[stage];
   return projections_[stage](x).reshape({-1, d, dims_[stage + 1]});  // '(b m) n d'
 }
 
@@ -158,7 +163,7 @@ torch::Tensor MEGABYTEImpl::pad_context(int64_t stage, const torch::Tensor& chun
 }
 
 torch::Tensor MEGABYTEImpl::context_at(int64_t stage, int64_t p, const torch::Tensor& ctx) const {
-  const int64_t d = options.max_seq_len()[stage];
+  const int64_t d = options.stage_lens()[stage];
   const int64_t chunk = corrected_at(stage) ? p : p - 1;
   if (chunk < 0 || chunk >= d) return torch::Tensor();
   return ctx.narrow(1, chunk, 1);  // (B, 1, D_s)
@@ -169,13 +174,13 @@ torch::Tensor MEGABYTEImpl::context_at(int64_t stage, int64_t p, const torch::Te
 
 MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
   auto ids = check_ids(ids_in);
-  const auto& msl = options.max_seq_len();
+  const auto msl = options.stage_lens();
   const int64_t batch = ids.size(0);
   const bool flat = ids.dim() == 2;
   Forward out;
   out.seq_len = -1;
 
-  if (flat) {  // (B, L) -> right-pad to whole patches -> (B, m, max_seq_len[1:]...)
+  if (flat) {  // (B, L) -> right-pad to whole patches -> (B, m, patch...)
     out.seq_len = ids.size(1);
     const int64_t multiple = options.patch_size();
     const int64_t padding = (multiple - out.seq_len % multiple) % multiple;
@@ -185,11 +190,11 @@ MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
     ids = ids.reshape(shape);
   }
   TORCH_CHECK(ids.size(1) <= msl[0], "MEGABYTE: input spans ", ids.size(1),
-              " patches, more than max_seq_len[0] = ", msl[0], " (at most ", options.total_len(),
+              " patches, more than the ", msl[0], " of seq_len (at most ", options.seq_len(),
               " bytes)");
   for (int64_t s = 1; s < S_; ++s) {
     TORCH_CHECK(ids.size(s + 1) == msl[s], "MEGABYTE: pre-shaped ids must have dimension ", s + 1,
-                " equal to max_seq_len[", s, "] = ", msl[s], ", got shape ", ids.sizes());
+                " equal to patch[", s - 1, "] = ", msl[s], ", got shape ", ids.sizes());
   }
 
   // Tokens of every stage: stage s sees (B, d_0, ..., d_s, D_s).
@@ -300,7 +305,7 @@ MEGABYTEDecodeState MEGABYTEImpl::begin(int64_t batch) {
   TORCH_CHECK(batch > 0, "MEGABYTE: batch must be positive, got ", batch);
   MEGABYTEDecodeState st;
   st.stages.resize(S_);
-  st.bytes = torch::zeros({batch, options.total_len()},
+  st.bytes = torch::zeros({batch, options.seq_len()},
                           torch::TensorOptions().dtype(torch::kLong).device(to_logits->weight.device()));
   open_units(st, 0, torch::Tensor());
   if (options.context() == ContextMode::kReference && S_ > 1) {
@@ -310,9 +315,9 @@ MEGABYTEDecodeState MEGABYTEImpl::begin(int64_t batch) {
 }
 
 torch::Tensor MEGABYTEImpl::append(MEGABYTEDecodeState& st, const torch::Tensor& byte_in) {
-  const auto& msl = options.max_seq_len();
+  const auto msl = options.stage_lens();
   const int64_t batch = st.bytes.size(0);
-  TORCH_CHECK(st.len < options.total_len(), "MEGABYTE: the context is full (", options.total_len(),
+  TORCH_CHECK(st.len < options.seq_len(), "MEGABYTE: the context is full (", options.seq_len(),
               " bytes)");
   auto byte = byte_in.to(torch::kLong).reshape({batch});
   st.bytes.select(1, st.len).copy_(byte);
@@ -345,7 +350,7 @@ torch::Tensor MEGABYTEImpl::append(MEGABYTEDecodeState& st, const torch::Tensor&
   // The finest stage takes the byte; its output predicts the next byte.
   auto out = feed(st, S_ - 1, token_at(S_ - 1));
   auto logits = to_logits(out).squeeze(1);  // (B, V)
-  if (S_ == 1) return st.len < options.total_len() ? logits : torch::Tensor();
+  if (S_ == 1) return st.len < options.seq_len() ? logits : torch::Tensor();
 
   // Units completed by this byte pass up. A middle stage's last position is never fed: the
   // reference drops its output. The first stage whose unit goes on feeds the finished unit and
@@ -392,7 +397,7 @@ torch::Tensor MEGABYTEImpl::generate(const torch::Tensor& prime_in, std::optiona
   TORCH_CHECK(prime.size(0) > 0, "MEGABYTE: prime must have a positive batch size");
   prime = check_byte_ids(prime, options.num_tokens(), "MEGABYTE: prime")
               .to(to_logits->weight.device());
-  const int64_t L = prime.size(1), total = options.total_len();
+  const int64_t L = prime.size(1), total = options.seq_len();
   const int64_t n = length.value_or(total - L);
   TORCH_CHECK(n >= 0 && L + n <= total, "MEGABYTE: prime length ", L, " + length ", n,
               " exceeds the model's maximum of ", total, " bytes");

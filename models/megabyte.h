@@ -4,7 +4,7 @@
 // is a local model inside one unit of the stage above; the finest stage predicts bytes.
 //
 //   auto model = MEGABYTE(MEGABYTEOptions(/*num_tokens=*/256, /*dim=*/{512, 256},
-//                                         /*depth=*/{6, 4}, /*max_seq_len=*/{1024, 4}));
+//                                         /*depth=*/{6, 4}, /*seq_len=*/4096, /*patch=*/{4}));
 //   auto loss = model->forward(x, /*return_loss=*/true);
 //   loss.backward();
 //   auto sampled = model->generate();
@@ -34,19 +34,23 @@ enum class ContextMode {
 
 struct MEGABYTEOptions {
   MEGABYTEOptions(int64_t num_tokens, std::vector<int64_t> dim, std::vector<int64_t> depth,
-                  std::vector<int64_t> max_seq_len)
+                  int64_t seq_len, std::vector<int64_t> patch)
       : num_tokens_(num_tokens),
         dim_(std::move(dim)),
         depth_(std::move(depth)),
-        max_seq_len_(std::move(max_seq_len)) {}
+        seq_len_(seq_len),
+        patch_(std::move(patch)) {}
   /// Vocabulary size: 256 for bytes.
   TORCH_ARG(int64_t, num_tokens);
   /// Width per stage, coarsest first; one value means the same width at every stage.
   TORCH_ARG(std::vector<int64_t>, dim);
   /// Layers per stage, e.g. {6, 4}.
   TORCH_ARG(std::vector<int64_t>, depth);
-  /// The global length (patches), then the patch length of each finer stage, e.g. {1024, 4}.
-  TORCH_ARG(std::vector<int64_t>, max_seq_len);
+  /// Context in bytes, a multiple of the global patch (the product of `patch`), e.g. 4096.
+  TORCH_ARG(int64_t, seq_len);
+  /// Patch length of each finer stage, coarsest first: {4} for two stages, {4, 4} for three, {}
+  /// for one. The reference's max_seq_len is {seq_len / prod(patch), patch...}.
+  TORCH_ARG(std::vector<int64_t>, patch);
   TORCH_ARG(int64_t, dim_head) = 64;
   TORCH_ARG(int64_t, heads) = 8;
   TORCH_ARG(double, attn_dropout) = 0.0;
@@ -58,8 +62,9 @@ struct MEGABYTEOptions {
   TORCH_ARG(bool, rel_pos) = false;
   /// A learned absolute position embedding per stage. Default false, as the reference.
   TORCH_ARG(bool, pos_emb) = false;
-  /// Attention through at::scaled_dot_product_attention. Default false, as the reference.
-  TORCH_ARG(bool, flash_attn) = false;
+  /// Explicit attention or at::scaled_dot_product_attention (the reference's flash_attn). Default
+  /// kExplicit, as the reference.
+  TORCH_ARG(AttentionPath, attention) = AttentionPath::kExplicit;
   /// Context wiring for 3+ stages. New models default to the corrected mode; parity with the
   /// reference and its checkpoints needs kReference.
   TORCH_ARG(ContextMode, context) = ContextMode::kCorrected;
@@ -71,11 +76,12 @@ struct MEGABYTEOptions {
   /// Number of stages, and dim expanded to one entry per stage. Throw on inconsistent options.
   int64_t stages() const;
   std::vector<int64_t> stage_dims() const;
-  /// Bytes in one unit of `stage` (the product of max_seq_len[stage + 1:]); a global patch is
-  /// unit_bytes(0). And the longest input.
+  /// Positions of each stage (the reference's max_seq_len): the global length in patches
+  /// (seq_len / patch_size()), then the patch lengths, e.g. {1024, 4}.
+  std::vector<int64_t> stage_lens() const;
+  /// Bytes in one unit of `stage` (the product of patch[stage:]); a global patch is unit_bytes(0).
   int64_t unit_bytes(int64_t stage) const;
   int64_t patch_size() const { return unit_bytes(0); }
-  int64_t total_len() const;
   void validate() const;
 };
 
@@ -86,7 +92,7 @@ struct MEGABYTEDecodeState {
     torch::Tensor ctx;  // (B, d_s, D_s) context chunks from the stage above for the current unit
   };
   std::vector<Stage> stages;
-  torch::Tensor bytes;  // (B, total_len) bytes so far, int64
+  torch::Tensor bytes;  // (B, seq_len) bytes so far, int64
   int64_t len = 0;
   torch::Tensor empty_logits;  // (B, V): distribution of byte 0, from the initial state
 };
@@ -97,7 +103,7 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
   void reset() override;
 
   /// ids: (B, L) flat bytes (right-padded with pad_id to whole patches), or pre-shaped
-  /// (B, m, max_seq_len[1], ...). Returns logits of the input's shape plus V, where position t
+  /// (B, m, patch[0], ...). Returns logits of the input's shape plus V, where position t
   /// predicts byte t + 1 -- or, with return_loss, the mean cross-entropy in nats ignoring pad_id.
   torch::Tensor forward(const torch::Tensor& ids, bool return_loss = false);
 

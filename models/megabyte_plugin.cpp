@@ -14,11 +14,9 @@ const std::vector<OptionSpec> kOptions = {
     {"num_tokens", "int", 256, "vocabulary size (256 for bytes)"},
     {"dim", "int|int[]", json::array({128, 64}), "width per stage, coarsest first; one value = all stages"},
     {"depth", "int[]", json::array({4, 2}), "layers per stage, coarsest first"},
-    {"max_seq_len", "int[]", nullptr,
-     "global length in patches, then each finer stage's patch length; or give seq_len and patch"},
-    {"seq_len", "int", 1024, "context in bytes (with patch; ignored when max_seq_len is given)"},
+    {"seq_len", "int", 1024, "context in bytes, a multiple of the global patch"},
     {"patch", "int|int[]|string", 8,
-     "patch length of each finer stage, e.g. 8 or [4, 4]; \"cbrt\": the divisor of seq_len nearest seq_len^(1/3)"},
+     "patch length of each finer stage, e.g. 8 or [4, 4] ([] for one stage); \"cbrt\": the divisor of seq_len nearest seq_len^(1/3)"},
     {"dim_head", "int", 64, "width of an attention head"},
     {"heads", "int", 8, "attention heads"},
     {"attn_dropout", "float", 0.0, "dropout on attention probabilities"},
@@ -27,7 +25,7 @@ const std::vector<OptionSpec> kOptions = {
     {"pad_id", "int", 0, "padding id of the reference's loss (the harness's bpb ignores nothing)"},
     {"rel_pos", "bool", false, "rotary embeddings in every stage"},
     {"pos_emb", "bool", false, "learned absolute position embedding per stage"},
-    {"flash_attn", "bool", false, "attention through scaled_dot_product_attention"},
+    {"attention", "string", "explicit", "\"explicit\" softmax(QK^T)V or \"sdpa\" (scaled_dot_product_attention)"},
     {"context", "string", "corrected",
      "multi-stage context wiring: \"corrected\" (every byte sees all earlier bytes) or \"reference\""},
     {"local_attn_kernel", "string", "generic",
@@ -49,58 +47,53 @@ int64_t cbrt_divisor(int64_t n) {
 
 MEGABYTEOptions options_of(const json& c) {
   MEGABYTEOptions o(c["num_tokens"].get<int64_t>(), ints(c["dim"]), ints(c["depth"]),
-                    ints(c["max_seq_len"]));
+                    c["seq_len"].get<int64_t>(), ints(c["patch"]));
   o.dim_head(c["dim_head"]).heads(c["heads"]).attn_dropout(c["attn_dropout"]);
   o.ff_mult(c["ff_mult"]).ff_dropout(c["ff_dropout"]).pad_id(c["pad_id"]);
-  o.rel_pos(c["rel_pos"]).pos_emb(c["pos_emb"]).flash_attn(c["flash_attn"]);
+  o.rel_pos(c["rel_pos"]).pos_emb(c["pos_emb"]).attention(attention_path(c["attention"].get<std::string>()));
   o.context(c["context"] == "reference" ? ContextMode::kReference : ContextMode::kCorrected);
   o.local_attn_kernel(c["local_attn_kernel"] == "cuda" ? AttentionKernel::kLocalCuda : AttentionKernel::kGeneric);
   return o;
 }
 
-json resolve(const json& config) {
-  json c = apply_option_defaults("megabyte", kOptions, config);
-  const bool explicit_msl = config.contains("max_seq_len") && !config["max_seq_len"].is_null();
-  if (explicit_msl) {
-    if (config.contains("seq_len") || config.contains("patch")) {
-      throw std::invalid_argument(
-          "megabyte.max_seq_len: give either max_seq_len or seq_len with patch, not both");
-    }
-  } else {
-    const int64_t seq_len = c["seq_len"];
-    if (seq_len <= 0) throw std::invalid_argument("megabyte.seq_len: expected a positive integer, got " + std::to_string(seq_len));
-    std::vector<int64_t> patch;
-    if (c["patch"].is_string()) {
-      if (c["patch"] != "cbrt") {
-        throw std::invalid_argument("megabyte.patch: expected an integer, a list, or \"cbrt\", got " + c["patch"].dump());
-      }
-      patch = {cbrt_divisor(seq_len)};
-    } else {
-      patch = ints(c["patch"]);
-    }
-    int64_t span = 1;
-    for (auto p : patch) {
-      if (p <= 0) throw std::invalid_argument("megabyte.patch: expected positive sizes, got " + c["patch"].dump());
-      span *= p;
-    }
-    if (seq_len % span != 0) {
-      throw std::invalid_argument("megabyte.seq_len: " + std::to_string(seq_len) +
-                                  " is not divisible by the patch sizes' product " + std::to_string(span));
-    }
-    std::vector<int64_t> msl{seq_len / span};
-    msl.insert(msl.end(), patch.begin(), patch.end());
-    c["max_seq_len"] = msl;
+// The patch lengths of a config: a list ([] is a one-stage model), one length, or "cbrt".
+std::vector<int64_t> patch_of(const json& patch, int64_t seq_len) {
+  if (patch.is_array()) return patch.get<std::vector<int64_t>>();
+  if (!patch.is_string()) return {patch.get<int64_t>()};
+  if (patch != "cbrt") {
+    throw std::invalid_argument("megabyte.patch: expected an integer, a list, or \"cbrt\", got " + patch.dump());
   }
-  auto msl = ints(c["max_seq_len"]);
-  c["seq_len"] = std::accumulate(msl.begin(), msl.end(), int64_t{1}, std::multiplies<>());
-  c["patch"] = std::vector<int64_t>(msl.begin() + 1, msl.end());
+  return {cbrt_divisor(seq_len)};
+}
+
+json resolve(const json& config) {
+  // An empty patch list (one stage) is not an int[] to the option check: it is set after it.
+  const bool one_stage = config.is_object() && config.contains("patch") &&
+                         config["patch"].is_array() && config["patch"].empty();
+  json given = config;
+  if (one_stage) given.erase("patch");
+  json c = apply_option_defaults("megabyte", kOptions, given);
+  const int64_t seq_len = c["seq_len"];
+  if (seq_len <= 0) throw std::invalid_argument("megabyte.seq_len: expected a positive integer, got " + std::to_string(seq_len));
+  const auto patch = one_stage ? std::vector<int64_t>{} : patch_of(c["patch"], seq_len);
+  int64_t span = 1;
+  for (auto p : patch) {
+    if (p <= 0) throw std::invalid_argument("megabyte.patch: expected positive sizes, got " + c["patch"].dump());
+    span *= p;
+  }
+  if (seq_len % span != 0) {
+    throw std::invalid_argument("megabyte.seq_len: " + std::to_string(seq_len) +
+                                " is not divisible by the patch sizes' product " + std::to_string(span));
+  }
+  c["patch"] = patch;
   if (c["context"] != "corrected" && c["context"] != "reference") {
     throw std::invalid_argument("megabyte.context: expected \"corrected\" or \"reference\", got " + c["context"].dump());
   }
   if (c["local_attn_kernel"] != "generic" && c["local_attn_kernel"] != "cuda") {
     throw std::invalid_argument("megabyte.local_attn_kernel: expected \"generic\" or \"cuda\", got " + c["local_attn_kernel"].dump());
   }
-  if (!c["dim"].is_array()) c["dim"] = std::vector<int64_t>(msl.size(), c["dim"].get<int64_t>());
+  attention_path(c["attention"].get<std::string>(), "megabyte.attention");
+  if (!c["dim"].is_array()) c["dim"] = std::vector<int64_t>(patch.size() + 1, c["dim"].get<int64_t>());
   try {
     options_of(c).validate();
   } catch (const c10::Error& e) {
@@ -113,7 +106,7 @@ json resolve(const json& config) {
 ParamCount count_params(const json& c) {
   const auto o = options_of(c);
   const auto dims = o.stage_dims();
-  const auto& msl = o.max_seq_len();
+  const auto msl = o.stage_lens();
   const int64_t S = o.stages(), V = o.num_tokens(), F = dims.back(), I = o.heads() * o.dim_head();
   std::vector<int64_t> stage(S, 0);
   int64_t embeddings = V * F + F * V + V;  // byte embedding, to_logits (weight + bias)
@@ -143,9 +136,9 @@ ParamCount count_params(const json& c) {
 FlopBreakdown count_flops(const json& c) {
   const auto o = options_of(c);
   const auto dims = o.stage_dims();
-  const auto& msl = o.max_seq_len();
+  const auto msl = o.stage_lens();
   const int64_t S = o.stages(), V = o.num_tokens(), F = dims.back(), I = o.heads() * o.dim_head();
-  const double T = static_cast<double>(o.total_len());
+  const double T = static_cast<double>(o.seq_len());
   FlopBreakdown f;
   double units = 1;  // units at stage s: prod(msl[:s])
   for (int64_t s = 0; s < S; ++s) {
@@ -171,7 +164,7 @@ class MegabyteAdapter : public ByteModel {
  public:
   explicit MegabyteAdapter(const json& c) : config_(c), model_(options_of(c)) {}
   torch::nn::Module& module() override { return *model_; }
-  int64_t max_seq_len() const override { return model_->options.total_len(); }
+  int64_t max_seq_len() const override { return model_->options.seq_len(); }
   int64_t seq_multiple() const override { return model_->options.patch_size(); }
   torch::Tensor byte_nll(const torch::Tensor& bytes) override {
     return nll_from_logits(model_->next_byte_logits(bytes), bytes);  // (B, L)

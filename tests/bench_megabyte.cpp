@@ -35,7 +35,12 @@ MEGABYTEOptions bench_options() {
     parts.push_back(values);
   }
   REQUIRE(parts.size() == 3);
-  return MEGABYTEOptions(256, parts[0], parts[1], parts[2]).context(ContextMode::kReference);
+  // The third group is the reference's max_seq_len: global patches, then the patch lengths.
+  int64_t seq_len = 1;
+  for (auto n : parts[2]) seq_len *= n;
+  return MEGABYTEOptions(256, parts[0], parts[1], seq_len,
+                         std::vector<int64_t>(parts[2].begin() + 1, parts[2].end()))
+      .context(ContextMode::kReference);
 }
 }  // namespace
 
@@ -43,7 +48,7 @@ TEST_CASE("bench: MEGABYTE training step", "[.bench]") {
   torch::set_num_threads(env_int("MEGABENCH_THREADS", 2));
   torch::manual_seed(0);
   auto m = MEGABYTE(bench_options());
-  auto x = torch::randint(0, 256, {1, m->options.total_len()}, torch::kLong);
+  auto x = torch::randint(0, 256, {1, m->options.seq_len()}, torch::kLong);
   std::vector<double> ts;
   for (int i = 0; i < 1 + env_int("MEGABENCH_REPEATS", 3); ++i) {
     auto t0 = std::chrono::steady_clock::now();
@@ -60,7 +65,7 @@ TEST_CASE("bench: MEGABYTE generation", "[.bench]") {
   torch::manual_seed(0);
   auto m = MEGABYTE(bench_options());
   m->eval();
-  const int64_t n = env_int("MEGABENCH_GEN_BYTES", static_cast<int>(m->options.total_len()));
+  const int64_t n = env_int("MEGABENCH_GEN_BYTES", static_cast<int>(m->options.seq_len()));
   const bool cached = env_int("MEGABENCH_UNCACHED", 0) == 0;
   auto t0 = std::chrono::steady_clock::now();
   auto out = m->generate({}, n, 1.0, 0.9, 1, cached);

@@ -70,7 +70,7 @@ const std::map<std::string, std::string>& witness_metric() {
 json tiny_form(const json& doc, const megabench::Point& first) {
   const auto& spec = megabench::Registry::instance().get(first.model);
   json cfg = spec.tiny_config;
-  // Keep the switches that do not set sizes (flash_attn, context, positions, ...).
+  // Keep the switches that do not set sizes (attention, context, positions, ...).
   const auto& written = doc["models"][first.model_index].value("config", json::object());
   for (const auto& [k, v] : written.items()) {
     if ((v.is_boolean() || (v.is_string() && k != "patch")) && !cfg.contains(k)) cfg[k] = v;

@@ -64,7 +64,7 @@ TEST_CASE("every registered model agrees between CPU and CUDA per dtype", "[gpu]
   for (const auto& name : megabench::Registry::instance().names()) cases.push_back({name, json::object()});
   // dim_head 32: the fused local-attention kernel takes head widths 32, 64 and 128 only (the tiny
   // config's 8 would fall back to the generic path and test nothing new).
-  const json kernel_case = {{"flash_attn", true}, {"local_attn_kernel", "cuda"}, {"dim_head", 32}};
+  const json kernel_case = {{"attention", "sdpa"}, {"local_attn_kernel", "cuda"}, {"dim_head", 32}};
   cases.push_back({"megabyte", kernel_case});
   {
     auto q = torch::randn({2, 2, 5, 32}, torch::kCUDA);

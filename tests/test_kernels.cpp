@@ -39,7 +39,7 @@ torch::Tensor generic_attend(const torch::Tensor& q, const torch::Tensor& k, con
                              bool sdpa) {
   AttendOptions o;
   o.causal = true;
-  o.sdpa = sdpa;
+  o.attention = sdpa ? megabench::AttentionPath::kSdpa : megabench::AttentionPath::kExplicit;
   return megabench::attend(q, k, v, o);
 }
 

@@ -47,7 +47,7 @@ TEST_CASE("attend: SDPA and explicit paths match a naive reference", "[layers]")
       for (bool sdpa : {false, true}) {
         INFO("window " << window << " masked " << masked << " sdpa " << sdpa);
         AttendOptions o;
-        o.sdpa = sdpa;
+        o.attention = sdpa ? AttentionPath::kSdpa : AttentionPath::kExplicit;
         o.window = window;
         if (masked) o.keep_mask = keep_keys.view({2, 1, 1, 9});
         CHECK(torch::allclose(attend(q, k, v, o), ref, 1e-10, 1e-12));
@@ -61,7 +61,7 @@ TEST_CASE("attend: causal SDPA allocates no (n, n) mask", "[layers][memory]") {
   const int64_t n = 2048;
   auto q = torch::randn({1, 1, n, 16}), k = torch::randn({1, 1, n, 16}), v = torch::randn({1, 1, n, 16});
   AttendOptions o;
-  o.sdpa = true;
+  o.attention = AttentionPath::kSdpa;
   memory::PeakTracker tracker(torch::kCPU);
   auto out = attend(q, k, v, o);
   // An (n, n) bool mask alone would be 4 MiB; the output is 128 KiB.

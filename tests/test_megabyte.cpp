@@ -23,12 +23,23 @@ std::vector<int64_t> as_vec(const json& j) {
   return {j.get<int64_t>()};
 }
 
+// Options from the reference's max_seq_len (global patches, then the patch lengths).
+MEGABYTEOptions reference_options(int64_t num_tokens, std::vector<int64_t> dim,
+                                  std::vector<int64_t> depth, const std::vector<int64_t>& max_seq_len) {
+  int64_t seq_len = 1;
+  for (auto n : max_seq_len) seq_len *= n;
+  return MEGABYTEOptions(num_tokens, std::move(dim), std::move(depth), seq_len,
+                         std::vector<int64_t>(max_seq_len.begin() + 1, max_seq_len.end()));
+}
+
+// Options from a fixture's config: the reference's keyword arguments.
 MEGABYTEOptions options_from(const json& c) {
-  MEGABYTEOptions o(c.at("num_tokens").get<int64_t>(), as_vec(c.at("dim")), as_vec(c.at("depth")),
-                    as_vec(c.at("max_seq_len")));
+  auto o = reference_options(c.at("num_tokens").get<int64_t>(), as_vec(c.at("dim")),
+                             as_vec(c.at("depth")), as_vec(c.at("max_seq_len")));
   o.dim_head(c.value("dim_head", 64)).heads(c.value("heads", 8));
   o.rel_pos(c.value("rel_pos", false)).pos_emb(c.value("pos_emb", false));
-  o.flash_attn(c.value("flash_attn", false)).context(ContextMode::kReference);
+  o.attention(c.value("flash_attn", false) ? AttentionPath::kSdpa : AttentionPath::kExplicit);
+  o.context(ContextMode::kReference);
   return o;
 }
 
@@ -54,12 +65,12 @@ MEGABYTE tiny(std::vector<int64_t> max_seq_len, ContextMode mode, torch::Dtype d
     dims.push_back(32 - 8 * static_cast<int64_t>(i));
     depth.push_back(2);
   }
-  auto m = MEGABYTE(MEGABYTEOptions(256, dims, depth, max_seq_len)
+  auto m = MEGABYTE(reference_options(256, dims, depth, max_seq_len)
                         .dim_head(8)
                         .heads(2)
                         .rel_pos(rel_pos)
                         .pos_emb(pos_emb)
-                        .flash_attn(flash)
+                        .attention(flash ? AttentionPath::kSdpa : AttentionPath::kExplicit)
                         .context(mode));
   m->to(dtype);
   m->eval();
@@ -129,7 +140,7 @@ TEST_CASE("MEGABYTE cached decoding matches the full forward at every step", "[m
                        << " flash " << flash);
         auto model = tiny(msl, mode, torch::kFloat32, true, true, flash);
         torch::NoGradGuard ng;
-        const int64_t total = model->options.total_len(), batch = 2;
+        const int64_t total = model->options.seq_len(), batch = 2;
         torch::manual_seed(3);
         auto seq = torch::randint(0, 256, {batch, total}, torch::kLong);
         auto st = model->begin(batch);
@@ -157,7 +168,7 @@ TEST_CASE("MEGABYTE generation: cached and uncached give the same bytes", "[mega
     // Greedy.
     auto a = model->generate(prime, {}, 0.0, 0.9, 1, /*use_cache=*/true);
     auto b = model->generate(prime, {}, 0.0, 0.9, 1, /*use_cache=*/false);
-    CHECK(a.size(1) == model->options.total_len());
+    CHECK(a.size(1) == model->options.seq_len());
     CHECK(torch::equal(a, b));
     // Sampled with the same seed, in float64.
     torch::manual_seed(11);
@@ -192,7 +203,7 @@ namespace {
 // (row t of next_byte_logits) depends on byte j.
 torch::Tensor dependency_matrix(MEGABYTE& model) {
   torch::NoGradGuard ng;
-  const int64_t L = model->options.total_len();
+  const int64_t L = model->options.seq_len();
   torch::manual_seed(21);
   auto seq = torch::randint(1, 255, {1, L}, torch::kLong);
   auto base = model->next_byte_logits(seq)[0];  // (L, V)
@@ -241,13 +252,14 @@ TEST_CASE("MEGABYTE rejects bad input with clear errors", "[megabyte][errors]") 
   using Catch::Contains;
   CHECK_THROWS_WITH(model->forward(torch::zeros({2, 3, 4, 5}, torch::kLong)), Contains("rank"));
   CHECK_THROWS_WITH(model->forward(torch::zeros({2, 3, 5}, torch::kLong)),
-                    Contains("max_seq_len[1] = 4"));
+                    Contains("patch[0] = 4"));
   CHECK_THROWS_WITH(model->forward(torch::full({1, 8}, 256, torch::kLong)), Contains("[0, 256)"));
   CHECK_THROWS_WITH(model->forward(torch::full({1, 8}, -1, torch::kLong)), Contains("[0, 256)"));
   CHECK_THROWS_WITH(model->forward(torch::zeros({1, 17}, torch::kLong)), Contains("at most 16"));
   CHECK_THROWS_WITH(model->forward(torch::zeros({1, 0}, torch::kLong)), Contains("empty"));
   CHECK_THROWS_WITH(model->forward(torch::zeros({1, 4}, torch::kFloat32)), Contains("integer"));
-  CHECK_THROWS_WITH(MEGABYTE(MEGABYTEOptions(256, {32}, {2, 2}, {4})), Contains("depth and max_seq_len"));
-  CHECK_THROWS_WITH(MEGABYTE(MEGABYTEOptions(256, {32, 16, 8}, {2, 2}, {4, 4})), Contains("dim needs"));
+  CHECK_THROWS_WITH(MEGABYTE(MEGABYTEOptions(256, {32}, {2, 2}, 16, {})), Contains("depth needs"));
+  CHECK_THROWS_WITH(MEGABYTE(MEGABYTEOptions(256, {32}, {2, 2}, 18, {4})), Contains("multiple of the global patch 4"));
+  CHECK_THROWS_WITH(MEGABYTE(MEGABYTEOptions(256, {32, 16, 8}, {2, 2}, 16, {4})), Contains("dim needs"));
   CHECK_THROWS_WITH(model->generate(torch::zeros({1, 3}, torch::kLong), 14), Contains("exceeds"));
 }

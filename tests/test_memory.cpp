@@ -115,7 +115,7 @@ TEST_CASE("a matmul's peak covers at least its output", "[memory]") {
 
 TEST_CASE("a Transformer trains under tracking and gives back what it took", "[memory]") {
   megabench::Transformer tr(
-      megabench::TransformerOptions(/*dim=*/32, /*layers=*/2).dim_head(8).heads(2));
+      megabench::TransformerOptions(/*dim=*/32, /*depth=*/2).dim_head(8).heads(2));
   auto x = torch::randn({2, 16, 32});
   PeakTracker tracker(torch::kCPU);
   {

@@ -23,10 +23,10 @@ using megabench::test::rel_err;
 
 namespace {
 
-// max |a - b| relative to max |b|.
+// Options from a fixture's config: the reference's keyword arguments.
 PerceiverAROptions options_from_json(const nlohmann::json& c) {
-  PerceiverAROptions o(c.at("num_tokens"), c.at("dim"), c.at("depth"), c.at("max_seq_len"),
-                       c.at("cross_attn_seq_len"));
+  PerceiverAROptions o(c.at("num_tokens"), c.at("dim"), c.at("depth"), /*seq_len=*/c.at("max_seq_len"),
+                       /*prefix_len=*/c.at("cross_attn_seq_len"));
   if (c.contains("dim_head")) o.dim_head(c["dim_head"]);
   if (c.contains("heads")) o.heads(c["heads"]);
   if (c.contains("dropout")) o.dropout(c["dropout"]);
@@ -65,7 +65,7 @@ std::string fixture(const std::string& file) {
 PerceiverAR small_model(torch::ScalarType dtype, int64_t perceive_depth = 2) {
   torch::manual_seed(7);
   auto model = PerceiverAR(PerceiverAROptions(/*num_tokens=*/32, /*dim=*/16, /*depth=*/2,
-                                              /*max_seq_len=*/24, /*cross_attn_seq_len=*/16)
+                                              /*seq_len=*/24, /*prefix_len=*/16)
                                .heads(3)
                                .dim_head(40)
                                .perceive_depth(perceive_depth)
@@ -91,7 +91,8 @@ TEST_CASE("PerceiverAR matches perceiver-ar-pytorch: logits - loss - gradients",
   auto f = megabench::safetensors::load(fixture(name + "_" + suffix + ".safetensors"));
   auto params = megabench::safetensors::load(fixture(f.metadata.at("params_file")));
   auto model = PerceiverAR(
-      options_from_json(nlohmann::json::parse(f.metadata.at("config"))).flash_attn(flash));
+      options_from_json(nlohmann::json::parse(f.metadata.at("config")))
+          .attention(flash ? megabench::AttentionPath::kSdpa : megabench::AttentionPath::kExplicit));
   load_params(*model, params);
   model->to(dtype);
   model->train(f.metadata.at("mode") == "train");
@@ -150,9 +151,9 @@ TEST_CASE("PerceiverAR rejects bad input with errors naming it", "[perceiver_ar]
   CHECK_THROWS_WITH(model->forward(torch::randint(0, 32, {20})), Contains("(batch, length)"));
   CHECK_THROWS_WITH(model->forward(torch::full({2, 20}, 32, torch::kLong)), Contains("[0, 32)"));
   CHECK_THROWS_WITH(model->forward(torch::full({2, 20}, -1, torch::kLong)), Contains("[0, 32)"));
-  CHECK_THROWS_WITH(model->forward(torch::zeros({2, 25}, torch::kLong)), Contains("max_seq_len"));
+  CHECK_THROWS_WITH(model->forward(torch::zeros({2, 25}, torch::kLong)), Contains("seq_len"));
   CHECK_THROWS_WITH(model->forward(torch::zeros({2, 16}, torch::kLong)),
-                    Contains("cross_attn_seq_len"));
+                    Contains("prefix_len"));
   CHECK_THROWS_WITH(model->forward(torch::zeros({2, 0}, torch::kLong)), Contains("non-empty"));
   CHECK_THROWS_WITH(model->forward(torch::zeros({2, 20})), Contains("integer"));
   CHECK_THROWS_WITH(model->forward(ok, torch::ones({2, 16})), Contains("prefix_mask"));
@@ -162,7 +163,7 @@ TEST_CASE("PerceiverAR rejects bad input with errors naming it", "[perceiver_ar]
                     Contains("prefix_mask"));
   CHECK_THROWS_WITH(model->forward(ok, {}, torch::zeros({2, 19}, torch::kLong)),
                     Contains("labels"));
-  CHECK_THROWS_WITH(PerceiverAR(PerceiverAROptions(32, 16, 1, 16, 16)), Contains("max_seq_len"));
+  CHECK_THROWS_WITH(PerceiverAR(PerceiverAROptions(32, 16, 1, 16, 16)), Contains("seq_len (16) must be greater than prefix_len"));
   CHECK_THROWS_WITH(PerceiverAR(PerceiverAROptions(32, 16, 1, 24, 16).dim_head(16)),
                     Contains("dim_head"));
   CHECK_THROWS_WITH(model->generate(torch::zeros({1, 0}, torch::kLong), 3), Contains("prime"));
@@ -220,7 +221,7 @@ TEST_CASE("PerceiverAR cached decoding equals recomputing the window - across th
   REQUIRE(cached.cache_live);
   REQUIRE_FALSE(uncached.cache_live);
   bool slid = false;
-  // Past max_seq_len (24) the window slides; 30 steps cross it for every prime length.
+  // Past seq_len (24) the window slides; 30 steps cross it for every prime length.
   for (int step = 0; step < 30; ++step) {
     CAPTURE(step);
     REQUIRE(rel_err(cached.logits, uncached.logits) < tol);
@@ -262,7 +263,9 @@ TEST_CASE("perceiver_ar plugin: config - counts - byte_nll - generate", "[percei
   auto cfg = spec.resolve(spec.tiny_config);
   CHECK_THROWS_WITH(spec.resolve({{"bogus", 1}}), Contains("bogus"));
   CHECK_THROWS_WITH(spec.resolve({{"dim", "wide"}}), Contains("dim"));
-  CHECK_THROWS_WITH(spec.resolve({{"seq_len", 64}, {"max_seq_len", 32}}), Contains("seq_len"));
+  CHECK_THROWS_WITH(spec.resolve({{"seq_len", 64}, {"max_seq_len", 32}}), Contains("max_seq_len: unknown option"));
+  CHECK_THROWS_WITH(spec.resolve({{"seq_len", 64}, {"prefix_len", 32}, {"num_latents", 16}}),
+                    Contains("disagree"));
 
   auto model = spec.build(cfg);
   int64_t counted = 0;
@@ -270,13 +273,13 @@ TEST_CASE("perceiver_ar plugin: config - counts - byte_nll - generate", "[percei
   auto pc = spec.params(cfg);
   CHECK(pc.total == counted);
   CHECK(model->params().total == counted);
-  const int64_t V = cfg["num_tokens"], D = cfg["dim"], L = cfg["max_seq_len"];
+  const int64_t V = cfg["num_tokens"], D = cfg["dim"], L = cfg["seq_len"];
   CHECK(pc.non_embedding == counted - 2 * V * D - L * D);
   auto fl = spec.flops(cfg);
   CHECK(fl.total() > 0);
   CHECK(fl.embed_logits == Approx(2.0 * D * V));
 
-  const int64_t C = cfg["cross_attn_seq_len"];
+  const int64_t C = cfg["prefix_len"];
   torch::manual_seed(1);
   auto bytes = torch::randint(0, 256, {2, L + 1});
   bytes.index_put_({0, C + 3}, 0);  // byte 0 counts
@@ -297,7 +300,7 @@ TEST_CASE("perceiver_ar plugin: config - counts - byte_nll - generate", "[percei
 }
 
 // Timings for scripts/bench_perceiver_ar.py: hidden, run only by name. Prints one JSON line.
-// Environment: PAR_DIM, PAR_DEPTH, PAR_LEN (max_seq_len), PAR_PREFIX, PAR_STEPS, PAR_THREADS,
+// Environment: PAR_DIM, PAR_DEPTH, PAR_LEN (seq_len), PAR_PREFIX, PAR_STEPS, PAR_THREADS,
 // PAR_FLASH (0/1), PAR_TRAIN (0/1), PAR_GEN (bytes to generate from a prime of PAR_PREFIX + 1;
 // only the part before the window slides is run), PAR_WINDOWS (comma-separated window lengths at
 // which one uncached step is timed).
@@ -313,7 +316,8 @@ TEST_CASE("PerceiverAR benchmark", "[.bench][.perceiver_ar_bench]") {
   auto model = PerceiverAR(PerceiverAROptions(256, dim, depth, L, C)
                                .dim_head(64)
                                .heads(8)
-                               .flash_attn(env("PAR_FLASH", 1) != 0));
+                               .attention(env("PAR_FLASH", 1) != 0 ? megabench::AttentionPath::kSdpa
+                                                                   : megabench::AttentionPath::kExplicit));
   auto x = torch::randint(0, 256, {1, L + 1});
   using clock = std::chrono::steady_clock;
   auto ms = [](clock::time_point a, clock::time_point b) {

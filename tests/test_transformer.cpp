@@ -22,7 +22,7 @@ ByteTransformer make(int64_t window, PositionKind pos, bool flash, int64_t max_l
                                .heads(4)
                                .positions(pos)
                                .window(window)
-                               .flash_attn(flash));
+                               .attention(flash ? AttentionPath::kSdpa : AttentionPath::kExplicit));
   m->to(torch::kFloat64);
   m->eval();
   return m;
@@ -32,7 +32,7 @@ ByteTransformer make(int64_t window, PositionKind pos, bool flash, int64_t max_l
 TEST_CASE("Transformer equals a one-stage MEGABYTE with the same weights", "[transformer]") {
   for (auto pos : {PositionKind::kRotary, PositionKind::kLearned}) {
     auto t = make(0, pos, false);
-    auto mb = MEGABYTE(MEGABYTEOptions(256, {32}, {2}, {24})
+    auto mb = MEGABYTE(MEGABYTEOptions(256, {32}, {2}, /*seq_len=*/24, /*patch=*/{})
                            .dim_head(8)
                            .heads(4)
                            .rel_pos(pos == PositionKind::kRotary)
@@ -106,7 +106,7 @@ TEST_CASE("Transformer generation: cached and uncached agree - bad input is reje
   CHECK(a.size(1) == 13);
   CHECK(torch::equal(a, b));
   using Catch::Contains;
-  CHECK_THROWS_WITH(t->forward(torch::zeros({1, 17}, torch::kLong)), Contains("exceeds max_seq_len"));
+  CHECK_THROWS_WITH(t->forward(torch::zeros({1, 17}, torch::kLong)), Contains("exceeds seq_len"));
   CHECK_THROWS_WITH(t->forward(torch::full({1, 3}, 300, torch::kLong)), Contains("[0, 256)"));
   CHECK_THROWS_WITH(t->forward(torch::zeros({3}, torch::kLong)), Contains("(batch, length)"));
   CHECK_THROWS_WITH(t->forward(torch::zeros({1, 0}, torch::kLong)), Contains("empty"));
