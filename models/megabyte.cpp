@@ -64,7 +64,8 @@ void MEGABYTEImpl::reset() {
   options.validate();
   S_ = options.stages();
   dims_ = options.stage_dims();
-  const auto msl = options.stage_lens();
+  lens_ = options.stage_lens();
+  const auto& lens = lens_;
   const int64_t fine_dim = dims_.back();
 
   start_tokens = register_module("start_tokens", nn::ParameterList());
@@ -75,29 +76,19 @@ void MEGABYTEImpl::reset() {
   if (options.pos_emb()) {
     pos_embs = register_module("pos_embs", nn::ModuleList());
     for (int64_t s = 0; s < S_; ++s) {
-      pos_table_.emplace_back(nn::EmbeddingOptions(msl[s], dims_[s]));
+      pos_table_.emplace_back(nn::EmbeddingOptions(lens[s], dims_[s]));
       pos_embs->push_back(pos_table_.back());
     }
   }
 
-  // token_embs[0] embeds bytes for the finest stage; token_embs[k] embeds patches of
-  // prod(patch[S-1-k:]) bytes for stage S-1-k.
+  // token_embs in the reference's order, finest stage first (the order also fixes the random
+  // initialization); token_emb(stage) reads them by stage.
   token_embs = register_module("token_embs", nn::ModuleList());
-  byte_emb_ = nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim));
-  token_embs->push_back(byte_emb_);
+  for (int64_t stage = S_ - 1; stage >= 0; --stage) token_embs->push_back(make_token_emb(stage));
+  byte_emb_ = nn::Embedding(std::dynamic_pointer_cast<nn::EmbeddingImpl>(token_emb(S_ - 1)));
   patch_embs_.clear();
-  int64_t patch = 1;
-  for (int64_t k = 1; k < S_; ++k) {
-    patch *= msl[S_ - k];
-    const int64_t dim_out = dims_[S_ - 1 - k];
-    nn::Sequential emb(
-        nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim)),
-        nn::Flatten(nn::FlattenOptions().start_dim(-2).end_dim(-1)),  // '... r d -> ... (r d)'
-        nn::LayerNorm(nn::LayerNormOptions({patch * fine_dim})),
-        nn::Linear(patch * fine_dim, dim_out),
-        nn::LayerNorm(nn::LayerNormOptions({dim_out})));
-    token_embs->push_back(emb);
-    patch_embs_.push_back(emb);
+  for (int64_t s = 0; s + 1 < S_; ++s) {
+    patch_embs_.emplace_back(std::dynamic_pointer_cast<nn::SequentialImpl>(token_emb(s)));
   }
 
   transformers = register_module("transformers", nn::ModuleList());
@@ -120,7 +111,7 @@ void MEGABYTEImpl::reset() {
     stage_transformers_.push_back(t);
     if (s + 1 < S_) {
       // Sequential(Rearrange, Linear, Rearrange) in the reference: the Linear sits at index 1.
-      nn::Linear proj(dims_[s], dims_[s + 1] * msl[s + 1]);
+      nn::Linear proj(dims_[s], dims_[s + 1] * lens[s + 1]);
       to_next_transformer_projections->push_back(nn::Sequential(nn::Identity(), proj, nn::Identity()));
       projections_.push_back(proj);
     } else {
@@ -128,6 +119,23 @@ void MEGABYTEImpl::reset() {
     }
   }
   to_logits = register_module("to_logits", nn::Linear(fine_dim, options.num_tokens()));
+}
+
+std::shared_ptr<nn::Module> MEGABYTEImpl::make_token_emb(int64_t stage) const {
+  const int64_t fine_dim = dims_.back();
+  if (stage == S_ - 1) return nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim)).ptr();
+  const int64_t unit = options.unit_bytes(stage), dim_out = dims_[stage];
+  return nn::Sequential(nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim)),
+                        nn::Flatten(nn::FlattenOptions().start_dim(-2).end_dim(-1)),  // '... r d -> ... (r d)'
+                        nn::LayerNorm(nn::LayerNormOptions({unit * fine_dim})),
+                        nn::Linear(unit * fine_dim, dim_out),
+                        nn::LayerNorm(nn::LayerNormOptions({dim_out})))
+      .ptr();
+}
+
+std::shared_ptr<nn::Module> MEGABYTEImpl::token_emb(int64_t stage) const {
+  TORCH_CHECK(stage >= 0 && stage < S_, "MEGABYTE: stage must lie in [0, ", S_, "), got ", stage);
+  return token_embs->ptr(S_ - 1 - stage);  // the one place the reference's order is translated
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,9 +150,8 @@ torch::Tensor MEGABYTEImpl::check_ids(const torch::Tensor& ids_in) const {
   return ids;
 }
 
-torch::Tensor MEGABYTEImpl::embed(int64_t stage, const torch::Tensor& ids) {
-  const int64_t k = S_ - 1 - stage;
-  return k == 0 ? byte_emb_(ids) : patch_embs_[k - 1]->forward(ids);
+torch::Tensor MEGABYTEImpl::embed(int64_t stage, const torch::Tensor& units) {
+  return stage == S_ - 1 ? byte_emb_(units) : patch_embs_[stage]->forward(units);
 }
 
 torch::Tensor MEGABYTEImpl::project(int64_t stage, const torch::Tensor& x) {
@@ -163,7 +170,7 @@ torch::Tensor MEGABYTEImpl::pad_context(int64_t stage, const torch::Tensor& chun
 }
 
 torch::Tensor MEGABYTEImpl::context_at(int64_t stage, int64_t p, const torch::Tensor& ctx) const {
-  const int64_t d = options.stage_lens()[stage];
+  const int64_t d = lens_[stage];
   const int64_t chunk = corrected_at(stage) ? p : p - 1;
   if (chunk < 0 || chunk >= d) return torch::Tensor();
   return ctx.narrow(1, chunk, 1);  // (B, 1, D_s)
@@ -172,63 +179,63 @@ torch::Tensor MEGABYTEImpl::context_at(int64_t stage, int64_t p, const torch::Te
 // ---------------------------------------------------------------------------------------------
 // Forward
 
-MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
+torch::Tensor MEGABYTEImpl::shape_ids(const torch::Tensor& ids_in, int64_t& seq_len) const {
   auto ids = check_ids(ids_in);
-  const auto msl = options.stage_lens();
-  const int64_t batch = ids.size(0);
-  const bool flat = ids.dim() == 2;
-  Forward out;
-  out.seq_len = -1;
-
-  if (flat) {  // (B, L) -> right-pad to whole patches -> (B, m, patch...)
-    out.seq_len = ids.size(1);
+  const auto& lens = lens_;
+  seq_len = -1;
+  if (ids.dim() == 2) {  // (B, L) -> right-pad to whole patches -> (B, m, patch...)
+    seq_len = ids.size(1);
     const int64_t multiple = options.patch_size();
-    const int64_t padding = (multiple - out.seq_len % multiple) % multiple;
-    ids = torch::constant_pad_nd(ids, {0, padding}, options.pad_id());
-    std::vector<int64_t> shape{batch, -1};
-    shape.insert(shape.end(), msl.begin() + 1, msl.end());
+    ids = torch::constant_pad_nd(ids, {0, (multiple - seq_len % multiple) % multiple}, options.pad_id());
+    std::vector<int64_t> shape{ids.size(0), -1};
+    shape.insert(shape.end(), lens.begin() + 1, lens.end());
     ids = ids.reshape(shape);
   }
-  TORCH_CHECK(ids.size(1) <= msl[0], "MEGABYTE: input spans ", ids.size(1),
-              " patches, more than the ", msl[0], " of seq_len (at most ", options.seq_len(),
+  TORCH_CHECK(ids.size(1) <= lens[0], "MEGABYTE: input spans ", ids.size(1),
+              " patches, more than seq_len / patch = ", lens[0], " (at most ", options.seq_len(),
               " bytes)");
   for (int64_t s = 1; s < S_; ++s) {
-    TORCH_CHECK(ids.size(s + 1) == msl[s], "MEGABYTE: pre-shaped ids must have dimension ", s + 1,
-                " equal to patch[", s - 1, "] = ", msl[s], ", got shape ", ids.sizes());
+    TORCH_CHECK(ids.size(s + 1) == lens[s], "MEGABYTE: pre-shaped ids must have dimension ", s + 1,
+                " equal to patch[", s - 1, "] = ", lens[s], ", got shape ", ids.sizes());
   }
+  return ids;  // (B, m, patch[0], ..., patch[S-2])
+}
 
-  // Tokens of every stage: stage s sees (B, d_0, ..., d_s, D_s).
-  std::vector<torch::Tensor> tokens_at_stages(S_);
-  torch::Tensor cur = ids;
-  std::optional<profile::Range> embedding_range(std::in_place, "embedding");
-  for (int64_t k = 0; k < S_; ++k) {
-    const int64_t stage = S_ - 1 - k;
-    auto tokens = embed(stage, cur);
-    if (options.pos_emb()) {
-      auto positions = torch::arange(tokens.size(-2), ids.options());
-      tokens = tokens + pos_table_[stage](positions);
-    }
-    tokens_at_stages[stage] = tokens;
-    if (k > 0) cur = cur.flatten(-2);  // '... m n -> ... (m n)'
-  }
-
-  embedding_range.reset();
-  torch::Tensor prev, attended;
+std::vector<torch::Tensor> MEGABYTEImpl::embed_stages(const torch::Tensor& ids) {
+  profile::Range r("embedding");
+  std::vector<torch::Tensor> tokens(S_);
   for (int64_t s = 0; s < S_; ++s) {
-    auto stage_tokens = tokens_at_stages[s];
-    auto prefix = stage_tokens.sizes().vec();
-    prefix.resize(prefix.size() - 2);
-    const int64_t n = stage_tokens.size(-2), d = stage_tokens.size(-1);
-    stage_tokens = stage_tokens.reshape({-1, n, d});                             // (B', n, D)
-    auto start = start_tokens[s].view({1, 1, d}).expand({stage_tokens.size(0), 1, d});
-    auto x = torch::cat({start, stage_tokens}, -2);                              // (B', n + 1, D)
-    if (prev.defined()) x = x + pad_context(s, prev);
-    attended = stage_transformers_[s](x);
-    auto shape = prefix;
-    shape.push_back(n + 1);
-    shape.push_back(d);
-    attended = attended.reshape(shape);                                          // (B, ..., n+1, D)
-    if (s + 1 < S_) prev = project(s, attended.narrow(-2, 0, n));                // (B'', d_{s+1}, D)
+    auto shape = ids.sizes().vec();
+    shape.resize(s + 2);                   // (B, d_0, ..., d_s): the units of stage s
+    if (s + 1 < S_) shape.push_back(-1);   // each unit's unit_bytes(s) bytes
+    tokens[s] = embed(s, ids.reshape(shape));                                  // (B, d_0, ..., d_s, D_s)
+    if (options.pos_emb()) {
+      tokens[s] = tokens[s] + pos_table_[s](torch::arange(tokens[s].size(-2), ids.options()));
+    }
+  }
+  return tokens;
+}
+
+// Two stages, T patches of P bytes: the global model runs over (B, T + 1, D_0) (start token
+// first), its outputs at 0..T-1 project to (B*T, P, D_1) context chunks, and the local model runs
+// over (B*T, P + 1, D_1) = start token + bytes, each position plus the chunk of the patch above.
+MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
+  Forward out;
+  auto ids = shape_ids(ids_in, out.seq_len);                                     // (B, d_0, ..., d_{S-1})
+  const int64_t batch = ids.size(0);
+  const auto stage_tokens = embed_stages(ids);
+  torch::Tensor context, attended;  // context: chunks from the stage above, (B', d_s, D_s)
+  for (int64_t s = 0; s < S_; ++s) {
+    const auto& tokens = stage_tokens[s];                                         // (B, d_0, ..., d_s, D)
+    const int64_t n = tokens.size(-2), d = tokens.size(-1);
+    auto x = tokens.reshape({-1, n, d});                                          // (B', n, D)
+    auto start = start_tokens[s].view({1, 1, d}).expand({x.size(0), 1, d});
+    x = torch::cat({start, x}, -2);                                               // (B', n + 1, D)
+    if (context.defined()) x = x + pad_context(s, context);
+    auto shape = tokens.sizes().vec();
+    shape[shape.size() - 2] = n + 1;
+    attended = stage_transformers_[s](x).reshape(shape);                          // (B, ..., n + 1, D)
+    if (s + 1 < S_) context = project(s, attended.narrow(-2, 0, n));              // (B'', d_{s+1}, D_{s+1})
   }
 
   profile::Range logits_range("logits");
@@ -315,26 +322,27 @@ MEGABYTEDecodeState MEGABYTEImpl::begin(int64_t batch) {
 }
 
 torch::Tensor MEGABYTEImpl::append(MEGABYTEDecodeState& st, const torch::Tensor& byte_in) {
-  const auto msl = options.stage_lens();
+  const auto& lens = lens_;
   const int64_t batch = st.bytes.size(0);
   TORCH_CHECK(st.len < options.seq_len(), "MEGABYTE: the context is full (", options.seq_len(),
               " bytes)");
   auto byte = byte_in.to(torch::kLong).reshape({batch});
   st.bytes.select(1, st.len).copy_(byte);
 
-  // Multi-index of the new byte: idx[s] is its unit's position within stage s.
+  // Multi-index of the new byte, coarsest first: idx[0] is its patch, idx[s] its unit's position
+  // within stage s (idx[S-1] the byte's position in its finest unit).
   std::vector<int64_t> idx(S_);
   int64_t rem = st.len;
   for (int64_t s = S_ - 1; s >= 0; --s) {
-    idx[s] = rem % msl[s];
-    rem /= msl[s];
+    idx[s] = rem % lens[s];
+    rem /= lens[s];
   }
   st.len += 1;
 
   auto token_at = [&](int64_t stage) {  // (B, 1, D_s): the unit just completed at `stage`
     torch::Tensor tok;
     if (stage == S_ - 1) {
-      tok = byte_emb_(byte).unsqueeze(1);
+      tok = embed(stage, byte.view({batch, 1}));
     } else {
       const int64_t span = options.unit_bytes(stage);
       tok = embed(stage, st.bytes.narrow(1, st.len - span, span).unsqueeze(1));
@@ -356,9 +364,9 @@ torch::Tensor MEGABYTEImpl::append(MEGABYTEDecodeState& st, const torch::Tensor&
   // reference drops its output. The first stage whose unit goes on feeds the finished unit and
   // opens new units below it.
   int64_t s = S_ - 1;
-  while (s > 0 && idx[s] == msl[s] - 1) {
+  while (s > 0 && idx[s] == lens[s] - 1) {
     s -= 1;
-    const bool last_in_unit = idx[s] == msl[s] - 1;
+    const bool last_in_unit = idx[s] == lens[s] - 1;
     if (last_in_unit && s > 0) continue;
     if (last_in_unit && s == 0) return torch::Tensor();  // the context is full
     auto above = feed(st, s, token_at(s));

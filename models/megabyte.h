@@ -51,10 +51,15 @@ struct MEGABYTEOptions {
   /// Patch length of each finer stage, coarsest first: {4} for two stages, {4, 4} for three, {}
   /// for one. The reference's max_seq_len is {seq_len / prod(patch), patch...}.
   TORCH_ARG(std::vector<int64_t>, patch);
+  /// Width of an attention head. Default 64.
   TORCH_ARG(int64_t, dim_head) = 64;
+  /// Attention heads. Default 8.
   TORCH_ARG(int64_t, heads) = 8;
+  /// Dropout on the attention probabilities. Default 0.
   TORCH_ARG(double, attn_dropout) = 0.0;
+  /// Feedforward hidden width / dim. Default 4.
   TORCH_ARG(double, ff_mult) = 4;
+  /// Dropout inside the feedforward. Default 0.
   TORCH_ARG(double, ff_dropout) = 0.0;
   /// Padding id: flat input is right-padded with it, and the loss ignores it (as the reference).
   TORCH_ARG(int64_t, pad_id) = 0;
@@ -133,7 +138,13 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
   /// Logits for the byte after the whole of `seq` (B, L) without a cache (L may be 0), (B, V).
   torch::Tensor next_logits_uncached(const torch::Tensor& seq);
 
+  /// Stage `stage`'s token embedding (stage 0 = global): the patch embedder of a coarser stage, the
+  /// byte embedding (Embedding) of the finest. The reference lists them finest first, so this is
+  /// token_embs[S-1-stage]: the one place that order is translated.
+  std::shared_ptr<torch::nn::Module> token_emb(int64_t stage) const;
+
   MEGABYTEOptions options;
+  /// Registered as the reference's state_dict has them; all but token_embs are in stage order.
   torch::nn::ParameterList start_tokens{nullptr};
   torch::nn::ModuleList pos_embs{nullptr};
   torch::nn::ModuleList token_embs{nullptr};
@@ -150,9 +161,17 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
   };
   Forward forward_all(const torch::Tensor& ids);
   torch::Tensor check_ids(const torch::Tensor& ids) const;
+  /// Checked ids in the reference's shape (B, m, patch[0], ...); flat ids (B, L) are right-padded
+  /// with pad_id to whole patches and seq_len set to L (-1 for pre-shaped ids).
+  torch::Tensor shape_ids(const torch::Tensor& ids, int64_t& seq_len) const;
+  /// The input tokens of every stage, stage s: (B, d_0, ..., d_s, D_s) (with position embeddings).
+  std::vector<torch::Tensor> embed_stages(const torch::Tensor& shaped_ids);
+  /// The embedding module of `stage`, as the reference builds it.
+  std::shared_ptr<torch::nn::Module> make_token_emb(int64_t stage) const;
 
-  /// Stage s's embedding of its units: stage S-1 embeds bytes, stage s < S-1 embeds patches.
-  torch::Tensor embed(int64_t stage, const torch::Tensor& ids);
+  /// Stage s's embedding of its units: the finest stage embeds bytes (..., n) -> (..., n, D_s), a
+  /// coarser stage its patches (..., n, unit_bytes(s)) -> (..., n, D_s).
+  torch::Tensor embed(int64_t stage, const torch::Tensor& units);
   /// Projection from stage s's outputs (..., n, D_s) to the chunks of stage s + 1 (-1, d, D_{s+1}).
   torch::Tensor project(int64_t stage, const torch::Tensor& x);
   /// Context from above added at stage s, position p of a unit whose chunks are ctx (B', d_s, D_s).
@@ -165,11 +184,12 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
 
   int64_t S_ = 0;
   std::vector<int64_t> dims_;
+  std::vector<int64_t> lens_;  // options.stage_lens(): positions per stage
   std::vector<Transformer> stage_transformers_;
   std::vector<torch::nn::Linear> projections_;  // S - 1 of them
   std::vector<torch::nn::Embedding> pos_table_;
   torch::nn::Embedding byte_emb_{nullptr};
-  std::vector<torch::nn::Sequential> patch_embs_;  // patch_embs_[k-1] == token_embs[k]
+  std::vector<torch::nn::Sequential> patch_embs_;  // by stage: patch_embs_[s] == token_emb(s)
 };
 TORCH_MODULE(MEGABYTE);
 
