@@ -106,7 +106,7 @@ json resolve(const json& config) {
 ParamCount count_params(const json& c) {
   const auto o = options_of(c);
   const auto dims = o.stage_dims();
-  const auto msl = o.stage_lens();
+  const auto lens = o.stage_lens();
   const int64_t S = o.stages(), V = o.num_tokens(), F = dims.back(), I = o.heads() * o.dim_head();
   std::vector<int64_t> stage(S, 0);
   int64_t embeddings = V * F + F * V + V;  // byte embedding, to_logits (weight + bias)
@@ -115,8 +115,8 @@ ParamCount count_params(const json& c) {
     const int64_t H = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
     stage[s] += D;  // start token
     stage[s] += o.depth()[s] * (flops::layer_params(D, I, H, /*ff_bias=*/true, /*norms=*/2)) + D;
-    if (o.pos_emb()) embeddings += msl[s] * D;
-    if (s + 1 < S) stage[s] += D * dims[s + 1] * msl[s + 1] + dims[s + 1] * msl[s + 1];
+    if (o.pos_emb()) embeddings += lens[s] * D;
+    if (s + 1 < S) stage[s] += D * dims[s + 1] * lens[s + 1] + dims[s + 1] * lens[s + 1];
     if (s < S - 1) {  // the patch embedder feeding stage s: table, LayerNorm, Linear, LayerNorm
       const int64_t p = o.unit_bytes(s);
       embeddings += V * F;
@@ -136,26 +136,26 @@ ParamCount count_params(const json& c) {
 FlopBreakdown count_flops(const json& c) {
   const auto o = options_of(c);
   const auto dims = o.stage_dims();
-  const auto msl = o.stage_lens();
+  const auto lens = o.stage_lens();
   const int64_t S = o.stages(), V = o.num_tokens(), F = dims.back(), I = o.heads() * o.dim_head();
   const double T = static_cast<double>(o.seq_len());
   FlopBreakdown f;
-  double units = 1;  // units at stage s: prod(msl[:s])
+  double units = 1;  // units at stage s: prod(lens[:s])
   for (int64_t s = 0; s < S; ++s) {
     const int64_t D = dims[s];
     const int64_t H = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
-    const double tokens = units * static_cast<double>(msl[s] + 1) / T;  // per byte
-    auto layer = flops::layer_per_token({D, I, H, msl[s] + 1});
+    const double tokens = units * static_cast<double>(lens[s] + 1) / T;  // per byte
+    auto layer = flops::layer_per_token({D, I, H, lens[s] + 1});
     f.attention += tokens * o.depth()[s] * layer.attention;
     f.dense += tokens * o.depth()[s] * layer.dense;
-    const double inner_tokens = units * static_cast<double>(msl[s]) / T;
-    if (s + 1 < S) f.dense += inner_tokens * flops::linear_per_token(D, dims[s + 1] * msl[s + 1]);
+    const double inner_tokens = units * static_cast<double>(lens[s]) / T;
+    if (s + 1 < S) f.dense += inner_tokens * flops::linear_per_token(D, dims[s + 1] * lens[s + 1]);
     if (s < S - 1) {
       const int64_t p = o.unit_bytes(s);
       f.dense += inner_tokens * flops::linear_per_token(p * F, D);
     }
     if (s == S - 1) f.embed_logits += tokens * flops::linear_per_token(F, V);
-    units *= static_cast<double>(msl[s]);
+    units *= static_cast<double>(lens[s]);
   }
   return f;
 }
