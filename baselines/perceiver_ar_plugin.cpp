@@ -9,7 +9,7 @@
 #include <string>
 
 #include "baselines/perceiver_ar.h"
-#include "harness/registry.h"
+#include "harness/api/registry.h"
 
 namespace megabench {
 namespace {
@@ -107,7 +107,7 @@ ParamCount count_params(const PerceiverAROptions& o) {
   return pc;
 }
 
-// harness/flops.h declares shared building blocks; they are not implemented in this tree yet, so
+// harness/api/flops.h declares shared building blocks; they are not implemented in this tree yet, so
 // the count is written out here with the same convention (a multiply-add is 2 FLOPs, every query
 // scores its whole key range).
 FlopBreakdown count_flops(const PerceiverAROptions& o) {

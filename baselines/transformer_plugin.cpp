@@ -1,7 +1,7 @@
 // Registers the byte Transformer baseline: JSON options, adapter, analytical FLOPs and params.
 #include "baselines/transformer.h"
-#include "harness/flops.h"
-#include "harness/registry.h"
+#include "harness/api/flops.h"
+#include "harness/api/registry.h"
 
 namespace megabench {
 namespace {

@@ -2,7 +2,7 @@
 // Named profiling ranges that models push around their components, e.g.
 //   megabench::profile::Range r("global_attention");
 // It lives beside the kernels (in the model library) because models push ranges and must not depend
-// on the harness; harness/profiler.h consumes them.
+// on the harness; harness/measure/profiler.h consumes them.
 //
 // A Range costs one atomic load when nothing profiles. Under LibTorch's profiler (or anything else
 // that listens to at::RecordFunction) it is a USER_SCOPE RecordFunction with the range's name. Under

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "harness/flops.h"
-#include "harness/registry.h"
+#include "harness/api/flops.h"
+#include "harness/api/registry.h"
 #include "models/megabyte.h"
 
 namespace megabench {

@@ -11,7 +11,7 @@ REF_PACKAGES=(megabyte-pytorch==0.3.6 perceiver-ar-pytorch==0.0.10 safetensors n
 APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv python3-pip
               nlohmann-json3-dev libeigen3-dev catch2 libbenchmark-dev libcli11-dev libfmt-dev
               gnuplot-nox  # plots in reports
-              fortunes)    # the built-in "text" corpus (harness/data.h)
+              fortunes)    # the built-in "text" corpus (harness/io/data.h)
 VENV="${HOME}/.cache/megabench/venv"
 
 want_ref=0

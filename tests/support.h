@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/results.h"
+#include "harness/store/results.h"
 
 // A GPU test calls this first: without a CUDA device it prints "SKIPPED:" (CTest then reports the
 // test as skipped, see tests/CMakeLists.txt) and returns before any assertion runs.

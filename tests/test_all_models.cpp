@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
-#include "harness/registry.h"
+#include "harness/api/registry.h"
 #include "tests/support.h"
 
 using megabench::json;

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <unistd.h>
 
-#include "harness/safetensors.h"
+#include "harness/io/safetensors.h"
 #include "tests/support.h"
 
 using json = nlohmann::json;

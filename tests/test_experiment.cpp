@@ -11,8 +11,8 @@
 #include <set>
 #include <thread>
 
-#include "harness/experiment.h"
-#include "harness/registry.h"
+#include "harness/config/experiment.h"
+#include "harness/api/registry.h"
 #include "models/decoding.h"
 #include "tests/support.h"
 

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "harness/flops.h"
+#include "harness/api/flops.h"
 #include "models/layers.h"
 #include "tests/support.h"
 

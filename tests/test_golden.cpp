@@ -15,10 +15,10 @@
 #include <sstream>
 #include <string>
 
-#include "harness/experiment.h"
-#include "harness/registry.h"
-#include "harness/results.h"
-#include "harness/runner.h"
+#include "harness/config/experiment.h"
+#include "harness/api/registry.h"
+#include "harness/store/results.h"
+#include "harness/measure/runner.h"
 #include "tests/support.h"
 
 using megabench::json;

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "harness/registry.h"
+#include "harness/api/registry.h"
 #include "kernels/local_attention.h"
-#include "harness/runner.h"
+#include "harness/measure/runner.h"
 #include "tests/support.h"
 
 using megabench::json;

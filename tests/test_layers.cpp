@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
-#include "harness/memory.h"
+#include "harness/measure/memory.h"
 #include "models/layers.h"
 
 using namespace megabench;

@@ -6,8 +6,8 @@
 
 #include <filesystem>
 
-#include "harness/checkpoint.h"
-#include "harness/safetensors.h"
+#include "harness/io/checkpoint.h"
+#include "harness/io/safetensors.h"
 #include "models/megabyte.h"
 #include "tests/support.h"
 

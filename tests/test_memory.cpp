@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "harness/memory.h"
+#include "harness/measure/memory.h"
 #include "models/layers.h"
 #include "tests/support.h"
 

@@ -10,8 +10,8 @@
 #include <string>
 
 #include "baselines/perceiver_ar.h"
-#include "harness/registry.h"
-#include "harness/safetensors.h"
+#include "harness/api/registry.h"
+#include "harness/io/safetensors.h"
 #include "tests/support.h"
 
 using megabench::PerceiverAR;

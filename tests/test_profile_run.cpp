@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "harness/experiment.h"
-#include "harness/profiler.h"
-#include "harness/results.h"
-#include "harness/runner.h"
+#include "harness/config/experiment.h"
+#include "harness/measure/profiler.h"
+#include "harness/store/results.h"
+#include "harness/measure/runner.h"
 #include "tests/support.h"
 
 namespace fs = std::filesystem;

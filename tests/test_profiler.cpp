@@ -1,10 +1,10 @@
-// harness/profiler.h: the component breakdown from profile::Range, on CPU through LibTorch's
+// harness/measure/profiler.h: the component breakdown from profile::Range, on CPU through LibTorch's
 // profiler and on CUDA through CUPTI, and the guard that keeps the two apart.
 #include <catch2/catch.hpp>
 
 #include <string>
 
-#include "harness/profiler.h"
+#include "harness/measure/profiler.h"
 #include "support.h"
 
 namespace {

@@ -3,7 +3,7 @@
 // to the same models.
 #include <catch2/catch.hpp>
 
-#include "harness/registry.h"
+#include "harness/api/registry.h"
 
 using megabench::json;
 using megabench::upgrade_model_config;

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "harness/report.h"
+#include "harness/report/report.h"
 #include "tests/support.h"
 
 namespace fs = std::filesystem;

@@ -17,10 +17,10 @@
 #include <sstream>
 #include <thread>
 
-#include "harness/data.h"
-#include "harness/registry.h"
-#include "harness/results.h"
-#include "harness/runner.h"
+#include "harness/io/data.h"
+#include "harness/api/registry.h"
+#include "harness/store/results.h"
+#include "harness/measure/runner.h"
 #include "tests/support.h"
 
 namespace fs = std::filesystem;

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <random>
 
-#include "harness/checkpoint.h"
-#include "harness/safetensors.h"
+#include "harness/io/checkpoint.h"
+#include "harness/io/safetensors.h"
 #include "tests/support.h"
 
 namespace st = megabench::safetensors;

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "harness/experiment.h"
-#include "harness/results.h"
+#include "harness/config/experiment.h"
+#include "harness/store/results.h"
 
 namespace megabench {
 

@@ -1,4 +1,4 @@
-#include "harness/runner.h"
+#include "harness/measure/runner.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
@@ -18,17 +18,17 @@
 #include <set>
 #include <sstream>
 
-#include "harness/data.h"
-#include "harness/profiler.h"
-#include "harness/registry.h"
+#include "harness/io/data.h"
+#include "harness/measure/profiler.h"
+#include "harness/api/registry.h"
 
 #ifdef MEGABENCH_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
-#include "harness/memory.h"
-#include "harness/report.h"
+#include "harness/measure/memory.h"
+#include "harness/report/report.h"
 
 namespace megabench {
 

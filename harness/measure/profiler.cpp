@@ -1,4 +1,4 @@
-#include "harness/profiler.h"
+#include "harness/measure/profiler.h"
 
 #include <torch/csrc/autograd/profiler_kineto.h>
 
@@ -163,7 +163,7 @@ void libtorch_stop(ProfileResult& r) {
   auto result = tp::disableProfiler();
   std::vector<Event> events;
   // Only the matrix products: counting aten::matmul or aten::linear too would count them twice,
-  // and elementwise ops are outside the analytical convention (harness/FLOPS.md).
+  // and elementwise ops are outside the analytical convention (harness/api/FLOPS.md).
   static const std::set<std::string> kMatmuls = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"};
   double flops = 0;
   if (result) {

@@ -1,6 +1,6 @@
 #pragma once
 // `megabench report`: turns one or more result folders (OUTDIR/results.jsonl and the shards
-// OUTDIR/results.shard-I-of-N.jsonl, see harness/harness_contract.md) into tables, plots, log-log
+// OUTDIR/results.shard-I-of-N.jsonl, see harness/store/harness_contract.md) into tables, plots, log-log
 // scaling fits and a side-by-side with the paper's numbers.
 //
 //   megabench::report::write({"results/flops_scaling"}, "results/flops_scaling/report", std::cout);

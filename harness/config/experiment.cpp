@@ -1,4 +1,4 @@
-#include "harness/experiment.h"
+#include "harness/config/experiment.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-#include "harness/registry.h"
+#include "harness/api/registry.h"
 
 namespace megabench {
 namespace {

@@ -1,6 +1,6 @@
 #pragma once
 // The results store: OUTDIR/results.jsonl (or results.shard-I-of-N.jsonl), one JSON record a line,
-// as harness/harness_contract.md describes. Each record is written with one write() and fsynced, so a
+// as harness/store/harness_contract.md describes. Each record is written with one write() and fsynced, so a
 // killed run loses at most the point in flight; a reader ignores a trailing partial line.
 //
 //   ResultsFile out(results_path(outdir, shard));   // drops a partial last line left by a kill
@@ -60,7 +60,7 @@ LoadedResults load_results(const std::string& path);
 /// Keys of points recorded with status "ok" in every results*.jsonl of `outdir`.
 std::set<std::string> completed_keys(const std::string& outdir);
 
-/// The context record of one `megabench run` invocation (see harness/harness_contract.md).
+/// The context record of one `megabench run` invocation (see harness/store/harness_contract.md).
 json context_record(const json& experiment, const std::string& device, const std::optional<Shard>& shard,
                     const json& calibration);
 

@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "harness/safetensors.h"
+#include "harness/io/safetensors.h"
 
 namespace megabench::checkpoint {
 

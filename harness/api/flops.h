@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "harness/model.h"
+#include "harness/api/model.h"
 
 namespace megabench::flops {
 

@@ -1,6 +1,6 @@
 // `megabench logits` and `megabench generate`: run a checkpoint (safetensors, reference names,
 // {"model", "config"} in the header metadata) on bytes.
-#include "harness/model_commands.h"
+#include "harness/cli/model_commands.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -11,9 +11,9 @@
 #include <iterator>
 #include <sstream>
 
-#include "harness/checkpoint.h"
-#include "harness/registry.h"
-#include "harness/safetensors.h"
+#include "harness/io/checkpoint.h"
+#include "harness/api/registry.h"
+#include "harness/io/safetensors.h"
 
 namespace megabench {
 

@@ -3,8 +3,8 @@
 #include <memory>
 #include <string>
 
-#include "harness/model.h"
-#include "harness/registry.h"
+#include "harness/api/model.h"
+#include "harness/api/registry.h"
 
 namespace CLI {
 class App;

@@ -1,5 +1,5 @@
 // Exact CPU allocation counting and the CUDA caching allocator's statistics; see memory.h.
-#include "harness/memory.h"
+#include "harness/measure/memory.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/alignment.h>

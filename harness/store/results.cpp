@@ -1,4 +1,4 @@
-#include "harness/results.h"
+#include "harness/store/results.h"
 
 #include <ATen/Parallel.h>
 #include <fcntl.h>

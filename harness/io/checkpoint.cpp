@@ -1,4 +1,4 @@
-#include "harness/checkpoint.h"
+#include "harness/io/checkpoint.h"
 
 #include <stdexcept>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "harness/registry.h"
+#include "harness/api/registry.h"
 
 #include <algorithm>
 #include <functional>

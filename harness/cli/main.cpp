@@ -5,14 +5,14 @@
 #include <iostream>
 #include <sstream>
 
-#include "harness/experiment.h"
-#include "harness/flops.h"
-#include "harness/model_commands.h"
-#include "harness/registry.h"
-#include "harness/results.h"
-#include "harness/runner.h"
+#include "harness/config/experiment.h"
+#include "harness/api/flops.h"
+#include "harness/cli/model_commands.h"
+#include "harness/api/registry.h"
+#include "harness/store/results.h"
+#include "harness/measure/runner.h"
 
-#include "harness/report.h"
+#include "harness/report/report.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
-// Analytical FLOP counts; conventions in harness/FLOPS.md.
-#include "harness/flops.h"
+// Analytical FLOP counts; conventions in harness/api/FLOPS.md.
+#include "harness/api/flops.h"
 
 #include <cmath>
 #include <cstdio>

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/model.h"
+#include "harness/api/model.h"
 
 namespace megabench {
 
