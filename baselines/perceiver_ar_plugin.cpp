@@ -132,7 +132,7 @@ FlopBreakdown count_flops(const PerceiverAROptions& o) {
 
 class PerceiverARByteModel : public ByteModel {
  public:
-  explicit PerceiverARByteModel(const json& r) : model_(options_of(r)) {}
+  explicit PerceiverARByteModel(const PerceiverAROptions& o) : model_(o) {}
   torch::nn::Module& module() override { return *model_; }
   int64_t max_seq_len() const override { return model_->options.seq_len(); }
 
@@ -172,19 +172,20 @@ class PerceiverARByteModel : public ByteModel {
   PerceiverAR model_;
 };
 
-ModelSpec perceiver_spec() {
-  ModelSpec spec;
+TypedModelSpec<PerceiverAROptions> perceiver_spec() {
+  TypedModelSpec<PerceiverAROptions> spec;
   spec.name = "perceiver_ar";
   spec.description =
       "Perceiver AR (perceiver-ar-pytorch 0.0.10): causal cross-attention from the latents to a "
       "long prefix, then self-attention over the latents; cached decoding until the window slides";
   spec.options = perceiver_options();
   spec.resolve = resolve_checked;
-  spec.build = [](const json& r) -> std::unique_ptr<ByteModel> {
-    return std::make_unique<PerceiverARByteModel>(resolve_checked(r));
+  spec.parse = options_of;
+  spec.build = [](const PerceiverAROptions& o) -> std::unique_ptr<ByteModel> {
+    return std::make_unique<PerceiverARByteModel>(o);
   };
-  spec.flops = [](const json& r) { return count_flops(options_of(resolve_checked(r))); };
-  spec.params = [](const json& r) { return count_params(options_of(resolve_checked(r))); };
+  spec.flops = count_flops;
+  spec.params = count_params;
   spec.tiny_config = {{"dim", 32},  {"depth", 1},    {"seq_len", 24},
                       {"num_latents", 8}, {"heads", 2}, {"dim_head", 32}};
   return spec;

@@ -53,8 +53,7 @@ json resolve(const json& config) {
   return c;
 }
 
-ParamCount count_params(const json& c) {
-  const auto o = options_of(c);
+ParamCount count_params(const ByteTransformerOptions& o) {
   const int64_t D = o.dim(), V = o.num_tokens(), I = o.heads() * o.dim_head();
   const int64_t H = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
   ParamCount pc;
@@ -67,8 +66,7 @@ ParamCount count_params(const json& c) {
   return pc;
 }
 
-FlopBreakdown count_flops(const json& c) {
-  const auto o = options_of(c);
+FlopBreakdown count_flops(const ByteTransformerOptions& o) {
   const int64_t D = o.dim(), V = o.num_tokens(), I = o.heads() * o.dim_head();
   const int64_t H = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
   const int64_t positions = o.seq_len() + 1;  // the start token too
@@ -84,7 +82,7 @@ FlopBreakdown count_flops(const json& c) {
 
 class TransformerAdapter : public ByteModel {
  public:
-  explicit TransformerAdapter(const json& c) : config_(c), model_(options_of(c)) {}
+  explicit TransformerAdapter(const ByteTransformerOptions& o) : model_(o) {}
   torch::nn::Module& module() override { return *model_; }
   int64_t max_seq_len() const override { return model_->options.seq_len(); }
   torch::Tensor byte_nll(const torch::Tensor& bytes) override {
@@ -95,10 +93,9 @@ class TransformerAdapter : public ByteModel {
   torch::Tensor generate(const torch::Tensor& prime, int64_t n, const SamplingOptions& o) override {
     return model_->generate(prime, n, o.temperature, o.filter_thres, o.use_cache);
   }
-  ParamCount params() const override { return count_params(config_); }
+  ParamCount params() const override { return count_params(model_->options); }
 
  private:
-  json config_;
   ByteTransformer model_;
 };
 
@@ -106,11 +103,17 @@ class TransformerAdapter : public ByteModel {
 
 MEGABENCH_REGISTER_MODEL(
     transformer,
-    ModelSpec{"transformer",
-              "decoder-only byte Transformer from MEGABYTE's blocks; full or sliding-window attention",
-              kOptions, resolve,
-              [](const json& c) -> std::unique_ptr<ByteModel> { return std::make_unique<TransformerAdapter>(c); },
-              count_flops, count_params,
-              json{{"dim", 32}, {"depth", 2}, {"seq_len", 32}, {"dim_head", 8}, {"heads", 2}}});
+    TypedModelSpec<ByteTransformerOptions>{
+        .name = "transformer",
+        .description = "decoder-only byte Transformer from MEGABYTE's blocks; full or sliding-window attention",
+        .options = kOptions,
+        .resolve = resolve,
+        .parse = options_of,
+        .build = [](const ByteTransformerOptions& o) -> std::unique_ptr<ByteModel> {
+          return std::make_unique<TransformerAdapter>(o);
+        },
+        .flops = count_flops,
+        .params = count_params,
+        .tiny_config = json{{"dim", 32}, {"depth", 2}, {"seq_len", 32}, {"dim_head", 8}, {"heads", 2}}});
 
 }  // namespace megabench

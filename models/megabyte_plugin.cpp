@@ -103,8 +103,7 @@ json resolve(const json& config) {
 }
 
 // Parameter counts from the config; the test checks them against the allocated model.
-ParamCount count_params(const json& c) {
-  const auto o = options_of(c);
+ParamCount count_params(const MEGABYTEOptions& o) {
   const auto dims = o.stage_dims();
   const auto lens = o.stage_lens();
   const int64_t S = o.stages(), V = o.num_tokens(), F = dims.back(), I = o.heads() * o.dim_head();
@@ -133,8 +132,7 @@ ParamCount count_params(const json& c) {
 
 // Forward FLOPs per byte at the full context: each stage's layers over its units (start token
 // included), the projections between stages, the patch embedders, and the logits.
-FlopBreakdown count_flops(const json& c) {
-  const auto o = options_of(c);
+FlopBreakdown count_flops(const MEGABYTEOptions& o) {
   const auto dims = o.stage_dims();
   const auto lens = o.stage_lens();
   const int64_t S = o.stages(), V = o.num_tokens(), F = dims.back(), I = o.heads() * o.dim_head();
@@ -162,7 +160,7 @@ FlopBreakdown count_flops(const json& c) {
 
 class MegabyteAdapter : public ByteModel {
  public:
-  explicit MegabyteAdapter(const json& c) : config_(c), model_(options_of(c)) {}
+  explicit MegabyteAdapter(const MEGABYTEOptions& o) : model_(o) {}
   torch::nn::Module& module() override { return *model_; }
   int64_t max_seq_len() const override { return model_->options.seq_len(); }
   int64_t seq_multiple() const override { return model_->options.patch_size(); }
@@ -178,10 +176,9 @@ class MegabyteAdapter : public ByteModel {
   torch::Tensor generate(const torch::Tensor& prime, int64_t n, const SamplingOptions& o) override {
     return model_->generate(prime, n, o.temperature, o.filter_thres, prime.size(0), o.use_cache);
   }
-  ParamCount params() const override { return count_params(config_); }
+  ParamCount params() const override { return count_params(model_->options); }
 
  private:
-  json config_;
   MEGABYTE model_;
 };
 
@@ -189,13 +186,19 @@ class MegabyteAdapter : public ByteModel {
 
 MEGABENCH_REGISTER_MODEL(
     megabyte,
-    ModelSpec{"megabyte",
-              "MEGABYTE (Yu et al. 2023): global model over patches, local models inside them; "
-              "lucidrains' MEGABYTE-pytorch 0.3.6 with KV-cached generation",
-              kOptions, resolve,
-              [](const json& c) -> std::unique_ptr<ByteModel> { return std::make_unique<MegabyteAdapter>(c); },
-              count_flops, count_params,
-              json{{"dim", {32, 16}}, {"depth", {1, 1}}, {"seq_len", 32}, {"patch", 4},
-                   {"dim_head", 8}, {"heads", 2}}});
+    TypedModelSpec<MEGABYTEOptions>{
+        .name = "megabyte",
+        .description = "MEGABYTE (Yu et al. 2023): global model over patches, local models inside them; "
+                       "lucidrains' MEGABYTE-pytorch 0.3.6 with KV-cached generation",
+        .options = kOptions,
+        .resolve = resolve,
+        .parse = options_of,
+        .build = [](const MEGABYTEOptions& o) -> std::unique_ptr<ByteModel> {
+          return std::make_unique<MegabyteAdapter>(o);
+        },
+        .flops = count_flops,
+        .params = count_params,
+        .tiny_config = json{{"dim", {32, 16}}, {"depth", {1, 1}}, {"seq_len", 32}, {"patch", 4},
+                            {"dim_head", 8}, {"heads", 2}}});
 
 }  // namespace megabench

@@ -19,15 +19,16 @@ TEST_CASE("every registered model builds - trains a step and generates at its ti
     REQUIRE(spec.build);
     json resolved = spec.resolve(spec.tiny_config);
     torch::manual_seed(0);
-    auto model = spec.build(resolved);
+    const auto options = spec.parse(resolved);
+    auto model = spec.build(*options);
     REQUIRE(model);
 
     // Parameters: the analytical count against the module's tensors.
     int64_t numel = 0;
     for (const auto& p : model->module().parameters()) numel += p.numel();
     CHECK(model->params().total == numel);
-    if (spec.params) CHECK(spec.params(resolved).total == numel);
-    if (spec.flops) CHECK(spec.flops(resolved).total() > 0);
+    if (spec.params) CHECK(spec.params(*options).total == numel);
+    if (spec.flops) CHECK(spec.flops(*options).total() > 0);
 
     const int64_t T = model->max_seq_len();
     REQUIRE(T > 0);

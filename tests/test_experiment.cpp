@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "harness/config/experiment.h"
+#include "harness/config/expand.h"
 #include "harness/api/registry.h"
 #include "models/decoding.h"
 #include "tests/support.h"
@@ -99,23 +99,26 @@ json tiny_resolve(const json& given) {
   return c;
 }
 
-MEGABENCH_REGISTER_MODEL(test_tiny, megabench::ModelSpec{
-    "test_tiny",
-    "test-only bigram byte model",
-    {{"seq_len", "int", 64, "bytes per sequence"},
-     {"patch", "int", 4, "must divide seq_len (stands in for MEGABYTE's patch)"},
-     {"dim", "int", 16, "embedding width"},
-     {"sleep_ms", "int", 0, "sleep in every forward (tests only)"},
-     {"fail", "string", "none", "\"nan\": NaN loss"}},
-    tiny_resolve,
-    [](const json& c) { return std::make_unique<TinyModel>(c); },
-    [](const json& c) {
-      megabench::FlopBreakdown f;
-      f.embed_logits = 2.0 * c["dim"].get<double>() * 256;
-      return f;
-    },
-    [](const json& c) { return TinyModel::count(c["dim"].get<int64_t>()); },
-    json{{"seq_len", 16}, {"patch", 4}, {"dim", 8}}});
+// Its typed options are the resolved JSON itself: any Options type works with the registry.
+MEGABENCH_REGISTER_MODEL(test_tiny, megabench::TypedModelSpec<json>{
+    .name = "test_tiny",
+    .description = "test-only bigram byte model",
+    .options = {{"seq_len", "int", 64, "bytes per sequence"},
+                {"patch", "int", 4, "must divide seq_len (stands in for MEGABYTE's patch)"},
+                {"dim", "int", 16, "embedding width"},
+                {"sleep_ms", "int", 0, "sleep in every forward (tests only)"},
+                {"fail", "string", "none", "\"nan\": NaN loss"}},
+    .resolve = tiny_resolve,
+    .parse = [](const json& c) { return c; },
+    .build = [](const json& c) -> std::unique_ptr<megabench::ByteModel> { return std::make_unique<TinyModel>(c); },
+    .flops =
+        [](const json& c) {
+          megabench::FlopBreakdown f;
+          f.embed_logits = 2.0 * c["dim"].get<double>() * 256;
+          return f;
+        },
+    .params = [](const json& c) { return TinyModel::count(c["dim"].get<int64_t>()); },
+    .tiny_config = json{{"seq_len", 16}, {"patch", 4}, {"dim", 8}}});
 
 json base_doc() {
   return json::parse(R"({
@@ -145,11 +148,11 @@ std::string parse_error(const json& doc) {
 TEST_CASE("a valid experiment parses with defaults filled", "[experiment]") {
   auto exp = megabench::parse_experiment(base_doc());
   CHECK(exp.name == "t");
-  CHECK(exp.run["device"] == "cpu");
-  CHECK(exp.run["dtype"] == "float32");
-  CHECK(exp.run["repeat"] == 5);
-  CHECK(exp.run["train"]["steps"] == 100);
-  CHECK(exp.run["data"]["source"] == "random");
+  CHECK(exp.run.resolved["device"] == "cpu");
+  CHECK(exp.run.resolved["dtype"] == "float32");
+  CHECK(exp.run.resolved["repeat"] == 5);
+  CHECK(exp.run.resolved["train"]["steps"] == 100);
+  CHECK(exp.run.resolved["data"]["source"] == "random");
   auto points = megabench::expand(exp);
   REQUIRE(points.size() == 1);
   CHECK(points[0].model_config["dim"] == 8);
@@ -251,7 +254,7 @@ TEST_CASE("Overrides given with --set reach any field - bad paths are errors", "
   CHECK(doc["train"]["steps"] == 7);
   CHECK(doc["description"] == "hello world");
   auto exp = megabench::parse_experiment(doc);
-  CHECK(exp.run["train"]["steps"] == 7);
+  CHECK(exp.run.resolved["train"]["steps"] == 7);
 
   CHECK(error_of([&] { megabench::apply_set(doc, "models[3].config.dim=1"); })
             .find("'models' has 1 entries; index 3 is out of range") != std::string::npos);
@@ -279,7 +282,7 @@ TEST_CASE("sweep expansion: grid x zip counts - values and names", "[experiment]
     CHECK(p.key.size() == 16);
     // zipped values stay paired
     CHECK(p.model_config["dim"].get<int>() == (p.model_config["patch"].get<int>() == 4 ? 8 : 16));
-    CHECK(p.run["batch"] == p.axes["batch"]);
+    CHECK(p.run.resolved["batch"] == p.axes["batch"]);
     CHECK(p.model_config["seq_len"] == p.axes["seq_len"]);
   }
   CHECK(keys.size() == points.size());
@@ -287,10 +290,10 @@ TEST_CASE("sweep expansion: grid x zip counts - values and names", "[experiment]
   // JSON objects are unordered: grid axes nest in name order (batch outermost, then seq_len), then
   // the zip group.
   CHECK(points[0].model_config["seq_len"] == 64);
-  CHECK(points[0].run["batch"] == 1);
+  CHECK(points[0].run.resolved["batch"] == 1);
   CHECK(points[1].model_config["patch"] == 8);
   CHECK(points[2].model_config["seq_len"] == 128);
-  CHECK(points[6].run["batch"] == 2);
+  CHECK(points[6].run.resolved["batch"] == 2);
   CHECK(points[11].name == "test_tiny/batch=2/seq_len=256/dim=16/patch=8");
 }
 
@@ -308,7 +311,7 @@ TEST_CASE("axes can target one model - points that do not differ appear once", "
   }
   CHECK(a == 4);
   CHECK(b == 2);
-  CHECK(points[0].run["train"]["lr"] == 0.1);
+  CHECK(points[0].run.resolved["train"]["lr"] == 0.1);
 }
 
 TEST_CASE("point keys depend on model and config only", "[experiment]") {

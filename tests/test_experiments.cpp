@@ -14,10 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "harness/config/experiment.h"
+#include "harness/config/expand.h"
 #include "harness/api/registry.h"
 #include "harness/store/results.h"
-#include "harness/measure/runner.h"
+#include "harness/cli/run.h"
+#include "harness/measure/timing.h"
 #include "tests/support.h"
 
 namespace fs = std::filesystem;
@@ -106,8 +107,8 @@ TEST_CASE("experiment files validate and their paper entries name existing point
     for (const auto& p : points) {
       INFO(p.name);
       const auto& spec = megabench::Registry::instance().get(p.model);
-      CHECK(spec.flops(p.model_config).total() > 0);
-      CHECK(spec.params(p.model_config).total > 0);
+      CHECK(spec.flops(*p.options).total() > 0);
+      CHECK(spec.params(*p.options).total > 0);
     }
     if (exp.report.contains("paper")) {
       for (const auto& e : exp.report["paper"]) {

@@ -15,10 +15,11 @@
 #include <sstream>
 #include <string>
 
-#include "harness/config/experiment.h"
+#include "harness/config/expand.h"
 #include "harness/api/registry.h"
 #include "harness/store/results.h"
-#include "harness/measure/runner.h"
+#include "harness/cli/run.h"
+#include "harness/measure/timing.h"
 #include "tests/support.h"
 
 using megabench::json;
@@ -66,7 +67,7 @@ json generations() {
     if (out.contains(p.label)) continue;
     const auto& spec = megabench::Registry::instance().get(p.model);
     torch::manual_seed(0);
-    auto model = spec.build(p.model_config);
+    auto model = spec.build(*p.options);
     model->module().eval();
     torch::NoGradGuard no_grad;
     const auto prime = torch::tensor({84, 104, 101, 32, 98, 121, 116, 101}, torch::kLong).view({1, 8});

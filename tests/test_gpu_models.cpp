@@ -10,7 +10,7 @@
 
 #include "harness/api/registry.h"
 #include "kernels/local_attention.h"
-#include "harness/measure/runner.h"
+#include "harness/measure/precision.h"
 #include "tests/support.h"
 
 using megabench::json;
@@ -88,9 +88,9 @@ TEST_CASE("every registered model agrees between CPU and CUDA per dtype", "[gpu]
     INFO("model " << c.model << " " << c.overrides.dump());
 
     torch::manual_seed(0);
-    auto cpu_model = spec.build(resolved);
+    auto cpu_model = spec.build(*spec.parse(resolved));
     torch::manual_seed(0);
-    auto gpu_model = spec.build(resolved);  // the same weights: built from the same seed on CPU
+    auto gpu_model = spec.build(*spec.parse(resolved));  // the same weights: built from the same seed on CPU
     gpu_model->module().to(torch::kCUDA);
 
     const int64_t T = cpu_model->max_seq_len();

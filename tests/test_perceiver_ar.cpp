@@ -267,15 +267,16 @@ TEST_CASE("perceiver_ar plugin: config - counts - byte_nll - generate", "[percei
   CHECK_THROWS_WITH(spec.resolve({{"seq_len", 64}, {"prefix_len", 32}, {"num_latents", 16}}),
                     Contains("disagree"));
 
-  auto model = spec.build(cfg);
+  const auto options = spec.parse(cfg);
+  auto model = spec.build(*options);
   int64_t counted = 0;
   for (const auto& p : model->module().parameters()) counted += p.numel();
-  auto pc = spec.params(cfg);
+  auto pc = spec.params(*options);
   CHECK(pc.total == counted);
   CHECK(model->params().total == counted);
   const int64_t V = cfg["num_tokens"], D = cfg["dim"], L = cfg["seq_len"];
   CHECK(pc.non_embedding == counted - 2 * V * D - L * D);
-  auto fl = spec.flops(cfg);
+  auto fl = spec.flops(*options);
   CHECK(fl.total() > 0);
   CHECK(fl.embed_logits == Approx(2.0 * D * V));
 

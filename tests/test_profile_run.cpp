@@ -10,10 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "harness/config/experiment.h"
+#include "harness/config/expand.h"
 #include "harness/measure/profiler.h"
 #include "harness/store/results.h"
-#include "harness/measure/runner.h"
+#include "harness/cli/run.h"
+#include "harness/measure/timing.h"
 #include "tests/support.h"
 
 namespace fs = std::filesystem;
@@ -201,8 +202,9 @@ TEST_CASE("profile is a validated bool - default off - keys unchanged when off",
   }
   json with_set = doc;
   megabench::apply_set(with_set, "profile=true");
-  CHECK(megabench::parse_experiment(with_set).run["profile"] == true);
-  CHECK_FALSE(megabench::parse_experiment(doc).run.contains("profile"));
+  CHECK(megabench::parse_experiment(with_set).run.profile);
+  CHECK(megabench::parse_experiment(with_set).run.resolved["profile"] == true);
+  CHECK_FALSE(megabench::parse_experiment(doc).run.resolved.contains("profile"));
 
   // Off (absent or false) gives the keys of an experiment written before the option existed; on
   // gives new keys, so a rerun with profiling measures the points again.

@@ -37,7 +37,8 @@ TEST_CASE("upgrade_model_config maps the reference's MEGABYTE kwargs", "[registr
   const json one = upgrade_model_config("megabyte", {{"dim", 32}, {"depth", {2}}, {"max_seq_len", {12}}});
   CHECK(one == json{{"dim", 32}, {"depth", {2}}, {"seq_len", 12}, {"patch", json::array()}});
   CHECK(resolve("megabyte", one)["patch"] == json::array());
-  CHECK(megabench::Registry::instance().get("megabyte").build(resolve("megabyte", one))->max_seq_len() == 12);
+  const auto& mb = megabench::Registry::instance().get("megabyte");
+  CHECK(mb.build(*mb.parse(resolve("megabyte", one)))->max_seq_len() == 12);
 }
 
 TEST_CASE("upgrade_model_config maps records of the old resolved schema", "[registry][upgrade]") {

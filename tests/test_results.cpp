@@ -20,7 +20,8 @@
 #include "harness/io/data.h"
 #include "harness/api/registry.h"
 #include "harness/store/results.h"
-#include "harness/measure/runner.h"
+#include "harness/cli/run.h"
+#include "harness/measure/timing.h"
 #include "tests/support.h"
 
 namespace fs = std::filesystem;
@@ -108,15 +109,15 @@ TEST_CASE("data sources: file and random split - built-in corpora deterministic"
   std::string text(1000, 'a');
   for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 26);
   write_file(dir + "/f.txt", text);
-  auto d = megabench::data::load({{"source", "file"}, {"path", dir + "/f.txt"}, {"held_out_fraction", 0.1}});
+  auto d = megabench::data::load({.source = "file", .path = dir + "/f.txt", .held_out_fraction = 0.1});
   CHECK(d.train.size() == 900);
   CHECK(d.held_out.size() == 100);
   CHECK(d.held_out[0] == static_cast<uint8_t>(text[900]));
-  CHECK_THROWS_WITH(megabench::data::load({{"source", "file"}, {"path", dir + "/none"}, {"held_out_fraction", 0.1}}),
+  CHECK_THROWS_WITH(megabench::data::load({.source = "file", .path = dir + "/none", .held_out_fraction = 0.1}),
                     Catch::Contains("no such file"));
 
-  auto r1 = megabench::data::load({{"source", "random"}, {"bytes", 4096}, {"held_out_fraction", 0.25}, {"seed", 1}});
-  auto r2 = megabench::data::load({{"source", "random"}, {"bytes", 4096}, {"held_out_fraction", 0.25}, {"seed", 1}});
+  auto r1 = megabench::data::load({.source = "random", .bytes = 4096, .held_out_fraction = 0.25, .seed = 1});
+  auto r2 = megabench::data::load({.source = "random", .bytes = 4096, .held_out_fraction = 0.25, .seed = 1});
   CHECK(r1.held_out.size() == 1024);
   CHECK(r1.train == r2.train);
 
@@ -124,8 +125,8 @@ TEST_CASE("data sources: file and random split - built-in corpora deterministic"
     INFO(corpus);
     auto files = megabench::data::corpus_files(corpus);
     CHECK(std::is_sorted(files.begin(), files.end()));
-    auto a = megabench::data::load({{"source", "builtin"}, {"corpus", corpus}, {"seed", 0}});
-    auto b = megabench::data::load({{"source", "builtin"}, {"corpus", corpus}, {"seed", 0}});
+    auto a = megabench::data::load({.source = "builtin", .corpus = corpus, .seed = 0});
+    auto b = megabench::data::load({.source = "builtin", .corpus = corpus, .seed = 0});
     CHECK(a.info["fingerprint"] == b.info["fingerprint"]);
     CHECK(a.train.size() > 100000);
     CHECK(a.held_out.size() > 10000);

@@ -39,20 +39,26 @@ std::vector<std::string> Registry::names() const {
 
 namespace {
 
-bool is_int(const json& v) { return v.is_number_integer(); }
+bool matches_base(const std::string& base, const json& v) {
+  if (base == "int") return v.is_number_integer();
+  if (base == "float") return v.is_number();
+  if (base == "bool") return v.is_boolean();
+  if (base == "string") return v.is_string();
+  throw std::logic_error("unknown option type '" + base + "'");
+}
 
-bool matches(const std::string& type, const json& v) {
-  if (type == "int") return is_int(v);
-  if (type == "float") return v.is_number();
-  if (type == "bool") return v.is_boolean();
-  if (type == "string") return v.is_string();
-  if (type == "int[]") {
-    return v.is_array() && !v.empty() && std::all_of(v.begin(), v.end(), is_int);
+std::vector<std::string> alternatives(const std::string& type) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t bar = type.find('|'); ; bar = type.find('|', start)) {
+    out.push_back(type.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
+    if (bar == std::string::npos) return out;
+    start = bar + 1;
   }
-  if (type == "int|int[]") return is_int(v) || matches("int[]", v);
-  if (type == "int|string") return is_int(v) || v.is_string();
-  if (type == "int|int[]|string") return is_int(v) || v.is_string() || matches("int[]", v);
-  throw std::logic_error("unknown option type '" + type + "'");
+}
+
+bool is_list_type(const std::string& alt) {
+  return alt.size() > 2 && alt.compare(alt.size() - 2, 2, "[]") == 0;
 }
 
 // Moves c[from] to c[to], converted by `convert`. A null value is dropped; a key already under
@@ -86,7 +92,7 @@ void upgrade_megabyte_lengths(json& c) {
   c.erase("max_seq_len");
   if (msl.is_null()) return;
   if (msl.is_number_integer()) msl = json::array({msl});
-  if (!matches("int[]", msl)) {
+  if (!option_type_matches("int[]", msl) || msl.empty()) {
     throw std::invalid_argument("megabyte.max_seq_len: expected int[], got " + msl.dump());
   }
   int64_t seq_len = 1;
@@ -100,6 +106,39 @@ void upgrade_megabyte_lengths(json& c) {
 }
 
 }  // namespace
+
+bool option_type_matches(const std::string& type, const json& v) {
+  for (const auto& alt : alternatives(type)) {
+    if (!is_list_type(alt)) {
+      if (matches_base(alt, v)) return true;
+      continue;
+    }
+    const std::string base = alt.substr(0, alt.size() - 2);
+    if (v.is_array() && std::all_of(v.begin(), v.end(), [&](const json& e) { return matches_base(base, e); })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string option_type_words(const std::string& type) {
+  std::string out;
+  for (const auto& alt : alternatives(type)) {
+    std::string b = is_list_type(alt) ? alt.substr(0, alt.size() - 2) : alt;
+    std::string w = b == "int" ? "an integer" : b == "float" ? "a number" : b == "bool" ? "true or false"
+                  : b == "string" ? "a string" : b;
+    if (is_list_type(alt)) w = "a list of " + b + "s";
+    out += (out.empty() ? "" : " or ") + w;
+  }
+  return out;
+}
+
+const OptionSpec* find_option(const ModelSpec& spec, const std::string& key) {
+  for (const auto& o : spec.options) {
+    if (o.name == key) return &o;
+  }
+  return nullptr;
+}
 
 json upgrade_model_config(const std::string& model, const json& config) {
   if (!config.is_object()) return config;
@@ -130,7 +169,7 @@ json apply_option_defaults(const std::string& model, const std::vector<OptionSpe
       throw std::invalid_argument(model + "." + key + ": unknown option; " + model +
                                   " takes: " + known);
     }
-    if (!value.is_null() && !matches(it->type, value)) {
+    if (!value.is_null() && !option_type_matches(it->type, value)) {
       throw std::invalid_argument(model + "." + key + ": expected " + it->type + ", got " +
                                   value.dump());
     }

@@ -1,7 +1,7 @@
 #pragma once
 // The model registry: the one list of models. A model registers itself in its own *_plugin.cpp:
 //
-//   MEGABENCH_REGISTER_MODEL(megabyte, ModelSpec{ .name = "megabyte", ... });
+//   MEGABENCH_REGISTER_MODEL(megabyte, TypedModelSpec<MEGABYTEOptions>{.name = "megabyte", ...});
 //
 // Plugins are linked as an OBJECT library, so no registration is dropped by the linker.
 #include <nlohmann/json.hpp>
@@ -26,21 +26,65 @@ struct OptionSpec {
   std::string help;
 };
 
+/// A model's typed Options, parsed once per point from its resolved config. Each plugin wraps its
+/// own Options struct (TypedOptions<MEGABYTEOptions>); the harness passes it back untouched.
+struct ModelOptions {
+  virtual ~ModelOptions() = default;
+};
+template <class O>
+struct TypedOptions final : ModelOptions {
+  explicit TypedOptions(O o) : value(std::move(o)) {}
+  O value;
+};
+
 struct ModelSpec {
   std::string name;
   std::string description;
   std::vector<OptionSpec> options;
-  /// Fills defaults and checks the config; throws std::invalid_argument naming the key.
+  /// Fills defaults and checks the config; throws std::invalid_argument naming the key. The
+  /// resolved JSON is what a record saves and what the point key hashes.
   std::function<json(const json& config)> resolve;
-  /// Builds the model from a resolved config.
-  std::function<std::unique_ptr<ByteModel>(const json& resolved)> build;
+  /// The typed Options of a resolved config.
+  std::function<std::shared_ptr<const ModelOptions>(const json& resolved)> parse;
+  /// Builds the model.
+  std::function<std::unique_ptr<ByteModel>(const ModelOptions&)> build;
   /// Analytical FLOPs per byte at the config's own context length, without allocating.
-  std::function<FlopBreakdown(const json& resolved)> flops;
-  /// Parameter counts from the config alone, without allocating.
-  std::function<ParamCount(const json& resolved)> params;
+  std::function<FlopBreakdown(const ModelOptions&)> flops;
+  /// Parameter counts from the options alone, without allocating.
+  std::function<ParamCount(const ModelOptions&)> params;
   /// A tiny config for the every-model test (forward, backward, generate).
   json tiny_config;
 };
+
+/// What a plugin writes: the same functions over its own Options type `O`.
+template <class O>
+struct TypedModelSpec {
+  std::string name;
+  std::string description;
+  std::vector<OptionSpec> options;
+  std::function<json(const json& config)> resolve;
+  std::function<O(const json& resolved)> parse;
+  std::function<std::unique_ptr<ByteModel>(const O&)> build;
+  std::function<FlopBreakdown(const O&)> flops;
+  std::function<ParamCount(const O&)> params;
+  json tiny_config;
+};
+
+/// The type-erased spec of a plugin's typed one (each function unwraps TypedOptions<O>).
+template <class O>
+ModelSpec erase_options(TypedModelSpec<O> t) {
+  auto unwrap = [](const ModelOptions& o) -> const O& {
+    return static_cast<const TypedOptions<O>&>(o).value;
+  };
+  ModelSpec s{t.name, t.description, t.options, t.resolve, {}, {}, {}, {}, t.tiny_config};
+  s.parse = [f = t.parse](const json& r) -> std::shared_ptr<const ModelOptions> {
+    return std::make_shared<TypedOptions<O>>(f(r));
+  };
+  s.build = [f = t.build, unwrap](const ModelOptions& o) { return f(unwrap(o)); };
+  if (t.flops) s.flops = [f = t.flops, unwrap](const ModelOptions& o) { return f(unwrap(o)); };
+  if (t.params) s.params = [f = t.params, unwrap](const ModelOptions& o) { return f(unwrap(o)); };
+  return s;
+}
 
 class Registry {
  public:
@@ -53,6 +97,14 @@ class Registry {
  private:
   std::map<std::string, ModelSpec> specs_;
 };
+
+/// Whether `v` has an option type: "int", "float", "bool", "string", "T[]" (a list of T), and
+/// alternatives joined by '|' ("int|int[]|string"). Throws std::logic_error on an unknown type word.
+bool option_type_matches(const std::string& type, const json& v);
+/// The type in words for errors: "an integer or a list of ints".
+std::string option_type_words(const std::string& type);
+/// The option named `key` of a spec, or null.
+const OptionSpec* find_option(const ModelSpec& spec, const std::string& key);
 
 /// Checks a model config against its documented options and fills the defaults: an unknown key or
 /// a value of the wrong type throws std::invalid_argument naming the key and the expected type.
@@ -74,6 +126,10 @@ json upgrade_model_config(const std::string& model, const json& config);
 /// Static registration object, one per plugin file.
 struct ModelRegistration {
   explicit ModelRegistration(ModelSpec spec) { Registry::instance().add(std::move(spec)); }
+  template <class O>
+  explicit ModelRegistration(TypedModelSpec<O> spec) {
+    Registry::instance().add(erase_options(std::move(spec)));
+  }
 };
 
 #define MEGABENCH_REGISTER_MODEL(id, ...) \

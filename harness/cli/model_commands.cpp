@@ -38,7 +38,7 @@ LoadedModel load_checkpoint_model(const std::string& path) {
   const auto& spec = Registry::instance().get(out.name);
   // The config may use the references' keyword names (max_seq_len, flash_attn, ...).
   out.config = spec.resolve(upgrade_model_config(out.name, config));
-  out.model = spec.build(out.config);
+  out.model = spec.build(*spec.parse(out.config));
   // Anything in the file decides the dtype: a float64 checkpoint gives a float64 model.
   for (const auto& [name, t] : file.tensors) {
     if (t.is_floating_point()) {
@@ -64,8 +64,10 @@ static torch::Tensor bytes_tensor(const std::string& s) {
   return t;
 }
 
-void add_model_commands(CLI::App& app) {
-  // megabench logits
+namespace {
+
+// megabench logits
+void add_logits_command(CLI::App& app) {
   auto* lg = app.add_subcommand("logits", "Write the logits of a checkpoint for a byte file");
   auto logits_args = std::make_shared<std::tuple<std::string, std::string, std::string, bool>>();
   lg->add_option("--checkpoint", std::get<0>(*logits_args), "model checkpoint (.safetensors)")->required();
@@ -95,13 +97,52 @@ void add_model_commands(CLI::App& app) {
     }
   });
 
-  // megabench generate
-  struct GenArgs {
-    std::string ckpt, prime, prime_file;
-    int64_t n = 256, seed = 0;
-    double temperature = 1.0, filter_thres = 0.9;
-    bool no_cache = false, as_json = false;
-  };
+}
+
+struct GenArgs {
+  std::string ckpt, prime, prime_file;
+  int64_t n = 256, seed = 0;
+  double temperature = 1.0, filter_thres = 0.9;
+  bool no_cache = false, as_json = false;
+};
+
+void print_generated(const GenArgs& ga, const std::string& text, double s) {
+  const double rate = static_cast<double>(ga.n) / s;
+  if (ga.as_json) {
+    std::vector<int> ids(text.begin(), text.end());
+    for (auto& v : ids) v &= 0xff;
+    std::cout << json{{"bytes", ids}, {"text", text}, {"generate_bytes_per_s", rate},
+                      {"seconds", s}, {"cached", !ga.no_cache}}
+                     .dump(-1, ' ', false, json::error_handler_t::replace)
+              << "\n";
+    return;
+  }
+  std::cout.write(text.data(), static_cast<std::streamsize>(text.size()));
+  std::cout << "\n";
+  std::cerr << "generated " << ga.n << " bytes in " << s << " s: " << rate << " bytes/s"
+            << (ga.no_cache ? " (no cache)" : " (cached)") << "\n";
+}
+
+void run_generate(const GenArgs& ga) {
+  auto m = load_checkpoint_model(ga.ckpt);
+  std::string prime = ga.prime_file.empty() ? ga.prime : read_file(ga.prime_file);
+  torch::manual_seed(static_cast<uint64_t>(ga.seed));
+  auto x = prime.empty() ? torch::empty({1, 0}, torch::kLong) : bytes_tensor(prime);
+  SamplingOptions so;
+  so.temperature = ga.temperature;
+  so.filter_thres = ga.filter_thres;
+  so.use_cache = !ga.no_cache;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = m.model->generate(x, ga.n, so).narrow(1, x.size(1), ga.n);  // the new bytes
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string text(static_cast<size_t>(out.size(1)), '\0');
+  auto a = out.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < out.size(1); ++i) text[i] = static_cast<char>(a[0][i]);
+  print_generated(ga, text, s);
+}
+
+// megabench generate
+void add_generate_command(CLI::App& app) {
   auto ga = std::make_shared<GenArgs>();
   auto* gen = app.add_subcommand("generate", "Sample bytes from a checkpoint");
   gen->add_option("--checkpoint", ga->ckpt, "model checkpoint (.safetensors)")->required();
@@ -115,38 +156,14 @@ void add_model_commands(CLI::App& app) {
   gen->add_option("--seed", ga->seed, "random seed");
   gen->add_flag("--no-cache", ga->no_cache, "rerun the whole sequence for every byte, as the reference");
   gen->add_flag("--json", ga->as_json, "print JSON instead of raw bytes");
-  gen->callback([ga] {
-    {
-      auto m = load_checkpoint_model(ga->ckpt);
-      std::string prime = ga->prime_file.empty() ? ga->prime : read_file(ga->prime_file);
-      torch::manual_seed(static_cast<uint64_t>(ga->seed));
-      auto x = prime.empty() ? torch::empty({1, 0}, torch::kLong) : bytes_tensor(prime);
-      SamplingOptions so;
-      so.temperature = ga->temperature;
-      so.filter_thres = ga->filter_thres;
-      so.use_cache = !ga->no_cache;
-      const auto t0 = std::chrono::steady_clock::now();
-      auto out = m.model->generate(x, ga->n, so).narrow(1, x.size(1), ga->n);  // the new bytes
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::string text(static_cast<size_t>(out.size(1)), '\0');
-      auto a = out.accessor<int64_t, 2>();
-      for (int64_t i = 0; i < out.size(1); ++i) text[i] = static_cast<char>(a[0][i]);
-      const double rate = static_cast<double>(ga->n) / s;
-      if (ga->as_json) {
-        std::vector<int> ids(text.begin(), text.end());
-        for (auto& v : ids) v &= 0xff;
-        std::cout << json{{"bytes", ids}, {"text", text}, {"generate_bytes_per_s", rate},
-                          {"seconds", s}, {"cached", !ga->no_cache}}
-                         .dump(-1, ' ', false, json::error_handler_t::replace)
-                  << "\n";
-      } else {
-        std::cout.write(text.data(), static_cast<std::streamsize>(text.size()));
-        std::cout << "\n";
-        std::cerr << "generated " << ga->n << " bytes in " << s << " s: " << rate << " bytes/s"
-                  << (ga->no_cache ? " (no cache)" : " (cached)") << "\n";
-      }
-    }
-  });
+  gen->callback([ga] { run_generate(*ga); });
+}
+
+}  // namespace
+
+void add_model_commands(CLI::App& app) {
+  add_logits_command(app);
+  add_generate_command(app);
 }
 
 }  // namespace megabench

@@ -100,33 +100,40 @@ std::vector<std::string> corpus_files(const std::string& corpus) {
   return files;
 }
 
-ByteData load(const json& s) {
+json DataSpec::to_json() const {
+  json j = {{"source", source}};
+  if (source == "file") j["path"] = path;
+  if (source == "builtin") j["corpus"] = corpus;
+  if (source == "random") j["bytes"] = bytes;
+  if (source != "builtin") j["held_out_fraction"] = held_out_fraction;
+  j["seed"] = seed;
+  return j;
+}
+
+ByteData load(const DataSpec& s) {
   ByteData d;
-  const std::string source = s.at("source").get<std::string>();
-  d.info = {{"source", source}};
-  if (source == "file") {
-    auto path = s.at("path").get<std::string>();
-    if (!fs::is_regular_file(path)) throw std::runtime_error("data.path: no such file '" + path + "'");
-    split_by_fraction(d, read_file(path), s.at("held_out_fraction").get<double>());
-    d.info["path"] = path;
-  } else if (source == "random") {
-    std::mt19937_64 rng(s.value("seed", 0));
-    std::vector<uint8_t> all(s.at("bytes").get<size_t>());
+  d.info = {{"source", s.source}};
+  if (s.source == "file") {
+    if (!fs::is_regular_file(s.path)) throw std::runtime_error("data.path: no such file '" + s.path + "'");
+    split_by_fraction(d, read_file(s.path), s.held_out_fraction);
+    d.info["path"] = s.path;
+  } else if (s.source == "random") {
+    std::mt19937_64 rng(static_cast<uint64_t>(s.seed));
+    std::vector<uint8_t> all(static_cast<size_t>(s.bytes));
     for (auto& b : all) b = static_cast<uint8_t>(rng() & 0xff);
-    split_by_fraction(d, std::move(all), s.at("held_out_fraction").get<double>());
-  } else if (source == "builtin") {
-    auto corpus = s.at("corpus").get<std::string>();
-    auto files = corpus_files(corpus);
+    split_by_fraction(d, std::move(all), s.held_out_fraction);
+  } else if (s.source == "builtin") {
+    auto files = corpus_files(s.corpus);
     for (size_t i = 0; i < files.size(); ++i) {
       auto bytes = read_file(files[i]);
       auto& dst = i % 10 == 9 ? d.held_out : d.train;
       dst.insert(dst.end(), bytes.begin(), bytes.end());
     }
-    d.info["corpus"] = corpus;
+    d.info["corpus"] = s.corpus;
     d.info["path"] = fs::path(files[0]).parent_path().string();
     d.info["files"] = files.size();
   } else {
-    throw std::invalid_argument("data.source: expected one of random, file, builtin, got \"" + source + "\"");
+    throw std::invalid_argument("data.source: expected one of random, file, builtin, got \"" + s.source + "\"");
   }
   d.info["train_bytes"] = d.train.size();
   d.info["held_out_bytes"] = d.held_out.size();
@@ -134,11 +141,11 @@ ByteData load(const json& s) {
   return d;
 }
 
-const ByteData& load_cached(const json& settings) {
+const ByteData& load_cached(const DataSpec& spec) {
   static std::map<std::string, ByteData> cache;
-  auto key = settings.dump();
+  auto key = spec.to_json().dump();
   auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, load(settings)).first;
+  if (it == cache.end()) it = cache.emplace(key, load(spec)).first;
   return it->second;
 }
 

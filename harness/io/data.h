@@ -16,20 +16,33 @@ namespace megabench::data {
 
 using json = nlohmann::json;
 
+/// The resolved "data" run settings (experiments/README.md); config/run_settings.cpp validates
+/// them and fills the defaults.
+struct DataSpec {
+  std::string source = "random";  // "random" | "file" | "builtin"
+  std::string path;               // source "file"
+  std::string corpus;             // source "builtin": "code" | "text"
+  int64_t bytes = 1 << 20;        // source "random"
+  double held_out_fraction = 0.1; // sources "random" and "file"
+  int64_t seed = 0;               // source "random"
+  /// The settings as saved in a record: only the keys that apply to the source.
+  json to_json() const;
+};
+
 struct ByteData {
   std::vector<uint8_t> train;
   std::vector<uint8_t> held_out;
   json info;  // {"source", "path"|"corpus", "files", "train_bytes", "held_out_bytes", "fingerprint"}
 };
 
-/// Loads the data that the resolved "data" settings describe (see experiments/README.md).
-/// Throws std::runtime_error when a file or corpus is missing, with what to install.
-ByteData load(const json& settings);
+/// Loads the data the settings describe. Throws std::runtime_error when a file or corpus is
+/// missing, with what to install.
+ByteData load(const DataSpec& spec);
 
 /// The sorted files of a built-in corpus ("code" or "text"); throws when none is found.
 std::vector<std::string> corpus_files(const std::string& corpus);
 
 /// Same as load(), memoised by the settings (points of one sweep share their data).
-const ByteData& load_cached(const json& settings);
+const ByteData& load_cached(const DataSpec& spec);
 
 }  // namespace megabench::data

@@ -1,0 +1,178 @@
+#include "harness/cli/run.h"
+
+#include <ATen/Parallel.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#ifdef MEGABENCH_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+#include "harness/api/format.h"
+#include "harness/config/expand.h"
+#include "harness/measure/memory.h"
+#include "harness/measure/point.h"
+#include "harness/measure/timing.h"
+#include "harness/report/report.h"
+
+namespace megabench {
+namespace {
+
+std::string mmss(double s) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%d:%02d", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+  return b;
+}
+
+// The device as the context record names it: "cpu" or "cuda:0 <name>".
+std::string device_text(const torch::Device& device) {
+  if (!device.is_cuda()) return "cpu";
+#ifdef MEGABENCH_WITH_CUDA
+  return std::string("cuda:0 ") + at::cuda::getCurrentDeviceProperties()->name;
+#else
+  return "cuda:0";
+#endif
+}
+
+// Checks the device, installs memory tracking when a point needs it, and measures the matmul
+// peak in the run's compute dtype (bf16 runs are measured against the bf16 peak).
+json prepare_device(const Experiment& exp, const std::vector<const Point*>& mine, std::ostream& log) {
+  const bool any_cuda = std::any_of(mine.begin(), mine.end(), [](const Point* p) { return p->run.device == "cuda"; });
+  if (any_cuda && !torch::cuda::is_available()) {
+    throw ConfigError("device", "\"cuda\" requested but no CUDA device is available (torch::cuda::is_available() is false)");
+  }
+  if (std::any_of(mine.begin(), mine.end(), [](const Point* p) { return p->run.wants("memory"); })) {
+    memory::install_cpu_tracking();
+  }
+  const torch::Device device = exp.run.torch_device();
+  if (exp.run.threads > 0) at::set_num_threads(static_cast<int>(exp.run.threads));
+  json calibration = calibrate_matmul(device, exp.run.scalar_type());
+  calibration["device_text"] = device_text(device);
+  log << "calibration: " << calibration["matmul_dtype"].get<std::string>() << " matmul " << calibration["matmul_n"]
+      << "^3 at " << format_value(calibration["matmul_gflops_per_s"]) << " GFLOP/s on " << device_text(device) << "\n";
+  return calibration;
+}
+
+// The measuring loop's state: the store, the counts, and the log lines.
+struct Loop {
+  ResultsFile& out;
+  RunSummary& summary;
+  std::ostream& log;
+  bool progress;
+  std::vector<std::string> failures;
+  Clock::time_point t_run = Clock::now();
+  double measured_s = 0;
+  size_t measured = 0;
+
+  void show_progress(size_t position, size_t total, const Point& p) {
+    // ETA: the mean time of the points measured so far in this invocation, times those left.
+    const size_t remaining = total - position + 1;
+    const std::string eta = measured ? mmss(measured_s / static_cast<double>(measured) * remaining) : "?";
+    log << "\r\033[K[" << position << "/" << total << "] " << p.name << "  elapsed " << mmss(ms_since(t_run) * 1e-3)
+        << "  ETA " << eta << std::flush;
+  }
+
+  void record(size_t position, size_t total, const Point& p, const PointRecord& r) {
+    const auto t_store = Clock::now();
+    out.append(r.to_json());
+    summary.store_ms += ms_since(t_store);
+    measured_s += r.elapsed_s.value_or(0);
+    ++measured;
+    const auto& overhead = r.extra["harness_overhead"];
+    summary.timed_ms += overhead["timed_ms"].get<double>();
+    summary.timing_overhead_ms += overhead["between_repeats_ms"].get<double>();
+    (r.ok() ? summary.ok : summary.failed)++;
+    if (!r.ok()) failures.push_back(p.name + ": " + r.error);
+    if (progress) log << "\r\033[K";
+    log << "[" << position << "/" << total << "] " << p.name << " " << (r.ok() ? "ok" : "FAILED") << " ("
+        << format_value(r.elapsed_s.value_or(0)) << " s)";
+    if (!r.ok()) log << ": " << r.error;
+    if (r.extra.contains("profile_error")) log << " (profile skipped: " << r.extra["profile_error"].get<std::string>() << ")";
+    log << "\n" << std::flush;
+  }
+};
+
+void finish(const std::string& outdir, const Loop& loop, double run_ms, std::ostream& log) {
+  // The report of every point in the folder (earlier runs and other shards included): tables,
+  // plots and fits are written beside results.jsonl, and the table is printed.
+  try {
+    std::ostringstream report_log;
+    report::write({outdir}, outdir, report_log);
+    log << "\n" << report::markdown_table({outdir}) << "report written to " << outdir << "\n";
+  } catch (const std::exception& e) {
+    log << "\n(report unavailable: " << e.what() << ")\n";
+  }
+  const RunSummary& s = loop.summary;
+  log << "\nsummary: " << s.in_shard << " points: " << s.ok << " ok, " << s.failed << " failed, " << s.skipped
+      << " skipped (already recorded) -> " << s.results_file << "\n";
+  if (s.timed_ms > 0) {
+    log << "harness overhead: " << format_value(100 * s.timing_overhead_ms / (s.timed_ms + s.timing_overhead_ms))
+        << "% of the timed loops (timer and bookkeeping between repeats); writing results took "
+        << format_value(s.store_ms) << " ms (" << format_value(run_ms > 0 ? 100 * s.store_ms / run_ms : 0)
+        << "% of the run)\n";
+  }
+  for (const auto& f : loop.failures) log << "  failed: " << f << "\n";
+}
+
+void measure_all(const std::vector<const Point*>& mine, const std::string& outdir, const json& calibration,
+                 Loop& loop) {
+  const auto done = completed_keys(outdir);
+  size_t position = 0;
+  for (const Point* p : mine) {
+    ++position;
+    if (done.count(p->key)) {
+      ++loop.summary.skipped;
+      continue;
+    }
+    if (loop.progress) loop.show_progress(position, mine.size(), *p);
+    loop.record(position, mine.size(), *p, measure_point(*p, calibration, outdir + "/profiles"));
+  }
+}
+
+}  // namespace
+
+RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
+  json doc = load_json_file(options.experiment_path);
+  for (const auto& s : options.sets) apply_set(doc, s);
+  const Experiment exp = parse_experiment(doc);
+  const std::vector<Point> points = expand(exp);  // every point's config resolved before anything runs
+
+  RunSummary summary;
+  summary.points = points.size();
+  std::vector<const Point*> mine;
+  for (const auto& p : points) {
+    if (static_cast<int>(p.index % static_cast<size_t>(options.shard.count)) == options.shard.index) mine.push_back(&p);
+  }
+  summary.in_shard = mine.size();
+  const std::string outdir = options.outdir.empty() ? "results/" + exp.name : options.outdir;
+  summary.results_file = results_path(outdir, options.shard);
+  log << "experiment " << exp.name << ": " << points.size() << " points";
+  if (options.shard.active()) log << ", shard " << options.shard.text() << " runs " << mine.size();
+  log << "\n";
+  // A dry run only lists the points, so it works on a machine without the GPU the run needs.
+  if (options.dry_run) {
+    for (const Point* p : mine) log << "  " << p->key << "  " << p->name << "\n";
+    return summary;
+  }
+
+  json calibration = prepare_device(exp, mine, log);
+  const std::string device = calibration["device_text"].get<std::string>();
+  calibration.erase("device_text");
+  ResultsFile out(summary.results_file);
+  if (out.truncated_bytes()) {
+    log << "note: dropped a partial last line (" << out.truncated_bytes() << " bytes) of " << out.path() << "\n";
+  }
+  const auto t_store = Clock::now();
+  out.append(context_record(exp.resolved, device, options.shard, calibration));
+  summary.store_ms += ms_since(t_store);
+
+  Loop loop{out, summary, log, options.progress < 0 ? ::isatty(STDOUT_FILENO) != 0 : options.progress == 1, {}};
+  measure_all(mine, outdir, calibration, loop);
+  finish(outdir, loop, ms_since(loop.t_run), log);
+  return summary;
+}
+
+}  // namespace megabench

@@ -1,0 +1,190 @@
+#include "harness/config/run_settings.h"
+
+#include <algorithm>
+#include <set>
+
+#include "harness/api/metrics.h"
+
+namespace megabench {
+namespace {
+
+json data_defaults() {
+  return {{"source", "random"}, {"path", nullptr}, {"corpus", nullptr}, {"bytes", nullptr},
+          {"held_out_fraction", nullptr}, {"seed", 0}};
+}
+json train_defaults() {
+  return {{"steps", nullptr}, {"flop_budget", nullptr}, {"lr", 3e-4}, {"weight_decay", 0.0},
+          {"batch", 4}, {"eval_bytes", 65536}, {"grad_clip", 1.0}};
+}
+json generate_defaults() {
+  return {{"bytes", 32}, {"prime", 8}, {"temperature", 1.0}, {"filter_thres", 0.9},
+          {"warmup", 1}, {"repeat", 3}, {"uncached", true}};
+}
+
+// The "metrics" list, checked against the metric table; the combinations a metric needs.
+std::vector<std::string> resolve_metrics(const json& doc) {
+  const auto known = MetricRegistry::instance().listable_names();
+  if (!doc.contains("metrics")) {
+    throw ConfigError("metrics", "missing required key; expected a list of: " + join(known));
+  }
+  const json& ms = doc["metrics"];
+  if (!ms.is_array() || ms.empty()) {
+    throw ConfigError("metrics", "expected a non-empty list of: " + join(known) + ", got " + show(ms));
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < ms.size(); ++i) {
+    auto m = read_enum(ms[i], index_path("metrics", i), known);
+    if (std::find(out.begin(), out.end(), m) != out.end()) {
+      throw ConfigError(index_path("metrics", i), "metric '" + m + "' is listed twice");
+    }
+    out.push_back(m);
+  }
+  for (const auto& m : out) {
+    const auto& one_of = MetricRegistry::instance().get(m).needs_one_of;
+    if (one_of.empty()) continue;
+    if (std::none_of(one_of.begin(), one_of.end(), [&](const std::string& n) {
+          return std::find(out.begin(), out.end(), n) != out.end();
+        })) {
+      throw ConfigError("metrics", "impossible combination: " + m + " needs " + join(one_of, " or ") +
+                                       " in the metrics");
+    }
+  }
+  return out;
+}
+
+// "data": only the keys that apply to the source are kept, so that the point key does not depend
+// on unused keys.
+json resolve_data(const json& doc, data::DataSpec& spec) {
+  json data = merge_section(doc.value("data", json()), data_defaults(), "data");
+  spec.source = read_enum(data["source"], "data.source", {"random", "file", "builtin"});
+  auto only_for = [&](const char* key, const char* src) {
+    if (!data[key].is_null() && spec.source != src) {
+      throw ConfigError(std::string("data.") + key, std::string("only applies to source \"") + src +
+                                                        "\", not \"" + spec.source + "\"");
+    }
+  };
+  only_for("path", "file");
+  only_for("corpus", "builtin");
+  only_for("bytes", "random");
+  if (spec.source == "file") {
+    if (data["path"].is_null()) {
+      throw ConfigError("data.path", "missing required key for source \"file\"; expected a file path");
+    }
+    spec.path = read_string(data["path"], "data.path");
+  } else if (spec.source == "builtin") {
+    if (data["corpus"].is_null()) {
+      throw ConfigError("data.corpus",
+                        "missing required key for source \"builtin\"; expected one of code, text");
+    }
+    spec.corpus = read_enum(data["corpus"], "data.corpus", {"code", "text"});
+    if (!data["held_out_fraction"].is_null()) {
+      throw ConfigError("data.held_out_fraction",
+                        "builtin corpora have a fixed split (every 10th file is held out)");
+    }
+  } else {
+    if (data["bytes"].is_null()) data["bytes"] = 1 << 20;
+    spec.bytes = read_int(data["bytes"], "data.bytes", 1024);
+  }
+  if (spec.source != "builtin") {
+    if (data["held_out_fraction"].is_null()) data["held_out_fraction"] = 0.1;
+    spec.held_out_fraction = read_number(data["held_out_fraction"], "data.held_out_fraction", true);
+    if (spec.held_out_fraction >= 1) {
+      throw ConfigError("data.held_out_fraction",
+                        "expected a number in (0, 1), got " + show(data["held_out_fraction"]));
+    }
+  }
+  spec.seed = read_int(data["seed"], "data.seed", 0);
+  for (auto key : {"path", "corpus", "bytes", "held_out_fraction"}) {
+    if (data[key].is_null()) data.erase(key);
+  }
+  return data;
+}
+
+json resolve_train(const json& doc, TrainSettings& t) {
+  json train = merge_section(doc.value("train", json()), train_defaults(), "train");
+  if (!train["steps"].is_null() && !train["flop_budget"].is_null()) {
+    throw ConfigError("train", "impossible combination: give either steps or flop_budget, not both");
+  }
+  if (train["steps"].is_null() && train["flop_budget"].is_null()) train["steps"] = 100;
+  if (!train["steps"].is_null()) t.steps = read_int(train["steps"], "train.steps", 1);
+  if (!train["flop_budget"].is_null()) {
+    t.flop_budget = read_number(train["flop_budget"], "train.flop_budget", true);
+  }
+  t.lr = read_number(train["lr"], "train.lr", true);
+  t.weight_decay = read_number(train["weight_decay"], "train.weight_decay", false);
+  t.batch = read_int(train["batch"], "train.batch", 1);
+  t.eval_bytes = read_int(train["eval_bytes"], "train.eval_bytes", 1);
+  t.grad_clip = read_number(train["grad_clip"], "train.grad_clip", false);
+  return train;
+}
+
+json resolve_generate(const json& doc, GenerateSettings& g) {
+  json gen = merge_section(doc.value("generate", json()), generate_defaults(), "generate");
+  g.bytes = read_int(gen["bytes"], "generate.bytes", 1);
+  g.prime = read_int(gen["prime"], "generate.prime", 1);
+  g.temperature = read_number(gen["temperature"], "generate.temperature", false);
+  g.filter_thres = read_number(gen["filter_thres"], "generate.filter_thres", false);
+  if (g.filter_thres < 0 || g.filter_thres >= 1) {
+    throw ConfigError("generate.filter_thres", "expected a number in [0, 1), got " + show(gen["filter_thres"]));
+  }
+  g.warmup = read_int(gen["warmup"], "generate.warmup", 0);
+  g.repeat = read_int(gen["repeat"], "generate.repeat", 1);
+  g.uncached = read_bool(gen["uncached"], "generate.uncached");
+  return gen;
+}
+
+}  // namespace
+
+torch::ScalarType RunSettings::scalar_type() const {
+  if (dtype == "bfloat16") return torch::kBFloat16;
+  if (dtype == "float16") return torch::kFloat16;
+  return torch::kFloat32;
+}
+
+bool RunSettings::wants(const std::string& metric) const {
+  return std::find(metrics.begin(), metrics.end(), metric) != metrics.end();
+}
+
+const std::vector<std::string>& run_top_keys() {
+  static const std::vector<std::string> keys = {"device", "dtype",  "threads", "seed",
+                                                "warmup", "repeat", "batch",   "profile"};
+  return keys;
+}
+
+bool is_run_path(const std::string& axis) {
+  const auto& top = run_top_keys();
+  if (std::find(top.begin(), top.end(), axis) != top.end()) return true;
+  auto dot = axis.find('.');
+  if (dot == std::string::npos) return false;
+  std::string section = axis.substr(0, dot), key = axis.substr(dot + 1);
+  json defaults = section == "data"       ? data_defaults()
+                  : section == "train"    ? train_defaults()
+                  : section == "generate" ? generate_defaults()
+                                          : json();
+  return defaults.is_object() && defaults.contains(key);
+}
+
+RunSettings resolve_run(const json& doc) {
+  RunSettings r;
+  json& run = r.resolved;
+  r.device = read_enum(doc.value("device", json("cpu")), "device", {"cpu", "cuda"});
+  r.dtype = read_enum(doc.value("dtype", json("float32")), "dtype", {"float32", "bfloat16", "float16"});
+  r.threads = read_int(doc.value("threads", json(0)), "threads", 0);
+  r.seed = read_int(doc.value("seed", json(0)), "seed", 0);
+  r.warmup = read_int(doc.value("warmup", json(2)), "warmup", 0);
+  r.repeat = read_int(doc.value("repeat", json(5)), "repeat", 1);
+  r.batch = read_int(doc.value("batch", json(1)), "batch", 1);
+  r.profile = read_bool(doc.value("profile", json(false)), "profile");
+  run = {{"device", r.device}, {"dtype", r.dtype}, {"threads", r.threads}, {"seed", r.seed},
+         {"warmup", r.warmup}, {"repeat", r.repeat}, {"batch", r.batch}};
+  // Kept only when on, so that the keys of points recorded before this option existed still match.
+  if (r.profile) run["profile"] = true;
+  r.metrics = resolve_metrics(doc);
+  run["metrics"] = r.metrics;
+  run["data"] = resolve_data(doc, r.data);
+  run["train"] = resolve_train(doc, r.train);
+  run["generate"] = resolve_generate(doc, r.generate);
+  return r;
+}
+
+}  // namespace megabench

@@ -1,0 +1,69 @@
+#pragma once
+// The run settings of an experiment (everything but models, sweep and report): validated once
+// into typed structs. The resolved JSON form is kept beside them: it is saved in each record's
+// config["run"] and hashed into the point key, so its layout must not change.
+//
+//   RunSettings run = resolve_run(doc);   // throws ConfigError naming the JSON path
+//   run.train.lr; run.generate.bytes; run.resolved["train"]["lr"];
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/config/json_read.h"
+#include "harness/io/data.h"
+
+namespace megabench {
+
+struct TrainSettings {
+  std::optional<int64_t> steps;      // exactly one of steps and flop_budget (default: steps 100)
+  std::optional<double> flop_budget;
+  double lr = 3e-4;
+  double weight_decay = 0.0;
+  int64_t batch = 4;
+  int64_t eval_bytes = 65536;
+  double grad_clip = 1.0;  // 0: no clipping
+};
+
+struct GenerateSettings {
+  int64_t bytes = 32;
+  int64_t prime = 8;
+  double temperature = 1.0;
+  double filter_thres = 0.9;
+  int64_t warmup = 1;
+  int64_t repeat = 3;
+  bool uncached = true;  // also time generation without KV caches
+};
+
+struct RunSettings {
+  std::string device = "cpu";     // "cpu" | "cuda"
+  std::string dtype = "float32";  // "float32" | "bfloat16" | "float16" (autocast compute dtype)
+  int64_t threads = 0;            // 0: LibTorch's default
+  int64_t seed = 0;
+  int64_t warmup = 2;
+  int64_t repeat = 5;
+  int64_t batch = 1;
+  bool profile = false;
+  std::vector<std::string> metrics;  // from the metric table, in the file's order
+  data::DataSpec data;
+  TrainSettings train;
+  GenerateSettings generate;
+  json resolved;  // the resolved settings, as saved and hashed
+
+  torch::Device torch_device() const { return device == "cuda" ? torch::kCUDA : torch::kCPU; }
+  torch::ScalarType scalar_type() const;
+  bool wants(const std::string& metric) const;
+};
+
+/// Validates and fills the run settings found at the top level of `doc`.
+RunSettings resolve_run(const json& doc);
+
+/// The top-level run keys ("device", "dtype", ...); with the sections data, train, generate.
+const std::vector<std::string>& run_top_keys();
+
+/// The run-level keys an axis may address (top-level or "section.key").
+bool is_run_path(const std::string& axis);
+
+}  // namespace megabench

@@ -1,0 +1,71 @@
+#pragma once
+// What a metric sees while it runs (harness/api/metrics.h names this class; measure/ defines it).
+//
+//   void run_forward(MetricContext& ctx) {
+//     ByteModel& model = ctx.model();
+//     auto x = ctx.random_bytes(ctx.run().batch, model.max_seq_len());
+//     EvalScope eval(model, ctx.run());
+//     Timing t = ctx.time([&] { model.logits(x); });
+//     ctx.metrics()["forward_ms"] = t.median_ms;
+//   }
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "harness/api/metrics.h"
+#include "harness/api/model.h"
+#include "harness/api/record.h"
+#include "harness/api/registry.h"
+#include "harness/config/expand.h"
+#include "harness/measure/timing.h"
+
+namespace megabench {
+
+class MetricContext {
+ public:
+  MetricContext(const Point& point, const json& calibration, std::string profile_dir, PointRecord& record);
+
+  const Point& point() const { return point_; }
+  const RunSettings& run() const { return point_.run; }
+  const ModelSpec& spec() const { return spec_; }
+  const ModelOptions& options() const { return *point_.options; }
+  const torch::Device& device() const { return device_; }
+  torch::ScalarType dtype() const { return dtype_; }
+  const json& calibration() const { return calibration_; }
+  const std::string& profile_dir() const { return profile_dir_; }
+  bool wants(const std::string& metric) const { return point_.run.wants(metric); }
+
+  /// The model, built on first use (fp32 master weights on the point's device).
+  ByteModel& model();
+  /// The point's analytical FLOPs (throws when the model does not count them).
+  const FlopBreakdown& flops();
+
+  PointRecord& record() { return record_; }
+  PointRecord::ojson& metrics() { return record_.metrics; }
+
+  /// Uniform random bytes (B, T) on the device.
+  torch::Tensor random_bytes(int64_t batch, int64_t len) const;
+  /// time_repeats with the run's warmup and repeat (or the given ones); the harness's time
+  /// between the repeats is added to the record's overhead.
+  Timing time(const std::function<void()>& fn);
+  Timing time(const std::function<void()>& fn, int64_t warmup, int64_t repeat);
+
+  double timed_ms() const { return timed_ms_; }
+  double loop_ms() const { return loop_ms_; }
+
+ private:
+  const Point& point_;
+  const ModelSpec& spec_;
+  const json& calibration_;
+  std::string profile_dir_;
+  PointRecord& record_;
+  torch::Device device_;
+  torch::ScalarType dtype_;
+  std::unique_ptr<ByteModel> model_;
+  std::unique_ptr<FlopBreakdown> flops_;
+  double timed_ms_ = 0, loop_ms_ = 0;
+};
+
+}  // namespace megabench

@@ -1,0 +1,45 @@
+// "generate": timed sampling of generate.bytes after a random prime, with and without KV caches.
+#include "harness/measure/context.h"
+#include "harness/measure/session.h"
+
+namespace megabench {
+namespace {
+
+void run_generate(MetricContext& ctx) {
+  ByteModel& model = ctx.model();
+  const GenerateSettings& g = ctx.run().generate;
+  const int64_t n = g.bytes, T = model.max_seq_len();
+  if (g.prime + n > T) {
+    throw std::runtime_error("generate: prime " + std::to_string(g.prime) + " + bytes " + std::to_string(n) +
+                             " exceed the model's max_seq_len " + std::to_string(T));
+  }
+  EvalScope eval(model, ctx.run());
+  auto prime = ctx.random_bytes(1, g.prime);
+  SamplingOptions so;
+  so.temperature = g.temperature;
+  so.filter_thres = g.filter_thres;
+  so.use_cache = true;
+  const Timing cached = ctx.time([&] { model.generate(prime, n, so); }, g.warmup, g.repeat);
+  auto& m = ctx.metrics();
+  m["generate_ms_per_byte"] = cached.median_ms / n;
+  m["generate_bytes_per_s"] = n / (cached.median_ms * 1e-3);
+  if (!g.uncached) return;
+  so.use_cache = false;
+  const Timing uncached = ctx.time([&] { model.generate(prime, n, so); }, g.warmup, g.repeat);
+  m["generate_uncached_ms_per_byte"] = uncached.median_ms / n;
+  m["generate_uncached_bytes_per_s"] = n / (uncached.median_ms * 1e-3);
+  m["generate_cache_speedup"] = uncached.median_ms / cached.median_ms;
+}
+
+}  // namespace
+
+MEGABENCH_REGISTER_METRIC(generate, MetricSpec{
+    .name = "generate",
+    .unit = "ms/byte",
+    .help = "sampling: generate_ms_per_byte, generate_bytes_per_s (KV-cached), the uncached ones and "
+            "generate_cache_speedup",
+    .order = 70,
+    .needs = kNeedsModel | kNeedsEval | kNeedsGenerator,
+    .run = run_generate});
+
+}  // namespace megabench

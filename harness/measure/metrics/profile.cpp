@@ -1,0 +1,116 @@
+// "profile" (the run setting "profile": true, not a listed metric): one profiled forward pass and,
+// when train_step is measured, one profiled training step, after every timed metric. A profiler
+// that cannot run does not fail the point: the record gets "profile_error" and a warning.
+#include <c10/util/Exception.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#ifdef MEGABENCH_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include "harness/measure/context.h"
+#include "harness/measure/profile_markdown.h"
+#include "harness/measure/profiler.h"
+#include "harness/measure/session.h"
+
+namespace megabench {
+namespace {
+
+// The profiled forward: preceded by one unprofiled call, so lazy initialization stays out of it.
+ProfileResult profile_forward(MetricContext& ctx, const torch::Tensor& x) {
+  ByteModel& model = ctx.model();
+  EvalScope eval(model, ctx.run());
+  model.logits(x);
+  if (ctx.device().is_cuda()) torch::cuda::synchronize();
+  Profiler prof(ctx.device());
+  prof.start();
+  model.logits(x);
+  ProfileResult r = prof.stop();
+  auto& m = ctx.metrics();
+  double attention = 0;
+  for (const auto& [component, ms] : r.component_ms) {
+    m["profile_forward_" + component + "_ms"] = ms;
+    if (component == "global_attention" || component == "local_attention") attention += ms;
+  }
+  m["profile_forward_total_ms"] = r.total_ms;
+  m["attention_forward_ms"] = attention;
+  m["attention_forward_share"] = r.total_ms > 0 ? attention / r.total_ms : 0.0;
+  if (r.measured_matmul_flops >= 0) {  // what the profiler counted, beside the analytical count
+    m["flops_forward_measured_per_byte"] = r.measured_matmul_flops / static_cast<double>(x.numel());
+  }
+  return r;
+}
+
+ProfileResult profile_train_step(MetricContext& ctx, const torch::Tensor& x) {
+  TrainSession train(ctx.model(), ctx.run());
+  Profiler prof(ctx.device());
+  prof.start();
+  train.step(x);
+  if (ctx.device().is_cuda()) torch::cuda::synchronize();
+  ProfileResult r = prof.stop();
+  for (const auto& [component, ms] : r.component_ms) ctx.metrics()["profile_train_step_" + component + "_ms"] = ms;
+  ctx.metrics()["profile_train_step_total_ms"] = r.total_ms;
+  train.clear_gradients();
+  return r;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+  if (!f.flush()) throw std::runtime_error("cannot write " + path);
+}
+
+void profile_point(MetricContext& ctx) {
+  const Point& p = ctx.point();
+  const int64_t B = ctx.run().batch, T = ctx.model().max_seq_len();
+  auto x = ctx.random_bytes(B, T);
+  json doc = {{"point", p.name}, {"key", p.key}, {"model", p.model}, {"axes", p.axes}};
+  std::ostringstream md;
+  md << "# Profile of " << p.name << "\n\n"
+     << "One profiled call after the timed metrics; components are the models' profile::Range names, "
+        "times exclusive of nested ranges; \"other\" is time outside any range.\n\n";
+  const ProfileResult fwd = profile_forward(ctx, x);
+  md << profile_section_markdown("Forward (logits of " + std::to_string(B) + " x " + std::to_string(T) + " bytes)", fwd);
+  doc["forward"] = fwd.to_json();
+  if (ctx.wants("train_step")) {
+    const ProfileResult step = profile_train_step(ctx, x);
+    md << profile_section_markdown("Training step (forward, backward, clip, AdamW)", step);
+    doc["train_step"] = step.to_json();
+  }
+  std::filesystem::create_directories(ctx.profile_dir());
+  const std::string stem = ctx.profile_dir() + "/" + profile_file_stem(p.name);
+  write_text(stem + ".md", md.str());
+  write_text(stem + ".json", doc.dump(1) + "\n");
+  ctx.record().extra["profile_files"] = {stem + ".md", stem + ".json"};
+}
+
+void run_profile(MetricContext& ctx) {
+  try {
+    profile_point(ctx);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) what = ce->what_without_backtrace();
+#ifdef MEGABENCH_WITH_CUDA
+    if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+    ctx.record().extra["profile_error"] = what;
+    ctx.record().warnings.push_back("profile: " + what);
+  }
+}
+
+}  // namespace
+
+MEGABENCH_REGISTER_METRIC(profile, MetricSpec{
+    .name = "profile",
+    .unit = "ms",
+    .help = "(run setting \"profile\": true) one profiled forward and training step: profile_forward_<component>_ms, "
+            "attention_forward_ms, attention_forward_share, profile files",
+    .order = 90,
+    .needs = kNeedsModel | kNeedsEval | kNeedsTraining,
+    .listable = false,
+    .run = run_profile});
+
+}  // namespace megabench

@@ -1,0 +1,79 @@
+#include "harness/measure/point.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#ifdef MEGABENCH_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include "harness/api/metrics.h"
+#include "harness/measure/context.h"
+
+namespace megabench {
+namespace {
+
+PointRecord empty_record(const Point& p) {
+  PointRecord r;
+  r.key = p.key;
+  r.name = p.name;
+  r.model = p.model;
+  r.label = p.label;
+  r.axes = p.axes;
+  r.config = p.config();
+  return r;
+}
+
+// Whether the table's metric runs for this point: listed, or turned on by its run setting.
+bool selected(const MetricSpec& m, const RunSettings& run) {
+  return m.listable ? run.wants(m.name) : (m.name == "profile" && run.profile);
+}
+
+void run_metrics(MetricContext& ctx, const RunSettings& run) {
+  if (run.device == "cuda" && !torch::cuda::is_available()) {
+    throw std::runtime_error("device cuda: no CUDA device available");
+  }
+  if (run.threads > 0) at::set_num_threads(static_cast<int>(run.threads));
+  torch::manual_seed(static_cast<uint64_t>(run.seed));
+  for (const MetricSpec* m : MetricRegistry::instance().all()) {
+    if (selected(*m, run)) m->run(ctx);
+  }
+}
+
+}  // namespace
+
+PointRecord measure_point(const Point& p, const json& calibration, const std::string& profile_dir) {
+  const auto t_point = Clock::now();
+  PointRecord record = empty_record(p);
+  try {
+    MetricContext ctx(p, calibration, profile_dir.empty() ? "profiles" : profile_dir, record);
+    try {
+      run_metrics(ctx, p.run);
+    } catch (...) {
+      record.extra["harness_overhead"] = {{"timed_ms", ctx.timed_ms()},
+                                          {"between_repeats_ms", ctx.loop_ms() - ctx.timed_ms()}};
+      throw;
+    }
+    record.extra["harness_overhead"] = {{"timed_ms", ctx.timed_ms()},
+                                        {"between_repeats_ms", ctx.loop_ms() - ctx.timed_ms()}};
+  } catch (const c10::OutOfMemoryError& e) {
+    record.status = "failed";
+    record.error = std::string("out of memory: ") + e.what_without_backtrace();
+#ifdef MEGABENCH_WITH_CUDA
+    c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+  } catch (const c10::Error& e) {
+    record.status = "failed";
+    record.error = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    record.status = "failed";
+    record.error = e.what();
+  }
+  if (!record.extra.contains("harness_overhead")) {
+    record.extra["harness_overhead"] = {{"timed_ms", 0.0}, {"between_repeats_ms", 0.0}};
+  }
+  record.elapsed_s = ms_since(t_point) * 1e-3;
+  return record;
+}
+
+}  // namespace megabench

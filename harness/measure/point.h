@@ -1,0 +1,18 @@
+#pragma once
+// Measures one point: walks the metric table (harness/api/metrics.h) in run order and runs each
+// metric the point asks for.
+//
+//   PointRecord r = measure_point(point, calibration, outdir + "/profiles");
+#include <string>
+
+#include "harness/api/record.h"
+#include "harness/config/expand.h"
+
+namespace megabench {
+
+/// Seeds, sets threads, then runs the point's metrics in table order (analytical counts first,
+/// training late, the profile -- "profile": true -- last). Never throws: a failure becomes status
+/// "failed" with the metrics measured so far. `profile_dir` defaults to "profiles".
+PointRecord measure_point(const Point& point, const json& calibration, const std::string& profile_dir = "");
+
+}  // namespace megabench

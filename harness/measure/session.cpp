@@ -1,0 +1,46 @@
+#include "harness/measure/session.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace megabench {
+
+TrainSession::TrainSession(ByteModel& model, const RunSettings& run)
+    : model_(model),
+      device_(run.torch_device()),
+      dtype_(run.scalar_type()),
+      grad_clip_(run.train.grad_clip),
+      scaler_(run.scalar_type() == torch::kFloat16) {
+  model_.module().train();
+  opt_ = std::make_unique<torch::optim::AdamW>(
+      model_.module().parameters(),
+      torch::optim::AdamWOptions(run.train.lr).weight_decay(run.train.weight_decay));
+}
+
+torch::Tensor TrainSession::step(const torch::Tensor& x) {
+  opt_->zero_grad();
+  torch::Tensor loss;
+  {
+    AutocastGuard autocast(device_, dtype_);
+    loss = model_.loss(x);
+  }
+  scaler_.scale(loss).backward();
+  if (scaler_.unscale(*opt_)) {
+    if (grad_clip_ > 0) torch::nn::utils::clip_grad_norm_(model_.module().parameters(), grad_clip_);
+    opt_->step();
+  }
+  return loss.detach();
+}
+
+EvalScope::EvalScope(ByteModel& model, const RunSettings& run)
+    : autocast_(run.torch_device(), run.scalar_type()) {
+  model.module().eval();
+}
+
+void check_finite(const torch::Tensor& loss, const std::string& where) {
+  double v = loss.item<double>();
+  if (!std::isfinite(v)) throw std::runtime_error(where + ": loss is " + std::to_string(v));
+}
+
+}  // namespace megabench

@@ -1,0 +1,50 @@
+#pragma once
+// The two ways a metric runs a model, written once:
+//
+//   TrainSession train(model, run);            // train mode, a fresh AdamW, loss scaling for fp16
+//   torch::Tensor loss = train.step(x);        // forward under autocast, backward, clip, step
+//
+//   { EvalScope eval(model, run); model.logits(x); }   // eval mode, no grad, autocast
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "harness/api/model.h"
+#include "harness/config/run_settings.h"
+#include "harness/measure/precision.h"
+
+namespace megabench {
+
+class TrainSession {
+ public:
+  /// Puts the model in train mode with a fresh AdamW (train.lr, train.weight_decay).
+  TrainSession(ByteModel& model, const RunSettings& run);
+  /// One step on bytes (B, T): zero_grad, loss under autocast, backward, unscale, clip
+  /// (train.grad_clip > 0), AdamW step (skipped when fp16 gradients overflow). The detached loss.
+  torch::Tensor step(const torch::Tensor& x);
+  /// Drops the gradients, so a later metric starts clean.
+  void clear_gradients() { model_.module().zero_grad(); }
+
+ private:
+  ByteModel& model_;
+  torch::Device device_;
+  torch::ScalarType dtype_;
+  double grad_clip_;
+  std::unique_ptr<torch::optim::AdamW> opt_;
+  LossScaler scaler_;
+};
+
+class EvalScope {
+ public:
+  /// Eval mode, no gradients and autocast in the run's dtype for the scope's lifetime.
+  EvalScope(ByteModel& model, const RunSettings& run);
+
+ private:
+  torch::NoGradGuard no_grad_;
+  AutocastGuard autocast_;
+};
+
+/// Fails with `where` and the value when a loss is not finite.
+void check_finite(const torch::Tensor& loss, const std::string& where);
+
+}  // namespace megabench

@@ -1,0 +1,85 @@
+#include "harness/measure/timing.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <string>
+
+#ifdef MEGABENCH_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
+#endif
+
+namespace megabench {
+
+Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t repeat, const torch::Device& device) {
+  const bool cuda = device.is_cuda();
+  auto sync = [&] {
+    if (cuda) torch::cuda::synchronize();
+  };
+  for (int64_t i = 0; i < warmup; ++i) fn();
+  sync();
+  Timing t;
+  t.samples_ms.reserve(static_cast<size_t>(repeat));
+  auto loop0 = Clock::now();
+  for (int64_t i = 0; i < repeat; ++i) {
+#ifdef MEGABENCH_WITH_CUDA
+    if (cuda) {
+      at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
+      start.record();
+      fn();
+      stop.record();
+      stop.synchronize();
+      t.samples_ms.push_back(start.elapsed_time(stop));
+      continue;
+    }
+#endif
+    auto t0 = Clock::now();
+    fn();
+    sync();
+    t.samples_ms.push_back(ms_since(t0));
+  }
+  t.loop_ms = ms_since(loop0);
+  auto sorted = t.samples_ms;
+  std::sort(sorted.begin(), sorted.end());
+  size_t n = sorted.size();
+  t.median_ms = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  t.min_ms = sorted.front();
+  t.max_ms = sorted.back();
+  t.measured_ms = std::accumulate(sorted.begin(), sorted.end(), 0.0);
+  return t;
+}
+
+json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype, int64_t n) {
+  torch::NoGradGuard no_grad;
+  if (n <= 0) n = device.is_cuda() ? 8192 : 1024;
+  auto opts = torch::TensorOptions().device(device).dtype(dtype);
+  auto a = torch::randn({n, n}, opts);
+  auto b = torch::randn({n, n}, opts);
+  torch::Tensor c;
+  auto t = time_repeats([&] { c = torch::matmul(a, b); }, 2, 5, device);
+  double flops = 2.0 * static_cast<double>(n) * n * n;
+  return {{"matmul_gflops_per_s", flops / (t.min_ms * 1e-3) / 1e9},
+          {"matmul_n", n},
+          {"matmul_dtype", c10::toString(dtype)},
+          {"device_type", c10::DeviceTypeName(device.type(), /*lower_case=*/true)}};
+}
+
+// The matmul peak (FLOP/s) for a point's device and dtype: the experiment's calibration when it
+// matches (the usual case), else one measured once per process for that pair (run-level axes
+// may sweep device or dtype).
+double matmul_peak(const json& calibration, const torch::Device& device, torch::ScalarType dtype) {
+  const std::string dtype_name = c10::toString(dtype);
+  if (calibration.value("matmul_dtype", std::string("Float")) == dtype_name &&
+      calibration.value("device_type", std::string("cpu")) == c10::DeviceTypeName(device.type(), true)) {
+    return calibration["matmul_gflops_per_s"].get<double>() * 1e9;
+  }
+  static std::map<std::string, double> measured;
+  const std::string key = c10::DeviceTypeName(device.type(), true) + "/" + dtype_name;
+  auto it = measured.find(key);
+  if (it == measured.end()) {
+    it = measured.emplace(key, calibrate_matmul(device, dtype)["matmul_gflops_per_s"].get<double>() * 1e9).first;
+  }
+  return it->second;
+}
+
+}  // namespace megabench

@@ -1,0 +1,45 @@
+#pragma once
+// Timed repeats and the matmul calibration that utilization divides by.
+//
+//   Timing t = time_repeats([&] { model.logits(x); }, /*warmup=*/2, /*repeat=*/5, device);
+//   t.median_ms, t.min_ms, t.max_ms, t.samples_ms
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+namespace megabench {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+inline double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+/// Median / min / max over `repeat` timed calls after `warmup` untimed ones. On CUDA each call is
+/// timed with events (MEGABENCH_WITH_CUDA) or synchronize + wall clock.
+struct Timing {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+  double measured_ms = 0;  // sum of the timed calls
+  double loop_ms = 0;      // wall time of the timed loop; loop_ms - measured_ms is harness overhead
+  std::vector<double> samples_ms;
+};
+Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t repeat,
+                    const torch::Device& device);
+
+/// {"matmul_gflops_per_s", "matmul_n", "matmul_dtype", "device_type"}: the best of a few square
+/// n x n matmuls in `dtype` on `device` -- the peak that flops_utilization divides by. n = 0 picks
+/// a size that reaches the peak: 1024 on CPU, 8192 on CUDA.
+json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype = torch::kFloat32,
+                      int64_t n = 0);
+
+/// The matmul peak (FLOP/s) for a device and dtype: the run's calibration when it matches (the
+/// usual case), else one measured once per process for that pair (run-level axes may sweep device
+/// or dtype).
+double matmul_peak(const json& calibration, const torch::Device& device, torch::ScalarType dtype);
+
+}  // namespace megabench
