@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what megabench needs on a Debian 12 machine; does nothing slow when all is present.
-#   scripts/setup.sh              Debian packages + LibTorch (PyPI torch wheel, pinned)
+#   scripts/setup.sh              Debian packages + LibTorch (PyPI torch wheel, pinned) + check tools
 #   scripts/setup.sh --reference  also the Python reference packages (fixtures, side-by-side benchmarks)
 # Env: MEGABENCH_PYTHON  a python3 whose torch to use (default: python3, else a venv under ~/.cache/megabench)
 #      MEGABENCH_OFFLINE=1 no network: report missing packages instead of installing them
@@ -8,10 +8,12 @@ set -euo pipefail
 
 TORCH_VERSION=2.11.0
 REF_PACKAGES=(megabyte-pytorch==0.3.6 perceiver-ar-pytorch==0.0.10 safetensors numpy)
+LIZARD_VERSION=1.24.3  # scripts/check_functions.py
 APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv python3-pip
               nlohmann-json3-dev libeigen3-dev catch2 libbenchmark-dev libcli11-dev libfmt-dev
               gnuplot-nox  # plots in reports
-              fortunes)    # the built-in "text" corpus (harness/io/data.h)
+              fortunes     # the built-in "text" corpus (harness/io/data.h)
+              clang-format)  # scripts/check_format.sh (version 14 on Debian 12)
 VENV="${HOME}/.cache/megabench/venv"
 
 want_ref=0
@@ -62,6 +64,18 @@ elif [ -z "$PY" ]; then
   has_torch "$PY" || { echo "setup.sh: torch ${TORCH_VERSION} did not install into ${PY}" >&2; exit 1; }
 else
   say "torch ${TORCH_VERSION} present in ${PY}"
+fi
+
+# The function-length check's lizard, next to torch (scripts/check_all.sh finds this python).
+has_lizard() { "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('lizard') != '${LIZARD_VERSION}')" 2>/dev/null; }
+if has_lizard; then
+  say "lizard ${LIZARD_VERSION} present"
+elif [ "${MEGABENCH_OFFLINE:-0}" = 1 ]; then
+  say "offline: not installing lizard==${LIZARD_VERSION} (scripts/check_functions.py needs it)"
+else
+  say "installing lizard==${LIZARD_VERSION}"
+  "$PY" -m pip install -q "lizard==${LIZARD_VERSION}" ||
+    say "warning: lizard did not install into ${PY}; scripts/check_functions.py will not run"
 fi
 
 if [ $want_ref = 1 ] && [ "${MEGABENCH_OFFLINE:-0}" != 1 ]; then
