@@ -17,22 +17,27 @@ namespace {
 namespace F = torch::nn::functional;
 
 const std::vector<OptionSpec>& perceiver_options() {
+  // The defaults: PerceiverAROptions' own, and these for the arguments its constructor requires
+  // (prefix_len and num_latents default from seq_len in resolve). The table reads every default
+  // from here, so each lives in one place.
+  static const PerceiverAROptions d(/*num_tokens=*/256, /*dim=*/512, /*depth=*/8, /*seq_len=*/4096,
+                                    /*prefix_len=*/3072);
   static const std::vector<OptionSpec> specs = {
-      {"num_tokens", "int", 256, "vocabulary size (256 bytes)"},
-      {"dim", "int", 512, "model width"},
-      {"depth", "int", 8, "self-attention layers over the latents"},
-      {"seq_len", "int", 4096, "window in bytes: prefix + latents"},
+      {"num_tokens", "int", d.num_tokens(), "vocabulary size (256 bytes)"},
+      {"dim", "int", d.dim(), "model width"},
+      {"depth", "int", d.depth(), "self-attention layers over the latents"},
+      {"seq_len", "int", d.seq_len(), "window in bytes: prefix + latents"},
       {"prefix_len", "int", nullptr, "prefix length; default seq_len - num_latents"},
       {"num_latents", "int", nullptr,
        "latent positions (seq_len - prefix_len); default seq_len / 4"},
-      {"dim_head", "int", 64, "width of one attention head (>= 32: 32 features are rotated)"},
-      {"heads", "int", 8, "attention heads"},
-      {"dropout", "float", 0.0, "attention dropout of the perceive layers, feedforward dropout"},
-      {"cross_attn_dropout", "float", 0.0, "fraction of the prefix dropped per row in training"},
-      {"ff_mult", "float", 4.0, "feedforward hidden width multiplier"},
-      {"perceive_depth", "int", 1, "cross-attention layers"},
-      {"perceive_max_heads_process", "int", 2, "heads the perceive layers score at once"},
-      {"attention", "string", "sdpa",
+      {"dim_head", "int", d.dim_head(), "width of one attention head (>= 32: 32 features are rotated)"},
+      {"heads", "int", d.heads(), "attention heads"},
+      {"dropout", "float", d.dropout(), "attention dropout of the perceive layers, feedforward dropout"},
+      {"cross_attn_dropout", "float", d.cross_attn_dropout(), "fraction of the prefix dropped per row in training"},
+      {"ff_mult", "float", d.ff_mult(), "feedforward hidden width multiplier"},
+      {"perceive_depth", "int", d.perceive_depth(), "cross-attention layers"},
+      {"perceive_max_heads_process", "int", d.perceive_max_heads_process(), "heads the perceive layers score at once"},
+      {"attention", "string", attention_name(d.attention()),
        "\"sdpa\" (fused scaled_dot_product_attention) or \"explicit\" (the reference's softmax)"},
   };
   return specs;

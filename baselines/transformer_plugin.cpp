@@ -6,20 +6,29 @@
 namespace megabench {
 namespace {
 
+const char* positions_name(PositionKind k) {
+  return k == PositionKind::kLearned ? "learned" : k == PositionKind::kNone ? "none" : "rotary";
+}
+
+// The defaults: ByteTransformerOptions' own, and these for the arguments its constructor requires.
+// The option table reads every default from here, so each lives in one place.
+const ByteTransformerOptions kDefaults(/*dim=*/128, /*depth=*/4, /*seq_len=*/1024);
+
 const std::vector<OptionSpec> kOptions = {
-    {"num_tokens", "int", 256, "vocabulary size (256 for bytes)"},
-    {"dim", "int", 128, "model width"},
-    {"depth", "int", 4, "layers"},
-    {"seq_len", "int", 1024, "context in bytes"},
-    {"dim_head", "int", 64, "width of an attention head"},
-    {"heads", "int", 8, "attention heads"},
-    {"ff_mult", "float", 4.0, "feedforward hidden width / dim"},
-    {"attn_dropout", "float", 0.0, "dropout on attention probabilities"},
-    {"ff_dropout", "float", 0.0, "dropout inside the feedforward"},
-    {"positions", "string", "rotary", "\"rotary\", \"learned\" (absolute) or \"none\""},
-    {"window", "int", 0, "sliding-window attention over the last W positions; 0 = full"},
-    {"attention", "string", "explicit", "\"explicit\" softmax(QK^T)V or \"sdpa\" (scaled_dot_product_attention)"},
-    {"token_shift", "bool", true, "RWKV token shift, as in MEGABYTE's blocks"},
+    {"num_tokens", "int", kDefaults.num_tokens(), "vocabulary size (256 for bytes)"},
+    {"dim", "int", kDefaults.dim(), "model width"},
+    {"depth", "int", kDefaults.depth(), "layers"},
+    {"seq_len", "int", kDefaults.seq_len(), "context in bytes"},
+    {"dim_head", "int", kDefaults.dim_head(), "width of an attention head"},
+    {"heads", "int", kDefaults.heads(), "attention heads"},
+    {"ff_mult", "float", kDefaults.ff_mult(), "feedforward hidden width / dim"},
+    {"attn_dropout", "float", kDefaults.attn_dropout(), "dropout on attention probabilities"},
+    {"ff_dropout", "float", kDefaults.ff_dropout(), "dropout inside the feedforward"},
+    {"positions", "string", positions_name(kDefaults.positions()), "\"rotary\", \"learned\" (absolute) or \"none\""},
+    {"window", "int", kDefaults.window(), "sliding-window attention over the last W positions; 0 = full"},
+    {"attention", "string", attention_name(kDefaults.attention()),
+     "\"explicit\" softmax(QK^T)V or \"sdpa\" (scaled_dot_product_attention)"},
+    {"token_shift", "bool", kDefaults.token_shift(), "RWKV token shift, as in MEGABYTE's blocks"},
 };
 
 ByteTransformerOptions options_of(const json& c) {

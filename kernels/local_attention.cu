@@ -113,6 +113,8 @@ __global__ void local_attention_fwd_kernel(const T* __restrict__ q, const T* __r
 // P_ij = exp(scale q_i.k_j - lse_i), dP_ij = do_i.v_j, D_i = sum_j P_ij dP_ij,
 // dS_ij = P_ij (dP_ij - D_i); dq_i = scale sum_j dS_ij k_j, dk_j = scale sum_i dS_ij q_i,
 // dv_j = sum_i P_ij do_i.
+// one piece: a kernel body whose shared-memory tiles and per-thread accumulators live across all
+// four phases; splitting it into device functions would only pass them all back and forth.
 template <typename T, int D>
 __global__ void local_attention_bwd_kernel(const T* __restrict__ dout, const T* __restrict__ q,
                                            const T* __restrict__ k, const T* __restrict__ v,

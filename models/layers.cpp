@@ -116,6 +116,10 @@ AttentionPath attention_path(const std::string& name, const std::string& where) 
   throw std::invalid_argument(where + ": expected \"explicit\" or \"sdpa\", got \"" + name + "\"");
 }
 
+const char* attention_name(AttentionPath path) {
+  return path == AttentionPath::kSdpa ? "sdpa" : "explicit";
+}
+
 // -finfo(dtype).max, the references' mask value.
 static double finfo_lowest(c10::ScalarType t) {
   double v = 0;

@@ -103,6 +103,8 @@ enum class AttentionPath { kExplicit, kSdpa };
 /// The JSON name: "explicit" -> kExplicit, "sdpa" -> kSdpa. Anything else throws
 /// std::invalid_argument naming `where` (e.g. "megabyte.attention") and the accepted names.
 AttentionPath attention_path(const std::string& name, const std::string& where = "attention");
+/// The JSON name of a path: "explicit" or "sdpa".
+const char* attention_name(AttentionPath path);
 
 /// Which implementation attend() runs. kLocalCuda: the fused kernel of kernels/local_attention.h,
 /// used when q is on CUDA and the call qualifies (causal self-attention, n <= 64, d in

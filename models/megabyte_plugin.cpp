@@ -10,25 +10,30 @@
 namespace megabench {
 namespace {
 
+// The defaults: MEGABYTEOptions' own, and these for the arguments its constructor requires. The
+// option table reads every default from here, so each lives in one place.
+const MEGABYTEOptions kDefaults(/*num_tokens=*/256, /*dim=*/{128, 64}, /*depth=*/{4, 2}, /*seq_len=*/1024,
+                                /*patch=*/{8});
+
 const std::vector<OptionSpec> kOptions = {
-    {"num_tokens", "int", 256, "vocabulary size (256 for bytes)"},
-    {"dim", "int|int[]", json::array({128, 64}), "width per stage, coarsest first; one value = all stages"},
-    {"depth", "int[]", json::array({4, 2}), "layers per stage, coarsest first"},
-    {"seq_len", "int", 1024, "context in bytes, a multiple of the global patch"},
-    {"patch", "int|int[]|string", 8,
+    {"num_tokens", "int", kDefaults.num_tokens(), "vocabulary size (256 for bytes)"},
+    {"dim", "int|int[]", kDefaults.dim(), "width per stage, coarsest first; one value = all stages"},
+    {"depth", "int[]", kDefaults.depth(), "layers per stage, coarsest first"},
+    {"seq_len", "int", kDefaults.seq_len(), "context in bytes, a multiple of the global patch"},
+    {"patch", "int|int[]|string", kDefaults.patch().front(),
      "patch length of each finer stage, e.g. 8 or [4, 4] ([] for one stage); \"cbrt\": the divisor of seq_len nearest seq_len^(1/3)"},
-    {"dim_head", "int", 64, "width of an attention head"},
-    {"heads", "int", 8, "attention heads"},
-    {"attn_dropout", "float", 0.0, "dropout on attention probabilities"},
-    {"ff_mult", "float", 4.0, "feedforward hidden width / dim"},
-    {"ff_dropout", "float", 0.0, "dropout inside the feedforward"},
-    {"pad_id", "int", 0, "padding id of the reference's loss (the harness's bpb ignores nothing)"},
-    {"rel_pos", "bool", false, "rotary embeddings in every stage"},
-    {"pos_emb", "bool", false, "learned absolute position embedding per stage"},
-    {"attention", "string", "explicit", "\"explicit\" softmax(QK^T)V or \"sdpa\" (scaled_dot_product_attention)"},
-    {"context", "string", "corrected",
+    {"dim_head", "int", kDefaults.dim_head(), "width of an attention head"},
+    {"heads", "int", kDefaults.heads(), "attention heads"},
+    {"attn_dropout", "float", kDefaults.attn_dropout(), "dropout on attention probabilities"},
+    {"ff_mult", "float", kDefaults.ff_mult(), "feedforward hidden width / dim"},
+    {"ff_dropout", "float", kDefaults.ff_dropout(), "dropout inside the feedforward"},
+    {"pad_id", "int", kDefaults.pad_id(), "padding id of the reference's loss (the harness's bpb ignores nothing)"},
+    {"rel_pos", "bool", kDefaults.rel_pos(), "rotary embeddings in every stage"},
+    {"pos_emb", "bool", kDefaults.pos_emb(), "learned absolute position embedding per stage"},
+    {"attention", "string", attention_name(kDefaults.attention()), "\"explicit\" softmax(QK^T)V or \"sdpa\" (scaled_dot_product_attention)"},
+    {"context", "string", kDefaults.context() == ContextMode::kCorrected ? "corrected" : "reference",
      "multi-stage context wiring: \"corrected\" (every byte sees all earlier bytes) or \"reference\""},
-    {"local_attn_kernel", "string", "generic",
+    {"local_attn_kernel", "string", kDefaults.local_attn_kernel() == AttentionKernel::kGeneric ? "generic" : "cuda",
      "local stages' attention: \"generic\" (LibTorch) or \"cuda\" (the fused short-sequence kernel, CUDA only)"},
 };
 

@@ -110,6 +110,26 @@ uint64_t as_count(const ojson& v, const std::string& what, const std::string& na
   return u;
 }
 
+// The byte size of a shape, checked for overflow as the element count grows; a zero dimension still
+// has to keep the product of the others representable, so that no later size computation can
+// overflow. Fills `shape`.
+uint64_t checked_nbytes(const ojson& dims, uint64_t itemsize, const std::string& what, const std::string& name,
+                        std::vector<int64_t>& shape) {
+  uint64_t numel = 1;
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  for (size_t i = 0; i < dims.size(); ++i) {
+    const uint64_t dim = as_count(dims[i], what, name, "shape[" + std::to_string(i) + "]");
+    shape.push_back(static_cast<int64_t>(dim));
+    if (dim != 0) {
+      if (numel > kMax / dim) fail_tensor(what, name, "element count of the shape overflows");
+      numel *= dim;
+    }
+  }
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) numel = 0;
+  if (numel > kMax / itemsize) fail_tensor(what, name, "byte size of the shape overflows");
+  return numel * itemsize;
+}
+
 Entry parse_entry(const std::string& name, const ojson& info, uint64_t buffer_bytes,
                   const std::string& what) {
   if (!info.is_object()) {
@@ -133,22 +153,7 @@ Entry parse_entry(const std::string& name, const ojson& info, uint64_t buffer_by
   if (shape_it == info.end() || !shape_it->is_array()) {
     fail_tensor(what, name, "\"shape\" is missing or not a list of non-negative integers");
   }
-  // The element count is checked for overflow as it grows; a zero dimension still has to keep the
-  // product of the others representable, so that no later size computation can overflow.
-  uint64_t numel = 1;
-  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  for (size_t i = 0; i < shape_it->size(); ++i) {
-    const uint64_t dim = as_count((*shape_it)[i], what, name, "shape[" + std::to_string(i) + "]");
-    e.shape.push_back(static_cast<int64_t>(dim));
-    if (dim != 0) {
-      if (numel > kMax / dim) fail_tensor(what, name, "element count of the shape overflows");
-      numel *= dim;
-    }
-  }
-  const bool empty = std::find(e.shape.begin(), e.shape.end(), 0) != e.shape.end();
-  if (empty) numel = 0;
-  if (numel > kMax / itemsize) fail_tensor(what, name, "byte size of the shape overflows");
-  const uint64_t nbytes = numel * itemsize;
+  const uint64_t nbytes = checked_nbytes(*shape_it, itemsize, what, name, e.shape);
 
   auto offsets_it = info.find("data_offsets");
   if (offsets_it == info.end() || !offsets_it->is_array() || offsets_it->size() != 2) {

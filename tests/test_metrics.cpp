@@ -1,0 +1,97 @@
+// The metric table (harness/api/metrics.h): the experiment parser's known metrics come from it,
+// a metric registered in one file -- here, the test-only "test_seq_len" -- is accepted and run
+// with nothing else changed, and every registered metric runs on a tiny point and writes its values.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <sstream>
+
+#include "harness/api/metrics.h"
+#include "harness/cli/run.h"
+#include "harness/config/expand.h"
+#include "harness/measure/context.h"
+#include "tests/support.h"
+
+using megabench::json;
+using namespace megabench::test;
+
+namespace {
+
+// A metric added by one registration, as a new file under harness/measure/metrics/ would add it.
+MEGABENCH_REGISTER_METRIC(test_seq_len, megabench::MetricSpec{
+    .name = "test_seq_len",
+    .unit = "bytes",
+    .help = "test only: the built model's context length",
+    .order = 45,
+    .needs = megabench::kNeedsModel,
+    .run = [](megabench::MetricContext& ctx) {
+      ctx.metrics()["test_seq_len_bytes"] = ctx.model().max_seq_len();
+    }});
+
+// One value each metric must write on a point that succeeds. A metric registered without an
+// entry here fails the test below, so every metric in the table is run by it.
+const std::map<std::string, std::string> kWrites = {
+    {"params", "params_total"},           {"flops", "flops_forward_per_byte"},
+    {"memory", "peak_memory_train_bytes"}, {"forward", "forward_ms"},
+    {"train_step", "train_step_ms"},       {"efficiency", "flops_utilization"},
+    {"generate", "generate_cache_speedup"}, {"bpb", "bpb"},
+    {"profile", "profile_forward_total_ms"}, {"test_seq_len", "test_seq_len_bytes"}};
+
+}  // namespace
+
+TEST_CASE("metric table: the known metrics are the table's listable ones, in run order", "[metrics]") {
+  const auto names = megabench::MetricRegistry::instance().listable_names();
+  CHECK(megabench::known_metrics() == names);
+  for (const char* m : {"params", "flops", "memory", "forward", "train_step", "efficiency", "generate", "bpb",
+                        "test_seq_len"}) {
+    CHECK(std::find(names.begin(), names.end(), m) != names.end());
+  }
+  CHECK(std::find(names.begin(), names.end(), "profile") == names.end());  // a run setting turns it on
+  int last = -1000;
+  for (const auto* m : megabench::MetricRegistry::instance().all()) {
+    CHECK(m->order >= last);
+    last = m->order;
+    CHECK_FALSE(m->unit.empty());
+    CHECK_FALSE(m->help.empty());
+  }
+  CHECK_THROWS_WITH(megabench::MetricRegistry::instance().get("nope"), Catch::Contains("known metrics: params"));
+}
+
+TEST_CASE("metric table: every registered metric runs on a tiny point", "[metrics]") {
+  json metrics = megabench::MetricRegistry::instance().listable_names();
+  const auto dir = fresh_dir("metrics_all");
+  json doc = {{"name", "metrics_all"},
+              {"models", {{{"name", "megabyte"}, {"config", {{"dim", {16, 8}}, {"depth", {1, 1}}, {"seq_len", 32},
+                                                             {"patch", 4}, {"dim_head", 8}, {"heads", 2}}}}}},
+              {"metrics", metrics},
+              {"profile", true},
+              {"threads", 1},
+              {"warmup", 0},
+              {"repeat", 1},
+              {"data", {{"source", "random"}, {"bytes", 4096}}},
+              {"train", {{"steps", 2}, {"batch", 2}, {"eval_bytes", 256}}},
+              {"generate", {{"bytes", 4}, {"prime", 4}, {"repeat", 1}, {"warmup", 0}}}};
+  megabench::RunOptions o;
+  o.experiment_path = write_file(dir + "/exp.json", doc.dump());
+  o.outdir = dir + "/out";
+  o.progress = 0;
+  std::ostringstream log;
+  const auto s = megabench::run_experiment(o, log);
+  INFO(log.str());
+  REQUIRE(s.ok == 1);
+  const auto points = points_of(o.outdir + "/results.jsonl");
+  REQUIRE(points.size() == 1);
+  const json& got = points[0]["metrics"];
+  for (const auto* m : megabench::MetricRegistry::instance().all()) {
+    INFO("metric " << m->name);
+    REQUIRE(kWrites.count(m->name));
+    CHECK(got.contains(kWrites.at(m->name)));
+  }
+  CHECK(got["test_seq_len_bytes"] == 32);
+}
+
+TEST_CASE("metric table: a metric's needs_one_of is checked by the parser", "[metrics]") {
+  json doc = {{"name", "t"}, {"models", {{{"name", "megabyte"}}}}, {"metrics", {"efficiency"}}};
+  CHECK_THROWS_WITH(megabench::parse_experiment(doc),
+                    Catch::Contains("efficiency needs forward or train_step"));
+}
