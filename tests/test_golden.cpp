@@ -17,9 +17,8 @@
 
 #include "harness/config/expand.h"
 #include "harness/api/registry.h"
-#include "harness/store/results.h"
+#include "harness/store/result_set.h"
 #include "harness/cli/run.h"
-#include "harness/measure/timing.h"
 #include "tests/support.h"
 
 using megabench::json;
@@ -45,13 +44,12 @@ json run_points() {
   INFO(log.str());
   REQUIRE(summary.failed == 0);
   json out = json::object();
-  for (const auto& r : megabench::load_results(summary.results_file).records) {
-    if (r.value("type", "") != "point") continue;
+  for (const auto& p : megabench::load_result_set({o.outdir}).points) {
     json m = json::object();
-    for (const auto& [k, v] : r["metrics"].items()) {
+    for (const auto& [k, v] : p.metrics.items()) {
       if (deterministic(k)) m[k] = v;
     }
-    out[r["name"].get<std::string>()] = m;
+    out[p.name] = m;
   }
   std::system(("rm -rf '" + o.outdir + "'").c_str());
   return out;

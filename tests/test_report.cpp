@@ -1,19 +1,21 @@
 // Tests of harness/report: the log-log fit against closed-form least squares, the tables from a
 // hand-written results.jsonl (shards, duplicate keys, a cut-off last line), the paper comparison,
 // and the plot files.
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
+#include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
+#include "harness/api/format.h"
 #include "harness/report/report.h"
+#include "harness/store/result_set.h"
 #include "tests/support.h"
 
 namespace fs = std::filesystem;
@@ -22,8 +24,8 @@ using ojson = nlohmann::ordered_json;
 
 namespace {
 
-// Removes a folder tree. Not fs::remove_all: libtorch.so exports its own std::filesystem::remove_all,
-// which wins symbol lookup in this binary and crashes.
+// Removes a folder tree. Not fs::remove_all: libtorch.so exports its own
+// std::filesystem::remove_all, which wins symbol lookup in this binary and crashes.
 void remove_tree(const fs::path& p) {
   if (fs::is_directory(p)) {
     std::vector<fs::path> children;
@@ -38,8 +40,9 @@ struct TempDir {
   fs::path path;
   explicit TempDir(const std::string& tag) {
     static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("megabench_report_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    path =
+        fs::temp_directory_path() / ("megabench_report_" + tag + "_" + std::to_string(::getpid()) +
+                                     "_" + std::to_string(counter++));
     remove_tree(path);
     fs::create_directories(path);
   }
@@ -98,41 +101,61 @@ ojson point(const std::string& key, const std::string& model, int seq_len, int p
 
 ojson context(const std::string& date, ojson report_section) {
   ojson exp = {{"name", "report_test"}, {"report", report_section}};
-  return {{"type", "context"}, {"schema_version", 1}, {"experiment", exp}, {"date", date},
-          {"device", "cpu"}, {"libtorch_version", "2.11.0"}, {"git_commit", "abc123"}, {"shard", nullptr}};
+  return {{"type", "context"},      {"schema_version", 1}, {"experiment", exp},
+          {"date", date},           {"device", "cpu"},     {"libtorch_version", "2.11.0"},
+          {"git_commit", "abc123"}, {"shard", nullptr}};
 }
 
 // Four distinct points over results.jsonl + one shard: "a" is replaced by the shard's record,
 // "b" failed, and results.jsonl ends in a line cut off mid-record.
 void write_sample(const fs::path& dir) {
   ojson old_report = {{"columns", {"bpb"}}};
-  ojson report = {
-      {"columns", {"params_total", "forward_ms"}},
-      {"plots", {{{"x", "seq_len"}, {"y", "flops_forward_per_byte"}, {"series", "model"}, {"title", "FLOPs per byte"}}}},
-      {"fits", {{{"x", "seq_len"}, {"y", "forward_ms"}, {"series", "model"}}}},
-      {"paper",
-       {{{"label", "MEGABYTE FLOPs/byte"}, {"where", {{"model", "megabyte"}, {"seq_len", 1024}}},
-         {"metric", "flops_forward_per_byte"}, {"value", 729e6}, {"source", "paper_claims.json"}},
-        {{"label", "absent model"}, {"where", {{"model", "nosuchmodel"}}}, {"metric", "bpb"}, {"value", 1.0}}}}};
+  ojson report = {{"columns", {"params_total", "forward_ms"}},
+                  {"plots",
+                   {{{"x", "seq_len"},
+                     {"y", "flops_forward_per_byte"},
+                     {"series", "model"},
+                     {"title", "FLOPs per byte"}}}},
+                  {"fits", {{{"x", "seq_len"}, {"y", "forward_ms"}, {"series", "model"}}}},
+                  {"paper",
+                   {{{"label", "MEGABYTE FLOPs/byte"},
+                     {"where", {{"model", "megabyte"}, {"seq_len", 1024}}},
+                     {"metric", "flops_forward_per_byte"},
+                     {"value", 729e6},
+                     {"source", "paper_claims.json"}},
+                    {{"label", "absent model"},
+                     {"where", {{"model", "nosuchmodel"}}},
+                     {"metric", "bpb"},
+                     {"value", 1.0}}}}};
   auto m = [](double params, double fwd_ms, double flops) {
-    return ojson{{"params_total", params}, {"forward_ms", fwd_ms}, {"flops_forward_per_byte", flops}, {"bpb", 1.0234}};
+    return ojson{{"params_total", params},
+                 {"forward_ms", fwd_ms},
+                 {"flops_forward_per_byte", flops},
+                 {"bpb", 1.0234}};
   };
   std::ostringstream main;
   main << context("2024-01-01T00:00:00Z", old_report).dump() << "\n"
        << point("a", "megabyte", 1024, 8, m(729e6, 99.0, 700e6)).dump() << "\n"
-       << point("b", "megabyte", 4096, 8, ojson::object(), "failed", "out of memory | at step 3").dump() << "\n"
+       << point("b", "megabyte", 4096, 8, ojson::object(), "failed", "out of memory | at step 3")
+              .dump()
+       << "\n"
        << point("c", "transformer", 1024, 1, m(320e6, 20.0, 732e6)).dump() << "\n"
-       << R"({"type":"point","key":"zz","name":"cut/off","metrics":{"params_t)";  // no newline: cut off
+       << R"({"type":"point","key":"zz","name":"cut/off","metrics":{"params_t)";  // no newline: cut
+                                                                                  // off
   write_text(dir / "results.jsonl", main.str());
   std::ostringstream shard;
   // forward_ms = 0.002 * seq_len^1.5 for megabyte, exactly.
   shard << context("2024-02-01T00:00:00Z", report).dump() << "\n"
-        << point("a", "megabyte", 1024, 8, m(730e6, 0.002 * std::pow(1024.0, 1.5), 656.1e6)).dump() << "\n"
-        << point("d", "megabyte", 16384, 8, m(731e6, 0.002 * std::pow(16384.0, 1.5), 800e6)).dump() << "\n";
+        << point("a", "megabyte", 1024, 8, m(730e6, 0.002 * std::pow(1024.0, 1.5), 656.1e6)).dump()
+        << "\n"
+        << point("d", "megabyte", 16384, 8, m(731e6, 0.002 * std::pow(16384.0, 1.5), 800e6)).dump()
+        << "\n";
   write_text(dir / "results.shard-0-of-2.jsonl", shard.str());
 }
 
-bool have_gnuplot() { return std::system("command -v gnuplot > /dev/null 2>&1") == 0; }
+bool have_gnuplot() {
+  return std::system("command -v gnuplot > /dev/null 2>&1") == 0;
+}
 
 }  // namespace
 
@@ -153,7 +176,10 @@ TEST_CASE("fit_loglog on noisy data matches closed-form least squares", "[report
   for (size_t i = 0; i < x.size(); ++i) y.push_back(0.5 * std::pow(x[i], 0.75) * noise[i]);
   // Reference: slope = cov(lx, ly) / var(lx), intercept = mean(ly) - slope mean(lx), R^2 = corr^2.
   double mx = 0, my = 0;
-  for (size_t i = 0; i < x.size(); ++i) { mx += std::log(x[i]); my += std::log(y[i]); }
+  for (size_t i = 0; i < x.size(); ++i) {
+    mx += std::log(x[i]);
+    my += std::log(y[i]);
+  }
   mx /= x.size();
   my /= y.size();
   double sxy = 0, sxx = 0, syy = 0;
@@ -185,23 +211,44 @@ TEST_CASE("fit_loglog rejects bad input with a clear error", "[report]") {
 }
 
 TEST_CASE("format_metric: SI suffixes for counts - 3 significant digits for times", "[report]") {
-  CHECK(rep::format_metric("params_total", 729e6) == "729.0M");
-  CHECK(rep::format_metric("flops_forward_per_byte", 1.5e9) == "1.5G");
-  CHECK(rep::format_metric("forward_bytes_per_s", 12345.0) == "12.3K");
-  CHECK(rep::format_metric("params_total", 999999.0) == "1.0M");
-  CHECK(rep::format_metric("forward_ms", 12.3456) == "12.3");
-  CHECK(rep::format_metric("forward_ms", 1234.56) == "1235");
-  CHECK(rep::format_metric("generate_ms_per_byte", 0.0012345) == "0.00123");
-  CHECK(rep::format_metric("elapsed_s", 2.34567) == "2.35");
-  CHECK(rep::format_metric("bpb", 1.0234) == "1.02");
-  CHECK(rep::format_metric("train_steps", 500) == "500");
-  CHECK(rep::format_metric("bpb", ojson()) == "–");
+  CHECK(megabench::format_metric("params_total", 729e6) == "729.0M");
+  CHECK(megabench::format_metric("flops_forward_per_byte", 1.5e9) == "1.5G");
+  CHECK(megabench::format_metric("forward_bytes_per_s", 12345.0) == "12.3K");
+  CHECK(megabench::format_metric("params_total", 999999.0) == "1.0M");
+  CHECK(megabench::format_metric("forward_ms", 12.3456) == "12.3");
+  CHECK(megabench::format_metric("forward_ms", 1234.56) == "1235");
+  CHECK(megabench::format_metric("generate_ms_per_byte", 0.0012345) == "0.00123");
+  CHECK(megabench::format_metric("elapsed_s", 2.34567) == "2.35");
+  CHECK(megabench::format_metric("bpb", 1.0234) == "1.02");
+  CHECK(megabench::format_metric("train_steps", 500) == "500");
+  CHECK(megabench::format_metric("bpb", ojson()) == "–");
 }
 
-TEST_CASE("load merges shards - replaces duplicate keys and ignores a cut-off last line", "[report]") {
+TEST_CASE("one number formatter: format_si - format_sig3 - format_value", "[report]") {
+  using megabench::format_si;
+  CHECK(format_si(729e6, 1) == "729.0M");
+  CHECK(format_si(-12345.0, 1) == "-12.3K");
+  CHECK(format_si(999.96e3, 1) == "1.0M");  // would print as 1000.0K
+  CHECK(format_si(999.94e3, 1) == "999.9K");
+  CHECK(format_si(1234567, 3, " ") == "1.235 M");  // the FLOP breakdown's form
+  CHECK(format_si(512, 3, " ") == "512.000 ");     // no suffix below 1000
+  CHECK(format_si(2.5e21, 1) == "2500.0E");        // E is the last suffix
+  CHECK(megabench::format_sig3(1234.56) == "1235");
+  CHECK(megabench::format_sig3(0) == "0");
+  CHECK(megabench::format_sig3(-0.0012345) == "-0.00123");
+  CHECK(megabench::is_time_metric("forward_ms_min"));
+  CHECK_FALSE(megabench::is_time_metric("forward_bytes_per_s"));
+  CHECK(megabench::format_value(nlohmann::json(0.123456)) == "0.1235");
+  CHECK(megabench::format_value(nlohmann::json(42)) == "42");
+  CHECK(megabench::format_value(nlohmann::json("sdpa")) == "sdpa");
+  CHECK(megabench::format_value(nlohmann::json()) == "");
+}
+
+TEST_CASE("load_result_set merges shards - replaces duplicate keys and ignores a cut-off last line",
+          "[report]") {
   TempDir tmp("load");
   write_sample(tmp.path);
-  const auto r = rep::load({tmp.path.string()});
+  const auto r = megabench::load_result_set({tmp.path.string()});
   REQUIRE(r.points.size() == 4);  // a, b, c from results.jsonl; d from the shard; "zz" cut off
   CHECK(r.points[0].key == "a");
   CHECK(r.points[0].metrics["params_total"].get<double>() == 730e6);  // the shard's record won
@@ -211,22 +258,24 @@ TEST_CASE("load merges shards - replaces duplicate keys and ignores a cut-off la
   CHECK(r.warnings.empty());
   // The newest context record gives the report section.
   CHECK(r.report_section["columns"] == ojson({"params_total", "forward_ms"}));
-  CHECK(rep::lookup(r.points[0], "global.dim") == 64);
-  CHECK(rep::lookup(r.points[0], "seq_len") == 1024);
-  CHECK(rep::lookup(r.points[0], "model") == "megabyte");
-  CHECK(rep::lookup(r.points[0], "nope").is_null());
+  CHECK(megabench::lookup(r.points[0], "global.dim") == 64);
+  CHECK(megabench::lookup(r.points[0], "seq_len") == 1024);
+  CHECK(megabench::lookup(r.points[0], "model") == "megabyte");
+  CHECK(megabench::lookup(r.points[0], "nope").is_null());
 
   // A malformed line that is not the last is skipped with a warning naming file and line.
   write_text(tmp.path / "results.shard-1-of-2.jsonl",
              "garbage\n" + point("e", "megabyte", 2048, 8, {{"bpb", 1.1}}).dump() + "\n");
-  const auto r2 = rep::load({tmp.path.string()});
+  const auto r2 = megabench::load_result_set({tmp.path.string()});
   CHECK(r2.points.size() == 5);
   REQUIRE(r2.warnings.size() == 1);
   CHECK(r2.warnings[0].find("results.shard-1-of-2.jsonl:1") != std::string::npos);
 
   TempDir empty("empty");
-  CHECK_THROWS_WITH(rep::load({empty.path.string()}), Catch::Matchers::Contains("no results.jsonl"));
-  CHECK_THROWS_WITH(rep::load({(empty.path / "missing").string()}), Catch::Matchers::Contains("does not exist"));
+  CHECK_THROWS_WITH(megabench::load_result_set({empty.path.string()}),
+                    Catch::Matchers::Contains("no results.jsonl"));
+  CHECK_THROWS_WITH(megabench::load_result_set({(empty.path / "missing").string()}),
+                    Catch::Matchers::Contains("does not exist"));
 }
 
 TEST_CASE("markdown and csv tables: rows - columns - failed point", "[report]") {
@@ -235,10 +284,13 @@ TEST_CASE("markdown and csv tables: rows - columns - failed point", "[report]") 
   const std::string md = rep::markdown_table({tmp.path.string()});
   const auto md_lines = lines_of(md);
   REQUIRE(md_lines.size() >= 6);
-  CHECK(md_lines[0] == "| name | model | seq_len | patch | params_total | forward_ms | status | error |");
+  CHECK(md_lines[0] ==
+        "| name | model | seq_len | patch | params_total | forward_ms | status | error |");
   CHECK(md_lines[1] == "| --- | --- | --- | --- | ---: | ---: | --- | --- |");
   CHECK(count_rows_starting(md, "| ") == 1 + 1 + 4);  // header, separator, 4 points
-  CHECK(md.find("| megabyte/seq_len=1024/patch=8 | megabyte | 1024 | 8 | 730.0M | 65.5 | ok |  |") != std::string::npos);
+  CHECK(
+      md.find("| megabyte/seq_len=1024/patch=8 | megabyte | 1024 | 8 | 730.0M | 65.5 | ok |  |") !=
+      std::string::npos);
   CHECK(md.find("729.0M") == std::string::npos);  // replaced by the shard's record
   CHECK(md.find("| failed | out of memory \\| at step 3 |") != std::string::npos);
   CHECK(md.find("cut/off") == std::string::npos);
@@ -256,13 +308,15 @@ TEST_CASE("markdown and csv tables: rows - columns - failed point", "[report]") 
   const std::string csv = read_text(out.path / "table.csv");
   const auto csv_lines = lines_of(csv);
   REQUIRE(csv_lines.size() == 5);
-  CHECK(csv_lines[0] == "name,model,seq_len,patch,params_total,forward_ms,status,error,elapsed_s,key");
+  CHECK(csv_lines[0] ==
+        "name,model,seq_len,patch,params_total,forward_ms,status,error,elapsed_s,key");
   // Full precision in the CSV: 0.002 * 1024^1.5 = 65.536 exactly as the double holds it.
   std::ostringstream expect_a;
-  expect_a << "megabyte/seq_len=1024/patch=8,megabyte,1024,8,730000000.0," << ojson(0.002 * std::pow(1024.0, 1.5)).dump()
-           << ",ok,,0.5,a";
+  expect_a << "megabyte/seq_len=1024/patch=8,megabyte,1024,8,730000000.0,"
+           << ojson(0.002 * std::pow(1024.0, 1.5)).dump() << ",ok,,0.5,a";
   CHECK(csv_lines[1] == expect_a.str());
-  CHECK(csv_lines[2] == "megabyte/seq_len=4096/patch=8,megabyte,4096,8,,,failed,out of memory | at step 3,0.5,b");
+  CHECK(csv_lines[2] ==
+        "megabyte/seq_len=4096/patch=8,megabyte,4096,8,,,failed,out of memory | at step 3,0.5,b");
   CHECK(read_text(out.path / "table.md").find("# report_test") == 0);
   CHECK(log.str().find("table.csv") != std::string::npos);
   CHECK_FALSE(fs::exists(out.path / "plots"));
@@ -276,7 +330,7 @@ TEST_CASE("markdown and csv tables: rows - columns - failed point", "[report]") 
 TEST_CASE("paper comparison and fits", "[report]") {
   TempDir tmp("paper");
   write_sample(tmp.path);
-  const auto rows = rep::compare_paper(rep::load({tmp.path.string()}));
+  const auto rows = rep::compare_paper(megabench::load_result_set({tmp.path.string()}));
   REQUIRE(rows.size() == 2);
   CHECK(rows[0].label == "MEGABYTE FLOPs/byte");
   CHECK(rows[0].point == "megabyte/seq_len=1024/patch=8");
@@ -292,7 +346,8 @@ TEST_CASE("paper comparison and fits", "[report]") {
   const TempDir out("paper_out");
   rep::write({tmp.path.string()}, out.path.string(), log, rep::Options{{}, /*plots=*/false});
   const std::string paper_md = read_text(out.path / "paper.md");
-  CHECK(paper_md.find("| MEGABYTE FLOPs/byte | flops_forward_per_byte | megabyte/seq_len=1024/patch=8 | 729.0M | 656.1M | 0.900 |") !=
+  CHECK(paper_md.find("| MEGABYTE FLOPs/byte | flops_forward_per_byte | "
+                      "megabyte/seq_len=1024/patch=8 | 729.0M | 656.1M | 0.900 |") !=
         std::string::npos);
 
   // forward_ms = 0.002 * seq_len^1.5 on the megabyte series; the transformer has one point only.
@@ -305,7 +360,8 @@ TEST_CASE("paper comparison and fits", "[report]") {
   CHECK(fits[1]["series"] == "transformer");
   CHECK(fits[1]["slope"].is_null());
   CHECK(fits[1]["error"].get<std::string>().find("at least 2 points") != std::string::npos);
-  CHECK(read_text(out.path / "fits.md").find("| forward_ms | seq_len | megabyte | 1.500 |") != std::string::npos);
+  CHECK(read_text(out.path / "fits.md").find("| forward_ms | seq_len | megabyte | 1.500 |") !=
+        std::string::npos);
 }
 
 TEST_CASE("plot data and gnuplot script are written - with or without gnuplot", "[report]") {
@@ -325,13 +381,13 @@ TEST_CASE("plot data and gnuplot script are written - with or without gnuplot", 
   CHECK(log.str().find("gnuplot not found") != std::string::npos);
 
   const std::string gp = read_text(plots / (name + ".gp"));
-  CHECK(gp.find("set logscale x") != std::string::npos);       // seq_len spans 1024..16384 (16x)
-  CHECK(gp.find("set logscale y") == std::string::npos);       // FLOPs span 656M..800M (< 10x)
+  CHECK(gp.find("set logscale x") != std::string::npos);  // seq_len spans 1024..16384 (16x)
+  CHECK(gp.find("set logscale y") == std::string::npos);  // FLOPs span 656M..800M (< 10x)
   CHECK(gp.find("title \"megabyte\"") != std::string::npos);
   CHECK(gp.find("title \"transformer\"") != std::string::npos);
   const std::string dat = read_text(plots / (name + ".dat"));
-  CHECK(dat.find("# series: megabyte\n1024 656100000\n16384 800000000\n\n\n# series: transformer\n1024 732000000\n") !=
-        std::string::npos);
+  CHECK(dat.find("# series: megabyte\n1024 656100000\n16384 800000000\n\n\n# series: "
+                 "transformer\n1024 732000000\n") != std::string::npos);
 }
 
 TEST_CASE("plot PNG is rendered by gnuplot", "[report]") {
@@ -353,15 +409,21 @@ TEST_CASE("plot PNG is rendered by gnuplot", "[report]") {
   CHECK(log.str().find(png.string()) != std::string::npos);
 }
 
-TEST_CASE("two labelled entries of one model are two series - and where model matches a label", "[report]") {
+TEST_CASE("two labelled entries of one model are two series - and where model matches a label",
+          "[report]") {
   TempDir tmp("labels");
-  ojson report = {
-      {"fits", {{{"x", "seq_len"}, {"y", "forward_ms"}, {"series", "model"}}}},
-      {"paper",
-       {{{"label", "by label"}, {"where", {{"model", "small"}, {"seq_len", 2048}}}, {"metric", "forward_ms"}, {"value", 2.0}},
-        {{"label", "by registry name"}, {"where", {{"model", "megabyte"}, {"seq_len", 1024}}}, {"metric", "forward_ms"},
-         {"value", 1.0}}}}};
-  // forward_ms = seq_len / 1024 for "small" (exponent 1), (seq_len / 1024)^2 for "big" (exponent 2).
+  ojson report = {{"fits", {{{"x", "seq_len"}, {"y", "forward_ms"}, {"series", "model"}}}},
+                  {"paper",
+                   {{{"label", "by label"},
+                     {"where", {{"model", "small"}, {"seq_len", 2048}}},
+                     {"metric", "forward_ms"},
+                     {"value", 2.0}},
+                    {{"label", "by registry name"},
+                     {"where", {{"model", "megabyte"}, {"seq_len", 1024}}},
+                     {"metric", "forward_ms"},
+                     {"value", 1.0}}}}};
+  // forward_ms = seq_len / 1024 for "small" (exponent 1), (seq_len / 1024)^2 for "big" (exponent
+  // 2).
   std::ostringstream f;
   f << context("2024-01-01T00:00:00Z", report).dump() << "\n";
   for (int n : {1024, 2048}) {
@@ -375,7 +437,7 @@ TEST_CASE("two labelled entries of one model are two series - and where model ma
     f << small.dump() << "\n" << big.dump() << "\n";
   }
   write_text(tmp.path / "results.jsonl", f.str());
-  const auto results = rep::load({tmp.path.string()});
+  const auto results = megabench::load_result_set({tmp.path.string()});
   REQUIRE(results.points.size() == 4);
   CHECK(results.points[1].label == "big");
 

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "harness/api/record.h"
 #include "harness/io/data.h"
 #include "harness/api/registry.h"
 #include "harness/store/results.h"
@@ -53,15 +54,25 @@ TEST_CASE("results store: append - reload - ok keys", "[results]") {
   auto dir = fresh_dir("store");
   auto path = megabench::results_path(dir, {});
   CHECK(path == dir + "/results.jsonl");
+  auto point = [](const std::string& key, const std::string& status) {
+    megabench::PointRecord r;
+    r.key = key;
+    r.name = "tiny/seed=" + key;
+    r.model = "test_tiny";
+    r.label = "tiny";
+    r.status = status;
+    if (status != "ok") r.error = "boom";
+    return r.to_json();
+  };
   {
     megabench::ResultsFile f(path);
     f.append({{"type", "context"}});
-    f.append({{"type", "point"}, {"key", "a"}, {"status", "ok"}});
-    f.append({{"type", "point"}, {"key", "b"}, {"status", "failed"}});
+    f.append(point("a", "ok"));
+    f.append(point("b", "failed"));
   }
   {
     megabench::ResultsFile f(path);  // reopening appends
-    f.append({{"type", "point"}, {"key", "c"}, {"status", "ok"}});
+    f.append(point("c", "ok"));
   }
   auto loaded = megabench::load_results(path);
   REQUIRE(loaded.records.size() == 4);
@@ -174,7 +185,7 @@ TEST_CASE("a run measures every metric - records failures and skips recorded poi
   REQUIRE(pts.size() == 2);
   auto ctx = megabench::load_results(out + "/results.jsonl").records[0];
   CHECK(ctx["type"] == "context");
-  CHECK(ctx["schema_version"] == 1);
+  CHECK(ctx["schema_version"] == megabench::kSchemaVersion);
   CHECK(ctx["calibration"]["matmul_gflops_per_s"].get<double>() > 0);
   CHECK(ctx["experiment"]["train"]["steps"] == 30);
   for (const auto& p : pts) {

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "harness/api/format.h"
+
 namespace megabench::flops {
 namespace {
 
@@ -67,21 +69,6 @@ void check(const PaperMegabyte& m) {
     throw std::invalid_argument("flops: PaperMegabyte.e_ff must be positive, got " +
                                 std::to_string(m.e_ff));
   }
-}
-
-// 1234567 -> "1.235 M": three significant decimals with an SI prefix.
-std::string si(double v) {
-  static const char* kPrefix[] = {"", "k", "M", "G", "T", "P", "E"};
-  int i = 0;
-  double a = std::fabs(v);
-  while (a >= 1000.0 && i < 6) {
-    a /= 1000.0;
-    v /= 1000.0;
-    ++i;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f %s", v, kPrefix[i]);
-  return buf;
 }
 
 }  // namespace
@@ -189,16 +176,60 @@ std::string format_breakdown(const FlopBreakdown& b, const std::string& title) {
   os << line;
   auto row = [&](const char* name, double v) {
     const double share = total > 0 ? 100.0 * v / total : 0.0;
-    std::snprintf(line, sizeof(line), "  %-14s %14s %7.1f%%\n", name, si(v).c_str(), share);
+    std::snprintf(line, sizeof(line), "  %-14s %14s %7.1f%%\n", name, format_si(v, 3, " ").c_str(),
+                  share);
     os << line;
   };
   row("attention", b.attention);
   row("dense", b.dense);
   row("embed_logits", b.embed_logits);
   row("total", total);
-  std::snprintf(line, sizeof(line), "  %-14s %14s\n", "train (3x)", si(3.0 * total).c_str());
+  std::snprintf(line, sizeof(line), "  %-14s %14s\n", "train (3x)",
+                format_si(3.0 * total, 3, " ").c_str());
   os << line;
   return os.str();
+}
+
+namespace {
+
+// The metric names of a breakdown, in the order records list them; the total and the training
+// figure follow from the three parts.
+constexpr const char* kForward = "flops_forward_per_byte";
+constexpr const char* kAttention = "flops_attention_forward_per_byte";
+constexpr const char* kDense = "flops_dense_forward_per_byte";
+constexpr const char* kEmbedLogits = "flops_embed_logits_forward_per_byte";
+constexpr const char* kTrain = "flops_train_per_byte";
+
+double metric_number(const nlohmann::ordered_json& metrics, const char* name) {
+  auto it = metrics.find(name);
+  if (it == metrics.end() || !it->is_number()) {
+    throw std::invalid_argument(std::string("flops: metric ") + name + " must be a number, got " +
+                                (it == metrics.end() ? std::string("nothing") : it->dump()));
+  }
+  return it->get<double>();
+}
+
+}  // namespace
+
+nlohmann::ordered_json flop_metrics(const FlopBreakdown& b) {
+  nlohmann::ordered_json m = nlohmann::ordered_json::object();
+  m[kForward] = b.total();
+  m[kAttention] = b.attention;
+  m[kDense] = b.dense;
+  m[kEmbedLogits] = b.embed_logits;
+  m[kTrain] = 3 * b.total();
+  return m;
+}
+
+FlopBreakdown flop_breakdown(const nlohmann::ordered_json& metrics) {
+  if (!metrics.is_object()) {
+    throw std::invalid_argument("flops: metrics must be an object, got " + metrics.dump());
+  }
+  FlopBreakdown b;
+  b.attention = metric_number(metrics, kAttention);
+  b.dense = metric_number(metrics, kDense);
+  b.embed_logits = metric_number(metrics, kEmbedLogits);
+  return b;
 }
 
 }  // namespace megabench::flops

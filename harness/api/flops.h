@@ -9,6 +9,7 @@
 //  - the papers' closed formulas (SpaceByte Appendix A.1), for the calibration against
 //    ../shared/paper_claims.json.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,15 @@ double linear_per_token(int64_t in, int64_t out);
 /// for `megabench flops` and logs. `title` heads the table; empty for none.
 std::string format_breakdown(const FlopBreakdown& b,
                              const std::string& title = "forward FLOPs per byte");
+
+/// The breakdown as record metrics, in this order: flops_forward_per_byte (the total),
+/// flops_attention_forward_per_byte, flops_dense_forward_per_byte,
+/// flops_embed_logits_forward_per_byte, flops_train_per_byte (3x the total).
+nlohmann::ordered_json flop_metrics(const FlopBreakdown& b);
+/// The inverse: the three parts read back from a point's metrics (the total and the training
+/// figure follow from them). Throws std::invalid_argument naming a part that is missing or not a
+/// number.
+FlopBreakdown flop_breakdown(const nlohmann::ordered_json& metrics);
 
 // --- the papers' formulas (SpaceByte Appendix A.1, Tables 5-6), inference FLOPs per byte
 struct PaperTransformer {

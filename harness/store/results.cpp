@@ -10,14 +10,14 @@
 #endif
 
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <sstream>
 #include <stdexcept>
+
+#include "harness/api/record.h"
+#include "harness/store/result_set.h"
 
 namespace megabench {
 namespace fs = std::filesystem;
@@ -32,7 +32,8 @@ Shard parse_shard(const std::string& text) {
     s.count = std::stoi(text.substr(slash + 1), &b);
     if (a != slash || b != text.size() - slash - 1) throw std::invalid_argument("");
   } catch (const std::exception&) {
-    throw std::invalid_argument("--shard: expected I/N with integers 0 <= I < N, got '" + text + "'");
+    throw std::invalid_argument("--shard: expected I/N with integers 0 <= I < N, got '" + text +
+                                "'");
   }
   if (s.count < 1 || s.index < 0 || s.index >= s.count) {
     throw std::invalid_argument("--shard: expected I/N with 0 <= I < N, got '" + text + "'");
@@ -51,10 +52,11 @@ ResultsFile::ResultsFile(const std::string& path) : path_(path) {
   auto dir = fs::path(path).parent_path();
   if (!dir.empty()) fs::create_directories(dir);
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw std::runtime_error("cannot open results file '" + path + "': " + std::strerror(errno));
+  if (fd_ < 0)
+    throw std::runtime_error("cannot open results file '" + path + "': " + std::strerror(errno));
   // A run killed mid-write may have left a partial last line: cut it off, so that the next record
   // starts on a line of its own.
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd_, &st) == 0 && st.st_size > 0) {
     std::ifstream in(path, std::ios::binary);
     std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -63,7 +65,8 @@ ResultsFile::ResultsFile(const std::string& path) : path_(path) {
       size_t keep = last_nl == std::string::npos ? 0 : last_nl + 1;
       truncated_ = content.size() - keep;
       if (::ftruncate(fd_, static_cast<off_t>(keep)) != 0) {
-        throw std::runtime_error("cannot truncate partial line of '" + path + "': " + std::strerror(errno));
+        throw std::runtime_error("cannot truncate partial line of '" + path +
+                                 "': " + std::strerror(errno));
       }
     }
   }
@@ -86,47 +89,49 @@ void ResultsFile::append(const json& record) {
     p += n;
     left -= static_cast<size_t>(n);
   }
-  if (::fsync(fd_) != 0) throw std::runtime_error("cannot fsync '" + path_ + "': " + std::strerror(errno));
+  if (::fsync(fd_) != 0)
+    throw std::runtime_error("cannot fsync '" + path_ + "': " + std::strerror(errno));
+}
+
+size_t for_each_result_line(
+    const std::string& path,
+    const std::function<void(size_t number, const std::string& text)>& line) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (fs::exists(path)) throw std::runtime_error("cannot read results file '" + path + "'");
+    return 0;
+  }
+  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t pos = 0, number = 0;
+  while (pos < content.size()) {
+    const size_t nl = content.find('\n', pos);
+    if (nl == std::string::npos) return 1;  // a write cut short by a kill: never a record
+    const std::string text = content.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++number;
+    if (text.find_first_not_of(" \t\r") != std::string::npos) line(number, text);
+  }
+  return 0;
 }
 
 LoadedResults load_results(const std::string& path) {
   LoadedResults out;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return out;
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t pos = 0, line_no = 0;
-  while (pos < content.size()) {
-    size_t nl = content.find('\n', pos);
-    bool complete = nl != std::string::npos;
-    std::string line = content.substr(pos, complete ? nl - pos : std::string::npos);
-    pos = complete ? nl + 1 : content.size();
-    ++line_no;
-    if (!complete) {  // a write cut short by a kill: never a record
-      out.partial_tail = 1;
-      break;
+  out.partial_tail = for_each_result_line(path, [&](size_t number, const std::string& text) {
+    json rec = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (rec.is_discarded()) {
+      out.warnings.push_back(path + ":" + std::to_string(number) + ": not JSON, line skipped");
+    } else {
+      out.records.push_back(std::move(rec));
     }
-    if (line.empty()) continue;
-    try {
-      out.records.push_back(json::parse(line));
-    } catch (const json::parse_error&) {
-      out.warnings.push_back(path + ":" + std::to_string(line_no) + ": not a JSON record; skipped");
-    }
-  }
+  });
   return out;
 }
 
 std::set<std::string> completed_keys(const std::string& outdir) {
   std::set<std::string> keys;
-  if (!fs::is_directory(outdir)) return keys;
-  for (const auto& e : fs::directory_iterator(outdir)) {
-    auto name = e.path().filename().string();
-    if (name.rfind("results", 0) != 0 || e.path().extension() != ".jsonl") continue;
-    for (const auto& r : load_results(e.path().string()).records) {
-      if (r.value("type", "") == "point" && r.value("status", "") == "ok" && r.contains("key")) {
-        keys.insert(r["key"].get<std::string>());
-      }
-    }
-  }
+  if (results_files(outdir).empty()) return keys;
+  for (const auto& p : load_result_set({outdir}).points)
+    if (p.ok()) keys.insert(p.key);
   return keys;
 }
 
@@ -157,8 +162,8 @@ std::string run_command(const std::string& cmd) {
 
 }  // namespace
 
-json context_record(const json& experiment, const std::string& device, const std::optional<Shard>& shard,
-                    const json& calibration) {
+json context_record(const json& experiment, const std::string& device,
+                    const std::optional<Shard>& shard, const json& calibration) {
   char date[32];
   std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
@@ -166,41 +171,29 @@ json context_record(const json& experiment, const std::string& device, const std
   ::gethostname(host, sizeof host - 1);
   std::string commit = run_command("git rev-parse HEAD 2>/dev/null");
   json rec = {{"type", "context"},
-              {"schema_version", 1},
+              {"schema_version", kSchemaVersion},
               {"experiment", experiment},
               {"date", date},
               {"host", host},
               {"cpu", cpu_model()},
               {"threads", at::get_num_threads()},
-              {"libtorch_version", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
-                                       "." + std::to_string(TORCH_VERSION_PATCH)},
+              {"libtorch_version", std::to_string(TORCH_VERSION_MAJOR) + "." +
+                                       std::to_string(TORCH_VERSION_MINOR) + "." +
+                                       std::to_string(TORCH_VERSION_PATCH)},
               {"cuda_version", nullptr},
               {"device", device},
               {"git_commit", commit.size() == 40 ? json(commit) : json(nullptr)},
               {"shard", shard && shard->active() ? json(shard->text()) : json(nullptr)},
               {"calibration", calibration}};
 #ifdef MEGABENCH_WITH_CUDA
-  rec["cuda_version"] = std::to_string(CUDART_VERSION / 1000) + "." + std::to_string(CUDART_VERSION % 1000 / 10);
+  rec["cuda_version"] =
+      std::to_string(CUDART_VERSION / 1000) + "." + std::to_string(CUDART_VERSION % 1000 / 10);
 #endif
   if (!rec["git_commit"].is_null()) {
-    rec["git_dirty"] = !run_command("git status --porcelain --untracked-files=no 2>/dev/null").empty();
+    rec["git_dirty"] =
+        !run_command("git status --porcelain --untracked-files=no 2>/dev/null").empty();
   }
   return rec;
-}
-
-std::string format_value(const json& v) {
-  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-  if (v.is_number()) {
-    double x = v.get<double>();
-    if (!std::isfinite(x)) return std::to_string(x);
-    std::ostringstream os;
-    os.precision(4);
-    os << x;
-    return os.str();
-  }
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_null()) return "";
-  return v.dump();
 }
 
 }  // namespace megabench

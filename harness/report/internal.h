@@ -1,0 +1,80 @@
+#pragma once
+// The pieces report.cpp puts together; internal to harness/report (not for other folders).
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "harness/report/report.h"
+
+namespace megabench::report::detail {
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+// ---- common.cpp: cell text, spec fields, files ------------------------------------------------
+
+/// Markdown cell text: '|' escaped (it would end the cell), newlines as spaces.
+std::string md_cell(const std::string& s);
+/// A CSV field, quoted when it holds a comma, quote or newline.
+std::string csv_cell(const std::string& s);
+/// A value for the CSV, in full precision (nlohmann's shortest round-trip text); "" for null.
+std::string csv_value(const ojson& v);
+/// An axis or config value in markdown: "–" for null, strings bare, floats "%g", the rest dumped.
+std::string plain_value(const ojson& v);
+/// The value of a field that may be absent, as a string (non-strings dumped).
+std::string str_or(const ojson& j, const char* key, const std::string& fallback = "");
+/// A string field of a report spec ("report.plots[]"); throws std::invalid_argument naming it
+/// when it is required and absent, or not a string.
+std::string spec_string(const ojson& spec, const char* key, const char* what, bool required);
+std::optional<double> as_number(const ojson& v);
+/// JSON equality, with numbers compared as doubles (1024 == 1024.0).
+bool values_equal(const ojson& a, const ojson& b);
+/// A point's metric, null when absent.
+ojson metric_of(const PointRecord& p, const std::string& metric);
+/// Writes `text` to `path`, logs it and appends it to `written`; throws std::runtime_error.
+void write_file(const fs::path& path, const std::string& text, std::ostream& log,
+                std::vector<std::string>& written);
+
+// ---- tables.cpp ---------------------------------------------------------------------------------
+
+/// The columns of the tables: every axis of any point, then the metric columns (Options.columns,
+/// else report.columns, else every metric in order of first appearance).
+struct Table {
+  std::vector<std::string> axes, metrics;
+  bool any_failed = false;
+};
+Table table_layout(const ResultSet& r, const Options& opt);
+std::string render_markdown(const ResultSet& r, const Options& opt);
+std::string render_csv(const ResultSet& r, const Options& opt);
+
+// ---- fits.cpp -----------------------------------------------------------------------------------
+
+/// The (x, y) pairs of the ok points, by series, for one plot or fit.
+struct XY {
+  std::map<std::string, std::vector<std::pair<double, double>>> series;  // sorted by series name
+  std::vector<std::string> order;                                        // first appearance
+  int skipped = 0;  // ok points without a numeric x or y
+};
+XY collect_xy(const ResultSet& r, const std::string& x, const std::string& y,
+              const std::string& series);
+/// One entry per series of each report.fits spec (fits.json).
+ojson run_fits(const ResultSet& r);
+std::string render_fits_md(const ojson& fits);
+
+// ---- paper.cpp ----------------------------------------------------------------------------------
+
+std::string render_paper_md(const std::vector<PaperRow>& rows);
+
+// ---- plots.cpp ----------------------------------------------------------------------------------
+
+/// Writes plots/<name>.{dat,gp} for each report.plots spec and renders the PNGs with gnuplot when
+/// found; returns one summary entry per plot. Plot problems become `warnings`, not errors.
+ojson make_plots(const ResultSet& r, const fs::path& out_dir, std::ostream& log,
+                 std::vector<std::string>& written, std::vector<std::string>& warnings);
+
+}  // namespace megabench::report::detail

@@ -1,0 +1,204 @@
+// Plots: plots/<name>.dat (the series), plots/<name>.gp (the gnuplot script that draws them) and
+// plots/<name>.png when gnuplot is found.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <iomanip>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "harness/report/internal.h"
+
+namespace megabench::report::detail {
+
+namespace {
+
+// One report.plots entry, read and checked.
+struct PlotSpec {
+  std::string x, y, series, title, name;
+  ojson log = "auto";
+};
+
+std::string slug(const std::string& s) {
+  std::string out;
+  for (char c : s)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
+  return out.empty() ? "plot" : out;
+}
+
+std::string gp_quote(const std::string& s) {  // a gnuplot double-quoted string
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string sh_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Names are unique within the report: a second plot of the same y against x gets "_2", ...
+PlotSpec read_spec(const ojson& spec, std::set<std::string>& used) {
+  PlotSpec s;
+  s.x = spec_string(spec, "x", "report.plots[]", true);
+  s.y = spec_string(spec, "y", "report.plots[]", true);
+  s.series = spec_string(spec, "series", "report.plots[]", false);
+  s.title = spec_string(spec, "title", "report.plots[]", false);
+  if (s.title.empty()) s.title = s.y + " vs " + s.x;
+  s.name = slug(spec.contains("name") ? spec_string(spec, "name", "report.plots[]", false)
+                                      : s.y + "_vs_" + s.x);
+  for (int k = 2; used.count(s.name); ++k)
+    s.name = slug(s.y + "_vs_" + s.x) + "_" + std::to_string(k);
+  used.insert(s.name);
+  if (spec.contains("log")) s.log = spec["log"];
+  if (!(s.log.is_boolean() || s.log == "auto"))
+    throw std::invalid_argument("report: report.plots[].log must be \"auto\", true or false, got " +
+                                s.log.dump());
+  return s;
+}
+
+// "auto": log when every value is positive and they span >= 10x; true/false force it (true falls
+// back to linear, with a warning, when a value is not positive).
+bool use_log(const ojson& spec_log, const std::vector<double>& v, const std::string& axis,
+             const std::string& plot, std::vector<std::string>& warnings) {
+  if (v.empty()) return false;
+  const double lo = *std::min_element(v.begin(), v.end()),
+               hi = *std::max_element(v.begin(), v.end());
+  if (spec_log.is_boolean() && !spec_log.get<bool>()) return false;
+  if (lo <= 0) {
+    if (spec_log.is_boolean())
+      warnings.push_back("plot " + plot + ": " + axis + " has values <= 0, drawn on a linear axis");
+    return false;
+  }
+  if (spec_log.is_boolean()) return true;
+  return hi / lo >= 10.0;
+}
+
+// gnuplot on PATH, or $MEGABENCH_GNUPLOT (a path or command name). Empty when not found.
+std::string find_gnuplot() {
+  const char* env = std::getenv("MEGABENCH_GNUPLOT");
+  const std::string name = (env && *env) ? env : "gnuplot";
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path = std::getenv("PATH");
+  std::stringstream ss(path ? path : "");
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    if (dir.empty()) continue;
+    const std::string cand = dir + "/" + name;
+    if (::access(cand.c_str(), X_OK) == 0 && fs::is_regular_file(cand)) return cand;
+  }
+  return "";
+}
+
+// The .dat text: one gnuplot "index" (block) per series, in order of first appearance.
+std::string dat_text(const PlotSpec& s, const XY& xy, std::vector<double>& xs,
+                     std::vector<double>& ys) {
+  std::ostringstream dat;
+  dat << "# " << s.title << "\n# columns: " << s.x << " " << s.y << "\n";
+  for (const auto& name : xy.order) {
+    dat << "# series: " << name << "\n";
+    for (auto [a, b] : xy.series.at(name)) {
+      dat << std::setprecision(17) << a << " " << b << "\n";
+      xs.push_back(a);
+      ys.push_back(b);
+    }
+    dat << "\n\n";  // two blank lines: the next gnuplot "index"
+  }
+  return dat.str();
+}
+
+std::string gp_script(const PlotSpec& s, const XY& xy, bool logx, bool logy) {
+  std::ostringstream gp;
+  gp << "# Renders " << s.name << ".png from " << s.name << ".dat; run from this folder: gnuplot "
+     << s.name << ".gp\n"
+     << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
+     << "  set terminal pngcairo size 900,600 noenhanced font \"sans,10\"\n"
+     << "} else {\n  set terminal png size 900,600 noenhanced\n}\n"
+     << "set output " << gp_quote(s.name + ".png") << "\n"
+     << "set title " << gp_quote(s.title) << "\n"
+     << "set xlabel " << gp_quote(s.x) << "\nset ylabel " << gp_quote(s.y) << "\n"
+     << "set key left top\nset grid\n"
+     << (logx ? "set logscale x\n" : "") << (logy ? "set logscale y\n" : "");
+  if (xy.order.empty()) {
+    gp << "set label 1 \"no data\" at graph 0.5,0.5 center\nplot [0:1] [0:1] NaN notitle\n";
+    return gp.str();
+  }
+  gp << "plot ";
+  for (size_t i = 0; i < xy.order.size(); ++i)
+    gp << (i ? ", \\\n     " : "") << gp_quote(s.name + ".dat") << " index " << i
+       << " using 1:2 with linespoints pointtype 7 title " << gp_quote(xy.order[i]);
+  gp << "\n";
+  return gp.str();
+}
+
+// Runs gnuplot in `dir`; the PNG's path, or "" with a warning (gnuplot's output kept in
+// <name>.log).
+std::string render_png(const std::string& gnuplot, const fs::path& dir, const std::string& name,
+                       std::ostream& log, std::vector<std::string>& warnings) {
+  const fs::path png = dir / (name + ".png");
+  fs::remove(png);
+  const std::string cmd = "cd " + sh_quote(dir.string()) + " && " + sh_quote(gnuplot) + " " +
+                          sh_quote(name + ".gp") + " > " + sh_quote(name + ".log") + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  if (rc == 0 && fs::exists(png) && fs::file_size(png) > 0) {
+    fs::remove(dir / (name + ".log"));
+    log << "report: wrote " << png.string() << "\n";
+    return png.string();
+  }
+  const std::string msg = "plot " + name + ": gnuplot failed (exit " + std::to_string(rc) +
+                          "), see " + (dir / (name + ".log")).string();
+  log << "report: " << msg << "\n";
+  warnings.push_back(msg);
+  return "";
+}
+
+}  // namespace
+
+ojson make_plots(const ResultSet& r, const fs::path& out_dir, std::ostream& log,
+                 std::vector<std::string>& written, std::vector<std::string>& warnings) {
+  ojson plots = ojson::array();
+  auto it = r.report_section.find("plots");
+  if (it == r.report_section.end()) return plots;
+  if (!it->is_array()) throw std::invalid_argument("report: report.plots must be an array");
+  const fs::path dir = out_dir / "plots";
+  fs::create_directories(dir);
+  const std::string gnuplot = find_gnuplot();
+  std::set<std::string> used;
+  for (const auto& spec : *it) {
+    const PlotSpec s = read_spec(spec, used);
+    const XY xy = collect_xy(r, s.x, s.y, s.series);
+    std::vector<double> xs, ys;
+    const std::string dat = dat_text(s, xy, xs, ys);
+    const bool logx = use_log(s.log, xs, "x", s.name, warnings);
+    const bool logy = use_log(s.log, ys, "y", s.name, warnings);
+    write_file(dir / (s.name + ".dat"), dat, log, written);
+    write_file(dir / (s.name + ".gp"), gp_script(s, xy, logx, logy), log, written);
+    ojson entry = {{"name", s.name},   {"x", s.x},      {"y", s.y},      {"series_field", s.series},
+                   {"title", s.title}, {"log_x", logx}, {"log_y", logy}, {"series", xy.order},
+                   {"png", nullptr}};
+    if (xy.skipped)
+      warnings.push_back("plot " + s.name + ": " + std::to_string(xy.skipped) +
+                         " ok point(s) lack numeric " + s.x + " or " + s.y);
+    if (gnuplot.empty()) {
+      if (plots.empty())  // said once per report
+        log << "report: gnuplot not found (install the Debian package gnuplot-nox, or set "
+               "MEGABENCH_GNUPLOT); wrote the .dat/.gp files only, render later with: cd "
+            << dir.string() << " && gnuplot <name>.gp\n";
+    } else if (const std::string png = render_png(gnuplot, dir, s.name, log, warnings);
+               !png.empty()) {
+      written.push_back(png);
+      entry["png"] = png;
+    }
+    plots.push_back(entry);
+  }
+  return plots;
+}
+
+}  // namespace megabench::report::detail

@@ -1,0 +1,116 @@
+// The points table: table.md (and the table printed after a run) and table.csv.
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "harness/api/format.h"
+#include "harness/report/internal.h"
+
+namespace megabench::report {
+namespace detail {
+
+namespace {
+
+std::vector<std::string> report_columns(const ojson& section) {
+  auto it = section.find("columns");
+  if (it == section.end()) return {};
+  if (!it->is_array())
+    throw std::invalid_argument("report: report.columns must be an array of metric names");
+  std::vector<std::string> columns;
+  for (const auto& c : *it) {
+    if (!c.is_string())
+      throw std::invalid_argument("report: report.columns must hold strings, got " + c.dump());
+    columns.push_back(c.get<std::string>());
+  }
+  return columns;
+}
+
+ojson axis_of(const PointRecord& p, const std::string& axis) {
+  auto it = p.axes.find(axis);
+  return it == p.axes.end() ? ojson() : *it;
+}
+
+std::vector<std::string> header_of(const Table& t, std::vector<std::string> tail) {
+  std::vector<std::string> header = {"name", "model"};
+  header.insert(header.end(), t.axes.begin(), t.axes.end());
+  header.insert(header.end(), t.metrics.begin(), t.metrics.end());
+  header.insert(header.end(), tail.begin(), tail.end());
+  return header;
+}
+
+std::string markdown_row(const PointRecord& p, const Table& t) {
+  std::ostringstream os;
+  os << "| " << md_cell(p.name) << " | " << md_cell(p.model) << " |";
+  for (const auto& a : t.axes) os << " " << md_cell(plain_value(axis_of(p, a))) << " |";
+  for (const auto& m : t.metrics) os << " " << md_cell(format_metric(m, metric_of(p, m))) << " |";
+  os << " " << md_cell(p.status) << " |";
+  if (t.any_failed) os << " " << md_cell(p.error) << " |";
+  return os.str() + "\n";
+}
+
+}  // namespace
+
+Table table_layout(const ResultSet& r, const Options& opt) {
+  Table t;
+  std::set<std::string> seen_axes, seen_metrics;
+  for (const auto& p : r.points) {
+    for (auto it = p.axes.begin(); it != p.axes.end(); ++it)
+      if (seen_axes.insert(it.key()).second) t.axes.push_back(it.key());
+    for (auto it = p.metrics.begin(); it != p.metrics.end(); ++it)
+      if (seen_metrics.insert(it.key()).second) t.metrics.push_back(it.key());
+    t.any_failed |= !p.ok();
+  }
+  if (!opt.columns.empty()) {
+    t.metrics = opt.columns;
+  } else if (r.report_section.contains("columns")) {
+    t.metrics = report_columns(r.report_section);
+  }
+  return t;
+}
+
+std::string render_markdown(const ResultSet& r, const Options& opt) {
+  const Table t = table_layout(r, opt);
+  std::vector<std::string> tail = {"status"};
+  if (t.any_failed) tail.push_back("error");
+  const auto header = header_of(t, tail);
+  std::ostringstream os;
+  os << "|";
+  for (const auto& h : header) os << " " << md_cell(h) << " |";
+  os << "\n|";
+  // Numbers right-aligned; name, model, axes, status and error left.
+  const size_t first_metric = 2 + t.axes.size(), end_metric = first_metric + t.metrics.size();
+  for (size_t i = 0; i < header.size(); ++i)
+    os << (i >= first_metric && i < end_metric ? " ---: |" : " --- |");
+  os << "\n";
+  for (const auto& p : r.points) os << markdown_row(p, t);
+  if (r.points.empty()) os << "\n(no points)\n";
+  return os.str();
+}
+
+std::string render_csv(const ResultSet& r, const Options& opt) {
+  const Table t = table_layout(r, opt);
+  const auto header = header_of(t, {"status", "error", "elapsed_s", "key"});
+  std::ostringstream os;
+  for (size_t i = 0; i < header.size(); ++i) os << (i ? "," : "") << csv_cell(header[i]);
+  os << "\n";
+  for (const auto& p : r.points) {
+    std::vector<std::string> row = {p.name, p.model};
+    for (const auto& a : t.axes) row.push_back(csv_value(axis_of(p, a)));
+    for (const auto& m : t.metrics) row.push_back(csv_value(metric_of(p, m)));
+    row.push_back(p.status);
+    row.push_back(p.error);
+    row.push_back(p.elapsed_s ? ojson(*p.elapsed_s).dump() : "");
+    row.push_back(p.key);
+    for (size_t i = 0; i < row.size(); ++i) os << (i ? "," : "") << csv_cell(row[i]);
+    os << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace detail
+
+std::string markdown_table(const std::vector<std::string>& result_dirs, const Options& options) {
+  return detail::render_markdown(load_result_set(result_dirs), options);
+}
+
+}  // namespace megabench::report
