@@ -99,8 +99,12 @@ void compare(const json& want, const json& got, const std::string& where) {
     INFO(where << "." << k);
     REQUIRE(got.contains(k));
     if (v.is_number_float() || got[k].is_number_float()) {
+      // Analytical counts are double arithmetic: equal to 1e-12 on any machine. The trained bpb
+      // comes from fp32 training, whose reductions LibTorch vectorizes by CPU (AVX2 or AVX-512),
+      // so its last bits differ between machines (1e-8 relative measured between two): 1e-6.
+      const bool trained = k == "bpb" || k == "train_bpb_final";
       const double a = v.get<double>(), b = got[k].get<double>();
-      CHECK(std::abs(a - b) <= 1e-12 * std::max(std::abs(a), 1.0));
+      CHECK(std::abs(a - b) <= (trained ? 1e-6 : 1e-12) * std::max(std::abs(a), 1.0));
     } else {
       CHECK(v == got[k]);
     }

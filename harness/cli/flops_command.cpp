@@ -77,7 +77,8 @@ json flops_row_json(const FlopsRow& r) {
   const auto& spec = Registry::instance().get(r.model);
   json row = {{"name", r.name}, {"model", r.model}, {"config", r.config}};
   if (spec.flops) {
-    for (const auto& [k, v] : flop_metrics(spec.flops(*r.options)).items()) row[k] = v;
+    const auto names = flops::flop_metrics(spec.flops(*r.options));  // kept alive: items() refers to it
+    for (const auto& [k, v] : names.items()) row[k] = v;
   }
   if (spec.params) {
     const ParamCount pc = spec.params(*r.options);

@@ -16,7 +16,6 @@
 #include <string>
 #include <vector>
 
-// (measure/runner.cpp, cli/main.cpp) until they include it themselves.
 
 namespace megabench {
 

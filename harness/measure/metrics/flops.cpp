@@ -11,7 +11,8 @@ MEGABENCH_REGISTER_METRIC(flops, MetricSpec{
             "parts, flops_train_per_byte (3x)",
     .order = 20,
     .run = [](MetricContext& ctx) {
-      for (const auto& [name, value] : flop_metrics(ctx.flops()).items()) ctx.metrics()[name] = value;
+      const auto values = flops::flop_metrics(ctx.flops());  // kept alive: items() refers to it
+      for (const auto& [name, value] : values.items()) ctx.metrics()[name] = value;
     }});
 
 }  // namespace megabench
