@@ -86,14 +86,14 @@ torch::Tensor CausalPrefixAttentionImpl::forward(const torch::Tensor& x_in,
                                                  const torch::Tensor& prefix_v,
                                                  const torch::Tensor& prefix_keep,
                                                  const torch::Tensor& rotary, LayerCache& cache) {
-  auto x = norm(x_in);                                               // (B, n, D)
-  auto q = split_heads(to_q(x), heads);                              // (B, H, n, d)
+  auto x = norm(x_in);                   // (B, n, D)
+  auto q = split_heads(to_q(x), heads);  // (B, H, n, d)
   auto kv = to_kv(x).chunk(2, -1);
   // As the reference: q is scaled before it is rotated, the scores are not scaled again.
   q = apply_rotary(rotary, q * std::pow(static_cast<double>(dim_head), -0.5));
   auto k_lat = apply_rotary(rotary, split_heads(kv[0], heads));
   auto [k_all, v_all] = cache.append(k_lat, split_heads(kv[1], heads));  // (B, H, m, d)
-  auto k = torch::cat({prefix_k, k_all}, 2);                         // (B, H, C + m, d)
+  auto k = torch::cat({prefix_k, k_all}, 2);                             // (B, H, C + m, d)
   auto v = torch::cat({prefix_v, v_all}, 2);
 
   AttendOptions ao;
@@ -106,14 +106,15 @@ torch::Tensor CausalPrefixAttentionImpl::forward(const torch::Tensor& x_in,
     auto latent_keep = torch::ones({prefix_keep.size(0), k_all.size(2)}, prefix_keep.options());
     ao.keep_mask = torch::cat({prefix_keep, latent_keep}, 1).view({x.size(0), 1, 1, -1});
   }
-  if (attention == AttentionPath::kSdpa) return to_out(merge_heads(attend(q, k, v, ao)));       // no scores to bound
+  if (attention == AttentionPath::kSdpa)
+    return to_out(merge_heads(attend(q, k, v, ao)));  // no scores to bound
   // Heads in chunks of max_heads_process, as the reference, to bound the (n, C + m) scores.
   std::vector<torch::Tensor> out;
   for (int64_t h0 = 0; h0 < heads; h0 += max_heads_process) {
     const int64_t hc = std::min(max_heads_process, heads - h0);
     out.push_back(attend(q.narrow(1, h0, hc), k.narrow(1, h0, hc), v.narrow(1, h0, hc), ao));
   }
-  return to_out(merge_heads(torch::cat(out, 1)));                    // (B, n, D)
+  return to_out(merge_heads(torch::cat(out, 1)));  // (B, n, D)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,33 +207,32 @@ torch::Tensor PerceiverARImpl::run_latents(torch::Tensor x, int64_t start,
 
 torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::Tensor& prefix_mask,
                                        const torch::Tensor& labels) {
-  auto ids = check_ids(x_in, "x");                                   // (B, n)
+  auto ids = check_ids(x_in, "x");  // (B, n)
   const int64_t b = ids.size(0), n = ids.size(1), C = options.prefix_len();
   TORCH_CHECK(n > C && n <= options.seq_len(), "PerceiverAR: x length must satisfy ",
-              "prefix_len (", C, ") < length <= seq_len (", options.seq_len(),
-              "), got ", n);
+              "prefix_len (", C, ") < length <= seq_len (", options.seq_len(), "), got ", n);
   torch::Tensor keep = prefix_mask;
   if (keep.defined()) {
     TORCH_CHECK(keep.scalar_type() == torch::kBool, "PerceiverAR: prefix_mask must be bool, got ",
                 keep.scalar_type());
     TORCH_CHECK(keep.dim() == 2 && keep.size(0) == b && keep.size(1) == C,
-                "PerceiverAR: prefix_mask must have shape (batch, prefix_len) = (", b,
-                ", ", C, "), got ", keep.sizes());
+                "PerceiverAR: prefix_mask must have shape (batch, prefix_len) = (", b, ", ", C,
+                "), got ", keep.sizes());
     keep = keep.to(ids.device());
   }
   torch::Tensor targets;
   if (labels.defined()) {
     TORCH_CHECK(labels.sizes() == ids.sizes(), "PerceiverAR: labels must have the shape of x ",
                 ids.sizes(), ", got ", labels.sizes());
-    targets = check_ids(labels, "labels").narrow(1, C, n - C);        // (B, n - C)
+    targets = check_ids(labels, "labels").narrow(1, C, n - C);  // (B, n - C)
   }
 
   std::optional<profile::Range> embedding_range(std::in_place, "embedding");
   auto positions = torch::arange(n, ids.options());
-  auto h = token_emb(ids) + pos_emb(positions);                      // (B, n, D)
-  auto prefix = h.narrow(1, 0, C);                                   // (B, C, D)
-  auto latents = h.narrow(1, C, n - C);                              // (B, n - C, D)
-  auto prefix_rotary = rotary_pos_emb(C);                            // (C, r)
+  auto h = token_emb(ids) + pos_emb(positions);  // (B, n, D)
+  auto prefix = h.narrow(1, 0, C);               // (B, C, D)
+  auto latents = h.narrow(1, C, n - C);          // (B, n - C, D)
+  auto prefix_rotary = rotary_pos_emb(C);        // (C, r)
 
   if (is_training() && options.cross_attn_dropout() > 0) {
     // Each row keeps a random subset of the prefix, in order, with the rotary angles of the kept
@@ -241,11 +241,13 @@ torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::T
     auto rand = torch::zeros({b, C}, torch::TensorOptions().device(ids.device())).uniform_();
     auto idx = std::get<1>(rand.topk(kept, -1));
     auto kept_mask = torch::zeros_like(rand).scatter_(1, idx, 1).to(torch::kBool);  // (B, C)
-    prefix = prefix.index({kept_mask}).view({b, kept, -1});          // (B, kept, D)
+    prefix = prefix.index({kept_mask}).view({b, kept, -1});                         // (B, kept, D)
     if (keep.defined()) keep = keep.index({kept_mask}).view({b, kept});
     const int64_t r = prefix_rotary.size(-1);
-    prefix_rotary = prefix_rotary.unsqueeze(0).expand({b, C, r}).index({kept_mask})
-                        .view({b, 1, kept, r});                      // (B, 1, kept, r)
+    prefix_rotary = prefix_rotary.unsqueeze(0)
+                        .expand({b, C, r})
+                        .index({kept_mask})
+                        .view({b, 1, kept, r});  // (B, 1, kept, r)
   }
 
   embedding_range.reset();
@@ -259,7 +261,7 @@ torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::T
   }
   std::vector<LayerCache> perceive_cache, layer_cache;
   auto logits = run_latents(latents, C, pk, pv, keep, perceive_cache, layer_cache);
-  if (!targets.defined()) return logits;                            // (B, n - C, V)
+  if (!targets.defined()) return logits;  // (B, n - C, V)
   return F::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
                           F::CrossEntropyFuncOptions().ignore_index(0));
 }
@@ -274,7 +276,7 @@ torch::Tensor PerceiverARImpl::window_logits(const PerceiverARDecodeState& st) {
   torch::Tensor mask;
   if (st.pad > start) mask = st.valid.narrow(1, start, options.prefix_len());
   auto logits = forward(window, mask);
-  return logits.select(1, logits.size(1) - 1);                       // (B, V)
+  return logits.select(1, logits.size(1) - 1);  // (B, V)
 }
 
 void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
@@ -301,8 +303,8 @@ void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
 }
 
 PerceiverARDecodeState PerceiverARImpl::begin(const torch::Tensor& prime_in, bool use_cache) {
-  c10::InferenceMode inference;  // cheaper than NoGradGuard for decoding
-  auto prime = check_ids(prime_in, "prime");                         // (B, L)
+  c10::InferenceMode inference;               // cheaper than NoGradGuard for decoding
+  auto prime = check_ids(prime_in, "prime");  // (B, L)
   const int64_t b = prime.size(0), L = prime.size(1), C = options.prefix_len();
   PerceiverARDecodeState st;
   st.use_cache = use_cache;
@@ -325,16 +327,16 @@ void PerceiverARImpl::append(PerceiverARDecodeState& st, const torch::Tensor& to
   TORCH_CHECK(token_in.dim() == 1 && token_in.size(0) == b,
               "PerceiverAR: append expects one token per row, shape (", b, "), got ",
               token_in.sizes());
-  auto token = check_ids(token_in.view({b, 1}), "token");            // (B, 1)
+  auto token = check_ids(token_in.view({b, 1}), "token");  // (B, 1)
   st.tokens = torch::cat({st.tokens, token}, 1);
   st.valid = torch::cat({st.valid, torch::ones({b, 1}, st.valid.options())}, 1);
   const int64_t T = st.tokens.size(1);
   if (st.use_cache && st.cache_live && T <= options.seq_len()) {
     auto pos = torch::full({1}, T - 1, token.options());
-    auto h = token_emb(token) + pos_emb(pos);                        // (B, 1, D)
-    st.logits = run_latents(h, T - 1, st.prefix_k, st.prefix_v, st.prefix_keep,
-                            st.perceive_cache, st.layer_cache)
-                    .select(1, 0);                                   // (B, V)
+    auto h = token_emb(token) + pos_emb(pos);  // (B, 1, D)
+    st.logits = run_latents(h, T - 1, st.prefix_k, st.prefix_v, st.prefix_keep, st.perceive_cache,
+                            st.layer_cache)
+                    .select(1, 0);  // (B, V)
     return;
   }
   // The window slides from here on: every token moves, so it is recomputed, as the reference.
@@ -354,7 +356,8 @@ namespace {
 // whole window recomputed per token.
 class PerceiverARDecoder : public Decoder {
  public:
-  PerceiverARDecoder(PerceiverARImpl& model, bool use_cache) : model_(model), use_cache_(use_cache) {}
+  PerceiverARDecoder(PerceiverARImpl& model, bool use_cache)
+      : model_(model), use_cache_(use_cache) {}
   torch::Tensor begin(const torch::Tensor& prime) override {
     state_ = model_.begin(prime, use_cache_);
     return state_.logits;  // (B, V)
@@ -379,7 +382,7 @@ std::unique_ptr<Decoder> PerceiverARImpl::decoder(bool use_cache) {
 torch::Tensor PerceiverARImpl::generate(const torch::Tensor& prime, int64_t length,
                                         double temperature, double filter_thres, bool use_cache) {
   TORCH_CHECK(length >= 0, "PerceiverAR: length must be >= 0, got ", length);
-  auto ids = check_ids(prime, "prime");                              // (B, L)
+  auto ids = check_ids(prime, "prime");  // (B, L)
   // Sampling runs in eval mode, as the reference's eval_decorator; the mode is restored after.
   struct ModeGuard {
     torch::nn::Module& m;

@@ -101,7 +101,6 @@ class CausalPrefixAttentionImpl : public torch::nn::Cloneable<CausalPrefixAttent
 };
 TORCH_MODULE(CausalPrefixAttention);
 
-
 // ---------------------------------------------------------------------------------------------
 
 /// Incremental decoding state. `tokens` holds the whole sequence, left-padded when the prime was
@@ -112,12 +111,12 @@ struct PerceiverARDecodeState {
   torch::Tensor valid;   // (B, T) bool
   int64_t pad = 0;       // left-padding positions
   bool use_cache = true;
-  bool cache_live = false;                   // the caches cover tokens[:, :T]
+  bool cache_live = false;                        // the caches cover tokens[:, :T]
   std::vector<torch::Tensor> prefix_k, prefix_v;  // per perceive layer (B, H, C, d), rotated
-  torch::Tensor prefix_keep;                 // (B, C) bool or undefined
-  std::vector<LayerCache> perceive_cache;    // latent keys/values of each perceive layer
-  std::vector<LayerCache> layer_cache;       // of each self-attention layer
-  torch::Tensor logits;                      // (B, V): distribution of the next token
+  torch::Tensor prefix_keep;                      // (B, C) bool or undefined
+  std::vector<LayerCache> perceive_cache;         // latent keys/values of each perceive layer
+  std::vector<LayerCache> layer_cache;            // of each self-attention layer
+  torch::Tensor logits;                           // (B, V): distribution of the next token
 };
 
 class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {

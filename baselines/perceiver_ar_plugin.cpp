@@ -30,13 +30,17 @@ const std::vector<OptionSpec>& perceiver_options() {
       {"prefix_len", "int", nullptr, "prefix length; default seq_len - num_latents"},
       {"num_latents", "int", nullptr,
        "latent positions (seq_len - prefix_len); default seq_len / 4"},
-      {"dim_head", "int", d.dim_head(), "width of one attention head (>= 32: 32 features are rotated)"},
+      {"dim_head", "int", d.dim_head(),
+       "width of one attention head (>= 32: 32 features are rotated)"},
       {"heads", "int", d.heads(), "attention heads"},
-      {"dropout", "float", d.dropout(), "attention dropout of the perceive layers, feedforward dropout"},
-      {"cross_attn_dropout", "float", d.cross_attn_dropout(), "fraction of the prefix dropped per row in training"},
+      {"dropout", "float", d.dropout(),
+       "attention dropout of the perceive layers, feedforward dropout"},
+      {"cross_attn_dropout", "float", d.cross_attn_dropout(),
+       "fraction of the prefix dropped per row in training"},
       {"ff_mult", "float", d.ff_mult(), "feedforward hidden width multiplier"},
       {"perceive_depth", "int", d.perceive_depth(), "cross-attention layers"},
-      {"perceive_max_heads_process", "int", d.perceive_max_heads_process(), "heads the perceive layers score at once"},
+      {"perceive_max_heads_process", "int", d.perceive_max_heads_process(),
+       "heads the perceive layers score at once"},
       {"attention", "string", attention_name(d.attention()),
        "\"sdpa\" (fused scaled_dot_product_attention) or \"explicit\" (the reference's softmax)"},
   };
@@ -47,7 +51,9 @@ const std::vector<OptionSpec>& perceiver_options() {
   throw std::invalid_argument("perceiver_ar: " + msg);
 }
 
-bool has(const json& c, const char* key) { return c.contains(key) && !c[key].is_null(); }
+bool has(const json& c, const char* key) {
+  return c.contains(key) && !c[key].is_null();
+}
 
 json resolve_config(const json& config) {
   if (!config.is_object()) fail("config must be a JSON object, got " + config.dump());
@@ -73,8 +79,7 @@ json resolve_config(const json& config) {
 }
 
 PerceiverAROptions options_of(const json& r) {
-  return PerceiverAROptions(r["num_tokens"], r["dim"], r["depth"], r["seq_len"],
-                            r["prefix_len"])
+  return PerceiverAROptions(r["num_tokens"], r["dim"], r["depth"], r["seq_len"], r["prefix_len"])
       .dim_head(r["dim_head"])
       .heads(r["heads"])
       .dropout(r["dropout"])
@@ -98,9 +103,9 @@ json resolve_checked(const json& config) {
 ParamCount count_params(const PerceiverAROptions& o) {
   const int64_t D = o.dim(), V = o.num_tokens(), I = o.heads() * o.dim_head();
   const auto hidden = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
-  const int64_t ff = 2 * D + 2 * D * hidden;                       // LayerNorm, two bias-free linears
-  const int64_t perceive = 4 * D + 4 * D * I + D + ff;             // 2 LayerNorms, q/kv/out, out bias
-  const int64_t layer = 2 * D + 4 * D * I + ff;                    // LayerNorm, qkv/out
+  const int64_t ff = 2 * D + 2 * D * hidden;            // LayerNorm, two bias-free linears
+  const int64_t perceive = 4 * D + 4 * D * I + D + ff;  // 2 LayerNorms, q/kv/out, out bias
+  const int64_t layer = 2 * D + 4 * D * I + ff;         // LayerNorm, qkv/out
   ParamCount pc;
   const int64_t embed = V * D + o.seq_len() * D, logits = D * V;
   pc.groups = {{"embeddings", embed},
@@ -112,8 +117,8 @@ ParamCount count_params(const PerceiverAROptions& o) {
   return pc;
 }
 
-// harness/api/flops.h declares shared building blocks; they are not implemented in this tree yet, so
-// the count is written out here with the same convention (a multiply-add is 2 FLOPs, every query
+// harness/api/flops.h declares shared building blocks; they are not implemented in this tree yet,
+// so the count is written out here with the same convention (a multiply-add is 2 FLOPs, every query
 // scores its whole key range).
 FlopBreakdown count_flops(const PerceiverAROptions& o) {
   const double D = static_cast<double>(o.dim()), V = static_cast<double>(o.num_tokens());
@@ -147,13 +152,13 @@ class PerceiverARByteModel : public ByteModel {
                 bytes.sizes());
     const int64_t T = bytes.size(1);
     TORCH_CHECK(T >= C + 2 && T <= max_seq_len() + 1, "perceiver_ar: byte_nll needs ",
-                "prefix_len + 2 (", C + 2, ") to seq_len + 1 (", max_seq_len() + 1,
-                ") bytes, got ", T);
-    auto logits = model_->forward(bytes.narrow(1, 0, T - 1));         // (B, N, V)
+                "prefix_len + 2 (", C + 2, ") to seq_len + 1 (", max_seq_len() + 1, ") bytes, got ",
+                T);
+    auto logits = model_->forward(bytes.narrow(1, 0, T - 1));  // (B, N, V)
     auto targets = bytes.narrow(1, C + 1, T - 1 - C).to(logits.device(), torch::kLong);
     auto nll = F::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
                                 F::CrossEntropyFuncOptions().reduction(torch::kNone));
-    return nll.view({bytes.size(0), -1});                              // (B, N)
+    return nll.view({bytes.size(0), -1});  // (B, N)
   }
 
   /// Logits of the latent positions only, (B, T - prefix_len, V).
@@ -166,7 +171,7 @@ class PerceiverARByteModel : public ByteModel {
     if (prime.dim() == 2 && prime.size(1) == 0) {
       auto start = torch::zeros({prime.size(0), 1}, torch::kLong);
       return model_->generate(start, n, opts.temperature, opts.filter_thres, opts.use_cache)
-          .narrow(1, 1, n);                                            // (B, n)
+          .narrow(1, 1, n);  // (B, n)
     }
     return model_->generate(prime, n, opts.temperature, opts.filter_thres, opts.use_cache);
   }
@@ -191,7 +196,7 @@ TypedModelSpec<PerceiverAROptions> perceiver_spec() {
   };
   spec.flops = count_flops;
   spec.params = count_params;
-  spec.tiny_config = {{"dim", 32},  {"depth", 1},    {"seq_len", 24},
+  spec.tiny_config = {{"dim", 32},        {"depth", 1}, {"seq_len", 24},
                       {"num_latents", 8}, {"heads", 2}, {"dim_head", 32}};
   return spec;
 }

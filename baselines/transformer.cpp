@@ -13,7 +13,8 @@ ByteTransformerImpl::ByteTransformerImpl(ByteTransformerOptions options_)
 
 void ByteTransformerImpl::reset() {
   const auto& o = options;
-  TORCH_CHECK(o.num_tokens() > 0, "ByteTransformer: num_tokens must be positive, got ", o.num_tokens());
+  TORCH_CHECK(o.num_tokens() > 0, "ByteTransformer: num_tokens must be positive, got ",
+              o.num_tokens());
   TORCH_CHECK(o.dim() > 0, "ByteTransformer: dim must be positive, got ", o.dim());
   TORCH_CHECK(o.depth() >= 0, "ByteTransformer: depth must be >= 0, got ", o.depth());
   TORCH_CHECK(o.seq_len() > 0, "ByteTransformer: seq_len must be positive, got ", o.seq_len());
@@ -23,17 +24,17 @@ void ByteTransformerImpl::reset() {
   if (o.positions() == PositionKind::kLearned) {
     pos_emb = register_module("pos_emb", nn::Embedding(o.seq_len(), o.dim()));
   }
-  transformer = register_module(
-      "transformer", Transformer(TransformerOptions(o.dim(), o.depth())
-                                     .dim_head(o.dim_head())
-                                     .heads(o.heads())
-                                     .attn_dropout(o.attn_dropout())
-                                     .ff_dropout(o.ff_dropout())
-                                     .ff_mult(o.ff_mult())
-                                     .rel_pos(o.positions() == PositionKind::kRotary)
-                                     .attention(o.attention())
-                                     .token_shift(o.token_shift())
-                                     .window(o.window())));
+  transformer = register_module("transformer",
+                                Transformer(TransformerOptions(o.dim(), o.depth())
+                                                .dim_head(o.dim_head())
+                                                .heads(o.heads())
+                                                .attn_dropout(o.attn_dropout())
+                                                .ff_dropout(o.ff_dropout())
+                                                .ff_mult(o.ff_mult())
+                                                .rel_pos(o.positions() == PositionKind::kRotary)
+                                                .attention(o.attention())
+                                                .token_shift(o.token_shift())
+                                                .window(o.window())));
   to_logits = register_module("to_logits", nn::Linear(o.dim(), o.num_tokens()));
 }
 
@@ -41,7 +42,8 @@ torch::Tensor ByteTransformerImpl::check_ids(const torch::Tensor& ids_in) const 
   auto ids = check_byte_ids(ids_in, options.num_tokens(), "ByteTransformer: ids");
   TORCH_CHECK(ids.dim() == 2, "ByteTransformer: ids must have shape (batch, length), got ",
               ids.sizes());
-  TORCH_CHECK(ids.size(0) > 0 && ids.size(1) > 0, "ByteTransformer: ids is empty (shape ", ids.sizes(), ")");
+  TORCH_CHECK(ids.size(0) > 0 && ids.size(1) > 0, "ByteTransformer: ids is empty (shape ",
+              ids.sizes(), ")");
   TORCH_CHECK(ids.size(1) <= options.seq_len(), "ByteTransformer: input length ", ids.size(1),
               " exceeds seq_len ", options.seq_len());
   return ids;
@@ -53,14 +55,14 @@ torch::Tensor ByteTransformerImpl::run(const torch::Tensor& ids_in) {
   torch::Tensor h;
   {
     profile::Range r("embedding");
-    auto tokens = token_emb(ids);                                        // (B, L, D)
+    auto tokens = token_emb(ids);  // (B, L, D)
     if (pos_emb) tokens = tokens + pos_emb(torch::arange(L, ids.options()));
     auto start = start_token.view({1, 1, d}).expand({b, 1, d});
-    h = torch::cat({start, tokens}, 1);                                  // (B, L + 1, D)
+    h = torch::cat({start, tokens}, 1);  // (B, L + 1, D)
   }
   auto x = transformer(h);  // (B, L + 1, D); pushes "global_attention" and "feedforward"
   profile::Range r("logits");
-  return to_logits(x);                                                   // (B, L + 1, V)
+  return to_logits(x);  // (B, L + 1, V)
 }
 
 torch::Tensor ByteTransformerImpl::forward(const torch::Tensor& ids) {
@@ -88,10 +90,11 @@ ByteTransformerDecodeState ByteTransformerImpl::begin(int64_t batch) {
   return st;
 }
 
-torch::Tensor ByteTransformerImpl::append(ByteTransformerDecodeState& st, const torch::Tensor& byte) {
+torch::Tensor ByteTransformerImpl::append(ByteTransformerDecodeState& st,
+                                          const torch::Tensor& byte) {
   TORCH_CHECK(st.len < options.seq_len(), "ByteTransformer: the context is full (",
               options.seq_len(), " bytes)");
-  auto tok = token_emb(byte.to(torch::kLong).reshape({-1, 1}));          // (B, 1, D)
+  auto tok = token_emb(byte.to(torch::kLong).reshape({-1, 1}));  // (B, 1, D)
   if (pos_emb) tok = tok + pos_emb->weight[st.len].view({1, 1, -1});
   auto out = transformer->forward_cached(tok, st.cache);
   st.len += 1;
@@ -101,7 +104,8 @@ torch::Tensor ByteTransformerImpl::append(ByteTransformerDecodeState& st, const 
 
 std::unique_ptr<Decoder> ByteTransformerImpl::decoder(bool use_cache) {
   if (use_cache) {
-    return std::make_unique<CachedStepDecoder<ByteTransformerImpl, ByteTransformerDecodeState>>(*this);
+    return std::make_unique<CachedStepDecoder<ByteTransformerImpl, ByteTransformerDecodeState>>(
+        *this);
   }
   return std::make_unique<RerunDecoder>([this](const torch::Tensor& seq) {
     if (seq.size(1) == 0) return begin(seq.size(0)).empty_logits;
@@ -109,8 +113,9 @@ std::unique_ptr<Decoder> ByteTransformerImpl::decoder(bool use_cache) {
   });
 }
 
-torch::Tensor ByteTransformerImpl::generate(const torch::Tensor& prime, std::optional<int64_t> length,
-                                            double temperature, double filter_thres, bool use_cache) {
+torch::Tensor ByteTransformerImpl::generate(const torch::Tensor& prime,
+                                            std::optional<int64_t> length, double temperature,
+                                            double filter_thres, bool use_cache) {
   TORCH_CHECK(prime.defined() && prime.dim() == 2 && prime.size(0) > 0,
               "ByteTransformer: prime must have shape (batch, length) with batch > 0");
   auto seq = check_byte_ids(prime, options.num_tokens(), "ByteTransformer: prime")

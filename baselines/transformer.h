@@ -53,7 +53,8 @@ class ByteTransformerImpl : public torch::nn::Cloneable<ByteTransformerImpl> {
 
   /// ids (B, L) -> logits (B, L, V); row t is the distribution of byte t + 1.
   torch::Tensor forward(const torch::Tensor& ids);
-  /// ids (B, L) -> logits (B, L, V); row t is the distribution of byte t (row 0 from the start token).
+  /// ids (B, L) -> logits (B, L, V); row t is the distribution of byte t (row 0 from the start
+  /// token).
   torch::Tensor next_byte_logits(const torch::Tensor& ids);
   /// Mean cross-entropy in nats over every byte of ids (none is ignored).
   torch::Tensor loss(const torch::Tensor& ids);
@@ -68,7 +69,8 @@ class ByteTransformerImpl : public torch::nn::Cloneable<ByteTransformerImpl> {
   torch::Tensor append(ByteTransformerDecodeState& state, const torch::Tensor& byte);
   /// Samples `length` bytes after prime (B, L) (default: to seq_len); returns (B, L + length).
   torch::Tensor generate(const torch::Tensor& prime, std::optional<int64_t> length = {},
-                         double temperature = 1.0, double filter_thres = 0.9, bool use_cache = true);
+                         double temperature = 1.0, double filter_thres = 0.9,
+                         bool use_cache = true);
 
   ByteTransformerOptions options;
   torch::Tensor start_token;

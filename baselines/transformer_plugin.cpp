@@ -24,8 +24,10 @@ const std::vector<OptionSpec> kOptions = {
     {"ff_mult", "float", kDefaults.ff_mult(), "feedforward hidden width / dim"},
     {"attn_dropout", "float", kDefaults.attn_dropout(), "dropout on attention probabilities"},
     {"ff_dropout", "float", kDefaults.ff_dropout(), "dropout inside the feedforward"},
-    {"positions", "string", positions_name(kDefaults.positions()), "\"rotary\", \"learned\" (absolute) or \"none\""},
-    {"window", "int", kDefaults.window(), "sliding-window attention over the last W positions; 0 = full"},
+    {"positions", "string", positions_name(kDefaults.positions()),
+     "\"rotary\", \"learned\" (absolute) or \"none\""},
+    {"window", "int", kDefaults.window(),
+     "sliding-window attention over the last W positions; 0 = full"},
     {"attention", "string", attention_name(kDefaults.attention()),
      "\"explicit\" softmax(QK^T)V or \"sdpa\" (scaled_dot_product_attention)"},
     {"token_shift", "bool", kDefaults.token_shift(), "RWKV token shift, as in MEGABYTE's blocks"},
@@ -38,7 +40,8 @@ ByteTransformerOptions options_of(const json& c) {
   o.attention(attention_path(c["attention"].get<std::string>())).token_shift(c["token_shift"]);
   const std::string pos = c["positions"];
   o.positions(pos == "learned" ? PositionKind::kLearned
-                               : pos == "none" ? PositionKind::kNone : PositionKind::kRotary);
+              : pos == "none"  ? PositionKind::kNone
+                               : PositionKind::kRotary);
   return o;
 }
 
@@ -46,18 +49,24 @@ json resolve(const json& config) {
   json c = apply_option_defaults("transformer", kOptions, config);
   const std::string pos = c["positions"];
   if (pos != "rotary" && pos != "learned" && pos != "none") {
-    throw std::invalid_argument("transformer.positions: expected \"rotary\", \"learned\" or \"none\", got \"" + pos + "\"");
+    throw std::invalid_argument(
+        "transformer.positions: expected \"rotary\", \"learned\" or \"none\", got \"" + pos + "\"");
   }
   for (const char* key : {"num_tokens", "dim", "seq_len", "dim_head", "heads"}) {
     if (c[key].get<int64_t>() <= 0) {
-      throw std::invalid_argument(std::string("transformer.") + key + ": expected a positive integer, got " + c[key].dump());
+      throw std::invalid_argument(std::string("transformer.") + key +
+                                  ": expected a positive integer, got " + c[key].dump());
     }
   }
   attention_path(c["attention"].get<std::string>(), "transformer.attention");
-  if (c["depth"].get<int64_t>() < 0) throw std::invalid_argument("transformer.depth: expected >= 0, got " + c["depth"].dump());
-  if (c["window"].get<int64_t>() < 0) throw std::invalid_argument("transformer.window: expected >= 0, got " + c["window"].dump());
+  if (c["depth"].get<int64_t>() < 0)
+    throw std::invalid_argument("transformer.depth: expected >= 0, got " + c["depth"].dump());
+  if (c["window"].get<int64_t>() < 0)
+    throw std::invalid_argument("transformer.window: expected >= 0, got " + c["window"].dump());
   if (pos == "rotary" && c["dim_head"].get<int64_t>() % 2 != 0) {
-    throw std::invalid_argument("transformer.dim_head: rotary positions need an even dim_head, got " + c["dim_head"].dump());
+    throw std::invalid_argument(
+        "transformer.dim_head: rotary positions need an even dim_head, got " +
+        c["dim_head"].dump());
   }
   return c;
 }
@@ -66,7 +75,8 @@ ParamCount count_params(const ByteTransformerOptions& o) {
   const int64_t D = o.dim(), V = o.num_tokens(), I = o.heads() * o.dim_head();
   const int64_t H = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
   ParamCount pc;
-  const int64_t layers = o.depth() * flops::layer_params(D, I, H, /*ff_bias=*/true, /*norms=*/2) + D;
+  const int64_t layers =
+      o.depth() * flops::layer_params(D, I, H, /*ff_bias=*/true, /*norms=*/2) + D;
   int64_t embeddings = V * D + D * V + V;
   if (o.positions() == PositionKind::kLearned) embeddings += o.seq_len() * D;
   pc.non_embedding = layers + D;  // the layers, the final norm and the start token
@@ -114,7 +124,8 @@ MEGABENCH_REGISTER_MODEL(
     transformer,
     TypedModelSpec<ByteTransformerOptions>{
         .name = "transformer",
-        .description = "decoder-only byte Transformer from MEGABYTE's blocks; full or sliding-window attention",
+        .description = "decoder-only byte Transformer from MEGABYTE's blocks; full or "
+                       "sliding-window attention",
         .options = kOptions,
         .resolve = resolve,
         .parse = options_of,
@@ -123,6 +134,7 @@ MEGABENCH_REGISTER_MODEL(
         },
         .flops = count_flops,
         .params = count_params,
-        .tiny_config = json{{"dim", 32}, {"depth", 2}, {"seq_len", 32}, {"dim_head", 8}, {"heads", 2}}});
+        .tiny_config = json{
+            {"dim", 32}, {"depth", 2}, {"seq_len", 32}, {"dim_head", 8}, {"heads", 2}}});
 
 }  // namespace megabench

@@ -85,8 +85,10 @@ void time_it(benchmark::State& state, Dev dev, Fn&& work, double flops, double b
     cudaEventDestroy(stop);
   }
 #endif
-  state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["bytes/s"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOP/s"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["bytes/s"] =
+      benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 constexpr int64_t kHeads = 8, kDimHead = 64;
@@ -101,7 +103,8 @@ void BM_GlobalAttention(benchmark::State& state, Dev dev) {
   o.attention = megabench::AttentionPath::kSdpa;
   const double flops = 4.0 * kHeads * t * t * kDimHead / 2;  // causal: half the score matrix
   const double bytes = 4.0 * q.numel() * q.element_size();
-  time_it(state, dev, [&] { megabench::attend(q, k, v, o); }, flops, bytes);
+  time_it(
+      state, dev, [&] { megabench::attend(q, k, v, o); }, flops, bytes);
 }
 
 // Local attention: seq_len / patch sequences of patch + 1 positions, generic SDPA or the kernel;
@@ -114,20 +117,23 @@ void BM_LocalAttention(benchmark::State& state, Dev dev, bool kernel, bool train
   }
   const int64_t seqs = state.range(0) / state.range(1), n = state.range(1) + 1;
   auto q = torch::randn({seqs, kHeads, n, kDimHead}, options(dev)).requires_grad_(train);
-  auto k = torch::randn_like(q).requires_grad_(train), v = torch::randn_like(q).requires_grad_(train);
+  auto k = torch::randn_like(q).requires_grad_(train),
+       v = torch::randn_like(q).requires_grad_(train);
   megabench::AttendOptions o;
   o.attention = megabench::AttentionPath::kSdpa;
   o.kernel = kernel ? megabench::AttentionKernel::kLocalCuda : megabench::AttentionKernel::kGeneric;
   const double forward_flops = 4.0 * seqs * kHeads * n * n * kDimHead / 2;
   const double io = 4.0 * q.numel() * q.element_size();
   if (!train) {
-    time_it(state, dev, [&] { megabench::attend(q, k, v, o); }, forward_flops, io);
+    time_it(
+        state, dev, [&] { megabench::attend(q, k, v, o); }, forward_flops, io);
     return;
   }
   // Backward: dV, dP, dQ, dK, each as large as a forward product -> 3x the forward FLOPs.
   auto grad = torch::randn_like(q);
-  time_it(state, dev, [&] { megabench::attend(q, k, v, o).backward(grad); }, 3 * forward_flops,
-          2 * io, /*grad=*/true);
+  time_it(
+      state, dev, [&] { megabench::attend(q, k, v, o).backward(grad); }, 3 * forward_flops, 2 * io,
+      /*grad=*/true);
 }
 
 // Feedforward (norm, dim -> 4 dim -> dim) over seq_len positions.
@@ -139,10 +145,12 @@ void BM_FeedForward(benchmark::State& state, Dev dev) {
   auto x = torch::randn({1, t, dim}, options(dev));
   const double flops = 2.0 * 2 * t * dim * 4 * dim;
   const double bytes = 2.0 * x.numel() * x.element_size() + 8.0 * dim * dim * x.element_size();
-  time_it(state, dev, [&] { ff->forward(x); }, flops, bytes);
+  time_it(
+      state, dev, [&] { ff->forward(x); }, flops, bytes);
 }
 
-// Patch embedding: byte embedding (T, D_local), then patches of P bytes -> Linear(P * D_local, D_global).
+// Patch embedding: byte embedding (T, D_local), then patches of P bytes -> Linear(P * D_local,
+// D_global).
 void BM_PatchEmbed(benchmark::State& state, Dev dev) {
   if (skip_without_cuda(state, dev)) return;
   const int64_t t = state.range(0), p = state.range(1), d_local = 256, d_global = 512;
@@ -151,10 +159,16 @@ void BM_PatchEmbed(benchmark::State& state, Dev dev) {
   const auto dtype = options(dev).dtype().toScalarType();
   emb->to(options(dev).device(), dtype);
   proj->to(options(dev).device(), dtype);
-  auto bytes_in = torch::randint(0, 256, {1, t}, torch::TensorOptions().device(options(dev).device()).dtype(torch::kLong));
+  auto bytes_in = torch::randint(
+      0, 256, {1, t}, torch::TensorOptions().device(options(dev).device()).dtype(torch::kLong));
   const double flops = 2.0 * (t / p) * (p * d_local) * d_global;
   const double bytes = static_cast<double>(t) * d_local * 2 * 2 + p * d_local * d_global * 2.0;
-  time_it(state, dev, [&] { proj(emb(bytes_in).view({1, t / p, p * d_local})); }, flops, bytes);
+  time_it(
+      state, dev,
+      [&] {
+        proj(emb(bytes_in).view({1, t / p, p * d_local}));
+      },
+      flops, bytes);
 }
 
 // Sampling one byte per row of (batch, 256) logits: LibTorch ops vs the fused kernel.
@@ -171,9 +185,11 @@ void BM_Sampling(benchmark::State& state, Dev dev, bool kernel) {
   const double flops = batch * 256.0 * 256;  // the kernel's rank comparisons; ops: topk + argmax
   const double bytes = 2.0 * logits.numel() * 4;
   if (kernel) {
-    time_it(state, dev, [&] { mk::fused_sample(logits, 1.0, 0.9, noise); }, flops, bytes);
+    time_it(
+        state, dev, [&] { mk::fused_sample(logits, 1.0, 0.9, noise); }, flops, bytes);
   } else {
-    time_it(state, dev, [&] { mk::fused_sample_reference(logits, 1.0, 0.9, noise); }, flops, bytes);
+    time_it(
+        state, dev, [&] { mk::fused_sample_reference(logits, 1.0, 0.9, noise); }, flops, bytes);
   }
 }
 
@@ -181,29 +197,48 @@ int register_all() {
   for (Dev dev : {Dev::kCpu, Dev::kCuda}) {
     const std::string d = dev == Dev::kCuda ? "cuda" : "cpu";
     auto reg = [](const std::string& name, auto fn) {
-      return benchmark::RegisterBenchmark(name.c_str(), fn)->UseManualTime()->Unit(benchmark::kMicrosecond);
+      return benchmark::RegisterBenchmark(name.c_str(), fn)
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
     };
     reg("global_attention/sdpa/" + d, [dev](benchmark::State& s) { BM_GlobalAttention(s, dev); })
         ->ArgNames({"seq_len", "patch"})
-        ->Args({1024, 8})->Args({8192, 8})->Args({65536, 16});
+        ->Args({1024, 8})
+        ->Args({8192, 8})
+        ->Args({65536, 16});
     for (bool kernel : {false, true}) {
       // MEGABYTE's local shapes: P = 4..16 (the kernel's target range), and 32.
       reg(std::string("local_attention/") + (kernel ? "kernel/" : "sdpa/") + d,
-          [dev, kernel](benchmark::State& s) { BM_LocalAttention(s, dev, kernel, /*train=*/false); })
+          [dev, kernel](benchmark::State& s) {
+            BM_LocalAttention(s, dev, kernel, /*train=*/false);
+          })
           ->ArgNames({"seq_len", "patch"})
-          ->Args({1024, 8})->Args({65536, 4})->Args({65536, 8})->Args({65536, 16})->Args({8192, 32});
+          ->Args({1024, 8})
+          ->Args({65536, 4})
+          ->Args({65536, 8})
+          ->Args({65536, 16})
+          ->Args({8192, 32});
       reg(std::string("local_attention_train/") + (kernel ? "kernel/" : "sdpa/") + d,
           [dev, kernel](benchmark::State& s) { BM_LocalAttention(s, dev, kernel, /*train=*/true); })
           ->ArgNames({"seq_len", "patch"})
-          ->Args({65536, 4})->Args({65536, 8})->Args({65536, 16});
+          ->Args({65536, 4})
+          ->Args({65536, 8})
+          ->Args({65536, 16});
       reg(std::string("sampling/") + (kernel ? "fused/" : "ops/") + d,
           [dev, kernel](benchmark::State& s) { BM_Sampling(s, dev, kernel); })
-          ->ArgNames({"batch"})->Arg(1)->Arg(64)->Arg(1024);
+          ->ArgNames({"batch"})
+          ->Arg(1)
+          ->Arg(64)
+          ->Arg(1024);
     }
     reg("feedforward/" + d, [dev](benchmark::State& s) { BM_FeedForward(s, dev); })
-        ->ArgNames({"seq_len", "dim"})->Args({1024, 512})->Args({8192, 512});
+        ->ArgNames({"seq_len", "dim"})
+        ->Args({1024, 512})
+        ->Args({8192, 512});
     reg("patch_embed/" + d, [dev](benchmark::State& s) { BM_PatchEmbed(s, dev); })
-        ->ArgNames({"seq_len", "patch"})->Args({8192, 8})->Args({65536, 16});
+        ->ArgNames({"seq_len", "patch"})
+        ->Args({8192, 8})
+        ->Args({65536, 16});
   }
   return 0;
 }

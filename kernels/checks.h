@@ -7,10 +7,10 @@
   TORCH_CHECK((x).is_cuda(), fn ": " #x " must be a CUDA tensor, got one on ", (x).device())
 #define MEGABENCH_CHECK_CONTIGUOUS(fn, x) \
   TORCH_CHECK((x).is_contiguous(), fn ": " #x " must be contiguous")
-#define MEGABENCH_CHECK_SHAPE(fn, x, ...)                                                   \
+#define MEGABENCH_CHECK_SHAPE(fn, x, ...)                                                       \
   TORCH_CHECK((x).sizes() == torch::IntArrayRef({__VA_ARGS__}), fn ": " #x " must have shape ", \
               torch::IntArrayRef({__VA_ARGS__}), ", got ", (x).sizes())
-#define MEGABENCH_CHECK_SAME_DEVICE(fn, x, y)                                             \
+#define MEGABENCH_CHECK_SAME_DEVICE(fn, x, y)                                                     \
   TORCH_CHECK((x).device() == (y).device(), fn ": " #x " and " #y " must be on one device, got ", \
               (x).device(), " and ", (y).device())
 

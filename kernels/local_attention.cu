@@ -18,19 +18,29 @@ namespace megabench::kernels::launch {
 namespace {
 
 constexpr int kWarp = 32;
-constexpr int kMaxLen = 64;      // keys per row: two per lane
-constexpr int kMaxWarps = 16;    // slices per block
+constexpr int kMaxLen = 64;    // keys per row: two per lane
+constexpr int kMaxWarps = 16;  // slices per block
 
-__device__ __forceinline__ float to_float(float x) { return x; }
-__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float(float x) {
+  return x;
+}
+__device__ __forceinline__ float to_float(__half x) {
+  return __half2float(x);
+}
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
 
 template <typename T>
 __device__ __forceinline__ T from_float(float x);
 template <>
-__device__ __forceinline__ float from_float<float>(float x) { return x; }
+__device__ __forceinline__ float from_float<float>(float x) {
+  return x;
+}
 template <>
-__device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+__device__ __forceinline__ __half from_float<__half>(float x) {
+  return __float2half_rn(x);
+}
 template <>
 __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
   return __float2bfloat16_rn(x);
@@ -58,14 +68,19 @@ __device__ __forceinline__ float dot_row(const float* a, const float* b) {
 template <typename T, int D>
 __device__ __forceinline__ void load_rows(const T* __restrict__ src, float* dst, int n, int ld,
                                           int lane) {
-  for (int idx = lane; idx < n * D; idx += kWarp) dst[(idx / D) * ld + idx % D] = to_float(src[idx]);
+  for (int idx = lane; idx < n * D; idx += kWarp)
+    dst[(idx / D) * ld + idx % D] = to_float(src[idx]);
 }
 
 // Floats of shared memory per warp.
 template <int D>
-__host__ __device__ constexpr int fwd_floats(int n) { return n * (D + 1) + n * D + D + kMaxLen; }
+__host__ __device__ constexpr int fwd_floats(int n) {
+  return n * (D + 1) + n * D + D + kMaxLen;
+}
 template <int D>
-__host__ __device__ constexpr int bwd_floats(int n) { return 4 * n * (D + 1) + 2 * n * n; }
+__host__ __device__ constexpr int bwd_floats(int n) {
+  return 4 * n * (D + 1) + 2 * n * n;
+}
 
 template <typename T, int D>
 __global__ void local_attention_fwd_kernel(const T* __restrict__ q, const T* __restrict__ k,
@@ -78,9 +93,9 @@ __global__ void local_attention_fwd_kernel(const T* __restrict__ q, const T* __r
   if (slice >= slices) return;  // the whole warp leaves together
   constexpr int ldk = D + 1;
   float* sk = smem + static_cast<size_t>(warp) * fwd_floats<D>(n);  // (n, D + 1)
-  float* sv = sk + n * ldk;                                          // (n, D)
-  float* sq = sv + n * D;                                            // (D)
-  float* sp = sq + D;                                                // (kMaxLen) probabilities
+  float* sv = sk + n * ldk;                                         // (n, D)
+  float* sq = sv + n * D;                                           // (D)
+  float* sp = sq + D;                                               // (kMaxLen) probabilities
   const size_t base = static_cast<size_t>(slice) * n * D;
   load_rows<T, D>(k + base, sk, n, ldk, lane);
   load_rows<T, D>(v + base, sv, n, D, lane);
@@ -88,7 +103,8 @@ __global__ void local_attention_fwd_kernel(const T* __restrict__ q, const T* __r
 
   const int j0 = lane, j1 = lane + kWarp;  // the two keys this lane scores
   for (int i = 0; i < n; ++i) {
-    for (int c = lane; c < D; c += kWarp) sq[c] = to_float(q[base + static_cast<size_t>(i) * D + c]);
+    for (int c = lane; c < D; c += kWarp)
+      sq[c] = to_float(q[base + static_cast<size_t>(i) * D + c]);
     __syncwarp();
     const float s0 = j0 <= i ? dot_row<D>(sq, sk + j0 * ldk) * scale : -INFINITY;
     const float s1 = j1 <= i ? dot_row<D>(sq, sk + j1 * ldk) * scale : -INFINITY;
@@ -130,8 +146,8 @@ __global__ void local_attention_bwd_kernel(const T* __restrict__ dout, const T* 
   float* sk = sq + n * ld;
   float* sv = sk + n * ld;
   float* sdo = sv + n * ld;
-  float* sp = sdo + n * ld;   // (n, n) probabilities
-  float* sds = sp + n * n;    // (n, n) score gradients
+  float* sp = sdo + n * ld;  // (n, n) probabilities
+  float* sds = sp + n * n;   // (n, n) score gradients
   const size_t base = static_cast<size_t>(slice) * n * D;
   load_rows<T, D>(q + base, sq, n, ld, lane);
   load_rows<T, D>(k + base, sk, n, ld, lane);
@@ -186,17 +202,21 @@ std::string error_text(cudaError_t err) {
   return err == cudaSuccess ? std::string() : std::string(cudaGetErrorString(err));
 }
 
-// How many warps (slices) a block gets: as many as fit in the opt-in shared memory, up to kMaxWarps.
+// How many warps (slices) a block gets: as many as fit in the opt-in shared memory, up to
+// kMaxWarps.
 std::string plan_block(size_t floats_per_warp, int* warps, size_t* smem_bytes) {
   int device = 0, max_smem = 0;
   cudaError_t err = cudaGetDevice(&device);
-  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  if (err == cudaSuccess)
+    err = cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
   if (err != cudaSuccess) return error_text(err);
   const size_t per_warp = floats_per_warp * sizeof(float);
   const int fit = static_cast<int>(static_cast<size_t>(max_smem) / per_warp);
   if (fit < 1) {
-    return "needs " + std::to_string(per_warp) + " bytes of shared memory per (sequence, head), "
-           "the device allows " + std::to_string(max_smem) + " per block";
+    return "needs " + std::to_string(per_warp) +
+           " bytes of shared memory per (sequence, head), "
+           "the device allows " +
+           std::to_string(max_smem) + " per block";
   }
   *warps = std::min(fit, kMaxWarps);
   *smem_bytes = per_warp * static_cast<size_t>(*warps);
@@ -236,8 +256,8 @@ std::string bwd_typed(const void* dout, const void* q, const void* k, const void
   const auto blocks = static_cast<unsigned>((slices + warps - 1) / warps);
   kernel<<<blocks, warps * kWarp, smem, stream>>>(
       static_cast<const T*>(dout), static_cast<const T*>(q), static_cast<const T*>(k),
-      static_cast<const T*>(v), lse, static_cast<T*>(dq), static_cast<T*>(dk),
-      static_cast<T*>(dv), slices, n, scale);
+      static_cast<const T*>(v), lse, static_cast<T*>(dq), static_cast<T*>(dk), static_cast<T*>(dv),
+      slices, n, scale);
   return error_text(cudaGetLastError());
 }
 
@@ -247,16 +267,23 @@ std::string dispatch(DType dtype, int d, Args... args) {
   auto by_d = [&](auto tag) -> std::string {
     using T = decltype(tag);
     switch (d) {
-      case 32: return Fn<T, 32>::run(args...);
-      case 64: return Fn<T, 64>::run(args...);
-      case 128: return Fn<T, 128>::run(args...);
-      default: return "head dim " + std::to_string(d) + " is not one of 32, 64, 128";
+      case 32:
+        return Fn<T, 32>::run(args...);
+      case 64:
+        return Fn<T, 64>::run(args...);
+      case 128:
+        return Fn<T, 128>::run(args...);
+      default:
+        return "head dim " + std::to_string(d) + " is not one of 32, 64, 128";
     }
   };
   switch (dtype) {
-    case DType::kFloat32: return by_d(float{});
-    case DType::kFloat16: return by_d(__half{});
-    case DType::kBFloat16: return by_d(__nv_bfloat16{});
+    case DType::kFloat32:
+      return by_d(float{});
+    case DType::kFloat16:
+      return by_d(__half{});
+    case DType::kBFloat16:
+      return by_d(__nv_bfloat16{});
   }
   return "unknown dtype";
 }
@@ -264,12 +291,16 @@ std::string dispatch(DType dtype, int d, Args... args) {
 template <typename T, int D>
 struct Fwd {
   template <typename... A>
-  static std::string run(A... a) { return fwd_typed<T, D>(a...); }
+  static std::string run(A... a) {
+    return fwd_typed<T, D>(a...);
+  }
 };
 template <typename T, int D>
 struct Bwd {
   template <typename... A>
-  static std::string run(A... a) { return bwd_typed<T, D>(a...); }
+  static std::string run(A... a) {
+    return bwd_typed<T, D>(a...);
+  }
 };
 
 }  // namespace

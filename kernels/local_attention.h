@@ -33,8 +33,8 @@ void check_local_attention_inputs(const torch::Tensor& q, const torch::Tensor& k
 bool local_attention_supported(const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v, std::string* why = nullptr);
 
-/// The kernel, wrapped as a torch::autograd::Function: q, k, v (B, H, n, d) on CUDA -> (B, H, n, d),
-/// causal, softmax scale `scale`. Backward computes dq, dk, dv with a second fused kernel.
+/// The kernel, wrapped as a torch::autograd::Function: q, k, v (B, H, n, d) on CUDA -> (B, H, n,
+/// d), causal, softmax scale `scale`. Backward computes dq, dk, dv with a second fused kernel.
 /// Inputs are made contiguous; anything else the kernel cannot take throws.
 torch::Tensor local_attention(const torch::Tensor& q, const torch::Tensor& k,
                               const torch::Tensor& v, double scale);
@@ -48,8 +48,7 @@ std::pair<torch::Tensor, torch::Tensor> local_attention_forward(const torch::Ten
                                                                 double scale);
 /// Returns {dq, dk, dv}. dout (B, H, n, d) in the inputs' dtype; lse from the forward.
 std::vector<torch::Tensor> local_attention_backward(const torch::Tensor& dout,
-                                                    const torch::Tensor& q,
-                                                    const torch::Tensor& k,
+                                                    const torch::Tensor& q, const torch::Tensor& k,
                                                     const torch::Tensor& v,
                                                     const torch::Tensor& lse, double scale);
 

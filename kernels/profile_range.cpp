@@ -25,18 +25,23 @@ Names& names() {
 }  // namespace
 
 const std::vector<std::string>& component_names() {
-  static const std::vector<std::string> kNames = {"embedding",   "global_attention", "local_attention",
-                                                  "feedforward", "logits",           "sampling"};
+  static const std::vector<std::string> kNames = {
+      "embedding", "global_attention", "local_attention", "feedforward", "logits", "sampling"};
   return kNames;
 }
 
-Mode active_mode() { return static_cast<Mode>(g_mode.load(std::memory_order_acquire)); }
+Mode active_mode() {
+  return static_cast<Mode>(g_mode.load(std::memory_order_acquire));
+}
 
 const char* mode_name(Mode m) {
   switch (m) {
-    case Mode::kOff: return "none";
-    case Mode::kLibTorch: return "LibTorch's profiler";
-    case Mode::kCupti: return "the CUPTI profiler";
+    case Mode::kOff:
+      return "none";
+    case Mode::kLibTorch:
+      return "LibTorch's profiler";
+    case Mode::kCupti:
+      return "the CUPTI profiler";
   }
   return "?";
 }

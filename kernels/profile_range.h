@@ -5,9 +5,9 @@
 // on the harness; harness/measure/profiler.h consumes them.
 //
 // A Range costs one atomic load when nothing profiles. Under LibTorch's profiler (or anything else
-// that listens to at::RecordFunction) it is a USER_SCOPE RecordFunction with the range's name. Under
-// the CUPTI profiler it calls the hooks that profiler installed (external correlation ids, our own
-// range stack with timestamps); no NVTX.
+// that listens to at::RecordFunction) it is a USER_SCOPE RecordFunction with the range's name.
+// Under the CUPTI profiler it calls the hooks that profiler installed (external correlation ids,
+// our own range stack with timestamps); no NVTX.
 #include <ATen/record_function.h>
 
 #include <cstdint>

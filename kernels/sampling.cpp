@@ -47,7 +47,8 @@ torch::Tensor sample_next(const torch::Tensor& logits, double temperature, doubl
 }
 
 int64_t top_k_count(int64_t vocab, double filter_thres) {
-  return std::max<int64_t>(static_cast<int64_t>((1.0 - filter_thres) * static_cast<double>(vocab)), 1);
+  return std::max<int64_t>(static_cast<int64_t>((1.0 - filter_thres) * static_cast<double>(vocab)),
+                           1);
 }
 
 torch::Tensor fused_sample_reference(const torch::Tensor& logits, double temperature,
@@ -61,8 +62,9 @@ void check_sample_inputs(const torch::Tensor& logits, double temperature, double
   constexpr const char* fn = "fused_sample";
   TORCH_CHECK(logits.defined() && logits.dim() == 2, fn, ": logits must be (B, V), got ",
               logits.defined() ? logits.sizes() : torch::IntArrayRef{});
-  TORCH_CHECK(logits.size(1) >= 1 && logits.size(1) <= kMaxVocab, fn, ": vocabulary V = logits.size(1) must be in [1, ",
-              kMaxVocab, "], got ", logits.size(1));
+  TORCH_CHECK(logits.size(1) >= 1 && logits.size(1) <= kMaxVocab, fn,
+              ": vocabulary V = logits.size(1) must be in [1, ", kMaxVocab, "], got ",
+              logits.size(1));
   TORCH_CHECK(is_kernel_dtype(logits.scalar_type()), fn,
               ": logits must be float32, float16 or bfloat16, got ", logits.scalar_type());
   check_sampling(fn, temperature, filter_thres);  // the models' limits: thres 1 keeps one logit

@@ -18,9 +18,15 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ float to_float(float x) { return x; }
-__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float(float x) {
+  return x;
+}
+__device__ __forceinline__ float to_float(__half x) {
+  return __half2float(x);
+}
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
 
 // (value, index) order of the arg max: larger value first, then the lower index, as torch.argmax.
 __device__ __forceinline__ bool better(float v, int i, float best_v, int best_i) {
@@ -88,7 +94,8 @@ std::string run(const void* logits, int64_t rows, int vocab, int top_k, float te
                 cudaStream_t stream) {
   const size_t smem = static_cast<size_t>(vocab) * sizeof(float);
   fused_sample_kernel<T><<<static_cast<unsigned>(rows), kThreads, smem, stream>>>(
-      static_cast<const T*>(logits), vocab, top_k, temperature, noise, seed, offset, noise_out, out);
+      static_cast<const T*>(logits), vocab, top_k, temperature, noise, seed, offset, noise_out,
+      out);
   const cudaError_t err = cudaGetLastError();
   return err == cudaSuccess ? std::string() : std::string(cudaGetErrorString(err));
 }
@@ -102,9 +109,11 @@ std::string fused_sample(DType dtype, const void* logits, int64_t rows, int voca
   auto s = static_cast<cudaStream_t>(stream);
   switch (dtype) {
     case DType::kFloat32:
-      return run<float>(logits, rows, vocab, top_k, temperature, noise, seed, offset, noise_out, out, s);
+      return run<float>(logits, rows, vocab, top_k, temperature, noise, seed, offset, noise_out,
+                        out, s);
     case DType::kFloat16:
-      return run<__half>(logits, rows, vocab, top_k, temperature, noise, seed, offset, noise_out, out, s);
+      return run<__half>(logits, rows, vocab, top_k, temperature, noise, seed, offset, noise_out,
+                         out, s);
     case DType::kBFloat16:
       return run<__nv_bfloat16>(logits, rows, vocab, top_k, temperature, noise, seed, offset,
                                 noise_out, out, s);

@@ -41,15 +41,15 @@ int64_t top_k_count(int64_t vocab, double filter_thres);
 torch::Tensor fused_sample_reference(const torch::Tensor& logits, double temperature,
                                      double filter_thres, const torch::Tensor& noise);
 
-/// The kernel with explicit noise: logits (B, V) fp32/fp16/bf16 on CUDA, contiguous, 1 <= V <= 4096;
-/// noise (B, V) float32 on the same device. Math is fp32. -> (B) int64.
-/// Ties (equal logits at the top-k boundary, equal perturbed scores) go to the lowest index.
+/// The kernel with explicit noise: logits (B, V) fp32/fp16/bf16 on CUDA, contiguous, 1 <= V <=
+/// 4096; noise (B, V) float32 on the same device. Math is fp32. -> (B) int64. Ties (equal logits at
+/// the top-k boundary, equal perturbed scores) go to the lowest index.
 torch::Tensor fused_sample(const torch::Tensor& logits, double temperature, double filter_thres,
                            const torch::Tensor& noise);
 
-/// The kernel drawing its own uniforms in (0, 1] with Philox (curand) from (seed, offset): element (b, v) uses
-/// subsequence b * V + v. If `noise_out` is given it receives the (B, V) uniforms used, so that
-/// the reference can replay them.
+/// The kernel drawing its own uniforms in (0, 1] with Philox (curand) from (seed, offset): element
+/// (b, v) uses subsequence b * V + v. If `noise_out` is given it receives the (B, V) uniforms used,
+/// so that the reference can replay them.
 torch::Tensor fused_sample_philox(const torch::Tensor& logits, double temperature,
                                   double filter_thres, uint64_t seed, uint64_t offset,
                                   torch::Tensor* noise_out = nullptr);

@@ -19,7 +19,7 @@ torch::Tensor decode(Decoder& decoder, const torch::Tensor& prime, int64_t n,
   TORCH_CHECK(prime.defined() && prime.dim() == 2, "decode: prime must have shape (batch, length)");
   TORCH_CHECK(n >= 0, "decode: length must be >= 0, got ", n);
   check_sampling("decode", options.temperature, options.filter_thres);
-  c10::InferenceMode inference;  // cheaper than NoGradGuard for decoding
+  c10::InferenceMode inference;        // cheaper than NoGradGuard for decoding
   auto logits = decoder.begin(prime);  // (B, V)
   std::vector<torch::Tensor> sampled;
   sampled.reserve(n);

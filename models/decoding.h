@@ -4,8 +4,8 @@
 // references' semantics (top-k, temperature, Gumbel-max; kernels/sampling.h). The byte-id check
 // that every model's input goes through lives here too.
 //
-//   auto decoder = model->decoder(/*use_cache=*/true);            // MEGABYTE, ByteTransformer, PerceiverAR
-//   auto out = decode(*decoder, prime, 64, SamplingOptions{});   // (B, L + 64)
+//   auto decoder = model->decoder(/*use_cache=*/true);            // MEGABYTE, ByteTransformer,
+//   PerceiverAR auto out = decode(*decoder, prime, 64, SamplingOptions{});   // (B, L + 64)
 #include <torch/torch.h>
 
 #include <cstdint>

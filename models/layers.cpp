@@ -1,11 +1,10 @@
 #include "models/layers.h"
 
-#include "kernels/profile_range.h"
-
 #include <limits>
 #include <stdexcept>
 
 #include "kernels/local_attention.h"
+#include "kernels/profile_range.h"
 
 namespace megabench {
 
@@ -14,7 +13,9 @@ namespace F = torch::nn::functional;
 // ---------------------------------------------------------------------------------------------
 // RMSNorm
 
-RMSNormImpl::RMSNormImpl(RMSNormOptions options_) : options(std::move(options_)) { reset(); }
+RMSNormImpl::RMSNormImpl(RMSNormOptions options_) : options(std::move(options_)) {
+  reset();
+}
 
 void RMSNormImpl::reset() {
   TORCH_CHECK(options.dim() > 0, "RMSNorm: dim must be positive, got ", options.dim());
@@ -59,8 +60,8 @@ RotaryEmbeddingImpl::RotaryEmbeddingImpl(RotaryEmbeddingOptions options_)
 void RotaryEmbeddingImpl::reset() {
   TORCH_CHECK(options.dim() > 0 && options.dim() % 2 == 0,
               "RotaryEmbedding: dim must be positive and even, got ", options.dim());
-  auto exponent = torch::arange(0, options.dim(), 2).to(torch::kFloat32) /
-                  static_cast<double>(options.dim());
+  auto exponent =
+      torch::arange(0, options.dim(), 2).to(torch::kFloat32) / static_cast<double>(options.dim());
   inv_freq = register_buffer("inv_freq", 1.0 / torch::pow(options.theta(), exponent));
 }
 
@@ -144,7 +145,8 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   const double p = o.training ? o.dropout : 0.0;
   // Plain causal self-attention goes through is_causal, which lets LibTorch pick its flash kernel
   // and never builds the (n, k_len) mask: memory stays linear in the length.
-  if (o.attention == AttentionPath::kSdpa && o.causal && n == k_len && o.window == 0 && !o.keep_mask.defined()) {
+  if (o.attention == AttentionPath::kSdpa && o.causal && n == k_len && o.window == 0 &&
+      !o.keep_mask.defined()) {
     return at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true, scale);
   }
 
@@ -218,7 +220,9 @@ std::pair<torch::Tensor, torch::Tensor> LayerCache::append(const torch::Tensor& 
 // ---------------------------------------------------------------------------------------------
 // Attention block
 
-AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) { reset(); }
+AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) {
+  reset();
+}
 
 void AttentionImpl::reset() {
   TORCH_CHECK(options.heads() > 0 && options.dim_head() > 0,
@@ -243,11 +247,11 @@ void AttentionImpl::reset() {
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const torch::Tensor& rotary,
                                      LayerCache* cache) {
   const int64_t b = x_in.size(0), n = x_in.size(1), h = options.heads();
-  auto x = norm.forward(x_in);                                      // (B, n, D)
-  auto split_heads = [&](const torch::Tensor& t) {                  // (B, n, H*d) -> (B, H, n, d)
+  auto x = norm.forward(x_in);                      // (B, n, D)
+  auto split_heads = [&](const torch::Tensor& t) {  // (B, n, H*d) -> (B, H, n, d)
     return t.view({b, n, h, -1}).transpose(1, 2);
   };
-  std::vector<torch::Tensor> qkv;                                   // 3 x (B, n, H*d)
+  std::vector<torch::Tensor> qkv;  // 3 x (B, n, H*d)
   if (options.fused_qkv()) {
     qkv = to_qkv(x).chunk(3, -1);
   } else {
@@ -270,8 +274,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const torch::Ten
   ao.training = is_training();
   ao.window = options.window();
   ao.kernel = options.kernel();
-  auto out = attend(q, k, v, ao);                                   // (B, H, n, d)
-  return to_out(out.transpose(1, 2).reshape({b, n, -1}));           // (B, n, D)
+  auto out = attend(q, k, v, ao);                          // (B, H, n, d)
+  return to_out(out.transpose(1, 2).reshape({b, n, -1}));  // (B, n, D)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,7 +288,8 @@ TransformerImpl::TransformerImpl(TransformerOptions options_) : options(std::mov
 void TransformerImpl::reset() {
   TORCH_CHECK(options.depth() >= 0, "Transformer: depth must be >= 0, got ", options.depth());
   if (options.rel_pos()) {
-    rotary_emb = register_module("rotary_emb", RotaryEmbedding(RotaryEmbeddingOptions(options.dim_head())));
+    rotary_emb =
+        register_module("rotary_emb", RotaryEmbedding(RotaryEmbeddingOptions(options.dim_head())));
   }
   layers = register_module("layers", torch::nn::ModuleList());
   attn_.clear();
@@ -307,7 +312,7 @@ void TransformerImpl::reset() {
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& x_in) {
-  torch::Tensor x = x_in;                                            // (B, n, D)
+  torch::Tensor x = x_in;  // (B, n, D)
   torch::Tensor rotary = rotary_emb ? rotary_emb(x.size(-2)) : torch::Tensor();
   auto shift = [&](const torch::Tensor& t) { return options.token_shift() ? token_shift(t) : t; };
   for (size_t i = 0; i < attn_.size(); ++i) {
@@ -322,7 +327,7 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& x_in) {
 }
 
 torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& x_in, KVCache& cache) {
-  torch::Tensor x = x_in;                                            // (B, n, D): newest positions
+  torch::Tensor x = x_in;  // (B, n, D): newest positions
   const int64_t n = x.size(-2);
   if (cache.layers.empty()) {
     cache.layers.resize(attn_.size());

@@ -136,11 +136,11 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 // KV cache: keys and values of one attention layer, plus the last inputs that token shift needs.
 
 struct LayerCache {
-  torch::Tensor k, v;           // (B, H, len, d) views of the buffers; keys already rotated
-  torch::Tensor k_buf, v_buf;   // (B, H, capacity, d); grown by doubling, so appends are O(n)
-  torch::Tensor last_attn_in;   // (B, 1, D) input of the attention block at the last position
-  torch::Tensor last_ff_in;     // (B, 1, D) input of the feedforward block at the last position
-  int64_t window = 0;           // > 0: keep only the last `window` keys
+  torch::Tensor k, v;          // (B, H, len, d) views of the buffers; keys already rotated
+  torch::Tensor k_buf, v_buf;  // (B, H, capacity, d); grown by doubling, so appends are O(n)
+  torch::Tensor last_attn_in;  // (B, 1, D) input of the attention block at the last position
+  torch::Tensor last_ff_in;    // (B, 1, D) input of the feedforward block at the last position
+  int64_t window = 0;          // > 0: keep only the last `window` keys
 
   /// Appends n new keys/values and returns the keys/values to attend over.
   std::pair<torch::Tensor, torch::Tensor> append(const torch::Tensor& k_new,

@@ -11,7 +11,9 @@ namespace nn = torch::nn;
 // ---------------------------------------------------------------------------------------------
 // Options
 
-int64_t MEGABYTEOptions::stages() const { return static_cast<int64_t>(depth_.size()); }
+int64_t MEGABYTEOptions::stages() const {
+  return static_cast<int64_t>(depth_.size());
+}
 
 std::vector<int64_t> MEGABYTEOptions::stage_dims() const {
   if (dim_.size() == 1) return std::vector<int64_t>(depth_.size(), dim_[0]);
@@ -58,8 +60,12 @@ void MEGABYTEOptions::validate() const {
 // ---------------------------------------------------------------------------------------------
 // Construction: the same modules, in the same order and under the same names, as the reference.
 
-MEGABYTEImpl::MEGABYTEImpl(MEGABYTEOptions options_) : options(std::move(options_)) { reset(); }
+MEGABYTEImpl::MEGABYTEImpl(MEGABYTEOptions options_) : options(std::move(options_)) {
+  reset();
+}
 
+// one piece: modules are created in the reference's order, which fixes the order of their random
+// initialization (and so the weights at a seed); split, that order would be spread over files.
 void MEGABYTEImpl::reset() {
   options.validate();
   S_ = options.stages();
@@ -97,22 +103,24 @@ void MEGABYTEImpl::reset() {
   stage_transformers_.clear();
   projections_.clear();
   for (int64_t s = 0; s < S_; ++s) {
-    Transformer t(TransformerOptions(dims_[s], options.depth()[s])
-                      .dim_head(options.dim_head())
-                      .heads(options.heads())
-                      .attn_dropout(options.attn_dropout())
-                      .ff_dropout(options.ff_dropout())
-                      .ff_mult(options.ff_mult())
-                      .rel_pos(options.rel_pos())
-                      .attention(options.attention())
-                      .attention_range(s == 0 ? "global_attention" : "local_attention")
-                      .attn_kernel(s == 0 ? AttentionKernel::kGeneric : options.local_attn_kernel()));
+    Transformer t(
+        TransformerOptions(dims_[s], options.depth()[s])
+            .dim_head(options.dim_head())
+            .heads(options.heads())
+            .attn_dropout(options.attn_dropout())
+            .ff_dropout(options.ff_dropout())
+            .ff_mult(options.ff_mult())
+            .rel_pos(options.rel_pos())
+            .attention(options.attention())
+            .attention_range(s == 0 ? "global_attention" : "local_attention")
+            .attn_kernel(s == 0 ? AttentionKernel::kGeneric : options.local_attn_kernel()));
     transformers->push_back(t);
     stage_transformers_.push_back(t);
     if (s + 1 < S_) {
       // Sequential(Rearrange, Linear, Rearrange) in the reference: the Linear sits at index 1.
       nn::Linear proj(dims_[s], dims_[s + 1] * lens[s + 1]);
-      to_next_transformer_projections->push_back(nn::Sequential(nn::Identity(), proj, nn::Identity()));
+      to_next_transformer_projections->push_back(
+          nn::Sequential(nn::Identity(), proj, nn::Identity()));
       projections_.push_back(proj);
     } else {
       to_next_transformer_projections->push_back(nn::Identity());
@@ -123,13 +131,14 @@ void MEGABYTEImpl::reset() {
 
 std::shared_ptr<nn::Module> MEGABYTEImpl::make_token_emb(int64_t stage) const {
   const int64_t fine_dim = dims_.back();
-  if (stage == S_ - 1) return nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim)).ptr();
+  if (stage == S_ - 1)
+    return nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim)).ptr();
   const int64_t unit = options.unit_bytes(stage), dim_out = dims_[stage];
-  return nn::Sequential(nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim)),
-                        nn::Flatten(nn::FlattenOptions().start_dim(-2).end_dim(-1)),  // '... r d -> ... (r d)'
-                        nn::LayerNorm(nn::LayerNormOptions({unit * fine_dim})),
-                        nn::Linear(unit * fine_dim, dim_out),
-                        nn::LayerNorm(nn::LayerNormOptions({dim_out})))
+  return nn::Sequential(
+             nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim)),
+             nn::Flatten(nn::FlattenOptions().start_dim(-2).end_dim(-1)),  // '... r d -> ... (r d)'
+             nn::LayerNorm(nn::LayerNormOptions({unit * fine_dim})),
+             nn::Linear(unit * fine_dim, dim_out), nn::LayerNorm(nn::LayerNormOptions({dim_out})))
       .ptr();
 }
 
@@ -143,8 +152,10 @@ std::shared_ptr<nn::Module> MEGABYTEImpl::token_emb(int64_t stage) const {
 
 torch::Tensor MEGABYTEImpl::check_ids(const torch::Tensor& ids_in) const {
   auto ids = check_byte_ids(ids_in, options.num_tokens(), "MEGABYTE: ids");
-  TORCH_CHECK(ids.dim() == 2 || ids.dim() == S_ + 1, "MEGABYTE: ids must have rank 2 (batch, "
-              "length) or ", S_ + 1, " (batch, m, patch...), got shape ", ids.sizes());
+  TORCH_CHECK(ids.dim() == 2 || ids.dim() == S_ + 1,
+              "MEGABYTE: ids must have rank 2 (batch, "
+              "length) or ",
+              S_ + 1, " (batch, m, patch...), got shape ", ids.sizes());
   TORCH_CHECK(ids.numel() > 0, "MEGABYTE: ids is empty (shape ", ids.sizes(),
               "); use forward_empty(batch) for the distribution of the first byte");
   return ids;
@@ -186,7 +197,8 @@ torch::Tensor MEGABYTEImpl::shape_ids(const torch::Tensor& ids_in, int64_t& seq_
   if (ids.dim() == 2) {  // (B, L) -> right-pad to whole patches -> (B, m, patch...)
     seq_len = ids.size(1);
     const int64_t multiple = options.patch_size();
-    ids = torch::constant_pad_nd(ids, {0, (multiple - seq_len % multiple) % multiple}, options.pad_id());
+    ids = torch::constant_pad_nd(ids, {0, (multiple - seq_len % multiple) % multiple},
+                                 options.pad_id());
     std::vector<int64_t> shape{ids.size(0), -1};
     shape.insert(shape.end(), lens.begin() + 1, lens.end());
     ids = ids.reshape(shape);
@@ -206,9 +218,9 @@ std::vector<torch::Tensor> MEGABYTEImpl::embed_stages(const torch::Tensor& ids) 
   std::vector<torch::Tensor> tokens(S_);
   for (int64_t s = 0; s < S_; ++s) {
     auto shape = ids.sizes().vec();
-    shape.resize(s + 2);                   // (B, d_0, ..., d_s): the units of stage s
-    if (s + 1 < S_) shape.push_back(-1);   // each unit's unit_bytes(s) bytes
-    tokens[s] = embed(s, ids.reshape(shape));                                  // (B, d_0, ..., d_s, D_s)
+    shape.resize(s + 2);                       // (B, d_0, ..., d_s): the units of stage s
+    if (s + 1 < S_) shape.push_back(-1);       // each unit's unit_bytes(s) bytes
+    tokens[s] = embed(s, ids.reshape(shape));  // (B, d_0, ..., d_s, D_s)
     if (options.pos_emb()) {
       tokens[s] = tokens[s] + pos_table_[s](torch::arange(tokens[s].size(-2), ids.options()));
     }
@@ -221,30 +233,31 @@ std::vector<torch::Tensor> MEGABYTEImpl::embed_stages(const torch::Tensor& ids) 
 // over (B*T, P + 1, D_1) = start token + bytes, each position plus the chunk of the patch above.
 MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
   Forward out;
-  auto ids = shape_ids(ids_in, out.seq_len);                                     // (B, d_0, ..., d_{S-1})
+  auto ids = shape_ids(ids_in, out.seq_len);  // (B, d_0, ..., d_{S-1})
   const int64_t batch = ids.size(0);
   const auto stage_tokens = embed_stages(ids);
   torch::Tensor context, attended;  // context: chunks from the stage above, (B', d_s, D_s)
   for (int64_t s = 0; s < S_; ++s) {
-    const auto& tokens = stage_tokens[s];                                         // (B, d_0, ..., d_s, D)
+    const auto& tokens = stage_tokens[s];  // (B, d_0, ..., d_s, D)
     const int64_t n = tokens.size(-2), d = tokens.size(-1);
-    auto x = tokens.reshape({-1, n, d});                                          // (B', n, D)
+    auto x = tokens.reshape({-1, n, d});  // (B', n, D)
     auto start = start_tokens[s].view({1, 1, d}).expand({x.size(0), 1, d});
-    x = torch::cat({start, x}, -2);                                               // (B', n + 1, D)
+    x = torch::cat({start, x}, -2);  // (B', n + 1, D)
     if (context.defined()) x = x + pad_context(s, context);
     auto shape = tokens.sizes().vec();
     shape[shape.size() - 2] = n + 1;
-    attended = stage_transformers_[s](x).reshape(shape);                          // (B, ..., n + 1, D)
-    if (s + 1 < S_) context = project(s, attended.narrow(-2, 0, n));              // (B'', d_{s+1}, D_{s+1})
+    attended = stage_transformers_[s](x).reshape(shape);              // (B, ..., n + 1, D)
+    if (s + 1 < S_) context = project(s, attended.narrow(-2, 0, n));  // (B'', d_{s+1}, D_{s+1})
   }
 
   profile::Range logits_range("logits");
-  auto logits = to_logits(attended);                                              // (B, ..., n+1, V)
+  auto logits = to_logits(attended);  // (B, ..., n+1, V)
   const int64_t V = options.num_tokens();
   auto start_logits = logits.reshape({batch, -1, logits.size(-2), V}).select(1, 0).select(1, 0);
-  out.shaped_logits = logits.narrow(-2, 1, logits.size(-2) - 1);                  // (B, ..., n, V)
-  auto flat_logits = out.shaped_logits.reshape({batch, -1, V});                   // (B, N, V)
-  out.logits = torch::cat({start_logits.unsqueeze(1), flat_logits.narrow(1, 0, flat_logits.size(1) - 1)}, 1);
+  out.shaped_logits = logits.narrow(-2, 1, logits.size(-2) - 1);  // (B, ..., n, V)
+  auto flat_logits = out.shaped_logits.reshape({batch, -1, V});   // (B, N, V)
+  out.logits =
+      torch::cat({start_logits.unsqueeze(1), flat_logits.narrow(1, 0, flat_logits.size(1) - 1)}, 1);
   out.labels = ids.reshape({batch, -1});
   return out;
 }
@@ -263,8 +276,8 @@ torch::Tensor MEGABYTEImpl::forward(const torch::Tensor& ids, bool return_loss) 
 }
 
 torch::Tensor MEGABYTEImpl::next_byte_logits(const torch::Tensor& ids) {
-  TORCH_CHECK(ids.dim() == 2, "MEGABYTE: next_byte_logits needs flat ids (batch, length), got shape ",
-              ids.sizes());
+  TORCH_CHECK(ids.dim() == 2,
+              "MEGABYTE: next_byte_logits needs flat ids (batch, length), got shape ", ids.sizes());
   auto f = forward_all(ids);
   return f.logits.narrow(1, 0, f.seq_len);
 }
@@ -312,8 +325,9 @@ MEGABYTEDecodeState MEGABYTEImpl::begin(int64_t batch) {
   TORCH_CHECK(batch > 0, "MEGABYTE: batch must be positive, got ", batch);
   MEGABYTEDecodeState st;
   st.stages.resize(S_);
-  st.bytes = torch::zeros({batch, options.seq_len()},
-                          torch::TensorOptions().dtype(torch::kLong).device(to_logits->weight.device()));
+  st.bytes =
+      torch::zeros({batch, options.seq_len()},
+                   torch::TensorOptions().dtype(torch::kLong).device(to_logits->weight.device()));
   open_units(st, 0, torch::Tensor());
   if (options.context() == ContextMode::kReference && S_ > 1) {
     st.empty_logits = forward_empty(batch).squeeze(1);  // the reference adds chunk 0 at the start
@@ -389,7 +403,8 @@ torch::Tensor MEGABYTEImpl::next_logits_uncached(const torch::Tensor& seq) {
 }
 
 std::unique_ptr<Decoder> MEGABYTEImpl::decoder(bool use_cache) {
-  if (use_cache) return std::make_unique<CachedStepDecoder<MEGABYTEImpl, MEGABYTEDecodeState>>(*this);
+  if (use_cache)
+    return std::make_unique<CachedStepDecoder<MEGABYTEImpl, MEGABYTEDecodeState>>(*this);
   return std::make_unique<RerunDecoder>(
       [this](const torch::Tensor& seq) { return next_logits_uncached(seq); });
 }
@@ -403,8 +418,8 @@ torch::Tensor MEGABYTEImpl::generate(const torch::Tensor& prime_in, std::optiona
   TORCH_CHECK(prime.dim() == 2, "MEGABYTE: prime must have shape (batch, length), got ",
               prime.sizes());
   TORCH_CHECK(prime.size(0) > 0, "MEGABYTE: prime must have a positive batch size");
-  prime = check_byte_ids(prime, options.num_tokens(), "MEGABYTE: prime")
-              .to(to_logits->weight.device());
+  prime =
+      check_byte_ids(prime, options.num_tokens(), "MEGABYTE: prime").to(to_logits->weight.device());
   const int64_t L = prime.size(1), total = options.seq_len();
   const int64_t n = length.value_or(total - L);
   TORCH_CHECK(n >= 0 && L + n <= total, "MEGABYTE: prime length ", L, " + length ", n,

@@ -128,7 +128,8 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
                          bool use_cache = true);
 
   /// The decoder that generate() samples from: cached (begin/append below) or, with use_cache
-  /// false, the reference's full forward per byte (next_logits_uncached). Must not outlive the model.
+  /// false, the reference's full forward per byte (next_logits_uncached). Must not outlive the
+  /// model.
   std::unique_ptr<Decoder> decoder(bool use_cache = true);
 
   /// The cached byte step. begin() returns the state before any byte; append() feeds one byte
@@ -154,10 +155,10 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
 
  private:
   struct Forward {
-    torch::Tensor logits;  // (B, N, V): row t predicts byte t (row 0 from the start tokens)
-    torch::Tensor labels;  // (B, N) padded ids
+    torch::Tensor logits;         // (B, N, V): row t predicts byte t (row 0 from the start tokens)
+    torch::Tensor labels;         // (B, N) padded ids
     torch::Tensor shaped_logits;  // reference-shaped logits (B, ..., V) for the non-loss path
-    int64_t seq_len = 0;   // unpadded length for flat input, -1 for pre-shaped
+    int64_t seq_len = 0;          // unpadded length for flat input, -1 for pre-shaped
   };
   Forward forward_all(const torch::Tensor& ids);
   torch::Tensor check_ids(const torch::Tensor& ids) const;

@@ -12,29 +12,38 @@ namespace {
 
 // The defaults: MEGABYTEOptions' own, and these for the arguments its constructor requires. The
 // option table reads every default from here, so each lives in one place.
-const MEGABYTEOptions kDefaults(/*num_tokens=*/256, /*dim=*/{128, 64}, /*depth=*/{4, 2}, /*seq_len=*/1024,
+const MEGABYTEOptions kDefaults(/*num_tokens=*/256, /*dim=*/{128, 64}, /*depth=*/{4, 2},
+                                /*seq_len=*/1024,
                                 /*patch=*/{8});
 
 const std::vector<OptionSpec> kOptions = {
     {"num_tokens", "int", kDefaults.num_tokens(), "vocabulary size (256 for bytes)"},
-    {"dim", "int|int[]", kDefaults.dim(), "width per stage, coarsest first; one value = all stages"},
+    {"dim", "int|int[]", kDefaults.dim(),
+     "width per stage, coarsest first; one value = all stages"},
     {"depth", "int[]", kDefaults.depth(), "layers per stage, coarsest first"},
     {"seq_len", "int", kDefaults.seq_len(), "context in bytes, a multiple of the global patch"},
     {"patch", "int|int[]|string", kDefaults.patch().front(),
-     "patch length of each finer stage, e.g. 8 or [4, 4] ([] for one stage); \"cbrt\": the divisor of seq_len nearest seq_len^(1/3)"},
+     "patch length of each finer stage, e.g. 8 or [4, 4] ([] for one stage); \"cbrt\": the divisor "
+     "of seq_len nearest seq_len^(1/3)"},
     {"dim_head", "int", kDefaults.dim_head(), "width of an attention head"},
     {"heads", "int", kDefaults.heads(), "attention heads"},
     {"attn_dropout", "float", kDefaults.attn_dropout(), "dropout on attention probabilities"},
     {"ff_mult", "float", kDefaults.ff_mult(), "feedforward hidden width / dim"},
     {"ff_dropout", "float", kDefaults.ff_dropout(), "dropout inside the feedforward"},
-    {"pad_id", "int", kDefaults.pad_id(), "padding id of the reference's loss (the harness's bpb ignores nothing)"},
+    {"pad_id", "int", kDefaults.pad_id(),
+     "padding id of the reference's loss (the harness's bpb ignores nothing)"},
     {"rel_pos", "bool", kDefaults.rel_pos(), "rotary embeddings in every stage"},
     {"pos_emb", "bool", kDefaults.pos_emb(), "learned absolute position embedding per stage"},
-    {"attention", "string", attention_name(kDefaults.attention()), "\"explicit\" softmax(QK^T)V or \"sdpa\" (scaled_dot_product_attention)"},
-    {"context", "string", kDefaults.context() == ContextMode::kCorrected ? "corrected" : "reference",
-     "multi-stage context wiring: \"corrected\" (every byte sees all earlier bytes) or \"reference\""},
-    {"local_attn_kernel", "string", kDefaults.local_attn_kernel() == AttentionKernel::kGeneric ? "generic" : "cuda",
-     "local stages' attention: \"generic\" (LibTorch) or \"cuda\" (the fused short-sequence kernel, CUDA only)"},
+    {"attention", "string", attention_name(kDefaults.attention()),
+     "\"explicit\" softmax(QK^T)V or \"sdpa\" (scaled_dot_product_attention)"},
+    {"context", "string",
+     kDefaults.context() == ContextMode::kCorrected ? "corrected" : "reference",
+     "multi-stage context wiring: \"corrected\" (every byte sees all earlier bytes) or "
+     "\"reference\""},
+    {"local_attn_kernel", "string",
+     kDefaults.local_attn_kernel() == AttentionKernel::kGeneric ? "generic" : "cuda",
+     "local stages' attention: \"generic\" (LibTorch) or \"cuda\" (the fused short-sequence "
+     "kernel, CUDA only)"},
 };
 
 std::vector<int64_t> ints(const json& j) {
@@ -55,9 +64,12 @@ MEGABYTEOptions options_of(const json& c) {
                     c["seq_len"].get<int64_t>(), ints(c["patch"]));
   o.dim_head(c["dim_head"]).heads(c["heads"]).attn_dropout(c["attn_dropout"]);
   o.ff_mult(c["ff_mult"]).ff_dropout(c["ff_dropout"]).pad_id(c["pad_id"]);
-  o.rel_pos(c["rel_pos"]).pos_emb(c["pos_emb"]).attention(attention_path(c["attention"].get<std::string>()));
+  o.rel_pos(c["rel_pos"])
+      .pos_emb(c["pos_emb"])
+      .attention(attention_path(c["attention"].get<std::string>()));
   o.context(c["context"] == "reference" ? ContextMode::kReference : ContextMode::kCorrected);
-  o.local_attn_kernel(c["local_attn_kernel"] == "cuda" ? AttentionKernel::kLocalCuda : AttentionKernel::kGeneric);
+  o.local_attn_kernel(c["local_attn_kernel"] == "cuda" ? AttentionKernel::kLocalCuda
+                                                       : AttentionKernel::kGeneric);
   return o;
 }
 
@@ -66,7 +78,8 @@ std::vector<int64_t> patch_of(const json& patch, int64_t seq_len) {
   if (patch.is_array()) return patch.get<std::vector<int64_t>>();
   if (!patch.is_string()) return {patch.get<int64_t>()};
   if (patch != "cbrt") {
-    throw std::invalid_argument("megabyte.patch: expected an integer, a list, or \"cbrt\", got " + patch.dump());
+    throw std::invalid_argument("megabyte.patch: expected an integer, a list, or \"cbrt\", got " +
+                                patch.dump());
   }
   return {cbrt_divisor(seq_len)};
 }
@@ -79,26 +92,35 @@ json resolve(const json& config) {
   if (one_stage) given.erase("patch");
   json c = apply_option_defaults("megabyte", kOptions, given);
   const int64_t seq_len = c["seq_len"];
-  if (seq_len <= 0) throw std::invalid_argument("megabyte.seq_len: expected a positive integer, got " + std::to_string(seq_len));
+  if (seq_len <= 0)
+    throw std::invalid_argument("megabyte.seq_len: expected a positive integer, got " +
+                                std::to_string(seq_len));
   const auto patch = one_stage ? std::vector<int64_t>{} : patch_of(c["patch"], seq_len);
   int64_t span = 1;
   for (auto p : patch) {
-    if (p <= 0) throw std::invalid_argument("megabyte.patch: expected positive sizes, got " + c["patch"].dump());
+    if (p <= 0)
+      throw std::invalid_argument("megabyte.patch: expected positive sizes, got " +
+                                  c["patch"].dump());
     span *= p;
   }
   if (seq_len % span != 0) {
     throw std::invalid_argument("megabyte.seq_len: " + std::to_string(seq_len) +
-                                " is not divisible by the patch sizes' product " + std::to_string(span));
+                                " is not divisible by the patch sizes' product " +
+                                std::to_string(span));
   }
   c["patch"] = patch;
   if (c["context"] != "corrected" && c["context"] != "reference") {
-    throw std::invalid_argument("megabyte.context: expected \"corrected\" or \"reference\", got " + c["context"].dump());
+    throw std::invalid_argument("megabyte.context: expected \"corrected\" or \"reference\", got " +
+                                c["context"].dump());
   }
   if (c["local_attn_kernel"] != "generic" && c["local_attn_kernel"] != "cuda") {
-    throw std::invalid_argument("megabyte.local_attn_kernel: expected \"generic\" or \"cuda\", got " + c["local_attn_kernel"].dump());
+    throw std::invalid_argument(
+        "megabyte.local_attn_kernel: expected \"generic\" or \"cuda\", got " +
+        c["local_attn_kernel"].dump());
   }
   attention_path(c["attention"].get<std::string>(), "megabyte.attention");
-  if (!c["dim"].is_array()) c["dim"] = std::vector<int64_t>(patch.size() + 1, c["dim"].get<int64_t>());
+  if (!c["dim"].is_array())
+    c["dim"] = std::vector<int64_t>(patch.size() + 1, c["dim"].get<int64_t>());
   try {
     options_of(c).validate();
   } catch (const c10::Error& e) {
@@ -193,8 +215,9 @@ MEGABENCH_REGISTER_MODEL(
     megabyte,
     TypedModelSpec<MEGABYTEOptions>{
         .name = "megabyte",
-        .description = "MEGABYTE (Yu et al. 2023): global model over patches, local models inside them; "
-                       "lucidrains' MEGABYTE-pytorch 0.3.6 with KV-cached generation",
+        .description =
+            "MEGABYTE (Yu et al. 2023): global model over patches, local models inside them; "
+            "lucidrains' MEGABYTE-pytorch 0.3.6 with KV-cached generation",
         .options = kOptions,
         .resolve = resolve,
         .parse = options_of,
@@ -203,7 +226,11 @@ MEGABENCH_REGISTER_MODEL(
         },
         .flops = count_flops,
         .params = count_params,
-        .tiny_config = json{{"dim", {32, 16}}, {"depth", {1, 1}}, {"seq_len", 32}, {"patch", 4},
-                            {"dim_head", 8}, {"heads", 2}}});
+        .tiny_config = json{{"dim", {32, 16}},
+                            {"depth", {1, 1}},
+                            {"seq_len", 32},
+                            {"patch", 4},
+                            {"dim_head", 8},
+                            {"heads", 2}}});
 
 }  // namespace megabench

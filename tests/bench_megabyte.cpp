@@ -2,10 +2,10 @@
 // "BENCH ..." line per measurement; scripts/bench_vs_reference.py runs them beside the Python
 // reference in the same run. The config comes from MEGABENCH_BENCH_CONFIG as
 // "dim,dim;depth,depth;len,len" (default: the reference README's (512, 256), (6, 4), (1024, 4)).
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -54,7 +54,9 @@ TEST_CASE("bench: MEGABYTE training step", "[.bench]") {
     auto t0 = std::chrono::steady_clock::now();
     auto loss = m->forward(x, /*return_loss=*/true);
     loss.backward();
-    if (i > 0) ts.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (i > 0)
+      ts.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(ts.begin(), ts.end());
   std::cout << "BENCH train_step_ms " << ts[ts.size() / 2] << " min " << ts.front() << std::endl;

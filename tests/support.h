@@ -1,7 +1,7 @@
 #pragma once
 // Helpers shared by the tests.
-#include <torch/torch.h>
 #include <stdlib.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,12 +15,12 @@
 
 // A GPU test calls this first: without a CUDA device it prints "SKIPPED:" (CTest then reports the
 // test as skipped, see tests/CMakeLists.txt) and returns before any assertion runs.
-#define MEGABENCH_REQUIRE_CUDA()                                         \
-  do {                                                                   \
-    if (!torch::cuda::is_available()) {                                  \
+#define MEGABENCH_REQUIRE_CUDA()                                           \
+  do {                                                                     \
+    if (!torch::cuda::is_available()) {                                    \
       std::cout << "SKIPPED: no CUDA device on this machine" << std::endl; \
-      return;                                                            \
-    }                                                                    \
+      return;                                                              \
+    }                                                                      \
   } while (0)
 
 namespace megabench::test {

@@ -1,15 +1,17 @@
 // Every registered model, at its spec's tiny_config: resolve, build, forward, backward with finite
 // gradients, generate a few bytes, and the analytical parameter count against the built module.
 // A model missing from the registry fails "[all-models-registered]" (run it alone with that tag).
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+
+#include <catch2/catch.hpp>
 
 #include "harness/api/registry.h"
 #include "tests/support.h"
 
 using megabench::json;
 
-TEST_CASE("every registered model builds - trains a step and generates at its tiny config", "[all-models]") {
+TEST_CASE("every registered model builds - trains a step and generates at its tiny config",
+          "[all-models]") {
   auto names = megabench::Registry::instance().names();
   REQUIRE(!names.empty());
   for (const auto& name : names) {

@@ -1,14 +1,14 @@
 // The megabench command line, run as a user would: a checkpoint saved from the Python reference
 // (tests/save_reference_checkpoint.py) gives the reference's logits through `megabench logits`;
 // `generate`, `list` and `flops paper` print what they promise; bad input exits non-zero.
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <array>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include "harness/io/safetensors.h"
 #include "tests/support.h"
@@ -22,7 +22,8 @@ struct Result {
   std::string out;
 };
 Result run(const std::string& args, bool with_stderr = true) {
-  std::string cmd = std::string(MEGABENCH_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  std::string cmd =
+      std::string(MEGABENCH_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
   FILE* pipe = popen(cmd.c_str(), "r");
   REQUIRE(pipe);
   std::string out;
@@ -39,12 +40,14 @@ std::string temp_path(const std::string& name) {
 
 TEST_CASE("megabench logits reproduces the reference from a Python checkpoint", "[cli]") {
   const auto out = temp_path("logits.safetensors");
-  auto r = run("logits --checkpoint " + source_path("tests/fixtures/megabyte/checkpoint_s2.safetensors") +
-               " --input " + source_path("tests/fixtures/megabyte/checkpoint_s2_input.bin") + " --out " + out);
+  auto r = run("logits --checkpoint " +
+               source_path("tests/fixtures/megabyte/checkpoint_s2.safetensors") + " --input " +
+               source_path("tests/fixtures/megabyte/checkpoint_s2_input.bin") + " --out " + out);
   INFO(r.out);
   REQUIRE(r.status == 0);
   auto ours = megabench::safetensors::load(out).tensors.at("logits");
-  auto ref = megabench::safetensors::load(source_path("tests/fixtures/megabyte/checkpoint_s2_expected.safetensors"))
+  auto ref = megabench::safetensors::load(
+                 source_path("tests/fixtures/megabyte/checkpoint_s2_expected.safetensors"))
                  .tensors.at("logits");
   REQUIRE(ours.sizes() == ref.sizes());
   CHECK(((ours - ref).abs().max() / ref.abs().max()).item<double>() < 1e-5);
@@ -53,8 +56,10 @@ TEST_CASE("megabench logits reproduces the reference from a Python checkpoint", 
 
 TEST_CASE("megabench generate samples from a checkpoint - cached and uncached alike", "[cli]") {
   const auto ckpt = source_path("tests/fixtures/megabyte/checkpoint_s2.safetensors");
-  auto a = run("generate --checkpoint " + ckpt + " --prime hello --bytes 12 --temperature 0 --json");
-  auto b = run("generate --checkpoint " + ckpt + " --prime hello --bytes 12 --temperature 0 --json --no-cache");
+  auto a =
+      run("generate --checkpoint " + ckpt + " --prime hello --bytes 12 --temperature 0 --json");
+  auto b = run("generate --checkpoint " + ckpt +
+               " --prime hello --bytes 12 --temperature 0 --json --no-cache");
   INFO(a.out << b.out);
   REQUIRE(a.status == 0);
   REQUIRE(b.status == 0);
@@ -99,7 +104,9 @@ TEST_CASE("megabench list and flops paper print machine-readable figures", "[cli
   REQUIRE(rows.size() == 4);
   for (const auto& row : rows) {
     INFO(row.dump());
-    CHECK(std::abs(row["flops_forward_per_byte"].get<double>() / row["paper_flops_per_byte"].get<double>() - 1) < 0.005);
+    CHECK(std::abs(row["flops_forward_per_byte"].get<double>() /
+                       row["paper_flops_per_byte"].get<double>() -
+                   1) < 0.005);
   }
 }
 

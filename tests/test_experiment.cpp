@@ -2,17 +2,17 @@
 //
 // This file also registers "test_tiny", a test-only byte model (a learned bigram: embedding of the
 // previous byte -> logits), so that the harness tests do not depend on which real models are in the
-// build. Its options: seq_len, patch (must divide seq_len), dim, sleep_ms (slows logits/byte_nll, for
-// the kill-and-resume test) and fail ("nan" makes the loss NaN, for the failed-point test).
-#include <catch2/catch.hpp>
+// build. Its options: seq_len, patch (must divide seq_len), dim, sleep_ms (slows logits/byte_nll,
+// for the kill-and-resume test) and fail ("nan" makes the loss NaN, for the failed-point test).
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <set>
 #include <thread>
 
-#include "harness/config/expand.h"
 #include "harness/api/registry.h"
+#include "harness/config/expand.h"
 #include "models/decoding.h"
 #include "tests/support.h"
 
@@ -49,19 +49,21 @@ class TinyModel : public megabench::ByteModel {
     const auto B = bytes.size(0), T = bytes.size(1);
     auto start = torch::full({B, 1}, 256, bytes.options());
     auto prev = torch::cat({start, bytes.slice(1, 0, T - 1)}, 1);  // (B, T)
-    auto lg = net_->head(net_->emb(prev)).to(torch::kFloat);        // (B, T, 256)
+    auto lg = net_->head(net_->emb(prev)).to(torch::kFloat);       // (B, T, 256)
     auto nll = torch::nn::functional::cross_entropy(
                    lg.reshape({B * T, 256}), bytes.reshape({B * T}),
                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
                    .view({B, T});
     return nan_ ? nll * std::numeric_limits<float>::quiet_NaN() : nll;
   }
-  torch::Tensor generate(const torch::Tensor& prime, int64_t n, const megabench::SamplingOptions& o) override {
+  torch::Tensor generate(const torch::Tensor& prime, int64_t n,
+                         const megabench::SamplingOptions& o) override {
     auto seq = prime;
     for (int64_t i = 0; i < n; ++i) {
       // The bigram needs only the last byte; without the cache, rerun the whole sequence.
       auto ctx = o.use_cache ? seq.slice(1, seq.size(1) - 1) : seq;
-      auto next = megabench::sample_next(logits(ctx).select(1, -1), o.temperature, o.filter_thres);  // (B)
+      auto next =
+          megabench::sample_next(logits(ctx).select(1, -1), o.temperature, o.filter_thres);  // (B)
       seq = torch::cat({seq, next.view({-1, 1}).to(seq.dtype())}, 1);
     }
     return seq;  // prime + new bytes
@@ -91,34 +93,40 @@ json tiny_resolve(const json& given) {
     c[k] = v;
   }
   for (auto k : {"seq_len", "patch", "dim"}) {
-    if (c[k].get<int64_t>() <= 0) throw std::invalid_argument(std::string(k) + ": expected a positive integer");
+    if (c[k].get<int64_t>() <= 0)
+      throw std::invalid_argument(std::string(k) + ": expected a positive integer");
   }
   if (c["seq_len"].get<int64_t>() % c["patch"].get<int64_t>() != 0) {
-    throw std::invalid_argument("patch: " + c["patch"].dump() + " does not divide seq_len " + c["seq_len"].dump());
+    throw std::invalid_argument("patch: " + c["patch"].dump() + " does not divide seq_len " +
+                                c["seq_len"].dump());
   }
   return c;
 }
 
 // Its typed options are the resolved JSON itself: any Options type works with the registry.
-MEGABENCH_REGISTER_MODEL(test_tiny, megabench::TypedModelSpec<json>{
-    .name = "test_tiny",
-    .description = "test-only bigram byte model",
-    .options = {{"seq_len", "int", 64, "bytes per sequence"},
-                {"patch", "int", 4, "must divide seq_len (stands in for MEGABYTE's patch)"},
-                {"dim", "int", 16, "embedding width"},
-                {"sleep_ms", "int", 0, "sleep in every forward (tests only)"},
-                {"fail", "string", "none", "\"nan\": NaN loss"}},
-    .resolve = tiny_resolve,
-    .parse = [](const json& c) { return c; },
-    .build = [](const json& c) -> std::unique_ptr<megabench::ByteModel> { return std::make_unique<TinyModel>(c); },
-    .flops =
-        [](const json& c) {
-          megabench::FlopBreakdown f;
-          f.embed_logits = 2.0 * c["dim"].get<double>() * 256;
-          return f;
+MEGABENCH_REGISTER_MODEL(
+    test_tiny,
+    megabench::TypedModelSpec<json>{
+        .name = "test_tiny",
+        .description = "test-only bigram byte model",
+        .options = {{"seq_len", "int", 64, "bytes per sequence"},
+                    {"patch", "int", 4, "must divide seq_len (stands in for MEGABYTE's patch)"},
+                    {"dim", "int", 16, "embedding width"},
+                    {"sleep_ms", "int", 0, "sleep in every forward (tests only)"},
+                    {"fail", "string", "none", "\"nan\": NaN loss"}},
+        .resolve = tiny_resolve,
+        .parse = [](const json& c) { return c; },
+        .build = [](const json& c) -> std::unique_ptr<megabench::ByteModel> {
+          return std::make_unique<TinyModel>(c);
         },
-    .params = [](const json& c) { return TinyModel::count(c["dim"].get<int64_t>()); },
-    .tiny_config = json{{"seq_len", 16}, {"patch", 4}, {"dim", 8}}});
+        .flops =
+            [](const json& c) {
+              megabench::FlopBreakdown f;
+              f.embed_logits = 2.0 * c["dim"].get<double>() * 256;
+              return f;
+            },
+        .params = [](const json& c) { return TinyModel::count(c["dim"].get<int64_t>()); },
+        .tiny_config = json{{"seq_len", 16}, {"patch", 4}, {"dim", 8}}});
 
 json base_doc() {
   return json::parse(R"({
@@ -167,7 +175,8 @@ TEST_CASE("unknown keys are errors naming their JSON path", "[experiment]") {
 
   doc = base_doc();
   doc["models"][0]["config"]["width"] = 3;
-  CHECK(parse_error(doc).rfind("models[0].config.width: unknown option of model 'test_tiny'", 0) == 0);
+  CHECK(parse_error(doc).rfind("models[0].config.width: unknown option of model 'test_tiny'", 0) ==
+        0);
 
   doc = base_doc();
   doc["train"] = {{"stepz", 3}};
@@ -209,7 +218,8 @@ TEST_CASE("bad enum values list the allowed ones", "[experiment]") {
   CHECK(parse_error(doc).rfind("metrics[1]: expected one of params, flops", 0) == 0);
   doc = base_doc();
   doc["models"][0]["name"] = "nope";
-  CHECK(parse_error(doc).rfind("models[0].name: model 'nope' is not registered; registered models:", 0) == 0);
+  CHECK(parse_error(doc).rfind("models[0].name: model 'nope' is not registered; registered models:",
+                               0) == 0);
 }
 
 TEST_CASE("impossible combinations are errors before anything runs", "[experiment]") {
@@ -224,11 +234,13 @@ TEST_CASE("impossible combinations are errors before anything runs", "[experimen
 
   doc = base_doc();
   doc["sweep"] = {{"zip", {{"seq_len", {64, 128}}, {"patch", {4}}}}};
-  CHECK(parse_error(doc).find("impossible combination: zipped axes need equal lengths") != std::string::npos);
+  CHECK(parse_error(doc).find("impossible combination: zipped axes need equal lengths") !=
+        std::string::npos);
 
   doc = base_doc();
   doc["train"] = {{"steps", 10}, {"flop_budget", 1e9}};
-  CHECK(parse_error(doc) == "train: impossible combination: give either steps or flop_budget, not both");
+  CHECK(parse_error(doc) ==
+        "train: impossible combination: give either steps or flop_budget, not both");
 
   doc = base_doc();
   doc["metrics"] = {"efficiency"};
@@ -236,11 +248,13 @@ TEST_CASE("impossible combinations are errors before anything runs", "[experimen
 
   doc = base_doc();
   doc["sweep"] = {{"grid", {{"heads", {1, 2}}}}};
-  CHECK(parse_error(doc).rfind("sweep.grid.heads: axis 'heads' is not an option of any model", 0) == 0);
+  CHECK(parse_error(doc).rfind("sweep.grid.heads: axis 'heads' is not an option of any model", 0) ==
+        0);
 
   doc = base_doc();
   doc["sweep"] = {{"grid", {{"batch", {1, "two"}}}}};
-  CHECK(parse_error(doc).rfind("sweep.grid.batch[1]: as run setting: batch: expected a positive integer", 0) == 0);
+  CHECK(parse_error(doc).rfind(
+            "sweep.grid.batch[1]: as run setting: batch: expected a positive integer", 0) == 0);
 }
 
 TEST_CASE("Overrides given with --set reach any field - bad paths are errors", "[experiment]") {
@@ -256,12 +270,16 @@ TEST_CASE("Overrides given with --set reach any field - bad paths are errors", "
   auto exp = megabench::parse_experiment(doc);
   CHECK(exp.run.resolved["train"]["steps"] == 7);
 
-  CHECK(error_of([&] { megabench::apply_set(doc, "models[3].config.dim=1"); })
-            .find("'models' has 1 entries; index 3 is out of range") != std::string::npos);
-  CHECK(error_of([&] { megabench::apply_set(doc, "name.x=1"); }).find("'name' is \"t\", not an object or list") !=
+  CHECK(error_of([&] {
+          megabench::apply_set(doc, "models[3].config.dim=1");
+        }).find("'models' has 1 entries; index 3 is out of range") != std::string::npos);
+  CHECK(error_of([&] {
+          megabench::apply_set(doc, "name.x=1");
+        }).find("'name' is \"t\", not an object or list") != std::string::npos);
+  CHECK(error_of([&] { megabench::apply_set(doc, "train.steps"); }).find("expected PATH=VALUE") !=
         std::string::npos);
-  CHECK(error_of([&] { megabench::apply_set(doc, "train.steps"); }).find("expected PATH=VALUE") != std::string::npos);
-  CHECK(error_of([&] { megabench::apply_set(doc, "models[x].dim=1"); }).find("bad path") != std::string::npos);
+  CHECK(error_of([&] { megabench::apply_set(doc, "models[x].dim=1"); }).find("bad path") !=
+        std::string::npos);
   // A new key through --set is caught by validation, with its path.
   megabench::apply_set(doc, "train.stepz=3");
   CHECK(parse_error(doc).rfind("train.stepz: unknown key", 0) == 0);
@@ -299,7 +317,8 @@ TEST_CASE("sweep expansion: grid x zip counts - values and names", "[experiment]
 
 TEST_CASE("axes can target one model - points that do not differ appear once", "[experiment]") {
   auto doc = base_doc();
-  doc["models"] = json::parse(R"([{"name": "test_tiny", "label": "a"}, {"name": "test_tiny", "label": "b"}])");
+  doc["models"] =
+      json::parse(R"([{"name": "test_tiny", "label": "a"}, {"name": "test_tiny", "label": "b"}])");
   doc["sweep"] = {{"grid", {{"a.dim", {8, 16}}, {"train.lr", {0.1, 0.01}}}}};
   auto points = megabench::expand(megabench::parse_experiment(doc));
   // a: 2 dims x 2 lr; b: the dim axis does not apply -> 2 lr

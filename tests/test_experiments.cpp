@@ -2,10 +2,10 @@
 // analytical counts are defined, names in its report's "paper" entries only points that exist, and
 // runs one point end to end in a tiny form (the first point's model at its registry tiny config,
 // with the file's own metrics and boolean/string switches, one repeat, a few training steps).
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "harness/config/expand.h"
 #include "harness/api/registry.h"
-#include "harness/store/results.h"
 #include "harness/cli/run.h"
+#include "harness/config/expand.h"
 #include "harness/measure/timing.h"
+#include "harness/store/results.h"
 #include "tests/support.h"
 
 namespace fs = std::filesystem;
@@ -59,11 +59,14 @@ bool matches(const json& where, const megabench::Point& p, const std::string& la
 
 // The metric each requested metric group must produce.
 const std::map<std::string, std::string>& witness_metric() {
-  static const std::map<std::string, std::string> m = {
-      {"params", "params_total"},        {"flops", "flops_forward_per_byte"},
-      {"forward", "forward_ms"},         {"train_step", "train_step_ms"},
-      {"memory", "peak_memory_train_bytes"}, {"generate", "generate_bytes_per_s"},
-      {"bpb", "bpb"},                    {"efficiency", "flops_utilization"}};
+  static const std::map<std::string, std::string> m = {{"params", "params_total"},
+                                                       {"flops", "flops_forward_per_byte"},
+                                                       {"forward", "forward_ms"},
+                                                       {"train_step", "train_step_ms"},
+                                                       {"memory", "peak_memory_train_bytes"},
+                                                       {"generate", "generate_bytes_per_s"},
+                                                       {"bpb", "bpb"},
+                                                       {"efficiency", "flops_utilization"}};
   return m;
 }
 
@@ -78,7 +81,8 @@ json tiny_form(const json& doc, const megabench::Point& first) {
   }
   json t = doc;
   t["name"] = doc["name"].get<std::string>() + "_tiny";
-  t["models"] = json::array({json{{"name", first.model}, {"label", label_of(doc, first.model_index)}, {"config", cfg}}});
+  t["models"] = json::array(
+      {json{{"name", first.model}, {"label", label_of(doc, first.model_index)}, {"config", cfg}}});
   t.erase("sweep");
   t["warmup"] = 0;
   t["repeat"] = 1;
@@ -88,13 +92,15 @@ json tiny_form(const json& doc, const megabench::Point& first) {
   t["dtype"] = "float32";
   t["data"] = json{{"source", "random"}, {"bytes", 8192}, {"held_out_fraction", 0.25}};
   t["train"] = json{{"steps", 2}, {"batch", 1}, {"eval_bytes", 64}};
-  t["generate"] = json{{"bytes", 4}, {"prime", 16}, {"warmup", 0}, {"repeat", 1}, {"uncached", true}};
+  t["generate"] =
+      json{{"bytes", 4}, {"prime", 16}, {"warmup", 0}, {"repeat", 1}, {"uncached", true}};
   return t;
 }
 
 }  // namespace
 
-TEST_CASE("experiment files validate and their paper entries name existing points", "[experiments]") {
+TEST_CASE("experiment files validate and their paper entries name existing points",
+          "[experiments]") {
   const auto files = experiment_files();
   REQUIRE(files.size() >= 2);
   for (const auto& path : files) {
@@ -114,7 +120,9 @@ TEST_CASE("experiment files validate and their paper entries name existing point
       for (const auto& e : exp.report["paper"]) {
         INFO(e.dump());
         bool found = false;
-        for (const auto& p : points) found = found || matches(e.value("where", json::object()), p, label_of(doc, p.model_index));
+        for (const auto& p : points)
+          found =
+              found || matches(e.value("where", json::object()), p, label_of(doc, p.model_index));
         CHECK(found);
         CHECK(e.contains("source"));
       }
@@ -123,8 +131,8 @@ TEST_CASE("experiment files validate and their paper entries name existing point
 }
 
 TEST_CASE("one tiny point of every experiment file runs with all of its metrics", "[experiments]") {
-  // A fresh folder from mkdtemp; removed with rm -rf at the end (std::filesystem::remove_all can bind
-  // to LibTorch's own copy of libstdc++'s filesystem symbols and crash in this binary).
+  // A fresh folder from mkdtemp; removed with rm -rf at the end (std::filesystem::remove_all can
+  // bind to LibTorch's own copy of libstdc++'s filesystem symbols and crash in this binary).
   std::string templ = (fs::temp_directory_path() / "megabench_test_experiments_XXXXXX").string();
   REQUIRE(::mkdtemp(templ.data()) != nullptr);
   const fs::path dir = templ;

@@ -68,7 +68,8 @@ TEST_CASE("layer_params matches a hand count and a real Transformer layer", "[fl
   // The shared Transformer: per layer an attention RMSNorm and a feedforward RMSNorm, biased
   // feedforward, bias-free projections; plus one final RMSNorm.
   for (const int64_t layers : {1, 3}) {
-    Transformer tr(TransformerOptions(/*dim=*/16, /*depth=*/layers).dim_head(4).heads(3).ff_mult(4));
+    Transformer tr(
+        TransformerOptions(/*dim=*/16, /*depth=*/layers).dim_head(4).heads(3).ff_mult(4));
     int64_t counted = 0;
     for (const auto& p : tr->parameters()) counted += p.numel();
     const int64_t expected = layers * layer_params(16, 3 * 4, 16 * 4, true, 2) + /*final norm*/ 16;

@@ -2,15 +2,15 @@
 // one batch, in float32 and under the harness's mixed precision (AutocastGuard: fp32 weights,
 // bf16 / fp16 compute), against the CPU float32 result. MEGABYTE also with its CUDA pieces
 // switched on (flash SDPA and the fused local-attention kernel). Skipped where no GPU is visible.
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
 #include "harness/api/registry.h"
-#include "kernels/local_attention.h"
 #include "harness/measure/precision.h"
+#include "kernels/local_attention.h"
 #include "tests/support.h"
 
 using megabench::json;
@@ -47,7 +47,8 @@ Outputs run_model(megabench::ByteModel& model, const torch::Tensor& x, const tor
   loss.backward();
   o.loss = loss.detach().to(torch::kCPU, torch::kFloat32);
   for (const auto& p : model.module().parameters()) {
-    o.grads.push_back(p.grad().defined() ? p.grad().to(torch::kCPU, torch::kFloat32) : torch::Tensor());
+    o.grads.push_back(p.grad().defined() ? p.grad().to(torch::kCPU, torch::kFloat32)
+                                         : torch::Tensor());
   }
   return o;
 }
@@ -61,7 +62,8 @@ TEST_CASE("every registered model agrees between CPU and CUDA per dtype", "[gpu]
     json overrides;
   };
   std::vector<Case> cases;
-  for (const auto& name : megabench::Registry::instance().names()) cases.push_back({name, json::object()});
+  for (const auto& name : megabench::Registry::instance().names())
+    cases.push_back({name, json::object()});
   // dim_head 32: the fused local-attention kernel takes head widths 32, 64 and 128 only (the tiny
   // config's 8 would fall back to the generic path and test nothing new).
   const json kernel_case = {{"attention", "sdpa"}, {"local_attn_kernel", "cuda"}, {"dim_head", 32}};
@@ -90,7 +92,8 @@ TEST_CASE("every registered model agrees between CPU and CUDA per dtype", "[gpu]
     torch::manual_seed(0);
     auto cpu_model = spec.build(*spec.parse(resolved));
     torch::manual_seed(0);
-    auto gpu_model = spec.build(*spec.parse(resolved));  // the same weights: built from the same seed on CPU
+    auto gpu_model =
+        spec.build(*spec.parse(resolved));  // the same weights: built from the same seed on CPU
     gpu_model->module().to(torch::kCUDA);
 
     const int64_t T = cpu_model->max_seq_len();

@@ -1,8 +1,7 @@
 // The custom CUDA kernels (kernels/) against their LibTorch references, and the references
 // themselves against the shared layers (models/layers.h). GPU tests skip visibly without a device.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -80,8 +79,8 @@ std::vector<int64_t> naive_sample(const torch::Tensor& logits, double temperatur
 struct Shape {
   int64_t b, h, n, d;
 };
-const std::vector<Shape> kShapes = {{3, 4, 9, 64}, {2, 2, 64, 128}, {5, 3, 33, 32}, {1, 1, 1, 64},
-                                    {16, 8, 17, 64}};
+const std::vector<Shape> kShapes = {
+    {3, 4, 9, 64}, {2, 2, 64, 128}, {5, 3, 33, 32}, {1, 1, 1, 64}, {16, 8, 17, 64}};
 
 }  // namespace
 
@@ -160,7 +159,9 @@ TEST_CASE("fused_sample_reference is the reference top_k_filter + gumbel_sample"
 TEST_CASE("fused_sample rejects bad inputs with clear messages", "[kernels]") {
   auto logits = torch::randn({2, 256});
   auto noise = torch::rand({2, 256});
-  CHECK_THAT(error_of([&] { mk::fused_sample(torch::randn({2, 5000}), 1.0, 0.9, torch::rand({2, 5000})); }),
+  CHECK_THAT(error_of([&] {
+               mk::fused_sample(torch::randn({2, 5000}), 1.0, 0.9, torch::rand({2, 5000}));
+             }),
              Catch::Contains("must be in [1, 4096], got 5000"));
   CHECK_THAT(error_of([&] { mk::fused_sample(logits, -1.0, 0.9, noise); }),
              Catch::Contains("temperature must be >= 0"));
@@ -220,7 +221,8 @@ TEST_CASE("local_attention kernel backward matches the reference per dtype", "[k
       // Gradients of one implementation, with inputs rounded to `dtype` first.
       auto grads = [&](c10::ScalarType compute, bool kernel) {
         std::vector<torch::Tensor> in;
-        for (const auto& t : base) in.push_back(t.to(dtype).to(compute).detach().requires_grad_(true));
+        for (const auto& t : base)
+          in.push_back(t.to(dtype).to(compute).detach().requires_grad_(true));
         auto out = kernel ? mk::local_attention(in[0], in[1], in[2], scale)
                           : mk::local_attention_reference(in[0], in[1], in[2], scale);
         out.backward(dout64.to(dtype).to(compute));
@@ -266,10 +268,11 @@ TEST_CASE("fused_sample kernel picks the reference's byte given the same noise",
       auto got = mk::fused_sample(logits, temperature, thres, noise).cpu();
       auto ref = mk::fused_sample_reference(logits.cpu(), temperature, thres, noise.cpu());
       // Where the two disagree, the reference's top two scores must be within float rounding.
-      auto scores = temperature == 0.0
-                        ? megabench::top_k_filter(logits.cpu(), thres)
-                        : megabench::top_k_filter(logits.cpu(), thres) / temperature -
-                              torch::log((-torch::log(noise.cpu().clamp_min(1e-20))).clamp_min(1e-20));
+      auto scores =
+          temperature == 0.0
+              ? megabench::top_k_filter(logits.cpu(), thres)
+              : megabench::top_k_filter(logits.cpu(), thres) / temperature -
+                    torch::log((-torch::log(noise.cpu().clamp_min(1e-20))).clamp_min(1e-20));
       int64_t differ = 0;
       for (int64_t b = 0; b < 64; ++b) {
         const int64_t g = got[b].item<int64_t>(), r = ref[b].item<int64_t>();

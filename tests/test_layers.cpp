@@ -1,7 +1,8 @@
 // The shared blocks: attend()'s SDPA and explicit paths agree (causal, windowed, masked), the
 // causal SDPA path allocates no (n, n) mask, and the KV cache's appends give what one call gives.
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+
+#include <catch2/catch.hpp>
 
 #include "harness/measure/memory.h"
 #include "models/layers.h"
@@ -10,8 +11,9 @@ using namespace megabench;
 
 namespace {
 // Softmax attention written out with a loop over queries: the independent reference.
-torch::Tensor naive_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                              int64_t window, const torch::Tensor& keep_keys) {
+torch::Tensor naive_attention(const torch::Tensor& q, const torch::Tensor& k,
+                              const torch::Tensor& v, int64_t window,
+                              const torch::Tensor& keep_keys) {
   const int64_t n = q.size(2), k_len = k.size(2), d = q.size(3);
   auto out = torch::zeros_like(q);
   for (int64_t i = 0; i < n; ++i) {
@@ -37,7 +39,8 @@ torch::Tensor naive_attention(const torch::Tensor& q, const torch::Tensor& k, co
 
 TEST_CASE("attend: SDPA and explicit paths match a naive reference", "[layers]") {
   torch::manual_seed(0);
-  auto q = torch::randn({2, 3, 5, 8}, torch::kFloat64), k = torch::randn({2, 3, 9, 8}, torch::kFloat64),
+  auto q = torch::randn({2, 3, 5, 8}, torch::kFloat64),
+       k = torch::randn({2, 3, 9, 8}, torch::kFloat64),
        v = torch::randn({2, 3, 9, 8}, torch::kFloat64);
   auto keep_keys = torch::rand({2, 9}) > 0.3;
   keep_keys.select(1, 8).fill_(true);  // every query keeps at least its own key
@@ -59,7 +62,8 @@ TEST_CASE("attend: SDPA and explicit paths match a naive reference", "[layers]")
 TEST_CASE("attend: causal SDPA allocates no (n, n) mask", "[layers][memory]") {
   memory::install_cpu_tracking();
   const int64_t n = 2048;
-  auto q = torch::randn({1, 1, n, 16}), k = torch::randn({1, 1, n, 16}), v = torch::randn({1, 1, n, 16});
+  auto q = torch::randn({1, 1, n, 16}), k = torch::randn({1, 1, n, 16}),
+       v = torch::randn({1, 1, n, 16});
   AttendOptions o;
   o.attention = AttentionPath::kSdpa;
   memory::PeakTracker tracker(torch::kCPU);

@@ -1,10 +1,10 @@
 // MEGABYTE: parity with the Python reference (fixtures from tests/fixtures/gen_megabyte.py),
 // cached decoding against the full forward, the multi-stage context fix, and bad input.
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "harness/io/checkpoint.h"
 #include "harness/io/safetensors.h"
@@ -25,7 +25,8 @@ std::vector<int64_t> as_vec(const json& j) {
 
 // Options from the reference's max_seq_len (global patches, then the patch lengths).
 MEGABYTEOptions reference_options(int64_t num_tokens, std::vector<int64_t> dim,
-                                  std::vector<int64_t> depth, const std::vector<int64_t>& max_seq_len) {
+                                  std::vector<int64_t> depth,
+                                  const std::vector<int64_t>& max_seq_len) {
   int64_t seq_len = 1;
   for (auto n : max_seq_len) seq_len *= n;
   return MEGABYTEOptions(num_tokens, std::move(dim), std::move(depth), seq_len,
@@ -46,10 +47,12 @@ MEGABYTEOptions options_from(const json& c) {
 // Largest |a - b| relative to max |b|.
 std::vector<std::string> fixture_files() {
   std::vector<std::string> out;
-  for (auto& e : std::filesystem::directory_iterator(test::source_path("tests/fixtures/megabyte"))) {
+  for (auto& e :
+       std::filesystem::directory_iterator(test::source_path("tests/fixtures/megabyte"))) {
     const auto stem = e.path().stem().string();  // parity fixtures end in _f32 or _f64
-    if (e.path().extension() == ".safetensors" && (stem.size() > 4 && (stem.substr(stem.size() - 4) == "_f32" ||
-                                                                     stem.substr(stem.size() - 4) == "_f64"))) {
+    if (e.path().extension() == ".safetensors" &&
+        (stem.size() > 4 &&
+         (stem.substr(stem.size() - 4) == "_f32" || stem.substr(stem.size() - 4) == "_f64"))) {
       out.push_back(e.path().string());
     }
   }
@@ -79,7 +82,8 @@ MEGABYTE tiny(std::vector<int64_t> max_seq_len, ContextMode mode, torch::Dtype d
 
 }  // namespace
 
-TEST_CASE("MEGABYTE matches the Python reference: logits - loss - gradients", "[megabyte][parity]") {
+TEST_CASE("MEGABYTE matches the Python reference: logits - loss - gradients",
+          "[megabyte][parity]") {
   auto files = fixture_files();
   REQUIRE(files.size() >= 12);
   for (const auto& path : files) {
@@ -121,7 +125,8 @@ TEST_CASE("MEGABYTE matches the Python reference: logits - loss - gradients", "[
 }
 
 TEST_CASE("MEGABYTE parameter names are the reference's", "[megabyte][parity]") {
-  auto f = safetensors::load(test::source_path("tests/fixtures/megabyte/s3_flat_rot_flash_f32.safetensors"));
+  auto f = safetensors::load(
+      test::source_path("tests/fixtures/megabyte/s3_flat_rot_flash_f32.safetensors"));
   auto model = MEGABYTE(options_from(json::parse(f.metadata.at("config"))));
   std::set<std::string> ours, theirs;
   for (const auto& p : model->named_parameters()) ours.insert(p.key());
@@ -132,7 +137,8 @@ TEST_CASE("MEGABYTE parameter names are the reference's", "[megabyte][parity]") 
   CHECK(ours == theirs);
 }
 
-TEST_CASE("MEGABYTE cached decoding matches the full forward at every step", "[megabyte][generate]") {
+TEST_CASE("MEGABYTE cached decoding matches the full forward at every step",
+          "[megabyte][generate]") {
   for (auto msl : std::vector<std::vector<int64_t>>{{12}, {5, 4}, {3, 3, 2}}) {
     for (auto mode : {ContextMode::kReference, ContextMode::kCorrected}) {
       for (bool flash : {false, true}) {
@@ -259,7 +265,9 @@ TEST_CASE("MEGABYTE rejects bad input with clear errors", "[megabyte][errors]") 
   CHECK_THROWS_WITH(model->forward(torch::zeros({1, 0}, torch::kLong)), Contains("empty"));
   CHECK_THROWS_WITH(model->forward(torch::zeros({1, 4}, torch::kFloat32)), Contains("integer"));
   CHECK_THROWS_WITH(MEGABYTE(MEGABYTEOptions(256, {32}, {2, 2}, 16, {})), Contains("depth needs"));
-  CHECK_THROWS_WITH(MEGABYTE(MEGABYTEOptions(256, {32}, {2, 2}, 18, {4})), Contains("multiple of the global patch 4"));
-  CHECK_THROWS_WITH(MEGABYTE(MEGABYTEOptions(256, {32, 16, 8}, {2, 2}, 16, {4})), Contains("dim needs"));
+  CHECK_THROWS_WITH(MEGABYTE(MEGABYTEOptions(256, {32}, {2, 2}, 18, {4})),
+                    Contains("multiple of the global patch 4"));
+  CHECK_THROWS_WITH(MEGABYTE(MEGABYTEOptions(256, {32, 16, 8}, {2, 2}, 16, {4})),
+                    Contains("dim needs"));
   CHECK_THROWS_WITH(model->generate(torch::zeros({1, 3}, torch::kLong), 14), Contains("exceeds"));
 }

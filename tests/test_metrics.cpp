@@ -1,8 +1,8 @@
 // The metric table (harness/api/metrics.h): the experiment parser's known metrics come from it,
 // a metric registered in one file -- here, the test-only "test_seq_len" -- is accepted and run
-// with nothing else changed, and every registered metric runs on a tiny point and writes its values.
+// with nothing else changed, and every registered metric runs on a tiny point and writes its
+// values.
 #include <catch2/catch.hpp>
-
 #include <map>
 #include <sstream>
 
@@ -19,34 +19,41 @@ namespace {
 
 // A metric added by one registration, as a new file under harness/measure/metrics/ would add it.
 MEGABENCH_REGISTER_METRIC(test_seq_len, megabench::MetricSpec{
-    .name = "test_seq_len",
-    .unit = "bytes",
-    .help = "test only: the built model's context length",
-    .order = 45,
-    .needs = megabench::kNeedsModel,
-    .run = [](megabench::MetricContext& ctx) {
-      ctx.metrics()["test_seq_len_bytes"] = ctx.model().max_seq_len();
-    }});
+                                            .name = "test_seq_len",
+                                            .unit = "bytes",
+                                            .help = "test only: the built model's context length",
+                                            .order = 45,
+                                            .needs = megabench::kNeedsModel,
+                                            .run = [](megabench::MetricContext& ctx) {
+                                              ctx.metrics()["test_seq_len_bytes"] =
+                                                  ctx.model().max_seq_len();
+                                            }});
 
 // One value each metric must write on a point that succeeds. A metric registered without an
 // entry here fails the test below, so every metric in the table is run by it.
-const std::map<std::string, std::string> kWrites = {
-    {"params", "params_total"},           {"flops", "flops_forward_per_byte"},
-    {"memory", "peak_memory_train_bytes"}, {"forward", "forward_ms"},
-    {"train_step", "train_step_ms"},       {"efficiency", "flops_utilization"},
-    {"generate", "generate_cache_speedup"}, {"bpb", "bpb"},
-    {"profile", "profile_forward_total_ms"}, {"test_seq_len", "test_seq_len_bytes"}};
+const std::map<std::string, std::string> kWrites = {{"params", "params_total"},
+                                                    {"flops", "flops_forward_per_byte"},
+                                                    {"memory", "peak_memory_train_bytes"},
+                                                    {"forward", "forward_ms"},
+                                                    {"train_step", "train_step_ms"},
+                                                    {"efficiency", "flops_utilization"},
+                                                    {"generate", "generate_cache_speedup"},
+                                                    {"bpb", "bpb"},
+                                                    {"profile", "profile_forward_total_ms"},
+                                                    {"test_seq_len", "test_seq_len_bytes"}};
 
 }  // namespace
 
-TEST_CASE("metric table: the known metrics are the table's listable ones, in run order", "[metrics]") {
+TEST_CASE("metric table: the known metrics are the table's listable ones, in run order",
+          "[metrics]") {
   const auto names = megabench::MetricRegistry::instance().listable_names();
   CHECK(megabench::known_metrics() == names);
-  for (const char* m : {"params", "flops", "memory", "forward", "train_step", "efficiency", "generate", "bpb",
-                        "test_seq_len"}) {
+  for (const char* m : {"params", "flops", "memory", "forward", "train_step", "efficiency",
+                        "generate", "bpb", "test_seq_len"}) {
     CHECK(std::find(names.begin(), names.end(), m) != names.end());
   }
-  CHECK(std::find(names.begin(), names.end(), "profile") == names.end());  // a run setting turns it on
+  CHECK(std::find(names.begin(), names.end(), "profile") ==
+        names.end());  // a run setting turns it on
   int last = -1000;
   for (const auto* m : megabench::MetricRegistry::instance().all()) {
     CHECK(m->order >= last);
@@ -54,15 +61,23 @@ TEST_CASE("metric table: the known metrics are the table's listable ones, in run
     CHECK_FALSE(m->unit.empty());
     CHECK_FALSE(m->help.empty());
   }
-  CHECK_THROWS_WITH(megabench::MetricRegistry::instance().get("nope"), Catch::Contains("known metrics: params"));
+  CHECK_THROWS_WITH(megabench::MetricRegistry::instance().get("nope"),
+                    Catch::Contains("known metrics: params"));
 }
 
 TEST_CASE("metric table: every registered metric runs on a tiny point", "[metrics]") {
   json metrics = megabench::MetricRegistry::instance().listable_names();
   const auto dir = fresh_dir("metrics_all");
   json doc = {{"name", "metrics_all"},
-              {"models", {{{"name", "megabyte"}, {"config", {{"dim", {16, 8}}, {"depth", {1, 1}}, {"seq_len", 32},
-                                                             {"patch", 4}, {"dim_head", 8}, {"heads", 2}}}}}},
+              {"models",
+               {{{"name", "megabyte"},
+                 {"config",
+                  {{"dim", {16, 8}},
+                   {"depth", {1, 1}},
+                   {"seq_len", 32},
+                   {"patch", 4},
+                   {"dim_head", 8},
+                   {"heads", 2}}}}}},
               {"metrics", metrics},
               {"profile", true},
               {"threads", 1},

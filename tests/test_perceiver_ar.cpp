@@ -1,11 +1,11 @@
 // Perceiver AR against lucidrains' perceiver-ar-pytorch 0.0.10 (fixtures written by
 // tests/fixtures/gen_perceiver_ar.py), plus cached decoding against the uncached reference
 // semantics, input checks and the plugin.
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
@@ -14,10 +14,10 @@
 #include "harness/io/safetensors.h"
 #include "tests/support.h"
 
-using megabench::PerceiverAR;
-using megabench::PerceiverAROptions;
-using megabench::PerceiverARDecodeState;
 using Catch::Matchers::Contains;
+using megabench::PerceiverAR;
+using megabench::PerceiverARDecodeState;
+using megabench::PerceiverAROptions;
 
 using megabench::test::rel_err;
 
@@ -25,7 +25,8 @@ namespace {
 
 // Options from a fixture's config: the reference's keyword arguments.
 PerceiverAROptions options_from_json(const nlohmann::json& c) {
-  PerceiverAROptions o(c.at("num_tokens"), c.at("dim"), c.at("depth"), /*seq_len=*/c.at("max_seq_len"),
+  PerceiverAROptions o(c.at("num_tokens"), c.at("dim"), c.at("depth"),
+                       /*seq_len=*/c.at("max_seq_len"),
                        /*prefix_len=*/c.at("cross_attn_seq_len"));
   if (c.contains("dim_head")) o.dim_head(c["dim_head"]);
   if (c.contains("heads")) o.heads(c["heads"]);
@@ -78,9 +79,8 @@ PerceiverAR small_model(torch::ScalarType dtype, int64_t perceive_depth = 2) {
 }  // namespace
 
 TEST_CASE("PerceiverAR matches perceiver-ar-pytorch: logits - loss - gradients", "[perceiver_ar]") {
-  const std::string name =
-      GENERATE(as<std::string>{}, "d2_h2_full_rotary", "d1_h3_partial_rotary_mask",
-               "train_cross_attn_dropout");
+  const std::string name = GENERATE(as<std::string>{}, "d2_h2_full_rotary",
+                                    "d1_h3_partial_rotary_mask", "train_cross_attn_dropout");
   const std::string suffix = GENERATE(as<std::string>{}, "f64", "f32");
   // Both attention paths: fused SDPA (the default) and the reference's explicit softmax.
   const bool flash = GENERATE(true, false);
@@ -90,14 +90,15 @@ TEST_CASE("PerceiverAR matches perceiver-ar-pytorch: logits - loss - gradients",
 
   auto f = megabench::safetensors::load(fixture(name + "_" + suffix + ".safetensors"));
   auto params = megabench::safetensors::load(fixture(f.metadata.at("params_file")));
-  auto model = PerceiverAR(
-      options_from_json(nlohmann::json::parse(f.metadata.at("config")))
-          .attention(flash ? megabench::AttentionPath::kSdpa : megabench::AttentionPath::kExplicit));
+  auto model = PerceiverAR(options_from_json(nlohmann::json::parse(f.metadata.at("config")))
+                               .attention(flash ? megabench::AttentionPath::kSdpa
+                                                : megabench::AttentionPath::kExplicit));
   load_params(*model, params);
   model->to(dtype);
   model->train(f.metadata.at("mode") == "train");
   const auto seed = std::stoull(f.metadata.at("seed"));
-  torch::Tensor mask = f.tensors.count("prefix_mask") ? f.tensors.at("prefix_mask") : torch::Tensor();
+  torch::Tensor mask =
+      f.tensors.count("prefix_mask") ? f.tensors.at("prefix_mask") : torch::Tensor();
 
   torch::manual_seed(seed);
   torch::Tensor logits;
@@ -152,8 +153,7 @@ TEST_CASE("PerceiverAR rejects bad input with errors naming it", "[perceiver_ar]
   CHECK_THROWS_WITH(model->forward(torch::full({2, 20}, 32, torch::kLong)), Contains("[0, 32)"));
   CHECK_THROWS_WITH(model->forward(torch::full({2, 20}, -1, torch::kLong)), Contains("[0, 32)"));
   CHECK_THROWS_WITH(model->forward(torch::zeros({2, 25}, torch::kLong)), Contains("seq_len"));
-  CHECK_THROWS_WITH(model->forward(torch::zeros({2, 16}, torch::kLong)),
-                    Contains("prefix_len"));
+  CHECK_THROWS_WITH(model->forward(torch::zeros({2, 16}, torch::kLong)), Contains("prefix_len"));
   CHECK_THROWS_WITH(model->forward(torch::zeros({2, 0}, torch::kLong)), Contains("non-empty"));
   CHECK_THROWS_WITH(model->forward(torch::zeros({2, 20})), Contains("integer"));
   CHECK_THROWS_WITH(model->forward(ok, torch::ones({2, 16})), Contains("prefix_mask"));
@@ -163,7 +163,8 @@ TEST_CASE("PerceiverAR rejects bad input with errors naming it", "[perceiver_ar]
                     Contains("prefix_mask"));
   CHECK_THROWS_WITH(model->forward(ok, {}, torch::zeros({2, 19}, torch::kLong)),
                     Contains("labels"));
-  CHECK_THROWS_WITH(PerceiverAR(PerceiverAROptions(32, 16, 1, 16, 16)), Contains("seq_len (16) must be greater than prefix_len"));
+  CHECK_THROWS_WITH(PerceiverAR(PerceiverAROptions(32, 16, 1, 16, 16)),
+                    Contains("seq_len (16) must be greater than prefix_len"));
   CHECK_THROWS_WITH(PerceiverAR(PerceiverAROptions(32, 16, 1, 24, 16).dim_head(16)),
                     Contains("dim_head"));
   CHECK_THROWS_WITH(model->generate(torch::zeros({1, 0}, torch::kLong), 3), Contains("prime"));
@@ -177,7 +178,8 @@ TEST_CASE("PerceiverAR prefix_mask hides the masked prefix positions", "[perceiv
   auto mask = torch::ones({2, 16}, torch::kBool);
   mask.index_put_({0, torch::indexing::Slice(2, 9)}, false);
   auto y = x.clone();
-  y.index_put_({0, torch::indexing::Slice(2, 9)}, (x.index({0, torch::indexing::Slice(2, 9)}) + 5) % 32);
+  y.index_put_({0, torch::indexing::Slice(2, 9)},
+               (x.index({0, torch::indexing::Slice(2, 9)}) + 5) % 32);
   auto a = model->forward(x, mask), b = model->forward(y, mask);
   CHECK(rel_err(a, b) < 1e-12);
   // Unmasked, the change must show; and an all-true mask is the same as none.
@@ -187,8 +189,8 @@ TEST_CASE("PerceiverAR prefix_mask hides the masked prefix positions", "[perceiv
 
 TEST_CASE("PerceiverAR cross_attn_dropout acts in training only", "[perceiver_ar]") {
   torch::manual_seed(3);
-  auto model = PerceiverAR(PerceiverAROptions(32, 16, 1, 24, 16).dim_head(32).heads(2)
-                               .cross_attn_dropout(0.5));
+  auto model = PerceiverAR(
+      PerceiverAROptions(32, 16, 1, 24, 16).dim_head(32).heads(2).cross_attn_dropout(0.5));
   model->to(torch::kFloat64);
   auto x = torch::randint(0, 32, {2, 24});
   torch::NoGradGuard no_grad;
@@ -253,7 +255,8 @@ TEST_CASE("PerceiverAR short primes: the padding is masked and does not matter",
   // The same window built by hand with another filler token, the filler masked.
   torch::NoGradGuard no_grad;
   auto filler = torch::full({2, 11}, 7, torch::kLong);
-  auto mask = torch::cat({torch::zeros({2, 11}, torch::kBool), torch::ones({2, 5}, torch::kBool)}, 1);
+  auto mask =
+      torch::cat({torch::zeros({2, 11}, torch::kBool), torch::ones({2, 5}, torch::kBool)}, 1);
   auto ref = model->forward(torch::cat({filler, prime}, 1), mask).select(1, 0);
   CHECK(rel_err(st.logits, ref) < 1e-10);
 }
@@ -263,7 +266,8 @@ TEST_CASE("perceiver_ar plugin: config - counts - byte_nll - generate", "[percei
   auto cfg = spec.resolve(spec.tiny_config);
   CHECK_THROWS_WITH(spec.resolve({{"bogus", 1}}), Contains("bogus"));
   CHECK_THROWS_WITH(spec.resolve({{"dim", "wide"}}), Contains("dim"));
-  CHECK_THROWS_WITH(spec.resolve({{"seq_len", 64}, {"max_seq_len", 32}}), Contains("max_seq_len: unknown option"));
+  CHECK_THROWS_WITH(spec.resolve({{"seq_len", 64}, {"max_seq_len", 32}}),
+                    Contains("max_seq_len: unknown option"));
   CHECK_THROWS_WITH(spec.resolve({{"seq_len", 64}, {"prefix_len", 32}, {"num_latents", 16}}),
                     Contains("disagree"));
 
@@ -296,7 +300,8 @@ TEST_CASE("perceiver_ar plugin: config - counts - byte_nll - generate", "[percei
   loss.backward();
   auto out = model->generate(bytes.narrow(1, 0, 3), 5, megabench::SamplingOptions{});
   CHECK(out.sizes() == torch::IntArrayRef({2, 8}));  // prime + new bytes
-  auto from_empty = model->generate(torch::zeros({2, 0}, torch::kLong), 4, megabench::SamplingOptions{});
+  auto from_empty =
+      model->generate(torch::zeros({2, 0}, torch::kLong), 4, megabench::SamplingOptions{});
   CHECK(from_empty.sizes() == torch::IntArrayRef({2, 4}));
 }
 
@@ -314,11 +319,12 @@ TEST_CASE("PerceiverAR benchmark", "[.bench][.perceiver_ar_bench]") {
                 C = env("PAR_PREFIX", 3072), steps = env("PAR_STEPS", 3);
   torch::set_num_threads(static_cast<int>(env("PAR_THREADS", 2)));
   torch::manual_seed(0);
-  auto model = PerceiverAR(PerceiverAROptions(256, dim, depth, L, C)
-                               .dim_head(64)
-                               .heads(8)
-                               .attention(env("PAR_FLASH", 1) != 0 ? megabench::AttentionPath::kSdpa
-                                                                   : megabench::AttentionPath::kExplicit));
+  auto model =
+      PerceiverAR(PerceiverAROptions(256, dim, depth, L, C)
+                      .dim_head(64)
+                      .heads(8)
+                      .attention(env("PAR_FLASH", 1) != 0 ? megabench::AttentionPath::kSdpa
+                                                          : megabench::AttentionPath::kExplicit));
   auto x = torch::randint(0, 256, {1, L + 1});
   using clock = std::chrono::steady_clock;
   auto ms = [](clock::time_point a, clock::time_point b) {

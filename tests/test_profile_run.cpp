@@ -1,20 +1,20 @@
-// `megabench run` with "profile": true: one profiled forward pass (and training step) per point after
-// the timed metrics, a kernel table per point under OUTDIR/profiles, the profile_* and
+// `megabench run` with "profile": true: one profiled forward pass (and training step) per point
+// after the timed metrics, a kernel table per point under OUTDIR/profiles, the profile_* and
 // attention_forward_* metrics in the record, and a profiler failure that leaves the point ok.
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "harness/cli/run.h"
 #include "harness/config/expand.h"
 #include "harness/measure/profiler.h"
-#include "harness/store/results.h"
-#include "harness/cli/run.h"
 #include "harness/measure/timing.h"
+#include "harness/store/results.h"
 #include "tests/support.h"
 
 namespace fs = std::filesystem;
@@ -23,11 +23,8 @@ using megabench::json;
 
 namespace {
 
-
-
-
-
-megabench::RunSummary run_quiet(const std::string& exp_path, const std::string& out, std::vector<std::string> sets = {}) {
+megabench::RunSummary run_quiet(const std::string& exp_path, const std::string& out,
+                                std::vector<std::string> sets = {}) {
   megabench::RunOptions o;
   o.experiment_path = exp_path;
   o.outdir = out;
@@ -90,7 +87,8 @@ TEST_CASE("run with profile writes a kernel table per point and the profile metr
     // The exclusive component times (other included) add up to the region's wall time.
     double sum = 0;
     for (const auto& [k, v] : m.items()) {
-      if (k.rfind("profile_forward_", 0) == 0 && k != "profile_forward_total_ms") sum += v.get<double>();
+      if (k.rfind("profile_forward_", 0) == 0 && k != "profile_forward_total_ms")
+        sum += v.get<double>();
     }
     CHECK(sum == Approx(total).epsilon(0.05));
     // The profiler's count of the matrix products, beside the analytical count: for the
@@ -106,8 +104,10 @@ TEST_CASE("run with profile writes a kernel table per point and the profile metr
 
     // The files: OUTDIR/profiles/<point name with '/' -> '__'>.md and .json.
     std::string stem = p["name"].get<std::string>();
-    for (size_t i = stem.find('/'); i != std::string::npos; i = stem.find('/', i + 2)) stem.replace(i, 1, "__");
-    const std::string md_path = out + "/profiles/" + stem + ".md", json_path = out + "/profiles/" + stem + ".json";
+    for (size_t i = stem.find('/'); i != std::string::npos; i = stem.find('/', i + 2))
+      stem.replace(i, 1, "__");
+    const std::string md_path = out + "/profiles/" + stem + ".md",
+                      json_path = out + "/profiles/" + stem + ".json";
     REQUIRE(fs::exists(md_path));
     REQUIRE(fs::exists(json_path));
     const std::string md = read_text(md_path);
@@ -123,7 +123,8 @@ TEST_CASE("run with profile writes a kernel table per point and the profile metr
     CHECK_FALSE(doc["forward"]["kernels"].empty());
     CHECK(doc["train_step"]["component_ms"].contains("feedforward"));
   }
-  // MEGABYTE's global and local stages are separate components; the baselines have no local attention.
+  // MEGABYTE's global and local stages are separate components; the baselines have no local
+  // attention.
   for (const auto& p : pts) {
     INFO(p["name"]);
     const auto& m = p["metrics"];
@@ -140,9 +141,11 @@ TEST_CASE("run without profile adds no profile metrics and no files", "[profile]
   auto dir = fresh_dir("off");
   auto exp = write_file(dir + "/exp.json", kThreeModels);
   auto out = dir + "/out";
-  auto s = run_quiet(exp, out, {"models=[{\"name\":\"transformer\",\"config\":{\"dim\":32,\"depth\":1,\"seq_len\":32,"
-                                "\"dim_head\":16,\"heads\":2}}]",
-                                "metrics=[\"forward\"]"});
+  auto s = run_quiet(
+      exp, out,
+      {"models=[{\"name\":\"transformer\",\"config\":{\"dim\":32,\"depth\":1,\"seq_len\":32,"
+       "\"dim_head\":16,\"heads\":2}}]",
+       "metrics=[\"forward\"]"});
   CHECK(s.ok == 1);
   auto pts = points_of(out + "/results.jsonl");
   REQUIRE(pts.size() == 1);

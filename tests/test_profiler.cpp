@@ -1,7 +1,6 @@
-// harness/measure/profiler.h: the component breakdown from profile::Range, on CPU through LibTorch's
-// profiler and on CUDA through CUPTI, and the guard that keeps the two apart.
+// harness/measure/profiler.h: the component breakdown from profile::Range, on CPU through
+// LibTorch's profiler and on CUDA through CUPTI, and the guard that keeps the two apart.
 #include <catch2/catch.hpp>
-
 #include <string>
 
 #include "harness/measure/profiler.h"
@@ -106,8 +105,8 @@ TEST_CASE("CUDA profiling without CUPTI or a GPU fails with a clear message", "[
     return;
   }
   CHECK_FALSE(why.empty());
-  CHECK_THROWS_WITH(Profiler(torch::Device(torch::kCUDA)), Catch::Contains("cannot profile on cuda") &&
-                                                              Catch::Contains(why));
+  CHECK_THROWS_WITH(Profiler(torch::Device(torch::kCUDA)),
+                    Catch::Contains("cannot profile on cuda") && Catch::Contains(why));
 }
 
 TEST_CASE("CUPTI profiler records kernels and attributes them to ranges", "[profiler][gpu]") {
@@ -160,10 +159,10 @@ TEST_CASE("CPU profiler counts matrix-product FLOPs from the shapes", "[profiler
   auto lin = torch::nn::Linear(48, 16);
   megabench::Profiler prof(torch::kCPU);
   prof.start();
-  torch::mm(a, b);      // 2 * 32 * 48 * 20
-  torch::bmm(c, d);     // 2 * 3 * 8 * 5 * 7
-  lin(a);               // addmm: 2 * 32 * 48 * 16
-  (a + 1).relu();       // elementwise: not counted
+  torch::mm(a, b);   // 2 * 32 * 48 * 20
+  torch::bmm(c, d);  // 2 * 3 * 8 * 5 * 7
+  lin(a);            // addmm: 2 * 32 * 48 * 16
+  (a + 1).relu();    // elementwise: not counted
   auto r = prof.stop();
   const double expected = 2.0 * 32 * 48 * 20 + 2.0 * 3 * 8 * 5 * 7 + 2.0 * 32 * 48 * 16;
   CHECK(r.measured_matmul_flops == expected);

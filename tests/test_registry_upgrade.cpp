@@ -5,9 +5,9 @@
 
 #include "harness/api/registry.h"
 
+using Catch::Contains;
 using megabench::json;
 using megabench::upgrade_model_config;
-using Catch::Contains;
 
 namespace {
 
@@ -33,8 +33,10 @@ TEST_CASE("upgrade_model_config maps the reference's MEGABYTE kwargs", "[registr
   // Three stages with SDPA; one stage (an empty patch list).
   const json three = upgrade_model_config(
       "megabyte", {{"depth", {1, 1, 1}}, {"max_seq_len", {8, 4, 2}}, {"flash_attn", true}});
-  CHECK(three == json{{"depth", {1, 1, 1}}, {"seq_len", 64}, {"patch", {4, 2}}, {"attention", "sdpa"}});
-  const json one = upgrade_model_config("megabyte", {{"dim", 32}, {"depth", {2}}, {"max_seq_len", {12}}});
+  CHECK(three ==
+        json{{"depth", {1, 1, 1}}, {"seq_len", 64}, {"patch", {4, 2}}, {"attention", "sdpa"}});
+  const json one =
+      upgrade_model_config("megabyte", {{"dim", 32}, {"depth", {2}}, {"max_seq_len", {12}}});
   CHECK(one == json{{"dim", 32}, {"depth", {2}}, {"seq_len", 12}, {"patch", json::array()}});
   CHECK(resolve("megabyte", one)["patch"] == json::array());
   const auto& mb = megabench::Registry::instance().get("megabyte");
@@ -54,7 +56,8 @@ TEST_CASE("upgrade_model_config maps records of the old resolved schema", "[regi
   CHECK(p == json::parse(R"({"dim": 64, "depth": 2, "seq_len": 256, "prefix_len": 192,
       "num_latents": 64, "attention": "sdpa"})"));
   CHECK(resolve("perceiver_ar", p)["prefix_len"] == 192);
-  const json t = upgrade_model_config("transformer", {{"layers", 3}, {"flash_attn", true}, {"seq_len", 64}});
+  const json t =
+      upgrade_model_config("transformer", {{"layers", 3}, {"flash_attn", true}, {"seq_len", 64}});
   CHECK(t == json{{"depth", 3}, {"attention", "sdpa"}, {"seq_len", 64}});
 }
 
@@ -72,9 +75,11 @@ TEST_CASE("upgrade_model_config is the identity on current configs", "[registry]
 TEST_CASE("upgrade_model_config rejects disagreeing and mistyped old keys", "[registry][upgrade]") {
   CHECK_THROWS_WITH(upgrade_model_config("perceiver_ar", {{"max_seq_len", 32}, {"seq_len", 64}}),
                     Contains("perceiver_ar.max_seq_len"));
-  CHECK_THROWS_WITH(upgrade_model_config("transformer", {{"flash_attn", true}, {"attention", "explicit"}}),
-                    Contains("disagrees"));
-  CHECK_THROWS_WITH(upgrade_model_config("megabyte", {{"flash_attn", "yes"}}), Contains("expected bool"));
+  CHECK_THROWS_WITH(
+      upgrade_model_config("transformer", {{"flash_attn", true}, {"attention", "explicit"}}),
+      Contains("disagrees"));
+  CHECK_THROWS_WITH(upgrade_model_config("megabyte", {{"flash_attn", "yes"}}),
+                    Contains("expected bool"));
   CHECK_THROWS_WITH(upgrade_model_config("megabyte", {{"max_seq_len", "long"}}), Contains("int[]"));
   // Only the checkpoint path upgrades: an experiment file with an old name is an error.
   CHECK_THROWS_WITH(resolve("transformer", {{"flash_attn", true}}), Contains("unknown option"));

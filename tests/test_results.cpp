@@ -1,12 +1,12 @@
 // The results store (append, reload, skip by key, partial lines), data sources, timing, whole runs
 // in-process (metrics, failed points, resume, shards) and resume after SIGKILL of a real process.
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -18,11 +18,11 @@
 #include <thread>
 
 #include "harness/api/record.h"
-#include "harness/io/data.h"
 #include "harness/api/registry.h"
-#include "harness/store/results.h"
 #include "harness/cli/run.h"
+#include "harness/io/data.h"
 #include "harness/measure/timing.h"
+#include "harness/store/results.h"
 #include "tests/support.h"
 
 namespace fs = std::filesystem;
@@ -31,11 +31,8 @@ using megabench::json;
 
 namespace {
 
-
-
-
-megabench::RunSummary run_quiet(const std::string& exp_path, const std::string& out, std::vector<std::string> sets = {},
-                                megabench::Shard shard = {}) {
+megabench::RunSummary run_quiet(const std::string& exp_path, const std::string& out,
+                                std::vector<std::string> sets = {}, megabench::Shard shard = {}) {
   megabench::RunOptions o;
   o.experiment_path = exp_path;
   o.outdir = out;
@@ -81,10 +78,12 @@ TEST_CASE("results store: append - reload - ok keys", "[results]") {
   CHECK(megabench::completed_keys(dir) == std::set<std::string>{"a", "c"});  // failed points rerun
 }
 
-TEST_CASE("results store: a partial trailing line is ignored and cut before appending", "[results]") {
+TEST_CASE("results store: a partial trailing line is ignored and cut before appending",
+          "[results]") {
   auto dir = fresh_dir("partial");
   auto path = write_file(dir + "/results.jsonl",
-                         "{\"type\":\"context\"}\n{\"type\":\"point\",\"key\":\"a\",\"status\":\"ok\"}\n{\"type\":\"po");
+                         "{\"type\":\"context\"}\n{\"type\":\"point\",\"key\":\"a\",\"status\":"
+                         "\"ok\"}\n{\"type\":\"po");
   auto loaded = megabench::load_results(path);
   CHECK(loaded.records.size() == 2);
   CHECK(loaded.partial_tail == 1);
@@ -120,15 +119,19 @@ TEST_CASE("data sources: file and random split - built-in corpora deterministic"
   std::string text(1000, 'a');
   for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 26);
   write_file(dir + "/f.txt", text);
-  auto d = megabench::data::load({.source = "file", .path = dir + "/f.txt", .held_out_fraction = 0.1});
+  auto d =
+      megabench::data::load({.source = "file", .path = dir + "/f.txt", .held_out_fraction = 0.1});
   CHECK(d.train.size() == 900);
   CHECK(d.held_out.size() == 100);
   CHECK(d.held_out[0] == static_cast<uint8_t>(text[900]));
-  CHECK_THROWS_WITH(megabench::data::load({.source = "file", .path = dir + "/none", .held_out_fraction = 0.1}),
-                    Catch::Contains("no such file"));
+  CHECK_THROWS_WITH(
+      megabench::data::load({.source = "file", .path = dir + "/none", .held_out_fraction = 0.1}),
+      Catch::Contains("no such file"));
 
-  auto r1 = megabench::data::load({.source = "random", .bytes = 4096, .held_out_fraction = 0.25, .seed = 1});
-  auto r2 = megabench::data::load({.source = "random", .bytes = 4096, .held_out_fraction = 0.25, .seed = 1});
+  auto r1 = megabench::data::load(
+      {.source = "random", .bytes = 4096, .held_out_fraction = 0.25, .seed = 1});
+  auto r2 = megabench::data::load(
+      {.source = "random", .bytes = 4096, .held_out_fraction = 0.25, .seed = 1});
   CHECK(r1.held_out.size() == 1024);
   CHECK(r1.train == r2.train);
 
@@ -142,8 +145,9 @@ TEST_CASE("data sources: file and random split - built-in corpora deterministic"
     CHECK(a.train.size() > 100000);
     CHECK(a.held_out.size() > 10000);
     // Real text: mostly printable ASCII.
-    size_t printable = std::count_if(a.held_out.begin(), a.held_out.end(),
-                                     [](uint8_t c) { return (c >= 32 && c < 127) || c == '\n' || c == '\t'; });
+    size_t printable = std::count_if(a.held_out.begin(), a.held_out.end(), [](uint8_t c) {
+      return (c >= 32 && c < 127) || c == '\n' || c == '\t';
+    });
     CHECK(printable > a.held_out.size() * 9 / 10);
   }
 }
@@ -165,7 +169,8 @@ TEST_CASE("time_repeats: median - min and max over the repeats", "[results][timi
   WARN("timing overhead between repeats: " << 100 * (t.loop_ms - t.measured_ms) / t.loop_ms << "%");
 }
 
-TEST_CASE("a run measures every metric - records failures and skips recorded points", "[results][run]") {
+TEST_CASE("a run measures every metric - records failures and skips recorded points",
+          "[results][run]") {
   auto dir = fresh_dir("run");
   auto exp = write_file(dir + "/exp.json", R"({
     "name": "run_test",
@@ -199,7 +204,8 @@ TEST_CASE("a run measures every metric - records failures and skips recorded poi
     CHECK(m["forward_ms_min"] <= m["forward_ms"]);
     CHECK(m["forward_ms"] <= m["forward_ms_max"]);
     const double T = p["config"]["seq_len"].get<double>();
-    CHECK(m["forward_bytes_per_s"].get<double>() == Approx(2 * T / (m["forward_ms"].get<double>() * 1e-3)));
+    CHECK(m["forward_bytes_per_s"].get<double>() ==
+          Approx(2 * T / (m["forward_ms"].get<double>() * 1e-3)));
     CHECK(m["train_step_ms"].get<double>() > 0);
     CHECK(m["generate_ms_per_byte"].get<double>() > 0);
     CHECK(m["generate_cache_speedup"].get<double>() > 0);
@@ -220,7 +226,8 @@ TEST_CASE("a run measures every metric - records failures and skips recorded poi
   CHECK(points_of(out + "/results.jsonl").size() == 2);
 }
 
-TEST_CASE("bpb learns a predictable file - a NaN point fails and the sweep goes on", "[results][run]") {
+TEST_CASE("bpb learns a predictable file - a NaN point fails and the sweep goes on",
+          "[results][run]") {
   auto dir = fresh_dir("bpb");
   std::string text(40000, 'a');
   for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 26);
@@ -230,7 +237,8 @@ TEST_CASE("bpb learns a predictable file - a NaN point fails and the sweep goes 
     "models": [{"name": "test_tiny", "config": {"dim": 32, "seq_len": 64}}],
     "sweep": {"grid": {"fail": ["none", "nan"]}},
     "metrics": ["bpb"], "threads": 1,
-    "data": {"source": "file", "path": ")" + dir + R"(/abc.txt"},
+    "data": {"source": "file", "path": ")" + dir +
+                                               R"(/abc.txt"},
     "train": {"steps": 150, "lr": 0.05, "batch": 8, "eval_bytes": 3200}
   })");
   auto out = dir + "/out";
@@ -268,7 +276,8 @@ TEST_CASE("shards split the sweep without overlap", "[results][run]") {
   auto s0 = run_quiet(exp, out, {}, megabench::parse_shard("0/2"));
   auto s1 = run_quiet(exp, out, {}, megabench::parse_shard("1/2"));
   CHECK(s0.in_shard + s1.in_shard == 6);
-  auto a = points_of(out + "/results.shard-0-of-2.jsonl"), b = points_of(out + "/results.shard-1-of-2.jsonl");
+  auto a = points_of(out + "/results.shard-0-of-2.jsonl"),
+       b = points_of(out + "/results.shard-1-of-2.jsonl");
   std::set<std::string> keys;
   for (const auto& p : a) keys.insert(p["key"].get<std::string>());
   for (const auto& p : b) keys.insert(p["key"].get<std::string>());
@@ -280,7 +289,8 @@ TEST_CASE("shards split the sweep without overlap", "[results][run]") {
   CHECK(full.skipped == 6);
 }
 
-// ---- resume after SIGKILL --------------------------------------------------------------------------
+// ---- resume after SIGKILL
+// --------------------------------------------------------------------------
 
 namespace {
 
@@ -308,7 +318,9 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
-size_t count_points(const std::string& file) { return points_of(file).size(); }
+size_t count_points(const std::string& file) {
+  return points_of(file).size();
+}
 
 // Starts the run, SIGKILLs it once `kill_after` points are recorded, reruns it to the end, and
 // checks that every point is recorded exactly once and the first records survived unchanged.
@@ -349,7 +361,8 @@ void kill_and_resume(const std::vector<std::string>& argv, const std::string& re
   CHECK(contexts == 2);
 }
 
-std::string resume_experiment(const std::string& dir, const std::string& model, const json& config) {
+std::string resume_experiment(const std::string& dir, const std::string& model,
+                              const json& config) {
   json exp = {{"name", "resume"},
               {"models", {{{"name", model}, {"config", config}}}},
               {"sweep", {{"grid", {{"seed", {0, 1, 2, 3, 4, 5, 6, 7}}}}}},
@@ -375,13 +388,15 @@ TEST_CASE("resume child (run by the kill test)", "[.][resume-child]") {
   megabench::run_experiment(o, std::cout);
 }
 
-TEST_CASE("resume after SIGKILL loses no point and duplicates none (harness process)", "[results][resume]") {
+TEST_CASE("resume after SIGKILL loses no point and duplicates none (harness process)",
+          "[results][resume]") {
   auto dir = fresh_dir("resume_self");
   auto exp = resume_experiment(dir, "test_tiny", {{"sleep_ms", 15}});  // ~0.5 s a point
   auto out = dir + "/out";
   ::setenv("MEGABENCH_RESUME_EXPERIMENT", exp.c_str(), 1);
   ::setenv("MEGABENCH_RESUME_OUT", out.c_str(), 1);
-  kill_and_resume({"/proc/self/exe", "[resume-child]"}, out + "/results.jsonl", 8, 2, dir + "/log.txt");
+  kill_and_resume({"/proc/self/exe", "[resume-child]"}, out + "/results.jsonl", 8, 2,
+                  dir + "/log.txt");
 }
 
 TEST_CASE("resume after SIGKILL of the megabench binary", "[results][resume]") {
@@ -402,6 +417,6 @@ TEST_CASE("resume after SIGKILL of the megabench binary", "[results][resume]") {
   }
   auto exp = resume_experiment(dir, pick["name"], pick["tiny_config"]);
   auto out = dir + "/out";
-  kill_and_resume({MEGABENCH_BINARY, "run", exp, "-o", out, "--no-progress"}, out + "/results.jsonl", 8, 1,
-                  dir + "/log.txt");
+  kill_and_resume({MEGABENCH_BINARY, "run", exp, "-o", out, "--no-progress"},
+                  out + "/results.jsonl", 8, 1, dir + "/log.txt");
 }

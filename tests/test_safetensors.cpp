@@ -1,13 +1,13 @@
 // safetensors reading/writing and checkpoint loading. Corrupt files are built byte by byte here, so
 // each check hits exactly one validation; the interop test reads a file written by the reference
 // Python package (tests/fixtures/gen_safetensors_sample.py).
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "harness/io/checkpoint.h"
@@ -33,7 +33,9 @@ std::string make_file(const std::string& header, const std::string& data = "") {
 }
 
 /// `n` zero bytes of data.
-std::string zeros(size_t n) { return std::string(n, '\0'); }
+std::string zeros(size_t n) {
+  return std::string(n, '\0');
+}
 
 /// A temporary path removed when the object goes away.
 struct TempPath {
@@ -41,8 +43,8 @@ struct TempPath {
   explicit TempPath(const std::string& stem) {
     static int counter = 0;
     path = std::filesystem::temp_directory_path() /
-           ("megabench_" + stem + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) +
-            ".safetensors");
+           ("megabench_" + stem + "_" + std::to_string(::getpid()) + "_" +
+            std::to_string(counter++) + ".safetensors");
   }
   ~TempPath() {
     std::error_code ec;
@@ -52,12 +54,14 @@ struct TempPath {
 };
 
 void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 /// Sequential(Linear(3, 4), BatchNorm1d(4), Linear(4, 2)): parameters plus float and int64 buffers.
 torch::nn::Sequential small_model() {
-  return torch::nn::Sequential(torch::nn::Linear(3, 4), torch::nn::BatchNorm1d(4), torch::nn::Linear(4, 2));
+  return torch::nn::Sequential(torch::nn::Linear(3, 4), torch::nn::BatchNorm1d(4),
+                               torch::nn::Linear(4, 2));
 }
 
 /// The model's state as a File, as the loader would return it (values cloned).
@@ -80,10 +84,9 @@ st::File file_of(const torch::nn::Module& module) {
 // Round trips
 
 TEST_CASE("safetensors round-trips every dtype", "[safetensors]") {
-  const std::vector<torch::ScalarType> dtypes = {torch::kFloat32, torch::kFloat64, torch::kFloat16,
-                                                 torch::kBFloat16, torch::kInt64,  torch::kInt32,
-                                                 torch::kInt16,   torch::kInt8,    torch::kUInt8,
-                                                 torch::kBool};
+  const std::vector<torch::ScalarType> dtypes = {
+      torch::kFloat32, torch::kFloat64, torch::kFloat16, torch::kBFloat16, torch::kInt64,
+      torch::kInt32,   torch::kInt16,   torch::kInt8,    torch::kUInt8,    torch::kBool};
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto dtype : dtypes) {
     // Values exact in every dtype; a distinct shape per tensor catches mixed-up offsets.
@@ -119,14 +122,16 @@ TEST_CASE("safetensors round-trips a 0-d and an empty tensor", "[safetensors]") 
   const torch::Tensor scalar = torch::tensor(3.5, torch::kFloat64);
   const torch::Tensor empty = torch::zeros({0, 5}, torch::kFloat32);
   const torch::Tensor after = torch::tensor({7, 8}, torch::kInt32);  // data after the empty one
-  const st::File file = st::parse(st::serialize({{"scalar", scalar}, {"empty", empty}, {"after", after}}));
+  const st::File file =
+      st::parse(st::serialize({{"scalar", scalar}, {"empty", empty}, {"after", after}}));
   REQUIRE(file.tensors.at("scalar").dim() == 0);
   REQUIRE(file.tensors.at("scalar").item<double>() == 3.5);
   REQUIRE(file.tensors.at("empty").sizes() == torch::IntArrayRef({0, 5}));
   REQUIRE(torch::equal(file.tensors.at("after"), after));
 }
 
-TEST_CASE("safetensors round-trips metadata and lays out bytes as the format says", "[safetensors]") {
+TEST_CASE("safetensors round-trips metadata and lays out bytes as the format says",
+          "[safetensors]") {
   const std::map<std::string, std::string> metadata = {
       {"model", "megabyte"}, {"config", R"({"dim": 64, "name": "x\"y"})"}, {"empty", ""}};
   const torch::Tensor t = torch::tensor({1.0f, -2.0f, 0.5f});
@@ -164,9 +169,11 @@ TEST_CASE("safetensors save rejects bad names and dtypes", "[safetensors]") {
                       Contains("'c'") && Contains("cannot be stored"));
 }
 
-TEST_CASE("safetensors save replaces the file atomically and leaves no temporary", "[safetensors]") {
+TEST_CASE("safetensors save replaces the file atomically and leaves no temporary",
+          "[safetensors]") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("megabench_atomic_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("megabench_atomic_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const std::string path = (dir / "model.safetensors").string();
   st::save(path, {{"a", torch::ones({4})}});
@@ -186,7 +193,8 @@ TEST_CASE("safetensors save replaces the file atomically and leaves no temporary
 TEST_CASE("safetensors reads a file written by the Python safetensors package", "[safetensors]") {
   const st::File file =
       st::load(megabench::test::source_path("tests/fixtures/safetensors_sample.safetensors"));
-  REQUIRE(file.metadata == std::map<std::string, std::string>{{"model", "sample"}, {"config", R"({"dim": 3})"}});
+  REQUIRE(file.metadata ==
+          std::map<std::string, std::string>{{"model", "sample"}, {"config", R"({"dim": 3})"}});
   REQUIRE(file.names.size() == 13);
   REQUIRE(file.tensors.size() == 13);
 
@@ -197,7 +205,8 @@ TEST_CASE("safetensors reads a file written by the Python safetensors package", 
       {"f64", ramp.mul(3.0)},
       {"f16", ramp.to(torch::kFloat16).reshape({3, 2})},
       {"bf16", ramp.mul(2.0).to(torch::kBFloat16).reshape({6})},
-      {"i64", torch::tensor({-(int64_t{1} << 40), int64_t{-1}, int64_t{0}, int64_t{1}, int64_t{1} << 40})},
+      {"i64",
+       torch::tensor({-(int64_t{1} << 40), int64_t{-1}, int64_t{0}, int64_t{1}, int64_t{1} << 40})},
       {"i32", torch::tensor({-(1 << 30), 7, 0, 1 << 30}, torch::kInt32).reshape({2, 2})},
       {"i16", torch::tensor({-32768, 0, 32767}, torch::kInt16)},
       {"i8", torch::tensor({-128, -1, 0, 127}, torch::kInt8)},
@@ -239,49 +248,64 @@ TEST_CASE("safetensors rejects a header that is not a JSON object", "[safetensor
   REQUIRE_THROWS_WITH(st::parse(make_file(R"({"w":{"dtype":"F32",)")), Contains("not valid JSON"));
   REQUIRE_THROWS_WITH(st::parse(make_file("{\"w\xff\":1}")), Contains("not valid JSON"));
   REQUIRE_THROWS_WITH(st::parse(make_file("[1, 2]")), Contains("must be a JSON object"));
-  REQUIRE_THROWS_WITH(st::parse(make_file(R"({"w": 5})")), Contains("'w'") && Contains("must be an object"));
+  REQUIRE_THROWS_WITH(st::parse(make_file(R"({"w": 5})")),
+                      Contains("'w'") && Contains("must be an object"));
 }
 
 TEST_CASE("safetensors rejects an unknown dtype", "[safetensors]") {
   REQUIRE_THROWS_WITH(
-      st::parse(make_file(R"({"w8":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}})", zeros(2))),
+      st::parse(
+          make_file(R"({"w8":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}})", zeros(2))),
       Contains("'w8'") && Contains("unknown dtype 'F8_E4M3'"));
-  REQUIRE_THROWS_WITH(st::parse(make_file(R"({"w":{"dtype":3,"shape":[2],"data_offsets":[0,2]}})", zeros(2))),
-                      Contains("'w'") && Contains("\"dtype\""));
+  REQUIRE_THROWS_WITH(
+      st::parse(make_file(R"({"w":{"dtype":3,"shape":[2],"data_offsets":[0,2]}})", zeros(2))),
+      Contains("'w'") && Contains("\"dtype\""));
 }
 
 TEST_CASE("safetensors rejects a bad shape", "[safetensors]") {
   const auto file_with_shape = [](const std::string& shape) {
-    return make_file(R"({"bad":{"dtype":"U8","shape":)" + shape + R"(,"data_offsets":[0,4]}})", zeros(4));
+    return make_file(R"({"bad":{"dtype":"U8","shape":)" + shape + R"(,"data_offsets":[0,4]}})",
+                     zeros(4));
   };
   REQUIRE_THROWS_WITH(st::parse(file_with_shape("4")), Contains("'bad'") && Contains("\"shape\""));
-  REQUIRE_THROWS_WITH(st::parse(file_with_shape("[-4]")), Contains("'bad'") && Contains("negative"));
-  REQUIRE_THROWS_WITH(st::parse(file_with_shape("[2.0, 2]")), Contains("'bad'") && Contains("shape[0]"));
-  REQUIRE_THROWS_WITH(st::parse(file_with_shape("[\"4\"]")), Contains("'bad'") && Contains("shape[0]"));
+  REQUIRE_THROWS_WITH(st::parse(file_with_shape("[-4]")),
+                      Contains("'bad'") && Contains("negative"));
+  REQUIRE_THROWS_WITH(st::parse(file_with_shape("[2.0, 2]")),
+                      Contains("'bad'") && Contains("shape[0]"));
+  REQUIRE_THROWS_WITH(st::parse(file_with_shape("[\"4\"]")),
+                      Contains("'bad'") && Contains("shape[0]"));
   REQUIRE_THROWS_WITH(st::parse(file_with_shape("[4294967296, 4294967296]")),
                       Contains("'bad'") && Contains("overflow"));
   REQUIRE_THROWS_WITH(st::parse(file_with_shape("[99999999999999999999]")), Contains("'bad'"));
   // The byte count overflows even when the element count fits.
   REQUIRE_THROWS_WITH(
-      st::parse(make_file(R"({"big":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,4]}})", zeros(4))),
+      st::parse(
+          make_file(R"({"big":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,4]}})",
+                    zeros(4))),
       Contains("'big'") && Contains("overflow"));
 }
 
 TEST_CASE("safetensors rejects malformed data_offsets", "[safetensors]") {
   const auto file_with_offsets = [](const std::string& offsets) {
-    return make_file(R"({"w":{"dtype":"U8","shape":[4],"data_offsets":)" + offsets + "}}", zeros(8));
+    return make_file(R"({"w":{"dtype":"U8","shape":[4],"data_offsets":)" + offsets + "}}",
+                     zeros(8));
   };
-  REQUIRE_THROWS_WITH(st::parse(file_with_offsets("[0]")), Contains("'w'") && Contains("two integers"));
-  REQUIRE_THROWS_WITH(st::parse(file_with_offsets("[0, 4, 8]")), Contains("'w'") && Contains("two integers"));
-  REQUIRE_THROWS_WITH(st::parse(file_with_offsets("[-4, 0]")), Contains("'w'") && Contains("begin"));
-  REQUIRE_THROWS_WITH(st::parse(file_with_offsets("[4, 0]")), Contains("'w'") && Contains("is after end"));
+  REQUIRE_THROWS_WITH(st::parse(file_with_offsets("[0]")),
+                      Contains("'w'") && Contains("two integers"));
+  REQUIRE_THROWS_WITH(st::parse(file_with_offsets("[0, 4, 8]")),
+                      Contains("'w'") && Contains("two integers"));
+  REQUIRE_THROWS_WITH(st::parse(file_with_offsets("[-4, 0]")),
+                      Contains("'w'") && Contains("begin"));
+  REQUIRE_THROWS_WITH(st::parse(file_with_offsets("[4, 0]")),
+                      Contains("'w'") && Contains("is after end"));
   REQUIRE_THROWS_WITH(st::parse(make_file(R"({"w":{"dtype":"U8","shape":[4]}})", zeros(4))),
                       Contains("'w'") && Contains("\"data_offsets\" is missing"));
 }
 
 TEST_CASE("safetensors rejects offsets beyond the data buffer", "[safetensors]") {
   REQUIRE_THROWS_WITH(
-      st::parse(make_file(R"({"far":{"dtype":"F32","shape":[2],"data_offsets":[100,108]}})", zeros(16))),
+      st::parse(
+          make_file(R"({"far":{"dtype":"F32","shape":[2],"data_offsets":[100,108]}})", zeros(16))),
       Contains("'far'") && Contains("beyond the 16-byte data buffer"));
 }
 
@@ -297,13 +321,16 @@ TEST_CASE("safetensors rejects overlapping tensors", "[safetensors]") {
                       Contains("'inner'") && Contains("overlap") && Contains("'outer'"));
 }
 
-TEST_CASE("safetensors rejects a byte length that does not match dtype and shape", "[safetensors]") {
+TEST_CASE("safetensors rejects a byte length that does not match dtype and shape",
+          "[safetensors]") {
   REQUIRE_THROWS_WITH(
-      st::parse(make_file(R"({"mismatch":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", zeros(8))),
+      st::parse(
+          make_file(R"({"mismatch":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", zeros(8))),
       Contains("'mismatch'") && Contains("cover 8 bytes") && Contains("needs 12 bytes"));
   // The right byte count for the shape under a different dtype.
   REQUIRE_THROWS_WITH(
-      st::parse(make_file(R"({"asf64":{"dtype":"F64","shape":[2],"data_offsets":[0,8]}})", zeros(8))),
+      st::parse(
+          make_file(R"({"asf64":{"dtype":"F64","shape":[2],"data_offsets":[0,8]}})", zeros(8))),
       Contains("'asf64'") && Contains("needs 16 bytes"));
 }
 
@@ -313,7 +340,8 @@ TEST_CASE("safetensors rejects a truncated file", "[safetensors]") {
   REQUIRE_THROWS_WITH(st::parse(cut), Contains("'last'") && Contains("truncated"));
   TempPath tmp("truncated");
   write_bytes(tmp.str(), cut);
-  REQUIRE_THROWS_WITH(st::load(tmp.str()), Contains(tmp.str()) && Contains("'last'") && Contains("truncated"));
+  REQUIRE_THROWS_WITH(st::load(tmp.str()),
+                      Contains(tmp.str()) && Contains("'last'") && Contains("truncated"));
 }
 
 TEST_CASE("safetensors rejects bad metadata and bool bytes", "[safetensors]") {
@@ -321,7 +349,8 @@ TEST_CASE("safetensors rejects bad metadata and bool bytes", "[safetensors]") {
                       Contains("'epoch'") && Contains("must be a string"));
   REQUIRE_THROWS_WITH(st::parse(make_file(R"({"__metadata__":["x"]})")), Contains("__metadata__"));
   REQUIRE_THROWS_WITH(
-      st::parse(make_file(R"({"mask":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3]}})", std::string("\1\0\2", 3))),
+      st::parse(make_file(R"({"mask":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3]}})",
+                          std::string("\1\0\2", 3))),
       Contains("'mask'") && Contains("byte value 2"));
 }
 
@@ -333,10 +362,11 @@ TEST_CASE("safetensors load names a missing file or a directory", "[safetensors]
 }
 
 TEST_CASE("safetensors survives random corruption", "[safetensors]") {
-  const std::string good = st::serialize(
-      {{"w", torch::randn({3, 4})}, {"b", torch::arange(5)}, {"m", torch::ones({2}, torch::kBool)},
-       {"s", torch::tensor(1.0, torch::kFloat64)}},
-      {{"model", "megabyte"}});
+  const std::string good = st::serialize({{"w", torch::randn({3, 4})},
+                                          {"b", torch::arange(5)},
+                                          {"m", torch::ones({2}, torch::kBool)},
+                                          {"s", torch::tensor(1.0, torch::kFloat64)}},
+                                         {{"model", "megabyte"}});
   std::mt19937 rng(1234);
   const char json_chars[] = "0123456789-[]{},\":.eE ";  // changes numbers, lengths and structure
   int accepted = 0;
@@ -347,10 +377,18 @@ TEST_CASE("safetensors survives random corruption", "[safetensors]") {
     for (int k = 0; k < mutations && bytes.size() > 9; ++k) {
       const char c = json_chars[rng() % (sizeof(json_chars) - 1)];
       switch (rng() % 4) {
-        case 0: bytes[rng() % bytes.size()] ^= static_cast<char>(1 + rng() % 255); break;
-        case 1: bytes[8 + rng() % (bytes.size() - 8)] = c; break;
-        case 2: bytes.resize(1 + rng() % bytes.size()); break;
-        default: bytes.insert(8 + rng() % (bytes.size() - 8), 1, c); break;
+        case 0:
+          bytes[rng() % bytes.size()] ^= static_cast<char>(1 + rng() % 255);
+          break;
+        case 1:
+          bytes[8 + rng() % (bytes.size() - 8)] = c;
+          break;
+        case 2:
+          bytes.resize(1 + rng() % bytes.size());
+          break;
+        default:
+          bytes.insert(8 + rng() % (bytes.size() - 8), 1, c);
+          break;
       }
     }
     // Anything but success or std::runtime_error (another exception type, a crash) fails the test.
@@ -377,7 +415,8 @@ TEST_CASE("checkpoint save and load_into restore every parameter and buffer", "[
   ckpt::save(tmp.str(), *source, {{"model", "small"}, {"config", "{}"}});
 
   auto target = small_model();  // a different random init
-  REQUIRE_FALSE(torch::equal(target[0]->named_parameters()["weight"], source[0]->named_parameters()["weight"]));
+  REQUIRE_FALSE(torch::equal(target[0]->named_parameters()["weight"],
+                             source[0]->named_parameters()["weight"]));
   const st::File file = st::load(tmp.str());
   REQUIRE(file.metadata.at("model") == "small");
   ckpt::load_into(*target, file);
@@ -404,7 +443,8 @@ TEST_CASE("checkpoint load_into converts floating dtypes", "[safetensors]") {
   REQUIRE(torch::equal(target->bias, source->bias.to(torch::kFloat64)));
 }
 
-TEST_CASE("checkpoint load_into names each mismatch and changes nothing on failure", "[safetensors]") {
+TEST_CASE("checkpoint load_into names each mismatch and changes nothing on failure",
+          "[safetensors]") {
   auto model = small_model();
   const torch::Tensor before = model[0]->named_parameters()["weight"].detach().clone();
   auto good = file_of(*small_model());
@@ -416,7 +456,8 @@ TEST_CASE("checkpoint load_into names each mismatch and changes nothing on failu
   SECTION("unexpected tensor, only when strict") {
     good.names.push_back("extra.weight");
     good.tensors["extra.weight"] = torch::ones({1});
-    REQUIRE_THROWS_WITH(ckpt::load_into(*model, good), Contains("'extra.weight'") && Contains("unexpected"));
+    REQUIRE_THROWS_WITH(ckpt::load_into(*model, good),
+                        Contains("'extra.weight'") && Contains("unexpected"));
     ckpt::load_into(*model, good, /*strict=*/false);
     REQUIRE(torch::equal(model[0]->named_parameters()["weight"], good.tensors.at("0.weight")));
     return;
@@ -428,7 +469,8 @@ TEST_CASE("checkpoint load_into names each mismatch and changes nothing on failu
   }
   SECTION("integer tensor for a floating parameter") {
     good.tensors["0.weight"] = torch::ones({4, 3}, torch::kInt64);
-    REQUIRE_THROWS_WITH(ckpt::load_into(*model, good), Contains("'0.weight'") && Contains("floating"));
+    REQUIRE_THROWS_WITH(ckpt::load_into(*model, good),
+                        Contains("'0.weight'") && Contains("floating"));
   }
   SECTION("floating tensor for an integer buffer") {
     good.tensors["1.num_batches_tracked"] = torch::tensor(1.0);
@@ -442,8 +484,9 @@ TEST_CASE("checkpoint load_into accepts a Python-written file by name", "[safete
   // A module whose parameter is named "layers.0.weight", like a Python nn.ModuleList entry.
   struct Holder : torch::nn::Module {
     Holder() {
-      layers = register_module("layers", torch::nn::Sequential(torch::nn::Linear(
-                                             torch::nn::LinearOptions(3, 3).bias(false))));
+      layers = register_module(
+          "layers",
+          torch::nn::Sequential(torch::nn::Linear(torch::nn::LinearOptions(3, 3).bias(false))));
     }
     torch::nn::Sequential layers;
   };

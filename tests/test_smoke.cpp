@@ -1,5 +1,6 @@
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+
+#include <catch2/catch.hpp>
 
 #include "tests/support.h"
 

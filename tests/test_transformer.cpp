@@ -1,7 +1,8 @@
 // The byte Transformer baseline: same logits as a one-stage MEGABYTE with the same weights,
 // cached decoding (full and sliding-window) against the full forward, and bad input.
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+
+#include <catch2/catch.hpp>
 
 #include "baselines/transformer.h"
 #include "models/megabyte.h"
@@ -96,7 +97,8 @@ TEST_CASE("Transformer window attention sees exactly the last W bytes", "[transf
   CHECK(changed.narrow(0, 12, 8).any().item<bool>() == false);
 }
 
-TEST_CASE("Transformer generation: cached and uncached agree - bad input is rejected", "[transformer][generate]") {
+TEST_CASE("Transformer generation: cached and uncached agree - bad input is rejected",
+          "[transformer][generate]") {
   auto t = make(6, PositionKind::kLearned, false, 16);
   auto prime = torch::randint(0, 256, {2, 4}, torch::kLong);
   torch::manual_seed(2);

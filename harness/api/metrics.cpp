@@ -11,13 +11,16 @@ MetricRegistry& MetricRegistry::instance() {
 }
 
 void MetricRegistry::add(MetricSpec spec) {
-  if (specs_.count(spec.name)) throw std::logic_error("metric '" + spec.name + "' is registered twice");
+  if (specs_.count(spec.name))
+    throw std::logic_error("metric '" + spec.name + "' is registered twice");
   if (!spec.run) throw std::logic_error("metric '" + spec.name + "' has no run function");
   std::string name = spec.name;
   specs_.emplace(std::move(name), std::move(spec));
 }
 
-bool MetricRegistry::has(const std::string& name) const { return specs_.count(name) > 0; }
+bool MetricRegistry::has(const std::string& name) const {
+  return specs_.count(name) > 0;
+}
 
 const MetricSpec& MetricRegistry::get(const std::string& name) const {
   auto it = specs_.find(name);

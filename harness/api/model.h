@@ -15,9 +15,9 @@ namespace megabench {
 
 /// Analytical FLOPs per byte of the forward pass (a multiply-add counts 2). Training is 3x.
 struct FlopBreakdown {
-  double attention = 0;      // score (QK^T) and value (AV) products
-  double dense = 0;          // feedforward, attention projections, patch and stage projections
-  double embed_logits = 0;   // embeddings and the output projection to logits
+  double attention = 0;     // score (QK^T) and value (AV) products
+  double dense = 0;         // feedforward, attention projections, patch and stage projections
+  double embed_logits = 0;  // embeddings and the output projection to logits
   double total() const { return attention + dense + embed_logits; }
 };
 
@@ -31,7 +31,9 @@ struct ParamCount {
 /// Negative log-likelihood in nats of `bytes` (B, L) under next-byte `logits` (B, L, V) whose row
 /// t is the distribution of byte t: (B, L).
 inline torch::Tensor nll_from_logits(const torch::Tensor& logits, const torch::Tensor& bytes) {
-  return -torch::log_softmax(logits, -1).gather(-1, bytes.to(torch::kLong).unsqueeze(-1)).squeeze(-1);
+  return -torch::log_softmax(logits, -1)
+              .gather(-1, bytes.to(torch::kLong).unsqueeze(-1))
+              .squeeze(-1);
 }
 
 class ByteModel {

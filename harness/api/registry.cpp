@@ -19,7 +19,9 @@ void Registry::add(ModelSpec spec) {
   specs_.emplace(std::move(name), std::move(spec));
 }
 
-bool Registry::has(const std::string& name) const { return specs_.count(name) > 0; }
+bool Registry::has(const std::string& name) const {
+  return specs_.count(name) > 0;
+}
 
 const ModelSpec& Registry::get(const std::string& name) const {
   auto it = specs_.find(name);
@@ -50,7 +52,7 @@ bool matches_base(const std::string& base, const json& v) {
 std::vector<std::string> alternatives(const std::string& type) {
   std::vector<std::string> out;
   size_t start = 0;
-  for (size_t bar = type.find('|'); ; bar = type.find('|', start)) {
+  for (size_t bar = type.find('|');; bar = type.find('|', start)) {
     out.push_back(type.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
     if (bar == std::string::npos) return out;
     start = bar + 1;
@@ -63,8 +65,9 @@ bool is_list_type(const std::string& alt) {
 
 // Moves c[from] to c[to], converted by `convert`. A null value is dropped; a key already under
 // the new name must hold the same value.
-void rename_key(json& c, const std::string& model, const char* from, const char* to,
-                const std::function<json(const json&)>& convert = [](const json& v) { return v; }) {
+void rename_key(
+    json& c, const std::string& model, const char* from, const char* to,
+    const std::function<json(const json&)>& convert = [](const json& v) { return v; }) {
   if (!c.contains(from)) return;
   const json old = c[from];
   c.erase(from);
@@ -114,7 +117,8 @@ bool option_type_matches(const std::string& type, const json& v) {
       continue;
     }
     const std::string base = alt.substr(0, alt.size() - 2);
-    if (v.is_array() && std::all_of(v.begin(), v.end(), [&](const json& e) { return matches_base(base, e); })) {
+    if (v.is_array() &&
+        std::all_of(v.begin(), v.end(), [&](const json& e) { return matches_base(base, e); })) {
       return true;
     }
   }
@@ -125,8 +129,11 @@ std::string option_type_words(const std::string& type) {
   std::string out;
   for (const auto& alt : alternatives(type)) {
     std::string b = is_list_type(alt) ? alt.substr(0, alt.size() - 2) : alt;
-    std::string w = b == "int" ? "an integer" : b == "float" ? "a number" : b == "bool" ? "true or false"
-                  : b == "string" ? "a string" : b;
+    std::string w = b == "int"      ? "an integer"
+                    : b == "float"  ? "a number"
+                    : b == "bool"   ? "true or false"
+                    : b == "string" ? "a string"
+                                    : b;
     if (is_list_type(alt)) w = "a list of " + b + "s";
     out += (out.empty() ? "" : " or ") + w;
   }

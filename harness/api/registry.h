@@ -4,11 +4,10 @@
 //   MEGABENCH_REGISTER_MODEL(megabyte, TypedModelSpec<MEGABYTEOptions>{.name = "megabyte", ...});
 //
 // Plugins are linked as an OBJECT library, so no registration is dropped by the linker.
-#include <nlohmann/json.hpp>
-
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -99,7 +98,8 @@ class Registry {
 };
 
 /// Whether `v` has an option type: "int", "float", "bool", "string", "T[]" (a list of T), and
-/// alternatives joined by '|' ("int|int[]|string"). Throws std::logic_error on an unknown type word.
+/// alternatives joined by '|' ("int|int[]|string"). Throws std::logic_error on an unknown type
+/// word.
 bool option_type_matches(const std::string& type, const json& v);
 /// The type in words for errors: "an integer or a list of ints".
 std::string option_type_words(const std::string& type);

@@ -1,7 +1,6 @@
 // `megabench list`: the registered models with their options (from each model's option table),
 // and with --metrics the metric table.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <memory>
 
@@ -18,9 +17,12 @@ json models_json() {
     const auto& spec = Registry::instance().get(name);
     json options = json::array();
     for (const auto& o : spec.options) {
-      options.push_back({{"name", o.name}, {"type", o.type}, {"default", o.default_value}, {"help", o.help}});
+      options.push_back(
+          {{"name", o.name}, {"type", o.type}, {"default", o.default_value}, {"help", o.help}});
     }
-    out.push_back({{"name", spec.name}, {"description", spec.description}, {"options", options},
+    out.push_back({{"name", spec.name},
+                   {"description", spec.description},
+                   {"options", options},
                    {"tiny_config", spec.tiny_config}});
   }
   return out;
@@ -30,12 +32,19 @@ json metrics_json() {
   json out = json::array();
   for (const MetricSpec* m : MetricRegistry::instance().all()) {
     json needs = json::array();
-    for (auto [bit, word] : {std::pair{kNeedsModel, "model"}, {kNeedsTraining, "training"},
-                             {kNeedsEval, "eval"}, {kNeedsGenerator, "generator"}, {kNeedsData, "data"}}) {
+    for (auto [bit, word] : {std::pair{kNeedsModel, "model"},
+                             {kNeedsTraining, "training"},
+                             {kNeedsEval, "eval"},
+                             {kNeedsGenerator, "generator"},
+                             {kNeedsData, "data"}}) {
       if (m->needs & bit) needs.push_back(word);
     }
-    out.push_back({{"name", m->name}, {"unit", m->unit}, {"help", m->help}, {"needs", needs},
-                   {"needs_one_of", m->needs_one_of}, {"listable", m->listable}});
+    out.push_back({{"name", m->name},
+                   {"unit", m->unit},
+                   {"help", m->help},
+                   {"needs", needs},
+                   {"needs_one_of", m->needs_one_of},
+                   {"listable", m->listable}});
   }
   return out;
 }
@@ -43,10 +52,12 @@ json metrics_json() {
 void print_models(const json& models) {
   if (models.empty()) std::cout << "no models registered\n";
   for (const auto& m : models) {
-    std::cout << m["name"].get<std::string>() << ": " << m["description"].get<std::string>() << "\n";
+    std::cout << m["name"].get<std::string>() << ": " << m["description"].get<std::string>()
+              << "\n";
     for (const auto& o : m["options"]) {
-      std::cout << "  " << o["name"].get<std::string>() << " (" << o["type"].get<std::string>() << ", default "
-                << o["default"].dump() << "): " << o["help"].get<std::string>() << "\n";
+      std::cout << "  " << o["name"].get<std::string>() << " (" << o["type"].get<std::string>()
+                << ", default " << o["default"].dump() << "): " << o["help"].get<std::string>()
+                << "\n";
     }
   }
 }

@@ -1,14 +1,14 @@
 // megabench: the command line. Library code throws; this is the one place that turns errors into
 // exit codes (0 success, 1 runtime error, 2 bad experiment / arguments).
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <stdexcept>
 
 #include "harness/cli/commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"megabench: MEGABYTE and byte-level baselines, benchmarked from JSON experiment files"};
+  CLI::App app{
+      "megabench: MEGABYTE and byte-level baselines, benchmarked from JSON experiment files"};
   app.require_subcommand(1);
   megabench::add_list_command(app);
   megabench::add_run_command(app);

@@ -3,16 +3,15 @@
 #include "harness/cli/model_commands.h"
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "harness/io/checkpoint.h"
 #include "harness/api/registry.h"
+#include "harness/io/checkpoint.h"
 #include "harness/io/safetensors.h"
 
 namespace megabench {
@@ -70,9 +69,12 @@ namespace {
 void add_logits_command(CLI::App& app) {
   auto* lg = app.add_subcommand("logits", "Write the logits of a checkpoint for a byte file");
   auto logits_args = std::make_shared<std::tuple<std::string, std::string, std::string, bool>>();
-  lg->add_option("--checkpoint", std::get<0>(*logits_args), "model checkpoint (.safetensors)")->required();
+  lg->add_option("--checkpoint", std::get<0>(*logits_args), "model checkpoint (.safetensors)")
+      ->required();
   lg->add_option("--input", std::get<1>(*logits_args), "file of bytes to score")->required();
-  lg->add_option("--out", std::get<2>(*logits_args), "output .safetensors with \"logits\" (1, L, V)")->required();
+  lg->add_option("--out", std::get<2>(*logits_args),
+                 "output .safetensors with \"logits\" (1, L, V)")
+      ->required();
   lg->add_flag("--json", std::get<3>(*logits_args), "print a JSON summary");
   lg->callback([logits_args] {
     {
@@ -88,7 +90,11 @@ void add_logits_command(CLI::App& app) {
                         {{"model", m.name}, {"config", m.config.dump()}});
       const double bpb = nll.mean().item<double>() / std::log(2.0);
       if (as_json) {
-        std::cout << json{{"out", out}, {"bytes", bytes.size()}, {"shape", logits.sizes().vec()}, {"bpb", bpb}}.dump()
+        std::cout << json{{"out", out},
+                          {"bytes", bytes.size()},
+                          {"shape", logits.sizes().vec()},
+                          {"bpb", bpb}}
+                         .dump()
                   << "\n";
       } else {
         std::cout << "wrote " << out << ": logits " << logits.sizes() << ", " << bytes.size()
@@ -96,7 +102,6 @@ void add_logits_command(CLI::App& app) {
       }
     }
   });
-
 }
 
 struct GenArgs {
@@ -111,8 +116,11 @@ void print_generated(const GenArgs& ga, const std::string& text, double s) {
   if (ga.as_json) {
     std::vector<int> ids(text.begin(), text.end());
     for (auto& v : ids) v &= 0xff;
-    std::cout << json{{"bytes", ids}, {"text", text}, {"generate_bytes_per_s", rate},
-                      {"seconds", s}, {"cached", !ga.no_cache}}
+    std::cout << json{{"bytes", ids},
+                      {"text", text},
+                      {"generate_bytes_per_s", rate},
+                      {"seconds", s},
+                      {"cached", !ga.no_cache}}
                      .dump(-1, ' ', false, json::error_handler_t::replace)
               << "\n";
     return;
@@ -150,11 +158,14 @@ void add_generate_command(CLI::App& app) {
   auto* p2 = gen->add_option("--prime-file", ga->prime_file, "file whose bytes prime the model");
   p1->excludes(p2);
   gen->add_option("--bytes", ga->n, "bytes to generate")->check(CLI::PositiveNumber);
-  gen->add_option("--temperature", ga->temperature, "sampling temperature; 0 = greedy")->check(CLI::NonNegativeNumber);
-  gen->add_option("--filter-thres", ga->filter_thres, "top-k keeps max(int((1 - thres) * V), 1) logits")
+  gen->add_option("--temperature", ga->temperature, "sampling temperature; 0 = greedy")
+      ->check(CLI::NonNegativeNumber);
+  gen->add_option("--filter-thres", ga->filter_thres,
+                  "top-k keeps max(int((1 - thres) * V), 1) logits")
       ->check(CLI::Range(0.0, 1.0));
   gen->add_option("--seed", ga->seed, "random seed");
-  gen->add_flag("--no-cache", ga->no_cache, "rerun the whole sequence for every byte, as the reference");
+  gen->add_flag("--no-cache", ga->no_cache,
+                "rerun the whole sequence for every byte, as the reference");
   gen->add_flag("--json", ga->as_json, "print JSON instead of raw bytes");
   gen->callback([ga] { run_generate(*ga); });
 }

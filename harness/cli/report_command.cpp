@@ -1,6 +1,5 @@
 // `megabench report`: tables, plots and fits from result folders (shards merged).
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <memory>
 
@@ -17,15 +16,20 @@ void add_report_command(CLI::App& app) {
     bool as_json = false;
   };
   auto args = std::make_shared<Args>();
-  auto* report = app.add_subcommand("report", "Tables, plots and fits from result folders (shards merged)");
+  auto* report =
+      app.add_subcommand("report", "Tables, plots and fits from result folders (shards merged)");
   report->add_option("dirs", args->dirs, "Result folders")->required();
-  report->add_option("-o,--out", args->out, "Folder for the report files (default: the first result folder)");
+  report->add_option("-o,--out", args->out,
+                     "Folder for the report files (default: the first result folder)");
   report->add_flag("--json", args->as_json, "Machine-readable output (the merged points)");
   report->callback([args] {
     if (args->as_json) {
       nlohmann::ordered_json pts = nlohmann::ordered_json::array();
       for (const auto& p : load_result_set(args->dirs).points) {
-        pts.push_back({{"key", p.key}, {"name", p.name}, {"model", p.model}, {"status", p.status},
+        pts.push_back({{"key", p.key},
+                       {"name", p.name},
+                       {"model", p.model},
+                       {"status", p.status},
                        {"metrics", p.metrics}});
       }
       std::cout << pts.dump(2) << "\n";

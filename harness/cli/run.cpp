@@ -39,20 +39,26 @@ std::string device_text(const torch::Device& device) {
 
 // Checks the device, installs memory tracking when a point needs it, and measures the matmul
 // peak in the run's compute dtype (bf16 runs are measured against the bf16 peak).
-json prepare_device(const Experiment& exp, const std::vector<const Point*>& mine, std::ostream& log) {
-  const bool any_cuda = std::any_of(mine.begin(), mine.end(), [](const Point* p) { return p->run.device == "cuda"; });
+json prepare_device(const Experiment& exp, const std::vector<const Point*>& mine,
+                    std::ostream& log) {
+  const bool any_cuda =
+      std::any_of(mine.begin(), mine.end(), [](const Point* p) { return p->run.device == "cuda"; });
   if (any_cuda && !torch::cuda::is_available()) {
-    throw ConfigError("device", "\"cuda\" requested but no CUDA device is available (torch::cuda::is_available() is false)");
+    throw ConfigError("device",
+                      "\"cuda\" requested but no CUDA device is available "
+                      "(torch::cuda::is_available() is false)");
   }
-  if (std::any_of(mine.begin(), mine.end(), [](const Point* p) { return p->run.wants("memory"); })) {
+  if (std::any_of(mine.begin(), mine.end(),
+                  [](const Point* p) { return p->run.wants("memory"); })) {
     memory::install_cpu_tracking();
   }
   const torch::Device device = exp.run.torch_device();
   if (exp.run.threads > 0) at::set_num_threads(static_cast<int>(exp.run.threads));
   json calibration = calibrate_matmul(device, exp.run.scalar_type());
   calibration["device_text"] = device_text(device);
-  log << "calibration: " << calibration["matmul_dtype"].get<std::string>() << " matmul " << calibration["matmul_n"]
-      << "^3 at " << format_value(calibration["matmul_gflops_per_s"]) << " GFLOP/s on " << device_text(device) << "\n";
+  log << "calibration: " << calibration["matmul_dtype"].get<std::string>() << " matmul "
+      << calibration["matmul_n"] << "^3 at " << format_value(calibration["matmul_gflops_per_s"])
+      << " GFLOP/s on " << device_text(device) << "\n";
   return calibration;
 }
 
@@ -70,9 +76,10 @@ struct Loop {
   void show_progress(size_t position, size_t total, const Point& p) {
     // ETA: the mean time of the points measured so far in this invocation, times those left.
     const size_t remaining = total - position + 1;
-    const std::string eta = measured ? mmss(measured_s / static_cast<double>(measured) * remaining) : "?";
-    log << "\r\033[K[" << position << "/" << total << "] " << p.name << "  elapsed " << mmss(ms_since(t_run) * 1e-3)
-        << "  ETA " << eta << std::flush;
+    const std::string eta =
+        measured ? mmss(measured_s / static_cast<double>(measured) * remaining) : "?";
+    log << "\r\033[K[" << position << "/" << total << "] " << p.name << "  elapsed "
+        << mmss(ms_since(t_run) * 1e-3) << "  ETA " << eta << std::flush;
   }
 
   void record(size_t position, size_t total, const Point& p, const PointRecord& r) {
@@ -87,10 +94,11 @@ struct Loop {
     (r.ok() ? summary.ok : summary.failed)++;
     if (!r.ok()) failures.push_back(p.name + ": " + r.error);
     if (progress) log << "\r\033[K";
-    log << "[" << position << "/" << total << "] " << p.name << " " << (r.ok() ? "ok" : "FAILED") << " ("
-        << format_value(r.elapsed_s.value_or(0)) << " s)";
+    log << "[" << position << "/" << total << "] " << p.name << " " << (r.ok() ? "ok" : "FAILED")
+        << " (" << format_value(r.elapsed_s.value_or(0)) << " s)";
     if (!r.ok()) log << ": " << r.error;
-    if (r.extra.contains("profile_error")) log << " (profile skipped: " << r.extra["profile_error"].get<std::string>() << ")";
+    if (r.extra.contains("profile_error"))
+      log << " (profile skipped: " << r.extra["profile_error"].get<std::string>() << ")";
     log << "\n" << std::flush;
   }
 };
@@ -106,19 +114,20 @@ void finish(const std::string& outdir, const Loop& loop, double run_ms, std::ost
     log << "\n(report unavailable: " << e.what() << ")\n";
   }
   const RunSummary& s = loop.summary;
-  log << "\nsummary: " << s.in_shard << " points: " << s.ok << " ok, " << s.failed << " failed, " << s.skipped
-      << " skipped (already recorded) -> " << s.results_file << "\n";
+  log << "\nsummary: " << s.in_shard << " points: " << s.ok << " ok, " << s.failed << " failed, "
+      << s.skipped << " skipped (already recorded) -> " << s.results_file << "\n";
   if (s.timed_ms > 0) {
-    log << "harness overhead: " << format_value(100 * s.timing_overhead_ms / (s.timed_ms + s.timing_overhead_ms))
+    log << "harness overhead: "
+        << format_value(100 * s.timing_overhead_ms / (s.timed_ms + s.timing_overhead_ms))
         << "% of the timed loops (timer and bookkeeping between repeats); writing results took "
-        << format_value(s.store_ms) << " ms (" << format_value(run_ms > 0 ? 100 * s.store_ms / run_ms : 0)
-        << "% of the run)\n";
+        << format_value(s.store_ms) << " ms ("
+        << format_value(run_ms > 0 ? 100 * s.store_ms / run_ms : 0) << "% of the run)\n";
   }
   for (const auto& f : loop.failures) log << "  failed: " << f << "\n";
 }
 
-void measure_all(const std::vector<const Point*>& mine, const std::string& outdir, const json& calibration,
-                 Loop& loop) {
+void measure_all(const std::vector<const Point*>& mine, const std::string& outdir,
+                 const json& calibration, Loop& loop) {
   const auto done = completed_keys(outdir);
   size_t position = 0;
   for (const Point* p : mine) {
@@ -138,13 +147,15 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
   json doc = load_json_file(options.experiment_path);
   for (const auto& s : options.sets) apply_set(doc, s);
   const Experiment exp = parse_experiment(doc);
-  const std::vector<Point> points = expand(exp);  // every point's config resolved before anything runs
+  const std::vector<Point> points =
+      expand(exp);  // every point's config resolved before anything runs
 
   RunSummary summary;
   summary.points = points.size();
   std::vector<const Point*> mine;
   for (const auto& p : points) {
-    if (static_cast<int>(p.index % static_cast<size_t>(options.shard.count)) == options.shard.index) mine.push_back(&p);
+    if (static_cast<int>(p.index % static_cast<size_t>(options.shard.count)) == options.shard.index)
+      mine.push_back(&p);
   }
   summary.in_shard = mine.size();
   const std::string outdir = options.outdir.empty() ? "results/" + exp.name : options.outdir;
@@ -163,13 +174,18 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
   calibration.erase("device_text");
   ResultsFile out(summary.results_file);
   if (out.truncated_bytes()) {
-    log << "note: dropped a partial last line (" << out.truncated_bytes() << " bytes) of " << out.path() << "\n";
+    log << "note: dropped a partial last line (" << out.truncated_bytes() << " bytes) of "
+        << out.path() << "\n";
   }
   const auto t_store = Clock::now();
   out.append(context_record(exp.resolved, device, options.shard, calibration));
   summary.store_ms += ms_since(t_store);
 
-  Loop loop{out, summary, log, options.progress < 0 ? ::isatty(STDOUT_FILENO) != 0 : options.progress == 1, {}};
+  Loop loop{out,
+            summary,
+            log,
+            options.progress < 0 ? ::isatty(STDOUT_FILENO) != 0 : options.progress == 1,
+            {}};
   measure_all(mine, outdir, calibration, loop);
   finish(outdir, loop, ms_since(loop.t_run), log);
   return summary;

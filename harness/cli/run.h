@@ -5,7 +5,8 @@
 //   RunOptions opts;
 //   opts.experiment_path = "experiments/quickstart.json";
 //   opts.sets = {"train.steps=20"};
-//   RunSummary s = run_experiment(opts, std::cout);   // throws on a bad file; failed points are records
+//   RunSummary s = run_experiment(opts, std::cout);   // throws on a bad file; failed points are
+//   records
 #include <ostream>
 #include <string>
 #include <vector>
@@ -20,7 +21,8 @@ struct RunOptions {
   std::string outdir;             // default: results/<experiment name>
   Shard shard;
   bool dry_run = false;  // validate and list the points; measure nothing
-  int progress = -1;     // -1: a progress line when stdout is a terminal; 0: log lines; 1: progress line
+  int progress =
+      -1;  // -1: a progress line when stdout is a terminal; 0: log lines; 1: progress line
 };
 
 struct RunSummary {
@@ -36,7 +38,8 @@ struct RunSummary {
 };
 
 /// The whole command. Throws ConfigError / std::runtime_error for a bad experiment, outdir or
-/// device (the CLI exits non-zero); a point that fails becomes a "failed" record and the run goes on.
+/// device (the CLI exits non-zero); a point that fails becomes a "failed" record and the run goes
+/// on.
 RunSummary run_experiment(const RunOptions& options, std::ostream& log);
 
 }  // namespace megabench

@@ -41,7 +41,9 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-std::string value_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string value_text(const json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
 
 // Whether an axis addresses this entry; sets the value in the config or the run document.
 bool apply_axis(const Axis& axis, const json& v, const ModelEntry& entry, const ModelSpec& spec,
@@ -82,12 +84,14 @@ Point make_point(const Experiment& exp, size_t m, const Combo& combo) {
   }
   try {
     p.run = resolve_run(rundoc);
-    if (!spec.resolve) throw std::invalid_argument("model '" + entry.name + "' has no resolve function");
+    if (!spec.resolve)
+      throw std::invalid_argument("model '" + entry.name + "' has no resolve function");
     p.model_config = spec.resolve(config);
     p.options = spec.parse(p.model_config);
   } catch (const std::exception& e) {
     throw std::invalid_argument("point '" + p.name + "': models[" + std::to_string(m) + "].config" +
-                                (provenance.empty() ? "" : " (with " + join(provenance) + ")") + ": " + e.what());
+                                (provenance.empty() ? "" : " (with " + join(provenance) + ")") +
+                                ": " + e.what());
   }
   // Two entries of one model with equal configs differ by label only: the label joins the key.
   p.key = point_key(entry.label == entry.name ? p.model : p.model + "#" + entry.label, p.config());
@@ -104,8 +108,9 @@ json Point::config() const {
 
 std::string point_key(const std::string& model, const json& config) {
   char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx",
-                static_cast<unsigned long long>(fnv1a(json{{"model", model}, {"config", config}}.dump())));
+  std::snprintf(
+      buf, sizeof buf, "%016llx",
+      static_cast<unsigned long long>(fnv1a(json{{"model", model}, {"config", config}}.dump())));
   return buf;
 }
 
@@ -118,7 +123,8 @@ std::vector<Point> expand(const Experiment& exp) {
     for (const auto& combo : combos) {
       try {
         Point p = make_point(exp, m, combo);
-        if (!keys.insert(p.key).second) continue;  // same config as an earlier point (axis not applicable)
+        if (!keys.insert(p.key).second)
+          continue;  // same config as an earlier point (axis not applicable)
         points.push_back(std::move(p));
       } catch (const std::exception& e) {
         errors.push_back(e.what());
@@ -126,7 +132,8 @@ std::vector<Point> expand(const Experiment& exp) {
     }
   }
   if (!errors.empty()) {
-    std::string msg = "impossible combination in " + std::to_string(errors.size()) + " sweep point(s):";
+    std::string msg =
+        "impossible combination in " + std::to_string(errors.size()) + " sweep point(s):";
     for (size_t i = 0; i < errors.size() && i < 10; ++i) msg += "\n  " + errors[i];
     if (errors.size() > 10) msg += "\n  ... and " + std::to_string(errors.size() - 10) + " more";
     throw ConfigError("sweep", msg);

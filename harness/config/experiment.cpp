@@ -14,7 +14,8 @@ void check_model_value(const ModelSpec& spec, const std::string& key, const json
   if (!opt) {
     std::vector<std::string> names;
     for (const auto& o : spec.options) names.push_back(o.name);
-    throw ConfigError(path, "unknown option of model '" + spec.name + "'; expected one of: " + join(names));
+    throw ConfigError(
+        path, "unknown option of model '" + spec.name + "'; expected one of: " + join(names));
   }
   if (v.is_null() && opt->default_value.is_null()) return;
   if (!option_type_matches(opt->type, v)) {
@@ -26,14 +27,16 @@ ModelEntry parse_model(const json& m, const std::string& path) {
   expect_object(m, path);
   check_keys(m, path, {"name", "label", "config"});
   if (!m.contains("name")) {
-    throw ConfigError(child(path, "name"), "missing required key; expected a registered model name");
+    throw ConfigError(child(path, "name"),
+                      "missing required key; expected a registered model name");
   }
   ModelEntry e;
   e.name = read_string(m["name"], child(path, "name"));
   if (!Registry::instance().has(e.name)) {
     auto names = Registry::instance().names();
-    throw ConfigError(child(path, "name"), "model '" + e.name + "' is not registered; registered models: " +
-                                               (names.empty() ? std::string("(none)") : join(names)));
+    throw ConfigError(child(path, "name"),
+                      "model '" + e.name + "' is not registered; registered models: " +
+                          (names.empty() ? std::string("(none)") : join(names)));
   }
   e.label = m.contains("label") ? read_string(m["label"], child(path, "label")) : e.name;
   e.config = m.value("config", json::object());
@@ -47,7 +50,8 @@ ModelEntry parse_model(const json& m, const std::string& path) {
 
 std::vector<ModelEntry> parse_models(const json& doc) {
   const std::string list = "list of {\"name\", \"config\"}";
-  if (!doc.contains("models")) throw ConfigError("models", "missing required key; expected a " + list);
+  if (!doc.contains("models"))
+    throw ConfigError("models", "missing required key; expected a " + list);
   const json& models = doc["models"];
   if (!models.is_array() || models.empty()) {
     throw ConfigError("models", "expected a non-empty " + list + ", got " + show(models));
@@ -64,7 +68,8 @@ std::vector<ModelEntry> parse_models(const json& doc) {
   return out;
 }
 
-std::vector<Axis> read_axes(const json& obj, const std::string& path, std::set<std::string>& names) {
+std::vector<Axis> read_axes(const json& obj, const std::string& path,
+                            std::set<std::string>& names) {
   expect_object(obj, path);
   std::vector<Axis> axes;
   for (const auto& [name, values] : obj.items()) {
@@ -72,7 +77,8 @@ std::vector<Axis> read_axes(const json& obj, const std::string& path, std::set<s
     if (!values.is_array() || values.empty()) {
       throw ConfigError(apath, "expected a non-empty list of values, got " + show(values));
     }
-    if (!names.insert(name).second) throw ConfigError(apath, "axis '" + name + "' appears twice in the sweep");
+    if (!names.insert(name).second)
+      throw ConfigError(apath, "axis '" + name + "' appears twice in the sweep");
     axes.push_back(Axis{name, values.get<std::vector<json>>(), apath});
   }
   return axes;
@@ -85,7 +91,9 @@ std::vector<std::vector<Axis>> read_zips(const json& z, std::set<std::string>& n
   } else if (z.is_array()) {
     for (size_t i = 0; i < z.size(); ++i) groups.push_back({z[i], index_path("sweep.zip", i)});
   } else {
-    throw ConfigError("sweep.zip", "expected an object of equal-length lists (or a list of such objects), got " + show(z));
+    throw ConfigError(
+        "sweep.zip",
+        "expected an object of equal-length lists (or a list of such objects), got " + show(z));
   }
   std::vector<std::vector<Axis>> out;
   for (const auto& [g, gpath] : groups) {
@@ -93,8 +101,9 @@ std::vector<std::vector<Axis>> read_zips(const json& z, std::set<std::string>& n
     if (axes.empty()) throw ConfigError(gpath, "expected at least one axis");
     for (const auto& a : axes) {
       if (a.values.size() == axes[0].values.size()) continue;
-      throw ConfigError(a.source, "impossible combination: zipped axes need equal lengths; '" + a.name + "' has " +
-                                      std::to_string(a.values.size()) + " values, '" + axes[0].name + "' has " +
+      throw ConfigError(a.source, "impossible combination: zipped axes need equal lengths; '" +
+                                      a.name + "' has " + std::to_string(a.values.size()) +
+                                      " values, '" + axes[0].name + "' has " +
                                       std::to_string(axes[0].values.size()));
     }
     out.push_back(std::move(axes));
@@ -126,16 +135,20 @@ void check_model_axis(const Experiment& exp, const Axis& a) {
     if (dot != std::string::npos ? exp.models[m].label != label : !find_option(spec, key)) continue;
     any = true;
     for (size_t i = 0; i < a.values.size(); ++i) {
-      check_model_value(spec, key, a.values[i],
-                        index_path(a.source, i) + " (models[" + std::to_string(m) + "].config." + key + ")");
+      check_model_value(
+          spec, key, a.values[i],
+          index_path(a.source, i) + " (models[" + std::to_string(m) + "].config." + key + ")");
     }
   }
   if (any) return;
   if (dot != std::string::npos) {
-    throw ConfigError(a.source, "axis '" + a.name +
-                                    "' is neither a run setting nor <model label>.<option> of a model in this experiment");
+    throw ConfigError(
+        a.source,
+        "axis '" + a.name +
+            "' is neither a run setting nor <model label>.<option> of a model in this experiment");
   }
-  throw ConfigError(a.source, "axis '" + a.name + "' is not an option of any model here and not a run setting (" +
+  throw ConfigError(a.source, "axis '" + a.name +
+                                  "' is not an option of any model here and not a run setting (" +
                                   join(run_top_keys()) + ", data.*, train.*, generate.*)");
 }
 
@@ -176,7 +189,8 @@ json parse_report(const json& doc) {
 json resolved_document(const Experiment& exp, const json& doc) {
   json out = {{"name", exp.name}, {"description", exp.description}};
   json models = json::array();
-  for (const auto& m : exp.models) models.push_back({{"name", m.name}, {"label", m.label}, {"config", m.config}});
+  for (const auto& m : exp.models)
+    models.push_back({{"name", m.name}, {"label", m.label}, {"config", m.config}});
   out["models"] = models;
   out["sweep"] = doc.value("sweep", json::object());
   for (const auto& [k, v] : exp.run.resolved.items()) out[k] = v;
@@ -186,11 +200,13 @@ json resolved_document(const Experiment& exp, const json& doc) {
 
 }  // namespace
 
-std::vector<std::string> known_metrics() { return MetricRegistry::instance().listable_names(); }
+std::vector<std::string> known_metrics() {
+  return MetricRegistry::instance().listable_names();
+}
 
 Experiment parse_experiment(const json& doc) {
   if (!doc.is_object()) throw ConfigError("(root)", "expected an object, got " + show(doc));
-  std::vector<std::string> allowed = {"name", "description", "models", "sweep", "metrics",
+  std::vector<std::string> allowed = {"name", "description", "models",   "sweep", "metrics",
                                       "data", "train",       "generate", "report"};
   allowed.insert(allowed.end(), run_top_keys().begin(), run_top_keys().end());
   check_keys(doc, "", allowed);
@@ -201,7 +217,8 @@ Experiment parse_experiment(const json& doc) {
   if (exp.name.empty() || exp.name.find('/') != std::string::npos) {
     throw ConfigError("name", "expected a non-empty name without '/', got " + show(doc["name"]));
   }
-  exp.description = doc.contains("description") ? read_string(doc["description"], "description") : "";
+  exp.description =
+      doc.contains("description") ? read_string(doc["description"], "description") : "";
   exp.models = parse_models(doc);
   exp.run = resolve_run(doc);
   parse_sweep(doc, exp);

@@ -39,7 +39,9 @@ void check_keys(const json& j, const std::string& path, const std::vector<std::s
 
 int64_t read_int(const json& v, const std::string& path, int64_t min) {
   if (!v.is_number_integer()) {
-    const char* what = min > 0 ? "a positive integer" : min == 0 ? "a non-negative integer" : "an integer";
+    const char* what = min > 0    ? "a positive integer"
+                       : min == 0 ? "a non-negative integer"
+                                  : "an integer";
     throw ConfigError(path, std::string("expected ") + what + ", got " + show(v));
   }
   int64_t x = v.get<int64_t>();
@@ -51,8 +53,8 @@ int64_t read_int(const json& v, const std::string& path, int64_t min) {
 
 double read_number(const json& v, const std::string& path, bool positive) {
   if (!v.is_number()) {
-    throw ConfigError(path, std::string("expected ") + (positive ? "a positive number" : "a number") +
-                                ", got " + show(v));
+    throw ConfigError(path, std::string("expected ") +
+                                (positive ? "a positive number" : "a number") + ", got " + show(v));
   }
   double x = v.get<double>();
   if (positive && !(x > 0)) throw ConfigError(path, "expected a positive number, got " + show(v));
@@ -64,7 +66,8 @@ std::string read_string(const json& v, const std::string& path) {
   return v.get<std::string>();
 }
 
-std::string read_enum(const json& v, const std::string& path, const std::vector<std::string>& allowed) {
+std::string read_enum(const json& v, const std::string& path,
+                      const std::vector<std::string>& allowed) {
   if (!v.is_string() ||
       std::find(allowed.begin(), allowed.end(), v.get<std::string>()) == allowed.end()) {
     throw ConfigError(path, "expected one of " + join(allowed) + ", got " + show(v));

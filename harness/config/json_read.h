@@ -1,12 +1,12 @@
 #pragma once
 // Typed readers for untrusted JSON: each names the JSON path of the value and what was expected.
 //
-//   int64_t n = read_int(doc["repeat"], "repeat", /*min=*/1);   // "repeat: expected an integer >= 1, got 0"
+//   int64_t n = read_int(doc["repeat"], "repeat", /*min=*/1);   // "repeat: expected an integer >=
+//   1, got 0"
 //
 // Every error is a ConfigError whose what() starts with the path.
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,13 +42,15 @@ int64_t read_int(const json& v, const std::string& path, int64_t min);
 /// A number; with `positive`, > 0.
 double read_number(const json& v, const std::string& path, bool positive);
 std::string read_string(const json& v, const std::string& path);
-std::string read_enum(const json& v, const std::string& path, const std::vector<std::string>& allowed);
+std::string read_enum(const json& v, const std::string& path,
+                      const std::vector<std::string>& allowed);
 bool read_bool(const json& v, const std::string& path);
 /// A section with defaults: `defaults` overwritten by `given` (null: defaults), whose keys must be
 /// among the defaults' keys.
 json merge_section(const json& given, const json& defaults, const std::string& path);
 
-/// Parses a JSON file; throws std::runtime_error naming the file (and line/column on a syntax error).
+/// Parses a JSON file; throws std::runtime_error naming the file (and line/column on a syntax
+/// error).
 json load_json_file(const std::string& path);
 
 }  // namespace megabench

@@ -15,14 +15,17 @@ struct PathStep {
 std::vector<PathStep> parse_path(const std::string& path, const std::string& where) {
   std::vector<PathStep> steps;
   size_t i = 0;
-  auto bad = [&](const std::string& why) { throw ConfigError(where, "bad path '" + path + "': " + why); };
+  auto bad = [&](const std::string& why) {
+    throw ConfigError(where, "bad path '" + path + "': " + why);
+  };
   if (path.empty()) bad("empty");
   while (i < path.size()) {
     if (path[i] == '[') {
       size_t close = path.find(']', i);
       if (close == std::string::npos) bad("unclosed '['");
       std::string num = path.substr(i + 1, close - i - 1);
-      if (num.empty() || !std::all_of(num.begin(), num.end(), ::isdigit)) bad("expected a number inside [], got '" + num + "'");
+      if (num.empty() || !std::all_of(num.begin(), num.end(), ::isdigit))
+        bad("expected a number inside [], got '" + num + "'");
       steps.push_back({true, "", std::stoul(num)});
       i = close + 1;
       if (i < path.size() && path[i] == '.') ++i;
@@ -63,9 +66,13 @@ void apply_set(json& doc, const std::string& assignment) {
     const auto& st = steps[s];
     bool last = s + 1 == steps.size();
     if (node->is_array()) {
-      if (!st.is_index) throw ConfigError(where, "'" + (walked.empty() ? "(root)" : walked) + "' is a list; expected an index, got '" + st.key + "'");
+      if (!st.is_index)
+        throw ConfigError(where, "'" + (walked.empty() ? "(root)" : walked) +
+                                     "' is a list; expected an index, got '" + st.key + "'");
       if (st.index >= node->size()) {
-        throw ConfigError(where, "'" + walked + "' has " + std::to_string(node->size()) + " entries; index " + std::to_string(st.index) + " is out of range");
+        throw ConfigError(where, "'" + walked + "' has " + std::to_string(node->size()) +
+                                     " entries; index " + std::to_string(st.index) +
+                                     " is out of range");
       }
       walked = index_path(walked, st.index);
       node = &(*node)[st.index];

@@ -9,15 +9,16 @@ namespace megabench {
 namespace {
 
 json data_defaults() {
-  return {{"source", "random"}, {"path", nullptr}, {"corpus", nullptr}, {"bytes", nullptr},
-          {"held_out_fraction", nullptr}, {"seed", 0}};
+  return {
+      {"source", "random"},           {"path", nullptr}, {"corpus", nullptr}, {"bytes", nullptr},
+      {"held_out_fraction", nullptr}, {"seed", 0}};
 }
 json train_defaults() {
-  return {{"steps", nullptr}, {"flop_budget", nullptr}, {"lr", 3e-4}, {"weight_decay", 0.0},
-          {"batch", 4}, {"eval_bytes", 65536}, {"grad_clip", 1.0}};
+  return {{"steps", nullptr}, {"flop_budget", nullptr}, {"lr", 3e-4},      {"weight_decay", 0.0},
+          {"batch", 4},       {"eval_bytes", 65536},    {"grad_clip", 1.0}};
 }
 json generate_defaults() {
-  return {{"bytes", 32}, {"prime", 8}, {"temperature", 1.0}, {"filter_thres", 0.9},
+  return {{"bytes", 32}, {"prime", 8},  {"temperature", 1.0}, {"filter_thres", 0.9},
           {"warmup", 1}, {"repeat", 3}, {"uncached", true}};
 }
 
@@ -29,7 +30,8 @@ std::vector<std::string> resolve_metrics(const json& doc) {
   }
   const json& ms = doc["metrics"];
   if (!ms.is_array() || ms.empty()) {
-    throw ConfigError("metrics", "expected a non-empty list of: " + join(known) + ", got " + show(ms));
+    throw ConfigError("metrics",
+                      "expected a non-empty list of: " + join(known) + ", got " + show(ms));
   }
   std::vector<std::string> out;
   for (size_t i = 0; i < ms.size(); ++i) {
@@ -45,8 +47,8 @@ std::vector<std::string> resolve_metrics(const json& doc) {
     if (std::none_of(one_of.begin(), one_of.end(), [&](const std::string& n) {
           return std::find(out.begin(), out.end(), n) != out.end();
         })) {
-      throw ConfigError("metrics", "impossible combination: " + m + " needs " + join(one_of, " or ") +
-                                       " in the metrics");
+      throw ConfigError("metrics", "impossible combination: " + m + " needs " +
+                                       join(one_of, " or ") + " in the metrics");
     }
   }
   return out;
@@ -68,7 +70,8 @@ json resolve_data(const json& doc, data::DataSpec& spec) {
   only_for("bytes", "random");
   if (spec.source == "file") {
     if (data["path"].is_null()) {
-      throw ConfigError("data.path", "missing required key for source \"file\"; expected a file path");
+      throw ConfigError("data.path",
+                        "missing required key for source \"file\"; expected a file path");
     }
     spec.path = read_string(data["path"], "data.path");
   } else if (spec.source == "builtin") {
@@ -103,7 +106,8 @@ json resolve_data(const json& doc, data::DataSpec& spec) {
 json resolve_train(const json& doc, TrainSettings& t) {
   json train = merge_section(doc.value("train", json()), train_defaults(), "train");
   if (!train["steps"].is_null() && !train["flop_budget"].is_null()) {
-    throw ConfigError("train", "impossible combination: give either steps or flop_budget, not both");
+    throw ConfigError("train",
+                      "impossible combination: give either steps or flop_budget, not both");
   }
   if (train["steps"].is_null() && train["flop_budget"].is_null()) train["steps"] = 100;
   if (!train["steps"].is_null()) t.steps = read_int(train["steps"], "train.steps", 1);
@@ -125,7 +129,8 @@ json resolve_generate(const json& doc, GenerateSettings& g) {
   g.temperature = read_number(gen["temperature"], "generate.temperature", false);
   g.filter_thres = read_number(gen["filter_thres"], "generate.filter_thres", false);
   if (g.filter_thres < 0 || g.filter_thres >= 1) {
-    throw ConfigError("generate.filter_thres", "expected a number in [0, 1), got " + show(gen["filter_thres"]));
+    throw ConfigError("generate.filter_thres",
+                      "expected a number in [0, 1), got " + show(gen["filter_thres"]));
   }
   g.warmup = read_int(gen["warmup"], "generate.warmup", 0);
   g.repeat = read_int(gen["repeat"], "generate.repeat", 1);
@@ -168,14 +173,15 @@ RunSettings resolve_run(const json& doc) {
   RunSettings r;
   json& run = r.resolved;
   r.device = read_enum(doc.value("device", json("cpu")), "device", {"cpu", "cuda"});
-  r.dtype = read_enum(doc.value("dtype", json("float32")), "dtype", {"float32", "bfloat16", "float16"});
+  r.dtype =
+      read_enum(doc.value("dtype", json("float32")), "dtype", {"float32", "bfloat16", "float16"});
   r.threads = read_int(doc.value("threads", json(0)), "threads", 0);
   r.seed = read_int(doc.value("seed", json(0)), "seed", 0);
   r.warmup = read_int(doc.value("warmup", json(2)), "warmup", 0);
   r.repeat = read_int(doc.value("repeat", json(5)), "repeat", 1);
   r.batch = read_int(doc.value("batch", json(1)), "batch", 1);
   r.profile = read_bool(doc.value("profile", json(false)), "profile");
-  run = {{"device", r.device}, {"dtype", r.dtype}, {"threads", r.threads}, {"seed", r.seed},
+  run = {{"device", r.device}, {"dtype", r.dtype},   {"threads", r.threads}, {"seed", r.seed},
          {"warmup", r.warmup}, {"repeat", r.repeat}, {"batch", r.batch}};
   // Kept only when on, so that the keys of points recorded before this option existed still match.
   if (r.profile) run["profile"] = true;

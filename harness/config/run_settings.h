@@ -18,7 +18,7 @@
 namespace megabench {
 
 struct TrainSettings {
-  std::optional<int64_t> steps;      // exactly one of steps and flop_budget (default: steps 100)
+  std::optional<int64_t> steps;  // exactly one of steps and flop_budget (default: steps 100)
   std::optional<double> flop_budget;
   double lr = 3e-4;
   double weight_decay = 0.0;

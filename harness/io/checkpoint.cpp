@@ -7,7 +7,8 @@
 namespace megabench::checkpoint {
 namespace {
 
-/// Parameters then buffers, as (name, tensor) pairs; undefined buffers (optional, unset) are skipped.
+/// Parameters then buffers, as (name, tensor) pairs; undefined buffers (optional, unset) are
+/// skipped.
 std::vector<std::pair<std::string, torch::Tensor>> state_of(const torch::nn::Module& module) {
   std::vector<std::pair<std::string, torch::Tensor>> state;
   for (const auto& item : module.named_parameters(/*recurse=*/true)) {
@@ -19,7 +20,9 @@ std::vector<std::pair<std::string, torch::Tensor>> state_of(const torch::nn::Mod
   return state;
 }
 
-std::string shape_str(const torch::Tensor& t) { return c10::str(t.sizes()); }
+std::string shape_str(const torch::Tensor& t) {
+  return c10::str(t.sizes());
+}
 
 }  // namespace
 
@@ -44,14 +47,16 @@ void load_into(torch::nn::Module& module, const safetensors::File& file, bool st
     const bool source_float = torch::isFloatingType(source.scalar_type());
     if (target_float ? !source_float : source.scalar_type() != target.scalar_type()) {
       problems.push_back("tensor '" + name + "' has dtype " + c10::toString(source.scalar_type()) +
-                         " in the checkpoint but the model's " + c10::toString(target.scalar_type()) +
+                         " in the checkpoint but the model's " +
+                         c10::toString(target.scalar_type()) +
                          (target_float ? " needs a floating dtype" : " needs the same dtype"));
     }
   }
   if (strict) {
     for (const auto& [name, unused] : file.tensors) {
       if (!wanted.count(name)) {
-        problems.push_back("tensor '" + name + "' in the checkpoint is not in the model (unexpected)");
+        problems.push_back("tensor '" + name +
+                           "' in the checkpoint is not in the model (unexpected)");
       }
     }
   }

@@ -20,7 +20,8 @@ namespace megabench::checkpoint {
 void load_into(torch::nn::Module& module, const safetensors::File& file, bool strict = true);
 
 /// Saves named_parameters() and named_buffers() as contiguous CPU copies, with `metadata` such as
-/// {"config": <resolved JSON config>, "model": "megabyte"}. Written atomically (see safetensors::save).
+/// {"config": <resolved JSON config>, "model": "megabyte"}. Written atomically (see
+/// safetensors::save).
 void save(const std::string& path, const torch::nn::Module& module,
           const std::map<std::string, std::string>& metadata);
 

@@ -15,7 +15,8 @@ namespace {
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("data: cannot read '" + path + "'");
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
 }
 
 std::string fingerprint(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
@@ -54,7 +55,8 @@ std::string python_lib_dir() {
 void split_by_fraction(ByteData& d, std::vector<uint8_t> all, double held_out_fraction) {
   size_t held = static_cast<size_t>(static_cast<double>(all.size()) * held_out_fraction);
   if (held == 0 || held >= all.size()) {
-    throw std::runtime_error("data: " + std::to_string(all.size()) + " bytes are too few to hold out a fraction of " +
+    throw std::runtime_error("data: " + std::to_string(all.size()) +
+                             " bytes are too few to hold out a fraction of " +
                              std::to_string(held_out_fraction));
   }
   d.held_out.assign(all.end() - static_cast<std::ptrdiff_t>(held), all.end());
@@ -70,8 +72,9 @@ std::vector<std::string> corpus_files(const std::string& corpus) {
   if (corpus == "code") {
     dir = python_lib_dir();
     if (dir.empty()) {
-      throw std::runtime_error("data: built-in corpus \"code\" needs the CPython standard library in /usr/lib/python3.X "
-                               "(Debian package python3; scripts/setup.sh installs it)");
+      throw std::runtime_error(
+          "data: built-in corpus \"code\" needs the CPython standard library in /usr/lib/python3.X "
+          "(Debian package python3; scripts/setup.sh installs it)");
     }
     for (const auto& e : fs::directory_iterator(dir)) {
       if (e.is_regular_file() && e.path().extension() == ".py") files.push_back(e.path().string());
@@ -82,20 +85,23 @@ std::vector<std::string> corpus_files(const std::string& corpus) {
       for (const auto& e : fs::directory_iterator(dir)) {
         auto ext = e.path().extension().string();
         // The .dat files are binary indexes and the .u8 files links to the same text.
-        if (e.is_regular_file() && !e.is_symlink() && ext != ".dat" && ext != ".u8") files.push_back(e.path().string());
+        if (e.is_regular_file() && !e.is_symlink() && ext != ".dat" && ext != ".u8")
+          files.push_back(e.path().string());
       }
     }
     if (files.empty()) {
-      throw std::runtime_error("data: built-in corpus \"text\" needs the Debian package 'fortunes' "
-                               "(/usr/share/games/fortunes; scripts/setup.sh installs it)");
+      throw std::runtime_error(
+          "data: built-in corpus \"text\" needs the Debian package 'fortunes' "
+          "(/usr/share/games/fortunes; scripts/setup.sh installs it)");
     }
   } else {
     throw std::invalid_argument("data.corpus: expected one of code, text, got \"" + corpus + "\"");
   }
   std::sort(files.begin(), files.end());
   if (files.size() < 10) {
-    throw std::runtime_error("data: built-in corpus \"" + corpus + "\" has only " + std::to_string(files.size()) +
-                             " files in " + dir + "; expected at least 10");
+    throw std::runtime_error("data: built-in corpus \"" + corpus + "\" has only " +
+                             std::to_string(files.size()) + " files in " + dir +
+                             "; expected at least 10");
   }
   return files;
 }
@@ -114,7 +120,8 @@ ByteData load(const DataSpec& s) {
   ByteData d;
   d.info = {{"source", s.source}};
   if (s.source == "file") {
-    if (!fs::is_regular_file(s.path)) throw std::runtime_error("data.path: no such file '" + s.path + "'");
+    if (!fs::is_regular_file(s.path))
+      throw std::runtime_error("data.path: no such file '" + s.path + "'");
     split_by_fraction(d, read_file(s.path), s.held_out_fraction);
     d.info["path"] = s.path;
   } else if (s.source == "random") {
@@ -133,7 +140,8 @@ ByteData load(const DataSpec& s) {
     d.info["path"] = fs::path(files[0]).parent_path().string();
     d.info["files"] = files.size();
   } else {
-    throw std::invalid_argument("data.source: expected one of random, file, builtin, got \"" + s.source + "\"");
+    throw std::invalid_argument("data.source: expected one of random, file, builtin, got \"" +
+                                s.source + "\"");
   }
   d.info["train_bytes"] = d.train.size();
   d.info["held_out_bytes"] = d.held_out.size();

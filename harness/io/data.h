@@ -6,9 +6,8 @@
 //           (/usr/share/games/fortunes, plain text files without the .dat/.u8 index files)
 // Files are read in sorted order; every 10th file (index % 10 == 9) is held out, so the split is
 // fixed. File and random data hold out their last `held_out_fraction` of bytes.
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -19,12 +18,12 @@ using json = nlohmann::json;
 /// The resolved "data" run settings (experiments/README.md); config/run_settings.cpp validates
 /// them and fills the defaults.
 struct DataSpec {
-  std::string source = "random";  // "random" | "file" | "builtin"
-  std::string path;               // source "file"
-  std::string corpus;             // source "builtin": "code" | "text"
-  int64_t bytes = 1 << 20;        // source "random"
-  double held_out_fraction = 0.1; // sources "random" and "file"
-  int64_t seed = 0;               // source "random"
+  std::string source = "random";   // "random" | "file" | "builtin"
+  std::string path;                // source "file"
+  std::string corpus;              // source "builtin": "code" | "text"
+  int64_t bytes = 1 << 20;         // source "random"
+  double held_out_fraction = 0.1;  // sources "random" and "file"
+  int64_t seed = 0;                // source "random"
   /// The settings as saved in a record: only the keys that apply to the source.
   json to_json() const;
 };
@@ -32,7 +31,8 @@ struct DataSpec {
 struct ByteData {
   std::vector<uint8_t> train;
   std::vector<uint8_t> held_out;
-  json info;  // {"source", "path"|"corpus", "files", "train_bytes", "held_out_bytes", "fingerprint"}
+  json
+      info;  // {"source", "path"|"corpus", "files", "train_bytes", "held_out_bytes", "fingerprint"}
 };
 
 /// Loads the data the settings describe. Throws std::runtime_error when a file or corpus is

@@ -3,8 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -12,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 
@@ -38,9 +37,9 @@ struct DtypeInfo {
 };
 
 constexpr DtypeInfo kDtypes[] = {
-    {"F32", torch::kFloat32}, {"F64", torch::kFloat64}, {"F16", torch::kFloat16},
-    {"BF16", torch::kBFloat16}, {"I64", torch::kInt64}, {"I32", torch::kInt32},
-    {"I16", torch::kInt16}, {"I8", torch::kInt8}, {"U8", torch::kUInt8},
+    {"F32", torch::kFloat32},   {"F64", torch::kFloat64}, {"F16", torch::kFloat16},
+    {"BF16", torch::kBFloat16}, {"I64", torch::kInt64},   {"I32", torch::kInt32},
+    {"I16", torch::kInt16},     {"I8", torch::kInt8},     {"U8", torch::kUInt8},
     {"BOOL", torch::kBool},
 };
 
@@ -87,7 +86,8 @@ void check_header_length(uint64_t header_len, uint64_t total_bytes, const std::s
   }
   if (header_len > kMaxHeaderBytes) {
     fail(what, "header length " + std::to_string(header_len) + " exceeds the " +
-                   std::to_string(kMaxHeaderBytes) + "-byte limit (corrupt or not a safetensors file)");
+                   std::to_string(kMaxHeaderBytes) +
+                   "-byte limit (corrupt or not a safetensors file)");
   }
   if (header_len > total_bytes - kPrefixBytes) {
     fail(what, "header length " + std::to_string(header_len) + " is larger than the " +
@@ -100,8 +100,9 @@ void check_header_length(uint64_t header_len, uint64_t total_bytes, const std::s
 uint64_t as_count(const ojson& v, const std::string& what, const std::string& name,
                   const std::string& field) {
   if (!v.is_number_unsigned()) {
-    fail_tensor(what, name, field + " must be a non-negative integer, got " +
-                                (v.is_number_integer() ? "a negative integer" : std::string(v.type_name())));
+    fail_tensor(what, name,
+                field + " must be a non-negative integer, got " +
+                    (v.is_number_integer() ? "a negative integer" : std::string(v.type_name())));
   }
   const uint64_t u = v.get<uint64_t>();
   if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -113,8 +114,8 @@ uint64_t as_count(const ojson& v, const std::string& what, const std::string& na
 // The byte size of a shape, checked for overflow as the element count grows; a zero dimension still
 // has to keep the product of the others representable, so that no later size computation can
 // overflow. Fills `shape`.
-uint64_t checked_nbytes(const ojson& dims, uint64_t itemsize, const std::string& what, const std::string& name,
-                        std::vector<int64_t>& shape) {
+uint64_t checked_nbytes(const ojson& dims, uint64_t itemsize, const std::string& what,
+                        const std::string& name, std::vector<int64_t>& shape) {
   uint64_t numel = 1;
   constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   for (size_t i = 0; i < dims.size(); ++i) {
@@ -157,23 +158,26 @@ Entry parse_entry(const std::string& name, const ojson& info, uint64_t buffer_by
 
   auto offsets_it = info.find("data_offsets");
   if (offsets_it == info.end() || !offsets_it->is_array() || offsets_it->size() != 2) {
-    fail_tensor(what, name, "\"data_offsets\" is missing or not a list of two integers [begin, end]");
+    fail_tensor(what, name,
+                "\"data_offsets\" is missing or not a list of two integers [begin, end]");
   }
   e.begin = as_count((*offsets_it)[0], what, name, "data_offsets begin");
   e.end = as_count((*offsets_it)[1], what, name, "data_offsets end");
   if (e.begin > e.end) {
-    fail_tensor(what, name, "data_offsets begin " + std::to_string(e.begin) + " is after end " +
-                                std::to_string(e.end));
+    fail_tensor(
+        what, name,
+        "data_offsets begin " + std::to_string(e.begin) + " is after end " + std::to_string(e.end));
   }
   if (e.end > buffer_bytes) {
-    fail_tensor(what, name, "data_offsets end " + std::to_string(e.end) + " is beyond the " +
-                                std::to_string(buffer_bytes) + "-byte data buffer (truncated file?)");
+    fail_tensor(what, name,
+                "data_offsets end " + std::to_string(e.end) + " is beyond the " +
+                    std::to_string(buffer_bytes) + "-byte data buffer (truncated file?)");
   }
   if (e.end - e.begin != nbytes) {
-    fail_tensor(what, name, "data_offsets cover " + std::to_string(e.end - e.begin) +
-                                " bytes but dtype " + dtype_name(e.dtype) + " with shape " +
-                                c10::str(c10::IntArrayRef(e.shape)) + " needs " +
-                                std::to_string(nbytes) + " bytes");
+    fail_tensor(what, name,
+                "data_offsets cover " + std::to_string(e.end - e.begin) + " bytes but dtype " +
+                    dtype_name(e.dtype) + " with shape " + c10::str(c10::IntArrayRef(e.shape)) +
+                    " needs " + std::to_string(nbytes) + " bytes");
   }
   return e;
 }
@@ -194,7 +198,8 @@ Header parse_header(const char* data, uint64_t header_len, uint64_t buffer_bytes
   for (const auto& [key, value] : root.items()) {
     if (key == kMetadataKey) {
       if (!value.is_object()) {
-        fail(what, std::string("\"__metadata__\" must be an object of strings, got ") + value.type_name());
+        fail(what, std::string("\"__metadata__\" must be an object of strings, got ") +
+                       value.type_name());
       }
       for (const auto& [mkey, mvalue] : value.items()) {
         if (!mvalue.is_string()) {
@@ -207,7 +212,8 @@ Header parse_header(const char* data, uint64_t header_len, uint64_t buffer_bytes
     header.entries.push_back(parse_entry(key, value, buffer_bytes, what));
   }
 
-  // Ranges may not share bytes: sorted by begin, each range must start at or after every earlier end.
+  // Ranges may not share bytes: sorted by begin, each range must start at or after every earlier
+  // end.
   std::vector<const Entry*> by_begin;
   for (const auto& e : header.entries) by_begin.push_back(&e);
   std::sort(by_begin.begin(), by_begin.end(), [](const Entry* a, const Entry* b) {
@@ -216,10 +222,10 @@ Header parse_header(const char* data, uint64_t header_len, uint64_t buffer_bytes
   const Entry* furthest = nullptr;  // the range with the largest end so far
   for (const Entry* e : by_begin) {
     if (furthest && e->begin < furthest->end) {
-      fail_tensor(what, e->name, "data_offsets [" + std::to_string(e->begin) + ", " +
-                                     std::to_string(e->end) + ") overlap tensor '" + furthest->name +
-                                     "' at [" + std::to_string(furthest->begin) + ", " +
-                                     std::to_string(furthest->end) + ")");
+      fail_tensor(what, e->name,
+                  "data_offsets [" + std::to_string(e->begin) + ", " + std::to_string(e->end) +
+                      ") overlap tensor '" + furthest->name + "' at [" +
+                      std::to_string(furthest->begin) + ", " + std::to_string(furthest->end) + ")");
     }
     if (!furthest || e->end > furthest->end) furthest = e;
   }
@@ -239,8 +245,9 @@ File build(const Header& header, const std::string& what,
       const auto* bytes = static_cast<const uint8_t*>(t.data_ptr());
       for (uint64_t i = 0; i < e.end - e.begin; ++i) {
         if (bytes[i] > 1) {
-          fail_tensor(what, e.name, "BOOL element " + std::to_string(i) + " has byte value " +
-                                        std::to_string(bytes[i]) + " (expected 0 or 1)");
+          fail_tensor(what, e.name,
+                      "BOOL element " + std::to_string(i) + " has byte value " +
+                          std::to_string(bytes[i]) + " (expected 0 or 1)");
         }
       }
     }
@@ -257,8 +264,10 @@ void check_names(const std::vector<std::pair<std::string, torch::Tensor>>& tenso
     if (name == kMetadataKey) {
       throw std::invalid_argument("safetensors save: the name \"__metadata__\" is reserved");
     }
-    if (seen[name]++) throw std::invalid_argument("safetensors save: tensor '" + name + "' appears twice");
-    if (!t.defined()) throw std::invalid_argument("safetensors save: tensor '" + name + "' is undefined");
+    if (seen[name]++)
+      throw std::invalid_argument("safetensors save: tensor '" + name + "' appears twice");
+    if (!t.defined())
+      throw std::invalid_argument("safetensors save: tensor '" + name + "' is undefined");
     if (t.layout() != torch::kStrided) {
       throw std::invalid_argument("safetensors save: tensor '" + name + "' is not dense (strided)");
     }
@@ -282,7 +291,8 @@ void write(std::ostream& out, const std::vector<std::pair<std::string, torch::Te
     }
     cpu.push_back(t.detach().to(torch::kCPU).contiguous());
     const uint64_t nbytes = cpu.back().nbytes();
-    header[name] = {{"dtype", dtype}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + nbytes}}};
+    header[name] = {
+        {"dtype", dtype}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
   }
   std::string text = header.dump();
@@ -322,7 +332,8 @@ File parse(const std::string& bytes, const std::string& what) {
   const uint64_t header_len = read_le64(bytes.data());
   check_header_length(header_len, bytes.size(), what);
   const uint64_t data_start = kPrefixBytes + header_len;
-  const Header header = parse_header(bytes.data() + kPrefixBytes, header_len, bytes.size() - data_start, what);
+  const Header header =
+      parse_header(bytes.data() + kPrefixBytes, header_len, bytes.size() - data_start, what);
   return build(header, what, [&](const Entry& e, void* dst) {
     std::memcpy(dst, bytes.data() + data_start + e.begin, e.end - e.begin);
   });
@@ -368,7 +379,8 @@ std::string serialize(const std::vector<std::pair<std::string, torch::Tensor>>& 
   return std::move(out).str();
 }
 
-void save(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+void save(const std::string& path,
+          const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
           const std::map<std::string, std::string>& metadata) {
   // POSIX calls rather than std::filesystem: libtorch.so exports its own copies of several
   // std::filesystem functions, which the dynamic linker may bind in place of libstdc++'s.
@@ -377,12 +389,13 @@ void save(const std::string& path, const std::vector<std::pair<std::string, torc
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
       if (!out) {
-        throw std::runtime_error("safetensors save: cannot open '" + tmp + "' for writing: " +
-                                 std::strerror(errno));
+        throw std::runtime_error("safetensors save: cannot open '" + tmp +
+                                 "' for writing: " + std::strerror(errno));
       }
       write(out, tensors, metadata);
       out.flush();
-      if (!out) throw std::runtime_error("safetensors save: writing '" + tmp + "' failed (disk full?)");
+      if (!out)
+        throw std::runtime_error("safetensors save: writing '" + tmp + "' failed (disk full?)");
     }
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
       throw std::runtime_error("safetensors save: cannot rename '" + tmp + "' to '" + path +

@@ -8,8 +8,9 @@
 // Offsets are relative to the start of the data buffer.
 //
 // Files are untrusted input: every field is checked before any byte is copied, and every problem
-// is a std::runtime_error that names the file (or buffer) and the tensor. The format is hand-written
-// here because LibTorch ships no safetensors reader; the JSON header goes through nlohmann/json.
+// is a std::runtime_error that names the file (or buffer) and the tensor. The format is
+// hand-written here because LibTorch ships no safetensors reader; the JSON header goes through
+// nlohmann/json.
 #include <torch/torch.h>
 
 #include <map>
@@ -43,7 +44,8 @@ std::string serialize(const std::vector<std::pair<std::string, torch::Tensor>>& 
                       const std::map<std::string, std::string>& metadata = {});
 /// Writes `serialize(...)` to `path` atomically: into a temporary file beside it, then a rename,
 /// so a crash never leaves a half-written checkpoint under the final name.
-void save(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+void save(const std::string& path,
+          const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
           const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace megabench::safetensors

@@ -24,14 +24,16 @@ ByteModel& MetricContext::model() {
 
 const FlopBreakdown& MetricContext::flops() {
   if (!flops_) {
-    if (!spec_.flops) throw std::runtime_error("model '" + point_.model + "' does not count its FLOPs");
+    if (!spec_.flops)
+      throw std::runtime_error("model '" + point_.model + "' does not count its FLOPs");
     flops_ = std::make_unique<FlopBreakdown>(spec_.flops(options()));
   }
   return *flops_;
 }
 
 torch::Tensor MetricContext::random_bytes(int64_t batch, int64_t len) const {
-  return torch::randint(0, 256, {batch, len}, torch::TensorOptions().dtype(torch::kLong)).to(device_);
+  return torch::randint(0, 256, {batch, len}, torch::TensorOptions().dtype(torch::kLong))
+      .to(device_);
 }
 
 Timing MetricContext::time(const std::function<void()>& fn) {

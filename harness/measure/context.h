@@ -25,7 +25,8 @@ namespace megabench {
 
 class MetricContext {
  public:
-  MetricContext(const Point& point, const json& calibration, std::string profile_dir, PointRecord& record);
+  MetricContext(const Point& point, const json& calibration, std::string profile_dir,
+                PointRecord& record);
 
   const Point& point() const { return point_; }
   const RunSettings& run() const { return point_.run; }

@@ -13,6 +13,7 @@ namespace megabench {
 /// Seeds, sets threads, then runs the point's metrics in table order (analytical counts first,
 /// training late, the profile -- "profile": true -- last). Never throws: a failure becomes status
 /// "failed" with the metrics measured so far. `profile_dir` defaults to "profiles".
-PointRecord measure_point(const Point& point, const json& calibration, const std::string& profile_dir = "");
+PointRecord measure_point(const Point& point, const json& calibration,
+                          const std::string& profile_dir = "");
 
 }  // namespace megabench

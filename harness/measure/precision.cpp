@@ -23,22 +23,22 @@ AutocastGuard::~AutocastGuard() {
 }
 
 bool LossScaler::unscale(torch::optim::Optimizer& opt) {
-    if (!enabled_) return true;
-    bool finite = true;
-    for (auto& group : opt.param_groups()) {
-      for (auto& p : group.params()) {
-        if (!p.grad().defined()) continue;
-        p.mutable_grad().div_(scale_);
-        if (!torch::isfinite(p.grad()).all().item<bool>()) finite = false;
-      }
+  if (!enabled_) return true;
+  bool finite = true;
+  for (auto& group : opt.param_groups()) {
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      p.mutable_grad().div_(scale_);
+      if (!torch::isfinite(p.grad()).all().item<bool>()) finite = false;
     }
-    if (!finite) {
-      scale_ /= 2;
-      clean_ = 0;
-    } else if (++clean_ == kGrowthInterval) {
-      scale_ *= 2;
-      clean_ = 0;
-    }
-    return finite;
   }
+  if (!finite) {
+    scale_ /= 2;
+    clean_ = 0;
+  } else if (++clean_ == kGrowthInterval) {
+    scale_ *= 2;
+    clean_ = 0;
+  }
+  return finite;
+}
 }  // namespace megabench

@@ -15,7 +15,8 @@ std::string profile_file_stem(const std::string& point_name) {
   for (char c : point_name) {
     if (c == '/') {
       out += "__";
-    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '=') {
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+               c == '=') {
       out += c;
     } else {
       out += '_';
@@ -46,8 +47,9 @@ std::string profile_section_markdown(const std::string& title, const ProfileResu
   std::ostringstream out;
   out << "## " << title << "\n\n" << r.table_markdown() << "\n";
   const bool cpu = r.source == "libtorch";
-  out << "Top " << std::min(top, rows.size()) << " " << (cpu ? "ops" : "kernels") << " of " << rows.size()
-      << " (by total time):\n\n| " << (cpu ? "op" : "kernel") << " | component | calls | ms | % of total |\n"
+  out << "Top " << std::min(top, rows.size()) << " " << (cpu ? "ops" : "kernels") << " of "
+      << rows.size() << " (by total time):\n\n| " << (cpu ? "op" : "kernel")
+      << " | component | calls | ms | % of total |\n"
       << "|---|---|---:|---:|---:|\n";
   for (size_t i = 0; i < std::min(top, rows.size()); ++i) {
     const auto& row = rows[i];
@@ -59,7 +61,8 @@ std::string profile_section_markdown(const std::string& title, const ProfileResu
     char ms[32], pct[32];
     std::snprintf(ms, sizeof ms, "%.3f", row.ms);
     std::snprintf(pct, sizeof pct, "%.1f", r.total_ms > 0 ? 100 * row.ms / r.total_ms : 0.0);
-    out << "| `" << name << "` | " << row.component << " | " << row.calls << " | " << ms << " | " << pct << " |\n";
+    out << "| `" << name << "` | " << row.component << " | " << row.calls << " | " << ms << " | "
+        << pct << " |\n";
   }
   out << "\n";
   return out.str();

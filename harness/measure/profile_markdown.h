@@ -13,6 +13,7 @@ std::string profile_file_stem(const std::string& point_name);
 
 /// The component table (ProfileResult::table_markdown) and the kernels (CUDA) or top-level ops
 /// (CPU) that took the most time, summed by name within each component.
-std::string profile_section_markdown(const std::string& title, const ProfileResult& r, size_t top = 15);
+std::string profile_section_markdown(const std::string& title, const ProfileResult& r,
+                                     size_t top = 15);
 
 }  // namespace megabench

@@ -1,11 +1,9 @@
-#include "harness/measure/profiler_internal.h"
-
 #include <torch/csrc/autograd/profiler_kineto.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdint>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -14,6 +12,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "harness/measure/profiler_internal.h"
 
 namespace megabench {
 
@@ -36,7 +35,8 @@ std::string ProfileResult::table_markdown() const {
   std::ostringstream out;
   out << "| component | ms | % of total |\n|---|---:|---:|\n";
   std::vector<std::pair<std::string, double>> rows(component_ms.begin(), component_ms.end());
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
   for (const auto& [name, ms] : rows) {
     const double pct = total_ms > 0 ? 100.0 * ms / total_ms : 0.0;
     out << "| " << name << " | " << format_ms(ms) << " | " << format_ms(pct) << " |\n";
@@ -136,8 +136,9 @@ void summarize_cpu(const std::vector<Event>& events_in, ProfileResult& r) {
 
 void libtorch_start() {
   const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO,
-                                                      /*report_input_shapes=*/true, /*profile_memory=*/false,
-                                                      /*with_stack=*/false, /*with_flops=*/true);
+                                                     /*report_input_shapes=*/true,
+                                                     /*profile_memory=*/false,
+                                                     /*with_stack=*/false, /*with_flops=*/true);
   const std::set<torch::profiler::impl::ActivityType> activities = {
       torch::profiler::impl::ActivityType::CPU};
   tp::prepareProfiler(config, activities);
@@ -149,7 +150,8 @@ void libtorch_stop(ProfileResult& r) {
   std::vector<Event> events;
   // Only the matrix products: counting aten::matmul or aten::linear too would count them twice,
   // and elementwise ops are outside the analytical convention (harness/api/FLOPS.md).
-  static const std::set<std::string> kMatmuls = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"};
+  static const std::set<std::string> kMatmuls = {"aten::mm", "aten::addmm", "aten::bmm",
+                                                 "aten::baddbmm"};
   double flops = 0;
   if (result) {
     for (const auto& e : result->events()) {
@@ -166,7 +168,6 @@ void libtorch_stop(ProfileResult& r) {
 
 }  // namespace
 
-
 // ---------------------------------------------------------------------------------------------
 // Profiler
 
@@ -176,8 +177,9 @@ bool Profiler::cupti_available(std::string* why) {
     return false;
   };
 #ifndef MEGABENCH_WITH_CUPTI
-  return fail("megabench was built without CUPTI (CMake found no CUDA toolkit with CUPTI; "
-              "configure with the cuda preset on a machine that has one)");
+  return fail(
+      "megabench was built without CUPTI (CMake found no CUDA toolkit with CUPTI; "
+      "configure with the cuda preset on a machine that has one)");
 #else
   if (!torch::cuda::is_available()) return fail("no CUDA device is visible to LibTorch");
   const std::string problem = profiler_detail::cupti_problem();

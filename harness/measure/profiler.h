@@ -35,9 +35,9 @@ struct KernelRecord {
   uint64_t end_ns = 0;
   std::array<int, 3> grid{0, 0, 0};
   std::array<int, 3> block{0, 0, 0};
-  int registers = 0;          // per thread
-  int64_t shared_memory = 0;  // static + dynamic bytes per block
-  int64_t bytes = 0;          // memcpy size
+  int registers = 0;            // per thread
+  int64_t shared_memory = 0;    // static + dynamic bytes per block
+  int64_t bytes = 0;            // memcpy size
   uint64_t correlation_id = 0;  // CUPTI's link to the launching API call (0 on CPU)
   double duration_ms() const { return static_cast<double>(end_ns - start_ns) * 1e-6; }
 };

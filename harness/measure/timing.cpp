@@ -11,7 +11,8 @@
 
 namespace megabench {
 
-Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t repeat, const torch::Device& device) {
+Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t repeat,
+                    const torch::Device& device) {
   const bool cuda = device.is_cuda();
   auto sync = [&] {
     if (cuda) torch::cuda::synchronize();
@@ -70,14 +71,18 @@ json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype, int6
 double matmul_peak(const json& calibration, const torch::Device& device, torch::ScalarType dtype) {
   const std::string dtype_name = c10::toString(dtype);
   if (calibration.value("matmul_dtype", std::string("Float")) == dtype_name &&
-      calibration.value("device_type", std::string("cpu")) == c10::DeviceTypeName(device.type(), true)) {
+      calibration.value("device_type", std::string("cpu")) ==
+          c10::DeviceTypeName(device.type(), true)) {
     return calibration["matmul_gflops_per_s"].get<double>() * 1e9;
   }
   static std::map<std::string, double> measured;
   const std::string key = c10::DeviceTypeName(device.type(), true) + "/" + dtype_name;
   auto it = measured.find(key);
   if (it == measured.end()) {
-    it = measured.emplace(key, calibrate_matmul(device, dtype)["matmul_gflops_per_s"].get<double>() * 1e9).first;
+    it = measured
+             .emplace(key,
+                      calibrate_matmul(device, dtype)["matmul_gflops_per_s"].get<double>() * 1e9)
+             .first;
   }
   return it->second;
 }

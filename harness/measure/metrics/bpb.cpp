@@ -12,9 +12,10 @@ namespace {
 
 // Windows of `len` bytes at random offsets of `bytes`, (B, len) int64.
 torch::Tensor sample_windows(const std::vector<uint8_t>& bytes, int64_t batch, int64_t len) {
-  auto all = torch::from_blob(const_cast<uint8_t*>(bytes.data()), {static_cast<int64_t>(bytes.size())},
-                              torch::kUInt8);
-  auto starts = torch::randint(0, static_cast<int64_t>(bytes.size()) - len + 1, {batch}, torch::kLong);
+  auto all = torch::from_blob(const_cast<uint8_t*>(bytes.data()),
+                              {static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  auto starts =
+      torch::randint(0, static_cast<int64_t>(bytes.size()) - len + 1, {batch}, torch::kLong);
   auto offsets = starts.unsqueeze(1) + torch::arange(len, torch::kLong).unsqueeze(0);  // (B, len)
   return all.index({offsets}).to(torch::kLong);
 }
@@ -22,7 +23,8 @@ torch::Tensor sample_windows(const std::vector<uint8_t>& bytes, int64_t batch, i
 // The training steps: train.steps, or as many as train.flop_budget buys at `per_step` FLOPs.
 int64_t training_steps(const TrainSettings& train, double per_step) {
   if (!train.flop_budget) return *train.steps;
-  if (per_step <= 0) throw std::runtime_error("bpb: train.flop_budget needs the model's analytical FLOPs");
+  if (per_step <= 0)
+    throw std::runtime_error("bpb: train.flop_budget needs the model's analytical FLOPs");
   const auto steps = static_cast<int64_t>(*train.flop_budget / per_step);
   if (steps < 1) {
     throw std::runtime_error("bpb: train.flop_budget " + json(*train.flop_budget).dump() +
@@ -42,12 +44,14 @@ double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps) 
     auto x = sample_windows(data.train, B, T).to(ctx.device());
     const double v = train.step(x).item<double>();
     if (!std::isfinite(v)) {
-      throw std::runtime_error("bpb: training loss is " + std::to_string(v) + " at step " + std::to_string(s));
+      throw std::runtime_error("bpb: training loss is " + std::to_string(v) + " at step " +
+                               std::to_string(s));
     }
     tail.push_back(v);
     if (tail.size() > 10) tail.erase(tail.begin());
   }
-  return std::accumulate(tail.begin(), tail.end(), 0.0) / static_cast<double>(tail.size()) / std::log(2.0);
+  return std::accumulate(tail.begin(), tail.end(), 0.0) / static_cast<double>(tail.size()) /
+         std::log(2.0);
 }
 
 // Held-out bits per byte: windows of T advance by N, the bytes each window predicts (N == T except
@@ -56,17 +60,20 @@ double held_out_bpb(MetricContext& ctx, const data::ByteData& data, int64_t N) {
   ByteModel& model = ctx.model();
   const int64_t B = ctx.run().train.batch, T = model.max_seq_len();
   EvalScope eval(model, ctx.run());
-  const auto held = std::min<int64_t>(ctx.run().train.eval_bytes, static_cast<int64_t>(data.held_out.size()));
+  const auto held =
+      std::min<int64_t>(ctx.run().train.eval_bytes, static_cast<int64_t>(data.held_out.size()));
   if (held < T) {
-    throw std::runtime_error("bpb: " + std::to_string(held) + " held-out bytes are fewer than one window of " +
-                             std::to_string(T));
+    throw std::runtime_error("bpb: " + std::to_string(held) +
+                             " held-out bytes are fewer than one window of " + std::to_string(T));
   }
-  auto stream = torch::from_blob(const_cast<uint8_t*>(data.held_out.data()), {held}, torch::kUInt8).to(torch::kLong);
+  auto stream = torch::from_blob(const_cast<uint8_t*>(data.held_out.data()), {held}, torch::kUInt8)
+                    .to(torch::kLong);
   const int64_t windows = (held - (T - N)) / N;
   double nats = 0;
   for (int64_t w0 = 0; w0 < windows; w0 += B) {
     std::vector<torch::Tensor> rows;
-    for (int64_t w = w0; w < std::min(windows, w0 + B); ++w) rows.push_back(stream.slice(0, w * N, w * N + T));
+    for (int64_t w = w0; w < std::min(windows, w0 + B); ++w)
+      rows.push_back(stream.slice(0, w * N, w * N + T));
     auto nll = model.byte_nll(torch::stack(rows).to(ctx.device()));  // (b, N)
     nats += nll.to(torch::kDouble).sum().item<double>();
   }
@@ -93,7 +100,8 @@ void run_bpb(MetricContext& ctx) {
     model.module().eval();
     predicted = model.byte_nll(sample_windows(data.train, 1, T).to(ctx.device())).size(1);
   }
-  const int64_t steps = training_steps(ctx.run().train, train_per_byte * static_cast<double>(B * predicted));
+  const int64_t steps =
+      training_steps(ctx.run().train, train_per_byte * static_cast<double>(B * predicted));
   auto& m = ctx.metrics();
   const double final_bpb = train_bpb(ctx, data, steps);
   m["train_steps"] = steps;
@@ -105,11 +113,12 @@ void run_bpb(MetricContext& ctx) {
 }  // namespace
 
 MEGABENCH_REGISTER_METRIC(bpb, MetricSpec{
-    .name = "bpb",
-    .unit = "bits/byte",
-    .help = "trains (train.*) on the run's data, then held-out bpb; also train_bpb_final, train_steps, train_flops",
-    .order = 80,
-    .needs = kNeedsModel | kNeedsTraining | kNeedsEval | kNeedsData,
-    .run = run_bpb});
+                                   .name = "bpb",
+                                   .unit = "bits/byte",
+                                   .help = "trains (train.*) on the run's data, then held-out bpb; "
+                                           "also train_bpb_final, train_steps, train_flops",
+                                   .order = 80,
+                                   .needs = kNeedsModel | kNeedsTraining | kNeedsEval | kNeedsData,
+                                   .run = run_bpb});
 
 }  // namespace megabench

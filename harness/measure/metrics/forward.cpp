@@ -20,12 +20,14 @@ void run_forward(MetricContext& ctx) {
 
 }  // namespace
 
-MEGABENCH_REGISTER_METRIC(forward, MetricSpec{
-    .name = "forward",
-    .unit = "ms",
-    .help = "forward pass: forward_ms (median, _min, _max of `repeat`), forward_bytes_per_s",
-    .order = 40,
-    .needs = kNeedsModel | kNeedsEval,
-    .run = run_forward});
+MEGABENCH_REGISTER_METRIC(
+    forward,
+    MetricSpec{
+        .name = "forward",
+        .unit = "ms",
+        .help = "forward pass: forward_ms (median, _min, _max of `repeat`), forward_bytes_per_s",
+        .order = 40,
+        .needs = kNeedsModel | kNeedsEval,
+        .run = run_forward});
 
 }  // namespace megabench

@@ -10,8 +10,9 @@ void run_generate(MetricContext& ctx) {
   const GenerateSettings& g = ctx.run().generate;
   const int64_t n = g.bytes, T = model.max_seq_len();
   if (g.prime + n > T) {
-    throw std::runtime_error("generate: prime " + std::to_string(g.prime) + " + bytes " + std::to_string(n) +
-                             " exceed the model's max_seq_len " + std::to_string(T));
+    throw std::runtime_error("generate: prime " + std::to_string(g.prime) + " + bytes " +
+                             std::to_string(n) + " exceed the model's max_seq_len " +
+                             std::to_string(T));
   }
   EvalScope eval(model, ctx.run());
   auto prime = ctx.random_bytes(1, g.prime);
@@ -33,13 +34,14 @@ void run_generate(MetricContext& ctx) {
 
 }  // namespace
 
-MEGABENCH_REGISTER_METRIC(generate, MetricSpec{
-    .name = "generate",
-    .unit = "ms/byte",
-    .help = "sampling: generate_ms_per_byte, generate_bytes_per_s (KV-cached), the uncached ones and "
-            "generate_cache_speedup",
-    .order = 70,
-    .needs = kNeedsModel | kNeedsEval | kNeedsGenerator,
-    .run = run_generate});
+MEGABENCH_REGISTER_METRIC(generate,
+                          MetricSpec{.name = "generate",
+                                     .unit = "ms/byte",
+                                     .help = "sampling: generate_ms_per_byte, generate_bytes_per_s "
+                                             "(KV-cached), the uncached ones and "
+                                             "generate_cache_speedup",
+                                     .order = 70,
+                                     .needs = kNeedsModel | kNeedsEval | kNeedsGenerator,
+                                     .run = run_generate});
 
 }  // namespace megabench

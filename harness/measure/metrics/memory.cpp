@@ -1,6 +1,7 @@
 // "memory": peak memory above the weights of one forward pass and of one training step.
-#include "harness/measure/context.h"
 #include "harness/measure/memory.h"
+
+#include "harness/measure/context.h"
 #include "harness/measure/session.h"
 
 namespace megabench {
@@ -26,12 +27,14 @@ void run_memory(MetricContext& ctx) {
 
 }  // namespace
 
-MEGABENCH_REGISTER_METRIC(memory, MetricSpec{
-    .name = "memory",
-    .unit = "bytes",
-    .help = "peak memory above the weights: peak_memory_forward_bytes, peak_memory_train_bytes",
-    .order = 30,
-    .needs = kNeedsModel | kNeedsEval | kNeedsTraining,
-    .run = run_memory});
+MEGABENCH_REGISTER_METRIC(
+    memory,
+    MetricSpec{
+        .name = "memory",
+        .unit = "bytes",
+        .help = "peak memory above the weights: peak_memory_forward_bytes, peak_memory_train_bytes",
+        .order = 30,
+        .needs = kNeedsModel | kNeedsEval | kNeedsTraining,
+        .run = run_memory});
 
 }  // namespace megabench

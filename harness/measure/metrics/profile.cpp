@@ -51,7 +51,8 @@ ProfileResult profile_train_step(MetricContext& ctx, const torch::Tensor& x) {
   train.step(x);
   if (ctx.device().is_cuda()) torch::cuda::synchronize();
   ProfileResult r = prof.stop();
-  for (const auto& [component, ms] : r.component_ms) ctx.metrics()["profile_train_step_" + component + "_ms"] = ms;
+  for (const auto& [component, ms] : r.component_ms)
+    ctx.metrics()["profile_train_step_" + component + "_ms"] = ms;
   ctx.metrics()["profile_train_step_total_ms"] = r.total_ms;
   train.clear_gradients();
   return r;
@@ -70,10 +71,12 @@ void profile_point(MetricContext& ctx) {
   json doc = {{"point", p.name}, {"key", p.key}, {"model", p.model}, {"axes", p.axes}};
   std::ostringstream md;
   md << "# Profile of " << p.name << "\n\n"
-     << "One profiled call after the timed metrics; components are the models' profile::Range names, "
+     << "One profiled call after the timed metrics; components are the models' profile::Range "
+        "names, "
         "times exclusive of nested ranges; \"other\" is time outside any range.\n\n";
   const ProfileResult fwd = profile_forward(ctx, x);
-  md << profile_section_markdown("Forward (logits of " + std::to_string(B) + " x " + std::to_string(T) + " bytes)", fwd);
+  md << profile_section_markdown(
+      "Forward (logits of " + std::to_string(B) + " x " + std::to_string(T) + " bytes)", fwd);
   doc["forward"] = fwd.to_json();
   if (ctx.wants("train_step")) {
     const ProfileResult step = profile_train_step(ctx, x);
@@ -94,7 +97,8 @@ void run_profile(MetricContext& ctx) {
     std::string what = e.what();
     if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) what = ce->what_without_backtrace();
 #ifdef MEGABENCH_WITH_CUDA
-    if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) c10::cuda::CUDACachingAllocator::emptyCache();
+    if (dynamic_cast<const c10::OutOfMemoryError*>(&e))
+      c10::cuda::CUDACachingAllocator::emptyCache();
 #endif
     ctx.record().extra["profile_error"] = what;
     ctx.record().warnings.push_back("profile: " + what);
@@ -103,14 +107,15 @@ void run_profile(MetricContext& ctx) {
 
 }  // namespace
 
-MEGABENCH_REGISTER_METRIC(profile, MetricSpec{
-    .name = "profile",
-    .unit = "ms",
-    .help = "(run setting \"profile\": true) one profiled forward and training step: profile_forward_<component>_ms, "
-            "attention_forward_ms, attention_forward_share, profile files",
-    .order = 90,
-    .needs = kNeedsModel | kNeedsEval | kNeedsTraining,
-    .listable = false,
-    .run = run_profile});
+MEGABENCH_REGISTER_METRIC(
+    profile, MetricSpec{.name = "profile",
+                        .unit = "ms",
+                        .help = "(run setting \"profile\": true) one profiled forward and training "
+                                "step: profile_forward_<component>_ms, "
+                                "attention_forward_ms, attention_forward_share, profile files",
+                        .order = 90,
+                        .needs = kNeedsModel | kNeedsEval | kNeedsTraining,
+                        .listable = false,
+                        .run = run_profile});
 
 }  // namespace megabench

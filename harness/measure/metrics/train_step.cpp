@@ -23,12 +23,13 @@ void run_train_step(MetricContext& ctx) {
 
 }  // namespace
 
-MEGABENCH_REGISTER_METRIC(train_step, MetricSpec{
-    .name = "train_step",
-    .unit = "ms",
-    .help = "one training step: train_step_ms (median, _min, _max), train_bytes_per_s",
-    .order = 50,
-    .needs = kNeedsModel | kNeedsTraining,
-    .run = run_train_step});
+MEGABENCH_REGISTER_METRIC(
+    train_step,
+    MetricSpec{.name = "train_step",
+               .unit = "ms",
+               .help = "one training step: train_step_ms (median, _min, _max), train_bytes_per_s",
+               .order = 50,
+               .needs = kNeedsModel | kNeedsTraining,
+               .run = run_train_step});
 
 }  // namespace megabench
