@@ -12,8 +12,8 @@ set key left top
 set grid
 set logscale x
 set logscale y
-plot "peak_memory_train_bytes_vs_seq_len.dat" index 0 using 1:2 with linespoints pointtype 7 title "transformer transformer.flash_attn=false", \
-     "peak_memory_train_bytes_vs_seq_len.dat" index 1 using 1:2 with linespoints pointtype 7 title "transformer transformer.flash_attn=true", \
+plot "peak_memory_train_bytes_vs_seq_len.dat" index 0 using 1:2 with linespoints pointtype 7 title "transformer transformer.attention=explicit", \
+     "peak_memory_train_bytes_vs_seq_len.dat" index 1 using 1:2 with linespoints pointtype 7 title "transformer transformer.attention=sdpa", \
      "peak_memory_train_bytes_vs_seq_len.dat" index 2 using 1:2 with linespoints pointtype 7 title "megabyte", \
-     "peak_memory_train_bytes_vs_seq_len.dat" index 3 using 1:2 with linespoints pointtype 7 title "perceiver_ar perceiver_ar.flash_attn=false", \
-     "peak_memory_train_bytes_vs_seq_len.dat" index 4 using 1:2 with linespoints pointtype 7 title "perceiver_ar perceiver_ar.flash_attn=true"
+     "peak_memory_train_bytes_vs_seq_len.dat" index 3 using 1:2 with linespoints pointtype 7 title "perceiver_ar perceiver_ar.attention=explicit", \
+     "peak_memory_train_bytes_vs_seq_len.dat" index 4 using 1:2 with linespoints pointtype 7 title "perceiver_ar perceiver_ar.attention=sdpa"
