@@ -144,15 +144,15 @@ class PerceiverARByteModel : public ByteModel {
  public:
   explicit PerceiverARByteModel(const PerceiverAROptions& o) : model_(o) {}
   torch::nn::Module& module() override { return *model_; }
-  int64_t max_seq_len() const override { return model_->options.seq_len(); }
+  int64_t seq_len() const override { return model_->options.seq_len(); }
 
   torch::Tensor byte_nll(const torch::Tensor& bytes) override {
     const int64_t C = model_->options.prefix_len();
     TORCH_CHECK(bytes.dim() == 2, "perceiver_ar: bytes must have shape (batch, length), got ",
                 bytes.sizes());
     const int64_t T = bytes.size(1);
-    TORCH_CHECK(T >= C + 2 && T <= max_seq_len() + 1, "perceiver_ar: byte_nll needs ",
-                "prefix_len + 2 (", C + 2, ") to seq_len + 1 (", max_seq_len() + 1, ") bytes, got ",
+    TORCH_CHECK(T >= C + 2 && T <= seq_len() + 1, "perceiver_ar: byte_nll needs ",
+                "prefix_len + 2 (", C + 2, ") to seq_len + 1 (", seq_len() + 1, ") bytes, got ",
                 T);
     auto logits = model_->forward(bytes.narrow(1, 0, T - 1));  // (B, N, V)
     auto targets = bytes.narrow(1, C + 1, T - 1 - C).to(logits.device(), torch::kLong);

@@ -103,7 +103,7 @@ class TransformerAdapter : public ByteModel {
  public:
   explicit TransformerAdapter(const ByteTransformerOptions& o) : model_(o) {}
   torch::nn::Module& module() override { return *model_; }
-  int64_t max_seq_len() const override { return model_->options.seq_len(); }
+  int64_t seq_len() const override { return model_->options.seq_len(); }
   torch::Tensor byte_nll(const torch::Tensor& bytes) override {
     return nll_from_logits(model_->next_byte_logits(bytes), bytes);  // (B, L)
   }

@@ -32,7 +32,7 @@ TEST_CASE("every registered model builds - trains a step and generates at its ti
     if (spec.params) CHECK(spec.params(*options).total == numel);
     if (spec.flops) CHECK(spec.flops(*options).total() > 0);
 
-    const int64_t T = model->max_seq_len();
+    const int64_t T = model->seq_len();
     REQUIRE(T > 0);
     REQUIRE(T % model->seq_multiple() == 0);
     auto x = torch::randint(0, 256, {2, T}, torch::kLong);

@@ -38,7 +38,7 @@ class TinyModel : public megabench::ByteModel {
         sleep_ms_(c["sleep_ms"].get<int64_t>()),
         nan_(c["fail"].get<std::string>() == "nan") {}
   torch::nn::Module& module() override { return *net_; }
-  int64_t max_seq_len() const override { return seq_len_; }
+  int64_t seq_len() const override { return seq_len_; }
   int64_t seq_multiple() const override { return patch_; }
   torch::Tensor logits(const torch::Tensor& bytes) override {
     nap();

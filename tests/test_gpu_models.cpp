@@ -96,7 +96,7 @@ TEST_CASE("every registered model agrees between CPU and CUDA per dtype", "[gpu]
         spec.build(*spec.parse(resolved));  // the same weights: built from the same seed on CPU
     gpu_model->module().to(torch::kCUDA);
 
-    const int64_t T = cpu_model->max_seq_len();
+    const int64_t T = cpu_model->seq_len();
     auto x = torch::randint(0, 256, {2, T}, torch::kLong);
     const Outputs ref = run_model(*cpu_model, x, torch::kCPU, torch::kFloat32);
 

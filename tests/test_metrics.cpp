@@ -26,7 +26,7 @@ MEGABENCH_REGISTER_METRIC(test_seq_len, megabench::MetricSpec{
                                             .needs = megabench::kNeedsModel,
                                             .run = [](megabench::MetricContext& ctx) {
                                               ctx.metrics()["test_seq_len_bytes"] =
-                                                  ctx.model().max_seq_len();
+                                                  ctx.model().seq_len();
                                             }});
 
 // One value each metric must write on a point that succeeds. A metric registered without an

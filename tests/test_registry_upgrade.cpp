@@ -40,7 +40,7 @@ TEST_CASE("upgrade_model_config maps the reference's MEGABYTE kwargs", "[registr
   CHECK(one == json{{"dim", 32}, {"depth", {2}}, {"seq_len", 12}, {"patch", json::array()}});
   CHECK(resolve("megabyte", one)["patch"] == json::array());
   const auto& mb = megabench::Registry::instance().get("megabyte");
-  CHECK(mb.build(*mb.parse(resolve("megabyte", one)))->max_seq_len() == 12);
+  CHECK(mb.build(*mb.parse(resolve("megabyte", one)))->seq_len() == 12);
 }
 
 TEST_CASE("upgrade_model_config maps records of the old resolved schema", "[registry][upgrade]") {

@@ -43,8 +43,9 @@ class ByteModel {
   /// The underlying module: parameters, train()/eval(), to(device, dtype), named_parameters().
   virtual torch::nn::Module& module() = 0;
 
-  /// Longest byte sequence the model accepts, and the multiple that training lengths must be.
-  virtual int64_t max_seq_len() const = 0;
+  /// The context in bytes (every model's seq_len option): the longest byte sequence the model
+  /// accepts; and the multiple that training lengths must be.
+  virtual int64_t seq_len() const = 0;
   virtual int64_t seq_multiple() const { return 1; }
 
   /// Negative log-likelihood in nats of every byte the model predicts, (B, N), for int64 bytes

@@ -3,7 +3,7 @@
 //
 //   void run_forward(MetricContext& ctx) {
 //     ByteModel& model = ctx.model();
-//     auto x = ctx.random_bytes(ctx.run().batch, model.max_seq_len());
+//     auto x = ctx.random_bytes(ctx.run().batch, model.seq_len());
 //     EvalScope eval(model, ctx.run());
 //     Timing t = ctx.time([&] { model.logits(x); });
 //     ctx.metrics()["forward_ms"] = t.median_ms;

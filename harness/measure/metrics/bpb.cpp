@@ -36,7 +36,7 @@ int64_t training_steps(const TrainSettings& train, double per_step) {
 // Trains `steps` steps on random windows; the mean loss of the last 10 steps, in bits per byte.
 double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps) {
   ByteModel& model = ctx.model();
-  const int64_t B = ctx.run().train.batch, T = model.max_seq_len();
+  const int64_t B = ctx.run().train.batch, T = model.seq_len();
   model.module().train();
   TrainSession train(model, ctx.run());
   std::vector<double> tail;
@@ -58,7 +58,7 @@ double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps) 
 // for models that predict only the tail of their window), so every evaluated byte counts once.
 double held_out_bpb(MetricContext& ctx, const data::ByteData& data, int64_t N) {
   ByteModel& model = ctx.model();
-  const int64_t B = ctx.run().train.batch, T = model.max_seq_len();
+  const int64_t B = ctx.run().train.batch, T = model.seq_len();
   EvalScope eval(model, ctx.run());
   const auto held =
       std::min<int64_t>(ctx.run().train.eval_bytes, static_cast<int64_t>(data.held_out.size()));
@@ -86,7 +86,7 @@ void run_bpb(MetricContext& ctx) {
   ByteModel& model = ctx.model();
   const auto& data = data::load_cached(ctx.run().data);
   ctx.record().extra["data"] = data.info;
-  const int64_t T = model.max_seq_len(), B = ctx.run().train.batch;
+  const int64_t T = model.seq_len(), B = ctx.run().train.batch;
   if (static_cast<int64_t>(data.train.size()) < T) {
     throw std::runtime_error("bpb: the training split has " + std::to_string(data.train.size()) +
                              " bytes, fewer than one window of " + std::to_string(T));

@@ -7,7 +7,7 @@ namespace {
 
 void run_forward(MetricContext& ctx) {
   ByteModel& model = ctx.model();
-  const int64_t B = ctx.run().batch, T = model.max_seq_len();
+  const int64_t B = ctx.run().batch, T = model.seq_len();
   model.module().eval();
   auto x = ctx.random_bytes(B, T);
   EvalScope eval(model, ctx.run());

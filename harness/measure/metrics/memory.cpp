@@ -10,7 +10,7 @@ namespace {
 void run_memory(MetricContext& ctx) {
   ByteModel& model = ctx.model();
   memory::PeakTracker tracker(ctx.device());
-  auto x = ctx.random_bytes(ctx.run().batch, model.max_seq_len());
+  auto x = ctx.random_bytes(ctx.run().batch, model.seq_len());
   model.module().eval();
   tracker.reset();
   {

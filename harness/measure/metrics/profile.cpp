@@ -66,7 +66,7 @@ void write_text(const std::string& path, const std::string& text) {
 
 void profile_point(MetricContext& ctx) {
   const Point& p = ctx.point();
-  const int64_t B = ctx.run().batch, T = ctx.model().max_seq_len();
+  const int64_t B = ctx.run().batch, T = ctx.model().seq_len();
   auto x = ctx.random_bytes(B, T);
   json doc = {{"point", p.name}, {"key", p.key}, {"model", p.model}, {"axes", p.axes}};
   std::ostringstream md;

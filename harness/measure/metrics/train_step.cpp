@@ -7,7 +7,7 @@ namespace {
 
 void run_train_step(MetricContext& ctx) {
   ByteModel& model = ctx.model();
-  const int64_t B = ctx.run().batch, T = model.max_seq_len();
+  const int64_t B = ctx.run().batch, T = model.seq_len();
   model.module().train();
   auto x = ctx.random_bytes(B, T);
   TrainSession train(model, ctx.run());
