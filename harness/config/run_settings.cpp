@@ -138,6 +138,19 @@ json resolve_generate(const json& doc, GenerateSettings& g) {
   return gen;
 }
 
+// How long timed metrics repeat (time_repeats), and when a timing counts as noisy.
+void resolve_repeats(const json& doc, RunSettings& r) {
+  const RunSettings d;
+  r.min_time_ms = read_number(doc.value("min_time_ms", json(d.min_time_ms)), "min_time_ms", false);
+  if (r.min_time_ms < 0) throw ConfigError("min_time_ms", "expected a number >= 0, got " + show(doc["min_time_ms"]));
+  r.max_repeat = read_int(doc.value("max_repeat", json(d.max_repeat)), "max_repeat", 1);
+  if (r.max_repeat < r.repeat) {
+    throw ConfigError("max_repeat", "expected at least repeat (" + std::to_string(r.repeat) + "), got " +
+                                        std::to_string(r.max_repeat));
+  }
+  r.noisy_cv = read_number(doc.value("noisy_cv", json(d.noisy_cv)), "noisy_cv", true);
+}
+
 }  // namespace
 
 torch::ScalarType RunSettings::scalar_type() const {
@@ -151,8 +164,9 @@ bool RunSettings::wants(const std::string& metric) const {
 }
 
 const std::vector<std::string>& run_top_keys() {
-  static const std::vector<std::string> keys = {"device", "dtype",  "threads", "seed",
-                                                "warmup", "repeat", "batch",   "profile"};
+  static const std::vector<std::string> keys = {
+      "device", "dtype", "threads",    "seed",       "warmup",  "repeat",
+      "batch",  "profile", "min_time_ms", "max_repeat", "noisy_cv"};
   return keys;
 }
 
@@ -183,8 +197,14 @@ RunSettings resolve_run(const json& doc) {
   r.profile = read_bool(doc.value("profile", json(false)), "profile");
   run = {{"device", r.device}, {"dtype", r.dtype},   {"threads", r.threads}, {"seed", r.seed},
          {"warmup", r.warmup}, {"repeat", r.repeat}, {"batch", r.batch}};
-  // Kept only when on, so that the keys of points recorded before this option existed still match.
+  resolve_repeats(doc, r);
+  // Kept only when not at their defaults, so that the keys of points recorded before these
+  // options existed still match.
   if (r.profile) run["profile"] = true;
+  const RunSettings defaults;
+  if (r.min_time_ms != defaults.min_time_ms) run["min_time_ms"] = r.min_time_ms;
+  if (r.max_repeat != defaults.max_repeat) run["max_repeat"] = r.max_repeat;
+  if (r.noisy_cv != defaults.noisy_cv) run["noisy_cv"] = r.noisy_cv;
   r.metrics = resolve_metrics(doc);
   run["metrics"] = r.metrics;
   run["data"] = resolve_data(doc, r.data);

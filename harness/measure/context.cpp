@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "harness/api/stats.h"
+
 namespace megabench {
 
 MetricContext::MetricContext(const Point& point, const json& calibration, std::string profile_dir,
@@ -41,10 +43,29 @@ Timing MetricContext::time(const std::function<void()>& fn) {
 }
 
 Timing MetricContext::time(const std::function<void()>& fn, int64_t warmup, int64_t repeat) {
-  Timing t = time_repeats(fn, warmup, repeat, device_);
+  Timing t = time_repeats(fn, warmup, repeat, device_, point_.run.min_time_ms, point_.run.max_repeat);
   timed_ms_ += t.measured_ms;
   loop_ms_ += t.loop_ms;
   return t;
+}
+
+void MetricContext::record_timing(const std::string& name, const Timing& t, double scale) {
+  std::vector<double> samples = t.samples_ms;
+  for (auto& v : samples) v *= scale;
+  const stats::Summary s = stats::summarize(samples);
+  auto& m = record_.metrics;
+  m[name] = s.median;
+  m[name + "_min"] = s.min;
+  m[name + "_max"] = s.max;
+  record_.extra["timing"][name] = {{"n", s.n},       {"median", s.median}, {"mean", s.mean},
+                                   {"std", s.std},   {"iqr", s.iqr},       {"ci_lo", s.ci_lo},
+                                   {"ci_hi", s.ci_hi}, {"cv", s.cv}};
+  record_.extra["samples"][name] = samples;
+  if (s.n > 1 && s.cv > point_.run.noisy_cv) {
+    record_.extra["noisy"].push_back(name);
+    record_.warnings.push_back("noisy: " + name + " has a coefficient of variation of " +
+                               std::to_string(s.cv) + " over " + std::to_string(s.n) + " repeats");
+  }
 }
 
 }  // namespace megabench

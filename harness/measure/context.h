@@ -48,10 +48,15 @@ class MetricContext {
 
   /// Uniform random bytes (B, T) on the device.
   torch::Tensor random_bytes(int64_t batch, int64_t len) const;
-  /// time_repeats with the run's warmup and repeat (or the given ones); the harness's time
-  /// between the repeats is added to the record's overhead.
+  /// time_repeats with the run's warmup, repeat, min_time_ms and max_repeat (or the given warmup
+  /// and repeat); the harness's time between the repeats is added to the record's overhead.
   Timing time(const std::function<void()>& fn);
   Timing time(const std::function<void()>& fn, int64_t warmup, int64_t repeat);
+  /// Writes a timing as metric `name` (the median) with `name`_min and `name`_max, its summary
+  /// (n, mean, std, IQR, 95% CI of the median, cv) under the record's "timing", and the samples
+  /// under "samples", each times `scale` (e.g. 1/n for a per-byte time). A coefficient of
+  /// variation above the run's noisy_cv marks the metric noisy ("noisy" list and a warning).
+  void record_timing(const std::string& name, const Timing& t, double scale = 1.0);
 
   double timed_ms() const { return timed_ms_; }
   double loop_ms() const { return loop_ms_; }

@@ -12,7 +12,7 @@
 namespace megabench {
 
 Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t repeat,
-                    const torch::Device& device) {
+                    const torch::Device& device, double min_time_ms, int64_t max_repeat) {
   const bool cuda = device.is_cuda();
   auto sync = [&] {
     if (cuda) torch::cuda::synchronize();
@@ -22,7 +22,10 @@ Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t rep
   Timing t;
   t.samples_ms.reserve(static_cast<size_t>(repeat));
   auto loop0 = Clock::now();
-  for (int64_t i = 0; i < repeat; ++i) {
+  const int64_t cap = std::max(repeat, max_repeat);
+  double timed = 0;
+  // At least `repeat` calls; then more until the timed calls add up to min_time_ms (or `cap`).
+  for (int64_t i = 0; i < repeat || (timed < min_time_ms && i < cap); ++i) {
 #ifdef MEGABENCH_WITH_CUDA
     if (cuda) {
       at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
@@ -31,6 +34,7 @@ Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t rep
       stop.record();
       stop.synchronize();
       t.samples_ms.push_back(start.elapsed_time(stop));
+      timed += t.samples_ms.back();
       continue;
     }
 #endif
@@ -38,6 +42,7 @@ Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t rep
     fn();
     sync();
     t.samples_ms.push_back(ms_since(t0));
+    timed += t.samples_ms.back();
   }
   t.loop_ms = ms_since(loop0);
   auto sorted = t.samples_ms;

@@ -20,8 +20,10 @@ inline double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-/// Median / min / max over `repeat` timed calls after `warmup` untimed ones. On CUDA each call is
-/// timed with events (MEGABENCH_WITH_CUDA) or synchronize + wall clock.
+/// Median / min / max over the timed calls after `warmup` untimed ones: at least `repeat` calls,
+/// then more until they add up to `min_time_ms`, at most `max_repeat` in all (in the spirit of
+/// torch.utils.benchmark's adaptive_autorange). On CUDA each call is timed with events
+/// (MEGABENCH_WITH_CUDA) or synchronize + wall clock.
 struct Timing {
   double median_ms = 0, min_ms = 0, max_ms = 0;
   double measured_ms = 0;  // sum of the timed calls
@@ -29,7 +31,7 @@ struct Timing {
   std::vector<double> samples_ms;
 };
 Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t repeat,
-                    const torch::Device& device);
+                    const torch::Device& device, double min_time_ms = 0, int64_t max_repeat = 0);
 
 /// {"matmul_gflops_per_s", "matmul_n", "matmul_dtype", "device_type"}: the best of a few square
 /// n x n matmuls in `dtype` on `device` -- the peak that flops_utilization divides by. n = 0 picks

@@ -12,9 +12,7 @@ void run_forward(MetricContext& ctx) {
   auto x = ctx.random_bytes(B, T);
   EvalScope eval(model, ctx.run());
   const Timing t = ctx.time([&] { model.logits(x); });
-  ctx.metrics()["forward_ms"] = t.median_ms;
-  ctx.metrics()["forward_ms_min"] = t.min_ms;
-  ctx.metrics()["forward_ms_max"] = t.max_ms;
+  ctx.record_timing("forward_ms", t);
   ctx.metrics()["forward_bytes_per_s"] = static_cast<double>(B * T) / (t.median_ms * 1e-3);
 }
 

@@ -14,9 +14,7 @@ void run_train_step(MetricContext& ctx) {
   torch::Tensor loss;
   const Timing t = ctx.time([&] { loss = train.step(x); });
   check_finite(loss, "train_step");
-  ctx.metrics()["train_step_ms"] = t.median_ms;
-  ctx.metrics()["train_step_ms_min"] = t.min_ms;
-  ctx.metrics()["train_step_ms_max"] = t.max_ms;
+  ctx.record_timing("train_step_ms", t);
   ctx.metrics()["train_bytes_per_s"] = static_cast<double>(B * T) / (t.median_ms * 1e-3);
   train.clear_gradients();
 }
