@@ -13,7 +13,7 @@ void add_report_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> dirs;
     std::string out;
-    bool as_json = false;
+    bool as_json = false, strict = false;
   };
   auto args = std::make_shared<Args>();
   auto* report =
@@ -22,6 +22,8 @@ void add_report_command(CLI::App& app) {
   report->add_option("-o,--out", args->out,
                      "Folder for the report files (default: the first result folder)");
   report->add_flag("--json", args->as_json, "Machine-readable output (the merged points)");
+  report->add_flag("--strict", args->strict,
+                   "Fail when the results mix commits, carry none, or come from a dirty tree");
   report->callback([args] {
     if (args->as_json) {
       nlohmann::ordered_json pts = nlohmann::ordered_json::array();
@@ -36,7 +38,9 @@ void add_report_command(CLI::App& app) {
       return;
     }
     // Default: the report goes into the first folder (where `run` writes it too).
-    report::write(args->dirs, args->out.empty() ? args->dirs.front() : args->out, std::cerr);
+    report::Options options;
+    options.strict = args->strict;
+    report::write(args->dirs, args->out.empty() ? args->dirs.front() : args->out, std::cerr, options);
     std::cout << report::markdown_table(args->dirs);
   });
 }

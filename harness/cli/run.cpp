@@ -17,6 +17,7 @@
 #include "harness/measure/point.h"
 #include "harness/measure/timing.h"
 #include "harness/report/report.h"
+#include "harness/store/provenance.h"
 
 namespace megabench {
 namespace {
@@ -37,6 +38,12 @@ std::string device_text(const torch::Device& device) {
 #endif
 }
 
+void log_calibration(const json& c, std::ostream& log) {
+  log << "calibration: " << c["matmul_dtype"].get<std::string>() << " matmul " << c["matmul_n"]
+      << "^3 at " << format_value(c["matmul_gflops_per_s"]) << " GFLOP/s, triad "
+      << format_value(c["triad_gb_per_s"]) << " GB/s\n";
+}
+
 // Checks the device, installs memory tracking when a point needs it, and measures the matmul
 // peak in the run's compute dtype (bf16 runs are measured against the bf16 peak).
 json prepare_device(const Experiment& exp, const std::vector<const Point*>& mine,
@@ -54,24 +61,47 @@ json prepare_device(const Experiment& exp, const std::vector<const Point*>& mine
   }
   const torch::Device device = exp.run.torch_device();
   if (exp.run.threads > 0) at::set_num_threads(static_cast<int>(exp.run.threads));
-  json calibration = calibrate_matmul(device, exp.run.scalar_type());
+  json calibration = calibrate(device, exp.run.scalar_type());
+  log_calibration(calibration, log);
   calibration["device_text"] = device_text(device);
-  log << "calibration: " << calibration["matmul_dtype"].get<std::string>() << " matmul "
-      << calibration["matmul_n"] << "^3 at " << format_value(calibration["matmul_gflops_per_s"])
-      << " GFLOP/s on " << device_text(device) << "\n";
   return calibration;
 }
 
-// The measuring loop's state: the store, the counts, and the log lines.
+// The measuring loop's state: the store, the counts, the machine's latest calibration, and the
+// log lines.
 struct Loop {
   ResultsFile& out;
   RunSummary& summary;
   std::ostream& log;
   bool progress;
+  json calibration;
+  const Experiment& exp;
+  double calibrate_every_s;
   std::vector<std::string> failures;
   Clock::time_point t_run = Clock::now();
+  Clock::time_point t_calibrated = Clock::now();
   double measured_s = 0;
   size_t measured = 0;
+
+  // A calibration record: the machine's state now (a contended machine reads low).
+  void recalibrate() {
+    calibration = calibrate(exp.run.torch_device(), exp.run.scalar_type());
+    t_calibrated = Clock::now();
+    log_calibration(calibration, log);
+    json rec = {{"type", "calibration"}, {"calibration", calibration}};
+    const auto t_store = Clock::now();
+    out.append(rec);
+    summary.store_ms += ms_since(t_store);
+  }
+
+  // The record gets the latest calibration, the time it was measured and the provenance.
+  void stamp(PointRecord& r) const {
+    r.extra["calibration"] = {{"matmul_dtype", calibration["matmul_dtype"]},
+                              {"matmul_gflops_per_s", calibration["matmul_gflops_per_s"]},
+                              {"triad_gb_per_s", calibration["triad_gb_per_s"]},
+                              {"date", calibration["date"]}};
+    r.extra["provenance"] = provenance();
+  }
 
   void show_progress(size_t position, size_t total, const Point& p) {
     // ETA: the mean time of the points measured so far in this invocation, times those left.
@@ -82,7 +112,8 @@ struct Loop {
         << mmss(ms_since(t_run) * 1e-3) << "  ETA " << eta << std::flush;
   }
 
-  void record(size_t position, size_t total, const Point& p, const PointRecord& r) {
+  void record(size_t position, size_t total, const Point& p, PointRecord r) {
+    stamp(r);
     const auto t_store = Clock::now();
     out.append(r.to_json());
     summary.store_ms += ms_since(t_store);
@@ -126,8 +157,7 @@ void finish(const std::string& outdir, const Loop& loop, double run_ms, std::ost
   for (const auto& f : loop.failures) log << "  failed: " << f << "\n";
 }
 
-void measure_all(const std::vector<const Point*>& mine, const std::string& outdir,
-                 const json& calibration, Loop& loop) {
+void measure_all(const std::vector<const Point*>& mine, const std::string& outdir, Loop& loop) {
   const auto done = completed_keys(outdir);
   size_t position = 0;
   for (const Point* p : mine) {
@@ -136,9 +166,12 @@ void measure_all(const std::vector<const Point*>& mine, const std::string& outdi
       ++loop.summary.skipped;
       continue;
     }
+    if (ms_since(loop.t_calibrated) * 1e-3 >= loop.calibrate_every_s) loop.recalibrate();
     if (loop.progress) loop.show_progress(position, mine.size(), *p);
-    loop.record(position, mine.size(), *p, measure_point(*p, calibration, outdir + "/profiles"));
+    loop.record(position, mine.size(), *p,
+                measure_point(*p, loop.calibration, outdir + "/profiles"));
   }
+  if (loop.measured > 0) loop.recalibrate();  // and at the end
 }
 
 }  // namespace
@@ -181,12 +214,9 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
   out.append(context_record(exp.resolved, device, options.shard, calibration));
   summary.store_ms += ms_since(t_store);
 
-  Loop loop{out,
-            summary,
-            log,
-            options.progress < 0 ? ::isatty(STDOUT_FILENO) != 0 : options.progress == 1,
-            {}};
-  measure_all(mine, outdir, calibration, loop);
+  const bool progress = options.progress < 0 ? ::isatty(STDOUT_FILENO) != 0 : options.progress == 1;
+  Loop loop{out, summary, log, progress, calibration, exp, options.calibrate_every_s, {}};
+  measure_all(mine, outdir, loop);
   finish(outdir, loop, ms_since(loop.t_run), log);
   return summary;
 }

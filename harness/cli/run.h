@@ -21,8 +21,11 @@ struct RunOptions {
   std::string outdir;             // default: results/<experiment name>
   Shard shard;
   bool dry_run = false;  // validate and list the points; measure nothing
-  int progress =
-      -1;  // -1: a progress line when stdout is a terminal; 0: log lines; 1: progress line
+  /// -1: a progress line when stdout is a terminal; 0: log lines; 1: progress line.
+  int progress = -1;
+  /// Seconds between calibrations (matmul and triad) during the run; also one at the start and
+  /// one at the end. Each point record carries the latest.
+  double calibrate_every_s = 300;
 };
 
 struct RunSummary {

@@ -60,6 +60,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--dry-run", a->options.dry_run,
                 "Validate and list the points without running them");
   cmd->add_flag("--no-progress", a->no_progress, "Plain log lines even on a terminal");
+  cmd->add_option("--calibrate-every", a->options.calibrate_every_s,
+                  "Seconds between machine calibrations during the run (default 300)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", a->as_json, "Machine-readable output on stdout (the log goes to stderr)");
   cmd->callback([a] { run(*a); });
 }

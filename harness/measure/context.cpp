@@ -57,7 +57,7 @@ void MetricContext::record_timing(const std::string& name, const Timing& t, doub
   m[name] = s.median;
   m[name + "_min"] = s.min;
   m[name + "_max"] = s.max;
-  record_.extra["timing"][name] = {{"n", s.n},       {"median", s.median}, {"mean", s.mean},
+  record_.extra["timing"][name] = {{"n", s.n},       {"median", s.median}, {"mean", s.mean}, {"ci_exact", s.ci_exact},
                                    {"std", s.std},   {"iqr", s.iqr},       {"ci_lo", s.ci_lo},
                                    {"ci_hi", s.ci_hi}, {"cv", s.cv}};
   record_.extra["samples"][name] = samples;

@@ -1,6 +1,7 @@
 #include "harness/measure/timing.h"
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <numeric>
 #include <string>
@@ -68,6 +69,26 @@ json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype, int6
           {"matmul_n", n},
           {"matmul_dtype", c10::toString(dtype)},
           {"device_type", c10::DeviceTypeName(device.type(), /*lower_case=*/true)}};
+}
+
+json calibrate_triad(const torch::Device& device, int64_t n) {
+  torch::NoGradGuard no_grad;
+  if (n <= 0) n = device.is_cuda() ? (int64_t{1} << 26) : (int64_t{1} << 24);
+  auto opts = torch::TensorOptions().device(device).dtype(torch::kFloat32);
+  auto a = torch::empty({n}, opts), b = torch::rand({n}, opts), c = torch::rand({n}, opts);
+  auto t = time_repeats([&] { torch::add_out(a, b, c, 3.0); }, 1, 5, device);  // a = b + 3 c
+  const double bytes = 3.0 * static_cast<double>(n) * sizeof(float);             // read b, c; write a
+  return {{"triad_gb_per_s", bytes / (t.min_ms * 1e-3) / 1e9}, {"triad_n", n}};
+}
+
+json calibrate(const torch::Device& device, torch::ScalarType dtype) {
+  json c = calibrate_matmul(device, dtype);
+  for (const auto& [k, v] : calibrate_triad(device).items()) c[k] = v;
+  char date[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  c["date"] = date;
+  return c;
 }
 
 // The matmul peak (FLOP/s) for a point's device and dtype: the experiment's calibration when it

@@ -39,6 +39,15 @@ Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t rep
 json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype = torch::kFloat32,
                       int64_t n = 0);
 
+/// {"triad_gb_per_s", "triad_n"}: memory bandwidth of a STREAM-like triad a = b + s c over
+/// float32 vectors of n elements (n = 0: 16M on CPU, 64M on CUDA), the best of 5.
+json calibrate_triad(const torch::Device& device, int64_t n = 0);
+
+/// The machine's state now: calibrate_matmul in `dtype`, calibrate_triad, and the UTC "date".
+/// A run measures it at its start, every run.calibrate_every_s and at its end; `report` flags
+/// points measured while it read more than 15% below the machine's best.
+json calibrate(const torch::Device& device, torch::ScalarType dtype);
+
 /// The matmul peak (FLOP/s) for a device and dtype: the run's calibration when it matches (the
 /// usual case), else one measured once per process for that pair (run-level axes may sweep device
 /// or dtype).

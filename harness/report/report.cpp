@@ -2,6 +2,7 @@
 #include "harness/report/report.h"
 
 #include <sstream>
+#include <stdexcept>
 
 #include "harness/report/internal.h"
 
@@ -17,11 +18,13 @@ std::string experiment_name(const ojson& ctx) {
   return has ? str_or(ctx["experiment"], "name") : "";
 }
 
-std::string table_md(const ResultSet& r, const Options& options) {
+std::string table_md(const ResultSet& r, const Trust& trust, const Options& options) {
   const auto& ctx = r.context;
   const std::string name = experiment_name(ctx);
   std::ostringstream md;
   md << "# " << (name.empty() ? std::string("Results") : name) << "\n\n";
+  for (const auto& w : trust.warnings) md << "> **Warning:** " << w << "\n";
+  if (!trust.warnings.empty()) md << "\n";
   if (ctx.is_object())
     md << "Device: " << str_or(ctx, "device", "?") << " · date: " << str_or(ctx, "date", "?")
        << " · LibTorch " << str_or(ctx, "libtorch_version", "?") << " · commit "
@@ -91,13 +94,19 @@ ojson summary_head(const ResultSet& r, const std::vector<std::string>& result_di
 void write(const std::vector<std::string>& result_dirs, const std::string& out_dir,
            std::ostream& log, const Options& options) {
   const ResultSet r = load_result_set(result_dirs);
+  const Trust trust = check_trust(r);
+  if (options.strict && !trust.clean()) {
+    std::string why;
+    for (const auto& w : trust.warnings) why += "\n  " + w;
+    throw std::runtime_error("report --strict: the results are not from one clean commit:" + why);
+  }
   const detail::fs::path out(out_dir);
   detail::fs::create_directories(out);
   std::vector<std::string> written;
   std::vector<std::string> warnings = r.warnings;
   for (const auto& f : r.files) log << "report: read " << f << "\n";
 
-  detail::write_file(out / "table.md", table_md(r, options), log, written);
+  detail::write_file(out / "table.md", table_md(r, trust, options), log, written);
   detail::write_file(out / "table.csv", detail::render_csv(r, options), log, written);
   const ojson fits = detail::run_fits(r);
   detail::write_file(out / "fits.md", detail::render_fits_md(fits), log, written);
@@ -111,6 +120,12 @@ void write(const std::vector<std::string>& result_dirs, const std::string& out_d
   summary["fits"] = fits;
   summary["paper"] = summary_paper(paper_rows);
   summary["plots"] = plots;
+  summary["trust"] = {{"commits", trust.commits},
+                      {"dirty", trust.dirty},
+                      {"machines", trust.machines},
+                      {"contended", trust.contended},
+                      {"clean", trust.clean()}};
+  for (const auto& w : trust.warnings) warnings.insert(warnings.begin(), w);
   summary["warnings"] = warnings;
   written.push_back((out / "summary.json").string());
   summary["files_written"] = written;

@@ -11,6 +11,7 @@
 // bad input (std::invalid_argument / std::runtime_error naming the file, line or field) and never
 // exits. How the files are split: harness/report/README.md.
 #include <optional>
+#include <set>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -25,7 +26,23 @@ struct Options {
   std::vector<std::string> columns;
   /// Write plots/<name>.{dat,gp} and render plots/<name>.png with gnuplot. Default: true
   bool plots = true;
+  /// Refuse (throw) results that mix commits, carry no commit, or come from a dirty tree.
+  bool strict = false;
 };
+
+/// What the numbers can be trusted for: the report's first lines, summary.json's "trust", and
+/// `report --strict`.
+struct Trust {
+  std::set<std::string> commits;   // of every context and point record; "unknown" when one has none
+  bool dirty = false;              // any record from a tree with changes outside results/
+  std::set<std::string> machines;  // "host / cpu" of the records that say
+  /// Keys of points measured while their machine's calibration (matmul or triad) read more than
+  /// `drop` below the best calibration of the same machine and dtype in these results.
+  std::set<std::string> contended;
+  std::vector<std::string> warnings;  // one line each
+  bool clean() const { return commits.size() == 1 && !commits.count("unknown") && !dirty; }
+};
+Trust check_trust(const ResultSet& results, double drop = 0.15);
 
 /// Reads every result folder, writes into out_dir: table.md, table.csv, fits.md, fits.json,
 /// paper.md, plots/<name>.png (+ the .dat and .gp that made it) and summary.json. Logs each file

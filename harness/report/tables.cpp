@@ -1,4 +1,5 @@
 // The points table: table.md (and the table printed after a run) and table.csv.
+#include <algorithm>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -38,12 +39,35 @@ std::vector<std::string> header_of(const Table& t, std::vector<std::string> tail
   return header;
 }
 
-std::string markdown_row(const PointRecord& p, const Table& t) {
+// A metric's cell: the value, and for a repeated timing "median ± half-width of its 95% CI", with
+// "(noisy)" when its coefficient of variation was above the run's threshold.
+std::string metric_cell(const PointRecord& p, const std::string& m) {
+  std::string text = format_metric(m, metric_of(p, m));
+  const auto timing = p.extra.find("timing");
+  if (timing != p.extra.end() && timing->contains(m)) {
+    const ojson& s = (*timing)[m];
+    const double median = s.value("median", 0.0);
+    const double half = std::max(s.value("ci_hi", median) - median, median - s.value("ci_lo", median));
+    text += " ± " + format_metric(m, half);
+  }
+  const auto noisy = p.extra.find("noisy");
+  if (noisy != p.extra.end() && std::find(noisy->begin(), noisy->end(), m) != noisy->end()) {
+    text += " (noisy)";
+  }
+  return text;
+}
+
+// "ok", "failed", with ", contended" when the machine ran slow while the point was measured.
+std::string status_cell(const PointRecord& p, const std::set<std::string>& contended) {
+  return p.status + (contended.count(p.key) ? ", contended" : "");
+}
+
+std::string markdown_row(const PointRecord& p, const Table& t, const std::set<std::string>& contended) {
   std::ostringstream os;
   os << "| " << md_cell(p.name) << " | " << md_cell(p.model) << " |";
   for (const auto& a : t.axes) os << " " << md_cell(plain_value(axis_of(p, a))) << " |";
-  for (const auto& m : t.metrics) os << " " << md_cell(format_metric(m, metric_of(p, m))) << " |";
-  os << " " << md_cell(p.status) << " |";
+  for (const auto& m : t.metrics) os << " " << md_cell(metric_cell(p, m)) << " |";
+  os << " " << md_cell(status_cell(p, contended)) << " |";
   if (t.any_failed) os << " " << md_cell(p.error) << " |";
   return os.str() + "\n";
 }
@@ -82,7 +106,8 @@ std::string render_markdown(const ResultSet& r, const Options& opt) {
   for (size_t i = 0; i < header.size(); ++i)
     os << (i >= first_metric && i < end_metric ? " ---: |" : " --- |");
   os << "\n";
-  for (const auto& p : r.points) os << markdown_row(p, t);
+  const auto contended = check_trust(r).contended;
+  for (const auto& p : r.points) os << markdown_row(p, t, contended);
   if (r.points.empty()) os << "\n(no points)\n";
   return os.str();
 }

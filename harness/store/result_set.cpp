@@ -30,6 +30,11 @@ class Merger {
     const std::string type = string_or(rec, "type");
     if (type == "context") {
       add_context(rec);
+    } else if (type == "calibration" && rec.contains("calibration")) {
+      ojson c = rec["calibration"];
+      c["host"] = string_or(last_context_, "host");
+      c["cpu"] = string_or(last_context_, "cpu");
+      set_.calibrations.push_back(std::move(c));
     } else if (type == "point") {
       try {
         add_point(PointRecord::from_json(rec));
@@ -41,6 +46,8 @@ class Merger {
 
  private:
   void add_context(const ojson& rec) {
+    set_.contexts.push_back(rec);
+    last_context_ = rec;
     const std::string date = string_or(rec, "date");
     if (have_context_ && date < newest_date_) return;
     set_.context = rec;
@@ -58,6 +65,7 @@ class Merger {
   }
 
   ResultSet& set_;
+  ojson last_context_ = ojson::object();  // the run that the records that follow belong to
   std::map<std::string, size_t> index_;  // key -> position in set_.points
   std::string newest_date_;
   bool have_context_ = false;

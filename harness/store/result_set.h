@@ -21,6 +21,10 @@ struct ResultSet {
   std::vector<PointRecord> points;    // one per key, in order of the key's first appearance
   std::vector<std::string> files;     // the files read, in reading order
   std::vector<std::string> warnings;  // lines and records skipped, and why ("file:line: ...")
+  /// Every context record, and every calibration record's "calibration" with the host and CPU of
+  /// the run it belongs to added: what report's provenance and contention checks read.
+  std::vector<nlohmann::ordered_json> contexts;
+  std::vector<nlohmann::ordered_json> calibrations;
 };
 
 /// DIR/results.jsonl (when present), then DIR/results.shard-*.jsonl sorted by name: the files

@@ -1,13 +1,12 @@
 #include "harness/store/results.h"
 
+#include "harness/store/provenance.h"
+
 #include <ATen/Parallel.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <torch/version.h>
 #include <unistd.h>
-#ifdef MEGABENCH_WITH_CUDA
-#include <cuda_runtime_api.h>
-#endif
 
 #include <cerrno>
 #include <cstring>
@@ -135,64 +134,27 @@ std::set<std::string> completed_keys(const std::string& outdir) {
   return keys;
 }
 
-namespace {
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  }
-  return "unknown";
-}
-
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[256];
-    while (std::fgets(buf, sizeof buf, p)) out += buf;
-    ::pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-}  // namespace
-
 json context_record(const json& experiment, const std::string& device,
                     const std::optional<Shard>& shard, const json& calibration) {
+  const json& prov = provenance();
   char date[32];
   std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  std::string commit = run_command("git rev-parse HEAD 2>/dev/null");
   json rec = {{"type", "context"},
               {"schema_version", kSchemaVersion},
               {"experiment", experiment},
               {"date", date},
-              {"host", host},
-              {"cpu", cpu_model()},
+              {"host", prov["host"]},
+              {"cpu", prov["cpu"]},
               {"threads", at::get_num_threads()},
-              {"libtorch_version", std::to_string(TORCH_VERSION_MAJOR) + "." +
-                                       std::to_string(TORCH_VERSION_MINOR) + "." +
-                                       std::to_string(TORCH_VERSION_PATCH)},
-              {"cuda_version", nullptr},
+              {"libtorch_version", prov["libtorch_version"]},
+              {"cuda_version", prov["cuda_version"]},
               {"device", device},
-              {"git_commit", commit.size() == 40 ? json(commit) : json(nullptr)},
+              {"git_commit", prov["git_commit"]},
               {"shard", shard && shard->active() ? json(shard->text()) : json(nullptr)},
-              {"calibration", calibration}};
-#ifdef MEGABENCH_WITH_CUDA
-  rec["cuda_version"] =
-      std::to_string(CUDART_VERSION / 1000) + "." + std::to_string(CUDART_VERSION % 1000 / 10);
-#endif
-  if (!rec["git_commit"].is_null()) {
-    rec["git_dirty"] =
-        !run_command("git status --porcelain --untracked-files=no 2>/dev/null").empty();
-  }
+              {"calibration", calibration},
+              {"provenance", prov}};
+  if (!prov["git_commit"].is_null()) rec["git_dirty"] = prov["git_dirty"];
   return rec;
 }
 
