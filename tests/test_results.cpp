@@ -169,6 +169,25 @@ TEST_CASE("time_repeats: median - min and max over the repeats", "[results][timi
   WARN("timing overhead between repeats: " << 100 * (t.loop_ms - t.measured_ms) / t.loop_ms << "%");
 }
 
+TEST_CASE("time_repeats: repeats past `repeat` until min_time_ms, capped by max_repeat",
+          "[results][timing]") {
+  int calls = 0;
+  auto sleep2 = [&] {
+    ++calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  };
+  auto t = megabench::time_repeats(sleep2, 0, 2, torch::kCPU, /*min_time_ms=*/20, /*max_repeat=*/100);
+  CHECK(t.samples_ms.size() >= 2);
+  CHECK(t.samples_ms.size() <= 10);  // each call sleeps >= 2 ms
+  CHECK(t.measured_ms >= 20);
+  calls = 0;
+  t = megabench::time_repeats(sleep2, 1, 2, torch::kCPU, /*min_time_ms=*/1000, /*max_repeat=*/5);
+  CHECK(calls == 6);  // 1 warmup + the cap of 5
+  CHECK(t.samples_ms.size() == 5);
+  t = megabench::time_repeats(sleep2, 0, 3, torch::kCPU, /*min_time_ms=*/0, /*max_repeat=*/100);
+  CHECK(t.samples_ms.size() == 3);  // no minimum time: exactly `repeat`
+}
+
 TEST_CASE("a run measures every metric - records failures and skips recorded points",
           "[results][run]") {
   auto dir = fresh_dir("run");
