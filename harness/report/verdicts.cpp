@@ -1,0 +1,203 @@
+// Verdicts on the paper's claims, computed from the data (report.h: judge_claims). Each claim of
+// the claims file names a results folder, the points, and a rule:
+//   exponent  the log-log slope of y against x (+1 when y is per byte and the claim per sequence)
+//             with its 95% CI: holds when the CI meets expect +- tolerance and misses every
+//             alternative +- tolerance (or, with "below", lies under it); differs when it misses
+//             the claim; not resolved otherwise, or when the x range is short.
+//   ratio     median y of the points `a` over the points `b`, with its bootstrap CI: holds when
+//             the CI lies above 1, differs when below, not resolved when it contains 1.
+//   value     one deterministic value against the paper's, within rel_tolerance.
+// Timed metrics need their per-repeat samples (records of schema 2); without them the verdict
+// is "not resolved". Analytical counts (flops_*, params_*) and peak memory are exact.
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "harness/api/format.h"
+#include "harness/api/stats.h"
+#include "harness/report/internal.h"
+
+namespace megabench::report {
+namespace {
+
+using detail::ojson;
+
+bool deterministic(const std::string& metric) {
+  for (const char* prefix : {"flops_", "params_", "peak_memory_"}) {
+    if (metric.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+// A point's samples of a metric: its per-repeat samples, the one value of a deterministic
+// metric, or none.
+std::vector<double> samples_of(const PointRecord& p, const std::string& metric) {
+  const auto s = p.extra.find("samples");
+  if (s != p.extra.end() && s->contains(metric)) return (*s)[metric].get<std::vector<double>>();
+  const auto v = detail::as_number(detail::metric_of(p, metric));
+  if (v && deterministic(metric)) return {*v};
+  return {};
+}
+
+std::vector<const PointRecord*> matching(const ResultSet& r, const ojson& where) {
+  std::vector<const PointRecord*> out;
+  for (const auto& p : r.points) {
+    bool ok = p.ok();
+    for (auto it = where.begin(); ok && it != where.end(); ++it) {
+      ok = detail::values_equal(lookup(p, it.key()), *it);
+    }
+    if (ok) out.push_back(&p);
+  }
+  return out;
+}
+
+std::string num(double v) { return format_double("%.3g", v); }
+
+double number_or(const ojson& c, const char* key, double fallback) {
+  return c.contains(key) ? c[key].get<double>() : fallback;
+}
+
+Verdict judge_exponent(const ojson& c, const ResultSet& r, Verdict v) {
+  const std::string x = c.at("x"), y = c.at("y");
+  std::vector<std::pair<double, std::vector<double>>> pts;
+  for (const PointRecord* p : matching(r, c.value("where", ojson::object()))) {
+    const auto xv = detail::as_number(lookup(*p, x));
+    auto s = samples_of(*p, y);
+    if (xv && !s.empty()) pts.push_back({*xv, std::move(s)});
+  }
+  std::sort(pts.begin(), pts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (pts.size() < 3) {
+    v.verdict = "not resolved";
+    v.reason = std::to_string(pts.size()) + " points with " + y +
+               (deterministic(y) ? "" : " samples") + ": a fit needs 3";
+    return v;
+  }
+  std::vector<double> xs;
+  std::vector<std::vector<double>> ys;
+  for (auto& [xv, s] : pts) {
+    xs.push_back(xv);
+    ys.push_back(s);
+  }
+  const stats::SlopeFit f = stats::fit_loglog_ci(xs, ys);
+  const double shift = c.value("per_sequence", false) ? 1.0 : 0.0;
+  const double slope = f.slope + shift, lo = f.ci_lo + shift, hi = f.ci_hi + shift;
+  const double tol = number_or(c, "tolerance", 0.05);
+  v.ours = num(slope) + " [" + num(lo) + ", " + num(hi) + "]";
+  const std::string range = x + " " + num(xs.front()) + "-" + num(xs.back()) + ", " +
+                            std::to_string(xs.size()) + " points";
+  const bool short_range = xs.back() / xs.front() < number_or(c, "min_x_ratio", 8);
+  if (c.contains("below")) {
+    const double below = c["below"];
+    v.verdict = short_range ? "not resolved" : hi < below ? "holds" : lo >= below ? "differs" : "not resolved";
+    v.reason = "exponent " + v.ours + " against < " + num(below) + " (" + range + ")";
+    return v;
+  }
+  const double expect = c.at("expect");
+  const bool meets = lo <= expect + tol && hi >= expect - tol;
+  std::string open;
+  for (const auto& alt : c.value("alternatives", ojson::array())) {
+    const double a = alt.get<double>();
+    if (lo <= a + tol && hi >= a - tol) open += (open.empty() ? "" : ", ") + num(a);
+  }
+  v.verdict = short_range ? "not resolved" : !meets ? "differs" : open.empty() ? "holds" : "not resolved";
+  v.reason = "exponent " + v.ours + " against " + num(expect) + " +- " + num(tol) + " (" + range + ")" +
+             (short_range ? "; range under " + num(number_or(c, "min_x_ratio", 8)) + "x" : "") +
+             (open.empty() ? "" : "; also consistent with " + open);
+  return v;
+}
+
+std::vector<double> pooled(const ResultSet& r, const ojson& where, const std::string& y) {
+  std::vector<double> out;
+  for (const PointRecord* p : matching(r, where)) {
+    const auto s = samples_of(*p, y);
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  return out;
+}
+
+Verdict judge_ratio(const ojson& c, const ResultSet& r, Verdict v) {
+  const std::string y = c.at("y");
+  const auto a = pooled(r, c.at("a"), y), b = pooled(r, c.at("b"), y);
+  if (a.empty() || b.empty()) {
+    v.verdict = "not resolved";
+    v.reason = "no " + y + (deterministic(y) ? "" : " samples (records before schema 2 keep none)") +
+               " for " + (a.empty() ? std::string("a") : std::string("b"));
+    return v;
+  }
+  const stats::RatioCI q = stats::bootstrap_median_ratio_ci(b, a);  // median(a) / median(b)
+  v.ours = num(q.ratio) + " [" + num(q.ci_lo) + ", " + num(q.ci_hi) + "]";
+  v.verdict = q.ci_lo > 1 ? "holds" : q.ci_hi < 1 ? "differs" : "not resolved";
+  v.reason = y + " ratio " + v.ours + (v.verdict == "not resolved" ? ": the CI contains 1" : "");
+  return v;
+}
+
+Verdict judge_value(const ojson& c, const ResultSet& r, Verdict v) {
+  const std::string y = c.at("y");
+  const auto pts = matching(r, c.at("where"));
+  const auto s = pts.size() == 1 ? samples_of(*pts[0], y) : std::vector<double>{};
+  if (s.size() != 1 || !deterministic(y)) {
+    v.verdict = "not resolved";
+    v.reason = std::to_string(pts.size()) + " matching points; a value claim needs one deterministic value";
+    return v;
+  }
+  const double expect = c.at("expect"), tol = number_or(c, "rel_tolerance", 0.05);
+  v.ours = format_metric(y, s[0]);
+  const double rel = s[0] / expect - 1;
+  v.verdict = std::abs(rel) <= tol ? "holds" : "differs";
+  v.reason = y + " " + v.ours + " is " + format_double("%+.1f", 100 * rel) + "% of the paper's " +
+             format_metric(y, expect) + " (tolerance " + num(100 * tol) + "%)";
+  return v;
+}
+
+}  // namespace
+
+std::vector<Verdict> judge_claims(const std::string& claims_file, const std::string& root) {
+  std::ifstream in(claims_file);
+  if (!in) throw std::runtime_error("claims: cannot open '" + claims_file + "'");
+  ojson doc;
+  try {
+    doc = ojson::parse(in);
+  } catch (const ojson::parse_error& e) {
+    throw std::runtime_error("claims: '" + claims_file + "' is not valid JSON: " + e.what());
+  }
+  std::vector<Verdict> out;
+  for (const auto& c : doc.at("claims")) {
+    Verdict v{c.at("id"), c.at("claim"), c.at("paper"), "–", "", ""};
+    try {
+      const ResultSet r = load_result_set({root + "/" + c.at("results").get<std::string>()});
+      const std::string kind = c.at("kind");
+      if (kind == "exponent") v = judge_exponent(c, r, v);
+      else if (kind == "ratio") v = judge_ratio(c, r, v);
+      else if (kind == "value") v = judge_value(c, r, v);
+      else throw std::invalid_argument("kind: expected exponent, ratio or value, got \"" + kind + "\"");
+    } catch (const std::exception& e) {
+      throw std::runtime_error("claims: " + v.id + ": " + e.what());
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::string render_verdicts_md(const std::vector<Verdict>& verdicts) {
+  std::ostringstream md;
+  md << "| claim | paper | ours (95% CI) | verdict | why |\n|---|---|---|---|---|\n";
+  for (const auto& v : verdicts) {
+    md << "| " << detail::md_cell(v.claim) << " | " << detail::md_cell(v.paper) << " | "
+       << detail::md_cell(v.ours) << " | **" << v.verdict << "** | " << detail::md_cell(v.reason) << " |\n";
+  }
+  return md.str();
+}
+
+std::string replace_verdicts_block(const std::string& text, const std::string& table) {
+  const std::string begin = "<!-- verdicts:begin (generated by megabench report --claims; do not edit) -->\n";
+  const std::string end = "<!-- verdicts:end -->";
+  const auto b = text.find(begin), e = text.find(end);
+  if (b == std::string::npos || e == std::string::npos || e < b) {
+    throw std::runtime_error("claims: the file has no verdicts block (" + begin.substr(0, begin.size() - 1) +
+                             " ... " + end + ")");
+  }
+  return text.substr(0, b + begin.size()) + table + text.substr(e);
+}
+
+}  // namespace megabench::report

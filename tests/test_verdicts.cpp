@@ -1,0 +1,99 @@
+// Verdicts computed from data (harness/report/verdicts.cpp): each rule on hand-made results, and
+// the README's verdicts block against what the committed results give.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "harness/report/report.h"
+#include "tests/support.h"
+
+using megabench::json;
+using namespace megabench::test;
+
+namespace {
+
+// A folder of points of model m at x = 1K..64K with y = c x^e: deterministic FLOPs, or a timed
+// metric with samples (5 per point, +-1% noise) when `samples`.
+std::string power_law(const std::string& name, double e, const std::string& y, bool samples) {
+  const auto dir = fresh_dir(name);
+  std::string text = json{{"type", "context"}, {"date", "2026-12-01T00:00:00Z"}}.dump() + "\n";
+  for (int i = 0; i < 7; ++i) {
+    const double x = 1024.0 * (1 << i), v = 1e-3 * std::pow(x, e);
+    json p = {{"type", "point"}, {"schema_version", 2}, {"key", "k" + std::to_string(i)},
+              {"name", "m/x=" + std::to_string(i)}, {"model", "m"}, {"label", "m"}, {"status", "ok"},
+              {"error", nullptr}, {"axes", {{"seq_len", x}}}, {"config", json::object()},
+              {"metrics", {{y, v}}}};
+    if (samples) p["samples"] = {{y, {v * 0.99, v * 1.0, v * 1.01, v * 0.995, v * 1.005}}};
+    text += p.dump() + "\n";
+  }
+  write_file(dir + "/results.jsonl", text);
+  return dir;
+}
+
+std::string claims(const std::string& dir, const json& list) {
+  return write_file(dir + "/claims.json", json{{"claims", list}}.dump());
+}
+
+json exponent_claim(const std::string& folder, const std::string& y, double expect) {
+  return {{"id", "c"}, {"kind", "exponent"}, {"claim", "c"}, {"paper", "p"}, {"results", folder},
+          {"x", "seq_len"}, {"y", y}, {"expect", expect}, {"alternatives", {1.0, 2.0}},
+          {"tolerance", 0.05}};
+}
+
+}  // namespace
+
+TEST_CASE("verdicts: an exponent claim holds, differs, or is not resolved", "[report][verdicts]") {
+  const auto root = fresh_dir("verdicts_root");
+  power_law("verdicts_root/p43", 4.0 / 3.0, "flops_attention_forward_per_byte", false);
+  power_law("verdicts_root/t43", 4.0 / 3.0, "attention_forward_ms", true);
+  power_law("verdicts_root/none", 4.0 / 3.0, "attention_forward_ms", false);
+  auto judge = [&](const json& c) {
+    return megabench::report::judge_claims(claims(root, {c}), root).at(0);
+  };
+  CHECK(judge(exponent_claim("p43", "flops_attention_forward_per_byte", 1.3333)).verdict == "holds");
+  CHECK(judge(exponent_claim("p43", "flops_attention_forward_per_byte", 1.6)).verdict == "differs");
+  auto open = exponent_claim("p43", "flops_attention_forward_per_byte", 1.3333);
+  open["alternatives"] = {1.35};  // inside the tolerance of the claim: cannot be told apart
+  CHECK(judge(open).verdict == "not resolved");
+  const auto timed = judge(exponent_claim("t43", "attention_forward_ms", 1.3333));
+  CHECK(timed.verdict == "holds");
+  CHECK_THAT(timed.reason, Catch::Contains("exponent 1.33 ["));
+  const auto no_samples = judge(exponent_claim("none", "attention_forward_ms", 1.3333));
+  CHECK(no_samples.verdict == "not resolved");
+  CHECK_THAT(no_samples.reason, Catch::Contains("samples"));
+  auto below = exponent_claim("p43", "flops_attention_forward_per_byte", 0);
+  below.erase("expect");
+  below["below"] = 2;
+  CHECK(judge(below).verdict == "holds");
+  below["below"] = 1.2;
+  CHECK(judge(below).verdict == "differs");
+}
+
+TEST_CASE("verdicts: ratio and value claims", "[report][verdicts]") {
+  const auto root = fresh_dir("verdicts_ratio");
+  power_law("verdicts_ratio/f", 2.0, "flops_forward_per_byte", false);
+  auto judge = [&](const json& c) {
+    return megabench::report::judge_claims(claims(root, {c}), root).at(0);
+  };
+  json ratio = {{"id", "r"}, {"kind", "ratio"}, {"claim", "r"}, {"paper", "p"}, {"results", "f"},
+                {"y", "flops_forward_per_byte"}, {"a", {{"seq_len", 65536}}}, {"b", {{"seq_len", 1024}}}};
+  CHECK(judge(ratio).verdict == "holds");
+  std::swap(ratio["a"], ratio["b"]);
+  CHECK(judge(ratio).verdict == "differs");
+  json value = {{"id", "v"}, {"kind", "value"}, {"claim", "v"}, {"paper", "p"}, {"results", "f"},
+                {"y", "flops_forward_per_byte"}, {"where", {{"seq_len", 1024}}},
+                {"expect", 1e-3 * 1024 * 1024 * 1.04}, {"rel_tolerance", 0.05}};
+  CHECK(judge(value).verdict == "holds");
+  value["rel_tolerance"] = 0.01;
+  CHECK(judge(value).verdict == "differs");
+  value["kind"] = "nonsense";
+  CHECK_THROWS_WITH(judge(value), Catch::Contains("v: kind"));
+}
+
+TEST_CASE("verdicts: README's block is what the committed results give", "[report][verdicts]") {
+  const auto verdicts = megabench::report::judge_claims(source_path("results/claims.json"), source_path(""));
+  const std::string table = megabench::report::render_verdicts_md(verdicts);
+  const std::string readme = read_text(source_path("README.md"));
+  INFO("regenerate with: build/default/megabench report --claims results/claims.json --readme README.md");
+  CHECK(megabench::report::replace_verdicts_block(readme, table) == readme);
+}
