@@ -83,7 +83,8 @@ json calibrate_triad(const torch::Device& device, int64_t n) {
 
 json calibrate(const torch::Device& device, torch::ScalarType dtype) {
   json c = calibrate_matmul(device, dtype);
-  for (const auto& [k, v] : calibrate_triad(device).items()) c[k] = v;
+  const json triad = calibrate_triad(device);  // kept alive: items() refers to it
+  for (const auto& [k, v] : triad.items()) c[k] = v;
   char date[32];
   const std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
