@@ -41,6 +41,7 @@ class Merger {
 
  private:
   void add_context(const ojson& rec) {
+    set_.contexts.push_back(rec);
     const std::string date = string_or(rec, "date");
     if (have_context_ && date < newest_date_) return;
     set_.context = rec;
@@ -115,6 +116,10 @@ ResultSet load_result_set(const std::vector<std::string>& dirs) {
   ResultSet set;
   Merger merger(set);
   for (const auto& dir : dirs) {
+    if (fs::is_regular_file(dir)) {
+      read_file(dir, merger, set);
+      continue;
+    }
     if (!fs::is_directory(dir))
       throw std::runtime_error("results: result folder '" + dir + "' does not exist");
     const auto files = results_files(dir);
