@@ -152,8 +152,7 @@ class PerceiverARByteModel : public ByteModel {
                 bytes.sizes());
     const int64_t T = bytes.size(1);
     TORCH_CHECK(T >= C + 2 && T <= seq_len() + 1, "perceiver_ar: byte_nll needs ",
-                "prefix_len + 2 (", C + 2, ") to seq_len + 1 (", seq_len() + 1, ") bytes, got ",
-                T);
+                "prefix_len + 2 (", C + 2, ") to seq_len + 1 (", seq_len() + 1, ") bytes, got ", T);
     auto logits = model_->forward(bytes.narrow(1, 0, T - 1));  // (B, N, V)
     auto targets = bytes.narrow(1, C + 1, T - 1 - C).to(logits.device(), torch::kLong);
     auto nll = F::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),

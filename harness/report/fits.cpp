@@ -1,5 +1,4 @@
 // Log-log scaling fits: the (x, y) series of the points, fit_loglog, fits.json and fits.md.
-#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -7,39 +6,14 @@
 #include <stdexcept>
 
 #include "harness/api/format.h"
+#include "harness/api/stats.h"
 #include "harness/report/internal.h"
 
 namespace megabench::report {
 
 Fit fit_loglog(const std::vector<double>& x, const std::vector<double>& y) {
-  if (x.size() != y.size())
-    throw std::invalid_argument("fit_loglog: x and y differ in length (" +
-                                std::to_string(x.size()) + " vs " + std::to_string(y.size()) + ")");
-  if (x.size() < 2)
-    throw std::invalid_argument("fit_loglog: needs at least 2 points, got " +
-                                std::to_string(x.size()));
-  const Eigen::Index n = static_cast<Eigen::Index>(x.size());
-  Eigen::MatrixXd A(n, 2);
-  Eigen::VectorXd b(n);
-  for (Eigen::Index i = 0; i < n; ++i) {
-    for (auto [v, what] : {std::pair{x[i], "x"}, std::pair{y[i], "y"}})
-      if (!std::isfinite(v) || v <= 0)
-        throw std::invalid_argument(std::string("fit_loglog: ") + what + "[" + std::to_string(i) +
-                                    "] must be finite and > 0 for a log-log fit, got " +
-                                    format_double("%g", v));
-    A(i, 0) = 1.0;
-    A(i, 1) = std::log(x[i]);
-    b(i) = std::log(y[i]);
-  }
-  if ((A.col(1).array() == A(0, 1)).all())
-    throw std::invalid_argument("fit_loglog: all x values are equal; the slope is undefined");
-  const Eigen::Vector2d coef = A.colPivHouseholderQr().solve(b);
-  const Eigen::VectorXd resid = b - A * coef;
-  const double ss_res = resid.squaredNorm();
-  const double ss_tot = (b.array() - b.mean()).square().sum();
-  // All y equal: the flat fit is exact, so R^2 = 1 (the 0/0 form has no other sensible value).
-  const double r2 = ss_tot > 0 ? 1.0 - ss_res / ss_tot : 1.0;
-  return Fit{coef(1), coef(0), r2, static_cast<int>(n)};
+  const stats::LogLogFit f = stats::fit_loglog(x, y);
+  return Fit{f.slope, f.intercept, f.r2, f.n};
 }
 
 namespace detail {

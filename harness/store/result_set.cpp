@@ -123,6 +123,10 @@ ResultSet load_result_set(const std::vector<std::string>& dirs) {
   ResultSet set;
   Merger merger(set);
   for (const auto& dir : dirs) {
+    if (fs::is_regular_file(dir)) {
+      read_file(dir, merger, set);
+      continue;
+    }
     if (!fs::is_directory(dir))
       throw std::runtime_error("results: result folder '" + dir + "' does not exist");
     const auto files = results_files(dir);

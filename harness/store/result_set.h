@@ -16,14 +16,14 @@ namespace megabench {
 /// Everything read from the result folders.
 struct ResultSet {
   nlohmann::ordered_json context;  // the newest context record (by "date"; null when none)
+  std::vector<nlohmann::ordered_json> contexts;  // every context record read, in reading order
   // The newest context's experiment.report (empty when absent).
   nlohmann::ordered_json report_section = nlohmann::ordered_json::object();
   std::vector<PointRecord> points;    // one per key, in order of the key's first appearance
   std::vector<std::string> files;     // the files read, in reading order
   std::vector<std::string> warnings;  // lines and records skipped, and why ("file:line: ...")
-  /// Every context record, and every calibration record's "calibration" with the host and CPU of
-  /// the run it belongs to added: what report's provenance and contention checks read.
-  std::vector<nlohmann::ordered_json> contexts;
+  /// Every calibration record's "calibration", with the host and CPU of the run it belongs to
+  /// added: what report's contention check reads (with the contexts' and points' calibrations).
   std::vector<nlohmann::ordered_json> calibrations;
 };
 
@@ -31,12 +31,13 @@ struct ResultSet {
 /// load_result_set reads from one folder. Empty when the folder holds none or does not exist.
 std::vector<std::string> results_files(const std::string& dir);
 
-/// Reads the results files of each folder in order (results_files). A later point record with
+/// Reads the results files of each folder in order (results_files); an entry of `dirs` that is a
+/// file (a results .jsonl) is read as that one file. A later point record with
 /// the same key replaces the earlier one in place; a last line without its newline (a run still
 /// writing, or killed mid-line) is never a record; a line that does not parse, or a point record
 /// PointRecord::from_json rejects, is skipped with a warning naming file and line. Other record
 /// types are ignored. Throws std::invalid_argument when `dirs` is empty, std::runtime_error when a
-/// folder does not exist, holds no results file, or a file cannot be read.
+/// path does not exist, a folder holds no results file, or a file cannot be read.
 ResultSet load_result_set(const std::vector<std::string>& dirs);
 
 /// A point's value for a field: "name", "model", "label", "status", an axis, a metric, a config
