@@ -176,7 +176,8 @@ TEST_CASE("time_repeats: repeats past `repeat` until min_time_ms, capped by max_
     ++calls;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   };
-  auto t = megabench::time_repeats(sleep2, 0, 2, torch::kCPU, /*min_time_ms=*/20, /*max_repeat=*/100);
+  auto t =
+      megabench::time_repeats(sleep2, 0, 2, torch::kCPU, /*min_time_ms=*/20, /*max_repeat=*/100);
   CHECK(t.samples_ms.size() >= 2);
   CHECK(t.samples_ms.size() <= 10);  // each call sleeps >= 2 ms
   CHECK(t.measured_ms >= 20);

@@ -1,7 +1,6 @@
 // Verdicts computed from data (harness/report/verdicts.cpp): each rule on hand-made results, and
 // the README's verdicts block against what the committed results give.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "harness/report/report.h"
@@ -19,9 +18,16 @@ std::string power_law(const std::string& name, double e, const std::string& y, b
   std::string text = json{{"type", "context"}, {"date", "2026-12-01T00:00:00Z"}}.dump() + "\n";
   for (int i = 0; i < 7; ++i) {
     const double x = 1024.0 * (1 << i), v = 1e-3 * std::pow(x, e);
-    json p = {{"type", "point"}, {"schema_version", 2}, {"key", "k" + std::to_string(i)},
-              {"name", "m/x=" + std::to_string(i)}, {"model", "m"}, {"label", "m"}, {"status", "ok"},
-              {"error", nullptr}, {"axes", {{"seq_len", x}}}, {"config", json::object()},
+    json p = {{"type", "point"},
+              {"schema_version", 2},
+              {"key", "k" + std::to_string(i)},
+              {"name", "m/x=" + std::to_string(i)},
+              {"model", "m"},
+              {"label", "m"},
+              {"status", "ok"},
+              {"error", nullptr},
+              {"axes", {{"seq_len", x}}},
+              {"config", json::object()},
               {"metrics", {{y, v}}}};
     if (samples) p["samples"] = {{y, {v * 0.99, v * 1.0, v * 1.01, v * 0.995, v * 1.005}}};
     text += p.dump() + "\n";
@@ -35,8 +41,9 @@ std::string claims(const std::string& dir, const json& list) {
 }
 
 json exponent_claim(const std::string& folder, const std::string& y, double expect) {
-  return {{"id", "c"}, {"kind", "exponent"}, {"claim", "c"}, {"paper", "p"}, {"results", folder},
-          {"x", "seq_len"}, {"y", y}, {"expect", expect}, {"alternatives", {1.0, 2.0}},
+  return {{"id", "c"},        {"kind", "exponent"}, {"claim", "c"},
+          {"paper", "p"},     {"results", folder},  {"x", "seq_len"},
+          {"y", y},           {"expect", expect},   {"alternatives", {1.0, 2.0}},
           {"tolerance", 0.05}};
 }
 
@@ -50,7 +57,8 @@ TEST_CASE("verdicts: an exponent claim holds, differs, or is not resolved", "[re
   auto judge = [&](const json& c) {
     return megabench::report::judge_claims(claims(root, {c}), root).at(0);
   };
-  CHECK(judge(exponent_claim("p43", "flops_attention_forward_per_byte", 1.3333)).verdict == "holds");
+  CHECK(judge(exponent_claim("p43", "flops_attention_forward_per_byte", 1.3333)).verdict ==
+        "holds");
   CHECK(judge(exponent_claim("p43", "flops_attention_forward_per_byte", 1.6)).verdict == "differs");
   auto open = exponent_claim("p43", "flops_attention_forward_per_byte", 1.3333);
   open["alternatives"] = {1.35};  // inside the tolerance of the claim: cannot be told apart
@@ -75,14 +83,26 @@ TEST_CASE("verdicts: ratio and value claims", "[report][verdicts]") {
   auto judge = [&](const json& c) {
     return megabench::report::judge_claims(claims(root, {c}), root).at(0);
   };
-  json ratio = {{"id", "r"}, {"kind", "ratio"}, {"claim", "r"}, {"paper", "p"}, {"results", "f"},
-                {"y", "flops_forward_per_byte"}, {"a", {{"seq_len", 65536}}}, {"b", {{"seq_len", 1024}}}};
+  json ratio = {{"id", "r"},
+                {"kind", "ratio"},
+                {"claim", "r"},
+                {"paper", "p"},
+                {"results", "f"},
+                {"y", "flops_forward_per_byte"},
+                {"a", {{"seq_len", 65536}}},
+                {"b", {{"seq_len", 1024}}}};
   CHECK(judge(ratio).verdict == "holds");
   std::swap(ratio["a"], ratio["b"]);
   CHECK(judge(ratio).verdict == "differs");
-  json value = {{"id", "v"}, {"kind", "value"}, {"claim", "v"}, {"paper", "p"}, {"results", "f"},
-                {"y", "flops_forward_per_byte"}, {"where", {{"seq_len", 1024}}},
-                {"expect", 1e-3 * 1024 * 1024 * 1.04}, {"rel_tolerance", 0.05}};
+  json value = {{"id", "v"},
+                {"kind", "value"},
+                {"claim", "v"},
+                {"paper", "p"},
+                {"results", "f"},
+                {"y", "flops_forward_per_byte"},
+                {"where", {{"seq_len", 1024}}},
+                {"expect", 1e-3 * 1024 * 1024 * 1.04},
+                {"rel_tolerance", 0.05}};
   CHECK(judge(value).verdict == "holds");
   value["rel_tolerance"] = 0.01;
   CHECK(judge(value).verdict == "differs");
@@ -91,9 +111,12 @@ TEST_CASE("verdicts: ratio and value claims", "[report][verdicts]") {
 }
 
 TEST_CASE("verdicts: README's block is what the committed results give", "[report][verdicts]") {
-  const auto verdicts = megabench::report::judge_claims(source_path("results/claims.json"), source_path(""));
+  const auto verdicts =
+      megabench::report::judge_claims(source_path("results/claims.json"), source_path(""));
   const std::string table = megabench::report::render_verdicts_md(verdicts);
   const std::string readme = read_text(source_path("README.md"));
-  INFO("regenerate with: build/default/megabench report --claims results/claims.json --readme README.md");
+  INFO(
+      "regenerate with: build/default/megabench report --claims results/claims.json --readme "
+      "README.md");
   CHECK(megabench::report::replace_verdicts_block(readme, table) == readme);
 }

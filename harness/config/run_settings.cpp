@@ -142,11 +142,12 @@ json resolve_generate(const json& doc, GenerateSettings& g) {
 void resolve_repeats(const json& doc, RunSettings& r) {
   const RunSettings d;
   r.min_time_ms = read_number(doc.value("min_time_ms", json(d.min_time_ms)), "min_time_ms", false);
-  if (r.min_time_ms < 0) throw ConfigError("min_time_ms", "expected a number >= 0, got " + show(doc["min_time_ms"]));
+  if (r.min_time_ms < 0)
+    throw ConfigError("min_time_ms", "expected a number >= 0, got " + show(doc["min_time_ms"]));
   r.max_repeat = read_int(doc.value("max_repeat", json(d.max_repeat)), "max_repeat", 1);
   if (r.max_repeat < r.repeat) {
-    throw ConfigError("max_repeat", "expected at least repeat (" + std::to_string(r.repeat) + "), got " +
-                                        std::to_string(r.max_repeat));
+    throw ConfigError("max_repeat", "expected at least repeat (" + std::to_string(r.repeat) +
+                                        "), got " + std::to_string(r.max_repeat));
   }
   r.noisy_cv = read_number(doc.value("noisy_cv", json(d.noisy_cv)), "noisy_cv", true);
 }
@@ -164,9 +165,9 @@ bool RunSettings::wants(const std::string& metric) const {
 }
 
 const std::vector<std::string>& run_top_keys() {
-  static const std::vector<std::string> keys = {
-      "device", "dtype", "threads",    "seed",       "warmup",  "repeat",
-      "batch",  "profile", "min_time_ms", "max_repeat", "noisy_cv"};
+  static const std::vector<std::string> keys = {"device",      "dtype",      "threads", "seed",
+                                                "warmup",      "repeat",     "batch",   "profile",
+                                                "min_time_ms", "max_repeat", "noisy_cv"};
   return keys;
 }
 

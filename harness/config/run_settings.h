@@ -43,10 +43,10 @@ struct RunSettings {
   int64_t threads = 0;            // 0: LibTorch's default
   int64_t seed = 0;
   int64_t warmup = 2;
-  int64_t repeat = 5;         // timed calls at least; then more until min_time_ms, at most max_repeat
-  double min_time_ms = 100;   // the timed calls of one metric add up to at least this
+  int64_t repeat = 5;  // timed calls at least; then more until min_time_ms, at most max_repeat
+  double min_time_ms = 100;  // the timed calls of one metric add up to at least this
   int64_t max_repeat = 200;
-  double noisy_cv = 0.05;     // a timing whose coefficient of variation is above this is "noisy"
+  double noisy_cv = 0.05;  // a timing whose coefficient of variation is above this is "noisy"
   int64_t batch = 1;
   bool profile = false;
   std::vector<std::string> metrics;  // from the metric table, in the file's order

@@ -43,7 +43,8 @@ Timing MetricContext::time(const std::function<void()>& fn) {
 }
 
 Timing MetricContext::time(const std::function<void()>& fn, int64_t warmup, int64_t repeat) {
-  Timing t = time_repeats(fn, warmup, repeat, device_, point_.run.min_time_ms, point_.run.max_repeat);
+  Timing t =
+      time_repeats(fn, warmup, repeat, device_, point_.run.min_time_ms, point_.run.max_repeat);
   timed_ms_ += t.measured_ms;
   loop_ms_ += t.loop_ms;
   return t;
@@ -57,9 +58,10 @@ void MetricContext::record_timing(const std::string& name, const Timing& t, doub
   m[name] = s.median;
   m[name + "_min"] = s.min;
   m[name + "_max"] = s.max;
-  record_.extra["timing"][name] = {{"n", s.n},       {"median", s.median}, {"mean", s.mean}, {"ci_exact", s.ci_exact},
-                                   {"std", s.std},   {"iqr", s.iqr},       {"ci_lo", s.ci_lo},
-                                   {"ci_hi", s.ci_hi}, {"cv", s.cv}};
+  record_.extra["timing"][name] = {
+      {"n", s.n},     {"median", s.median}, {"mean", s.mean},   {"ci_exact", s.ci_exact},
+      {"std", s.std}, {"iqr", s.iqr},       {"ci_lo", s.ci_lo}, {"ci_hi", s.ci_hi},
+      {"cv", s.cv}};
   record_.extra["samples"][name] = samples;
   if (s.n > 1 && s.cv > point_.run.noisy_cv) {
     record_.extra["noisy"].push_back(name);

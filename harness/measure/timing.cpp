@@ -77,7 +77,7 @@ json calibrate_triad(const torch::Device& device, int64_t n) {
   auto opts = torch::TensorOptions().device(device).dtype(torch::kFloat32);
   auto a = torch::empty({n}, opts), b = torch::rand({n}, opts), c = torch::rand({n}, opts);
   auto t = time_repeats([&] { torch::add_out(a, b, c, 3.0); }, 1, 5, device);  // a = b + 3 c
-  const double bytes = 3.0 * static_cast<double>(n) * sizeof(float);             // read b, c; write a
+  const double bytes = 3.0 * static_cast<double>(n) * sizeof(float);           // read b, c; write a
   return {{"triad_gb_per_s", bytes / (t.min_ms * 1e-3) / 1e9}, {"triad_n", n}};
 }
 

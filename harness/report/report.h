@@ -11,8 +11,8 @@
 // bad input (std::invalid_argument / std::runtime_error naming the file, line or field) and never
 // exits. How the files are split: harness/report/README.md.
 #include <optional>
-#include <set>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -78,13 +78,13 @@ std::vector<PaperRow> compare_paper(const ResultSet& results);
 /// A claim of the paper (a claims file, e.g. results/claims.json) and the verdict its data gives:
 /// "holds", "differs" or "not resolved", with the number it rests on and a reason generated from
 /// it. The rules are in verdicts.cpp.
-struct Verdict {
+struct ClaimVerdict {
   std::string id, claim, paper, ours, verdict, reason;
 };
 /// Judges every claim of the file; each claim's "results" folder is relative to `root`. Throws
 /// std::runtime_error naming the claim when one is malformed or its folder unreadable.
-std::vector<Verdict> judge_claims(const std::string& claims_file, const std::string& root);
-std::string render_verdicts_md(const std::vector<Verdict>& verdicts);
+std::vector<ClaimVerdict> judge_claims(const std::string& claims_file, const std::string& root);
+std::string render_verdicts_md(const std::vector<ClaimVerdict>& verdicts);
 /// `text` with its verdicts block (between "<!-- verdicts:begin ... -->" and
 /// "<!-- verdicts:end -->") replaced by `table`; throws when the markers are missing.
 std::string replace_verdicts_block(const std::string& text, const std::string& table);

@@ -47,7 +47,8 @@ std::string metric_cell(const PointRecord& p, const std::string& m) {
   if (timing != p.extra.end() && timing->contains(m)) {
     const ojson& s = (*timing)[m];
     const double median = s.value("median", 0.0);
-    const double half = std::max(s.value("ci_hi", median) - median, median - s.value("ci_lo", median));
+    const double half =
+        std::max(s.value("ci_hi", median) - median, median - s.value("ci_lo", median));
     text += " ± " + format_metric(m, half);
   }
   const auto noisy = p.extra.find("noisy");
@@ -62,7 +63,8 @@ std::string status_cell(const PointRecord& p, const std::set<std::string>& conte
   return p.status + (contended.count(p.key) ? ", contended" : "");
 }
 
-std::string markdown_row(const PointRecord& p, const Table& t, const std::set<std::string>& contended) {
+std::string markdown_row(const PointRecord& p, const Table& t,
+                         const std::set<std::string>& contended) {
   std::ostringstream os;
   os << "| " << md_cell(p.name) << " | " << md_cell(p.model) << " |";
   for (const auto& a : t.axes) os << " " << md_cell(plain_value(axis_of(p, a))) << " |";

@@ -41,7 +41,8 @@ std::map<std::string, Best> best_calibrations(const ResultSet& r) {
   std::map<std::string, Best> best;
   auto add = [&](const ojson& c, const std::string& machine) {
     Best& b = best[machine + "|" + str_or(c, "matmul_dtype")];
-    b.matmul = std::max(b.matmul, detail::as_number(c.value("matmul_gflops_per_s", ojson())).value_or(0));
+    b.matmul =
+        std::max(b.matmul, detail::as_number(c.value("matmul_gflops_per_s", ojson())).value_or(0));
     b.triad = std::max(b.triad, detail::as_number(c.value("triad_gb_per_s", ojson())).value_or(0));
   };
   for (const auto& c : r.contexts) {
@@ -75,24 +76,29 @@ void write_warnings(const ResultSet& r, double drop, Trust& t) {
   if (t.commits.size() > 1) {
     std::string list;
     for (const auto& c : t.commits) list += (list.empty() ? "" : ", ") + c.substr(0, 12);
-    t.warnings.push_back("the results mix " + std::to_string(t.commits.size()) + " commits (" + list + ")");
+    t.warnings.push_back("the results mix " + std::to_string(t.commits.size()) + " commits (" +
+                         list + ")");
   } else if (t.commits.count("unknown")) {
     t.warnings.push_back("the results carry no git commit");
   }
-  if (t.dirty) t.warnings.push_back("some results come from a tree with uncommitted changes (outside results/)");
+  if (t.dirty)
+    t.warnings.push_back(
+        "some results come from a tree with uncommitted changes (outside results/)");
   if (t.machines.size() > 1) {
     t.warnings.push_back("the results come from " + std::to_string(t.machines.size()) +
                          " machines: timings of different machines are not comparable");
   }
   if (!t.contended.empty()) {
-    t.warnings.push_back(std::to_string(t.contended.size()) + " of " + std::to_string(r.points.size()) +
-                         " points were measured while the machine ran more than " +
-                         format_value(100 * drop) + "% below its best calibration (marked \"contended\")");
+    t.warnings.push_back(
+        std::to_string(t.contended.size()) + " of " + std::to_string(r.points.size()) +
+        " points were measured while the machine ran more than " + format_value(100 * drop) +
+        "% below its best calibration (marked \"contended\")");
   }
   size_t without = 0;
   for (const auto& p : r.points) without += !p.extra.contains("calibration");
   if (!r.points.empty() && without == r.points.size()) {
-    t.warnings.push_back("no point carries its own calibration (records of schema 1): contention is not checked");
+    t.warnings.push_back(
+        "no point carries its own calibration (records of schema 1): contention is not checked");
   }
 }
 

@@ -52,13 +52,15 @@ std::vector<const PointRecord*> matching(const ResultSet& r, const ojson& where)
   return out;
 }
 
-std::string num(double v) { return format_double("%.3g", v); }
+std::string num(double v) {
+  return format_double("%.3g", v);
+}
 
 double number_or(const ojson& c, const char* key, double fallback) {
   return c.contains(key) ? c[key].get<double>() : fallback;
 }
 
-Verdict judge_exponent(const ojson& c, const ResultSet& r, Verdict v) {
+ClaimVerdict judge_exponent(const ojson& c, const ResultSet& r, ClaimVerdict v) {
   const std::string x = c.at("x"), y = c.at("y");
   std::vector<std::pair<double, std::vector<double>>> pts;
   for (const PointRecord* p : matching(r, c.value("where", ojson::object()))) {
@@ -84,12 +86,16 @@ Verdict judge_exponent(const ojson& c, const ResultSet& r, Verdict v) {
   const double slope = f.slope + shift, lo = f.ci_lo + shift, hi = f.ci_hi + shift;
   const double tol = number_or(c, "tolerance", 0.05);
   v.ours = num(slope) + " [" + num(lo) + ", " + num(hi) + "]";
-  const std::string range = x + " " + num(xs.front()) + "-" + num(xs.back()) + ", " +
-                            std::to_string(xs.size()) + " points";
+  const std::string range = x + " " + format_double("%g", xs.front()) + "-" +
+                            format_double("%g", xs.back()) + ", " + std::to_string(xs.size()) +
+                            " points";
   const bool short_range = xs.back() / xs.front() < number_or(c, "min_x_ratio", 8);
   if (c.contains("below")) {
     const double below = c["below"];
-    v.verdict = short_range ? "not resolved" : hi < below ? "holds" : lo >= below ? "differs" : "not resolved";
+    v.verdict = short_range   ? "not resolved"
+                : hi < below  ? "holds"
+                : lo >= below ? "differs"
+                              : "not resolved";
     v.reason = "exponent " + v.ours + " against < " + num(below) + " (" + range + ")";
     return v;
   }
@@ -100,8 +106,12 @@ Verdict judge_exponent(const ojson& c, const ResultSet& r, Verdict v) {
     const double a = alt.get<double>();
     if (lo <= a + tol && hi >= a - tol) open += (open.empty() ? "" : ", ") + num(a);
   }
-  v.verdict = short_range ? "not resolved" : !meets ? "differs" : open.empty() ? "holds" : "not resolved";
-  v.reason = "exponent " + v.ours + " against " + num(expect) + " +- " + num(tol) + " (" + range + ")" +
+  v.verdict = short_range    ? "not resolved"
+              : !meets       ? "differs"
+              : open.empty() ? "holds"
+                             : "not resolved";
+  v.reason = "exponent " + v.ours + " against " + num(expect) + " +- " + num(tol) + " (" + range +
+             ")" +
              (short_range ? "; range under " + num(number_or(c, "min_x_ratio", 8)) + "x" : "") +
              (open.empty() ? "" : "; also consistent with " + open);
   return v;
@@ -116,13 +126,14 @@ std::vector<double> pooled(const ResultSet& r, const ojson& where, const std::st
   return out;
 }
 
-Verdict judge_ratio(const ojson& c, const ResultSet& r, Verdict v) {
+ClaimVerdict judge_ratio(const ojson& c, const ResultSet& r, ClaimVerdict v) {
   const std::string y = c.at("y");
   const auto a = pooled(r, c.at("a"), y), b = pooled(r, c.at("b"), y);
   if (a.empty() || b.empty()) {
     v.verdict = "not resolved";
-    v.reason = "no " + y + (deterministic(y) ? "" : " samples (records before schema 2 keep none)") +
-               " for " + (a.empty() ? std::string("a") : std::string("b"));
+    v.reason = "no " + y +
+               (deterministic(y) ? "" : " samples (records before schema 2 keep none)") + " for " +
+               (a.empty() ? c.at("a").dump() : c.at("b").dump());
     return v;
   }
   const stats::RatioCI q = stats::bootstrap_median_ratio_ci(b, a);  // median(a) / median(b)
@@ -132,13 +143,14 @@ Verdict judge_ratio(const ojson& c, const ResultSet& r, Verdict v) {
   return v;
 }
 
-Verdict judge_value(const ojson& c, const ResultSet& r, Verdict v) {
+ClaimVerdict judge_value(const ojson& c, const ResultSet& r, ClaimVerdict v) {
   const std::string y = c.at("y");
   const auto pts = matching(r, c.at("where"));
   const auto s = pts.size() == 1 ? samples_of(*pts[0], y) : std::vector<double>{};
   if (s.size() != 1 || !deterministic(y)) {
     v.verdict = "not resolved";
-    v.reason = std::to_string(pts.size()) + " matching points; a value claim needs one deterministic value";
+    v.reason = std::to_string(pts.size()) +
+               " matching points; a value claim needs one deterministic value";
     return v;
   }
   const double expect = c.at("expect"), tol = number_or(c, "rel_tolerance", 0.05);
@@ -152,7 +164,7 @@ Verdict judge_value(const ojson& c, const ResultSet& r, Verdict v) {
 
 }  // namespace
 
-std::vector<Verdict> judge_claims(const std::string& claims_file, const std::string& root) {
+std::vector<ClaimVerdict> judge_claims(const std::string& claims_file, const std::string& root) {
   std::ifstream in(claims_file);
   if (!in) throw std::runtime_error("claims: cannot open '" + claims_file + "'");
   ojson doc;
@@ -161,16 +173,21 @@ std::vector<Verdict> judge_claims(const std::string& claims_file, const std::str
   } catch (const ojson::parse_error& e) {
     throw std::runtime_error("claims: '" + claims_file + "' is not valid JSON: " + e.what());
   }
-  std::vector<Verdict> out;
+  std::vector<ClaimVerdict> out;
   for (const auto& c : doc.at("claims")) {
-    Verdict v{c.at("id"), c.at("claim"), c.at("paper"), "–", "", ""};
+    ClaimVerdict v{c.at("id"), c.at("claim"), c.at("paper"), "–", "", ""};
     try {
       const ResultSet r = load_result_set({root + "/" + c.at("results").get<std::string>()});
       const std::string kind = c.at("kind");
-      if (kind == "exponent") v = judge_exponent(c, r, v);
-      else if (kind == "ratio") v = judge_ratio(c, r, v);
-      else if (kind == "value") v = judge_value(c, r, v);
-      else throw std::invalid_argument("kind: expected exponent, ratio or value, got \"" + kind + "\"");
+      if (kind == "exponent")
+        v = judge_exponent(c, r, v);
+      else if (kind == "ratio")
+        v = judge_ratio(c, r, v);
+      else if (kind == "value")
+        v = judge_value(c, r, v);
+      else
+        throw std::invalid_argument("kind: expected exponent, ratio or value, got \"" + kind +
+                                    "\"");
     } catch (const std::exception& e) {
       throw std::runtime_error("claims: " + v.id + ": " + e.what());
     }
@@ -179,23 +196,25 @@ std::vector<Verdict> judge_claims(const std::string& claims_file, const std::str
   return out;
 }
 
-std::string render_verdicts_md(const std::vector<Verdict>& verdicts) {
+std::string render_verdicts_md(const std::vector<ClaimVerdict>& verdicts) {
   std::ostringstream md;
   md << "| claim | paper | ours (95% CI) | verdict | why |\n|---|---|---|---|---|\n";
   for (const auto& v : verdicts) {
     md << "| " << detail::md_cell(v.claim) << " | " << detail::md_cell(v.paper) << " | "
-       << detail::md_cell(v.ours) << " | **" << v.verdict << "** | " << detail::md_cell(v.reason) << " |\n";
+       << detail::md_cell(v.ours) << " | **" << v.verdict << "** | " << detail::md_cell(v.reason)
+       << " |\n";
   }
   return md.str();
 }
 
 std::string replace_verdicts_block(const std::string& text, const std::string& table) {
-  const std::string begin = "<!-- verdicts:begin (generated by megabench report --claims; do not edit) -->\n";
+  const std::string begin =
+      "<!-- verdicts:begin (generated by megabench report --claims; do not edit) -->\n";
   const std::string end = "<!-- verdicts:end -->";
   const auto b = text.find(begin), e = text.find(end);
   if (b == std::string::npos || e == std::string::npos || e < b) {
-    throw std::runtime_error("claims: the file has no verdicts block (" + begin.substr(0, begin.size() - 1) +
-                             " ... " + end + ")");
+    throw std::runtime_error("claims: the file has no verdicts block (" +
+                             begin.substr(0, begin.size() - 1) + " ... " + end + ")");
   }
   return text.substr(0, b + begin.size()) + table + text.substr(e);
 }

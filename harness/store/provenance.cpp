@@ -2,7 +2,6 @@
 
 #include <ATen/Version.h>
 #include <torch/version.h>
-
 #include <unistd.h>
 
 #include <cstdio>

@@ -66,7 +66,7 @@ class Merger {
 
   ResultSet& set_;
   ojson last_context_ = ojson::object();  // the run that the records that follow belong to
-  std::map<std::string, size_t> index_;  // key -> position in set_.points
+  std::map<std::string, size_t> index_;   // key -> position in set_.points
   std::string newest_date_;
   bool have_context_ = false;
 };

@@ -1,7 +1,5 @@
 #include "harness/store/results.h"
 
-#include "harness/store/provenance.h"
-
 #include <ATen/Parallel.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,6 +14,7 @@
 #include <stdexcept>
 
 #include "harness/api/record.h"
+#include "harness/store/provenance.h"
 #include "harness/store/result_set.h"
 
 namespace megabench {
