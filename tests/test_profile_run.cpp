@@ -181,8 +181,11 @@ TEST_CASE("a profiler failure leaves the point's other metrics and status alone"
     CHECK_FALSE(p["metrics"].contains("attention_forward_ms"));
     REQUIRE(p.contains("profile_error"));
     CHECK_THAT(p["profile_error"].get<std::string>(), Catch::Contains("never run at once"));
-    REQUIRE(p["warnings"].size() == 1);
-    CHECK_THAT(p["warnings"][0].get<std::string>(), Catch::StartsWith("profile: "));
+    // One profile warning (a timing may add a "noisy: ..." one on a busy machine).
+    int profile_warnings = 0;
+    for (const auto& w : p["warnings"])
+      profile_warnings += w.get<std::string>().rfind("profile: ", 0) == 0;
+    CHECK(profile_warnings == 1);
   }
   CHECK(megabench::profile::active_mode() == megabench::profile::Mode::kOff);
 }

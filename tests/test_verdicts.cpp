@@ -1,5 +1,7 @@
 // Verdicts computed from data (harness/report/verdicts.cpp): each rule on hand-made results, and
 // the README's verdicts block against what the committed results give.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -13,8 +15,10 @@ namespace {
 
 // A folder of points of model m at x = 1K..64K with y = c x^e: deterministic FLOPs, or a timed
 // metric with samples (5 per point, +-1% noise) when `samples`.
-std::string power_law(const std::string& name, double e, const std::string& y, bool samples) {
-  const auto dir = fresh_dir(name);
+std::string power_law(const std::string& root, const std::string& sub, double e,
+                      const std::string& y, bool samples) {
+  const std::string dir = root + "/" + sub;
+  REQUIRE(::mkdir(dir.c_str(), 0755) == 0);
   std::string text = json{{"type", "context"}, {"date", "2026-12-01T00:00:00Z"}}.dump() + "\n";
   for (int i = 0; i < 7; ++i) {
     const double x = 1024.0 * (1 << i), v = 1e-3 * std::pow(x, e);
@@ -51,11 +55,11 @@ json exponent_claim(const std::string& folder, const std::string& y, double expe
 
 TEST_CASE("verdicts: an exponent claim holds, differs, or is not resolved", "[report][verdicts]") {
   const auto root = fresh_dir("verdicts_root");
-  power_law("verdicts_root/p43", 4.0 / 3.0, "flops_attention_forward_per_byte", false);
-  power_law("verdicts_root/t43", 4.0 / 3.0, "attention_forward_ms", true);
-  power_law("verdicts_root/none", 4.0 / 3.0, "attention_forward_ms", false);
+  power_law(root, "p43", 4.0 / 3.0, "flops_attention_forward_per_byte", false);
+  power_law(root, "t43", 4.0 / 3.0, "attention_forward_ms", true);
+  power_law(root, "none", 4.0 / 3.0, "attention_forward_ms", false);
   auto judge = [&](const json& c) {
-    return megabench::report::judge_claims(claims(root, {c}), root).at(0);
+    return megabench::report::judge_claims(claims(root, json::array({c})), root).at(0);
   };
   CHECK(judge(exponent_claim("p43", "flops_attention_forward_per_byte", 1.3333)).verdict ==
         "holds");
@@ -79,9 +83,9 @@ TEST_CASE("verdicts: an exponent claim holds, differs, or is not resolved", "[re
 
 TEST_CASE("verdicts: ratio and value claims", "[report][verdicts]") {
   const auto root = fresh_dir("verdicts_ratio");
-  power_law("verdicts_ratio/f", 2.0, "flops_forward_per_byte", false);
+  power_law(root, "f", 2.0, "flops_forward_per_byte", false);
   auto judge = [&](const json& c) {
-    return megabench::report::judge_claims(claims(root, {c}), root).at(0);
+    return megabench::report::judge_claims(claims(root, json::array({c})), root).at(0);
   };
   json ratio = {{"id", "r"},
                 {"kind", "ratio"},

@@ -24,6 +24,13 @@ ByteModel& MetricContext::model() {
   return *model_;
 }
 
+ByteModel& MetricContext::fresh_model() {
+  if (!model_) return model();  // nothing has touched the weights yet (or the RNG since the seed)
+  model_.reset();
+  torch::manual_seed(static_cast<uint64_t>(point_.run.seed));
+  return model();
+}
+
 const FlopBreakdown& MetricContext::flops() {
   if (!flops_) {
     if (!spec_.flops)

@@ -40,6 +40,9 @@ class MetricContext {
 
   /// The model, built on first use (fp32 master weights on the point's device).
   ByteModel& model();
+  /// The model rebuilt from the point's seed, as it was before any metric trained it (bpb
+  /// starts from here, so the timed training steps before it do not change its result).
+  ByteModel& fresh_model();
   /// The point's analytical FLOPs (throws when the model does not count them).
   const FlopBreakdown& flops();
 

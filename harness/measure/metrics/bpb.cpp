@@ -83,7 +83,7 @@ double held_out_bpb(MetricContext& ctx, const data::ByteData& data, int64_t N) {
 }
 
 void run_bpb(MetricContext& ctx) {
-  ByteModel& model = ctx.model();
+  ByteModel& model = ctx.fresh_model();
   const auto& data = data::load_cached(ctx.run().data);
   ctx.record().extra["data"] = data.info;
   const int64_t T = model.seq_len(), B = ctx.run().train.batch;
