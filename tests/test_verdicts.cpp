@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "harness/report/internal.h"
 #include "harness/report/report.h"
 #include "tests/support.h"
 
@@ -19,7 +20,12 @@ std::string power_law(const std::string& root, const std::string& sub, double e,
                       const std::string& y, bool samples) {
   const std::string dir = root + "/" + sub;
   REQUIRE(::mkdir(dir.c_str(), 0755) == 0);
-  std::string text = json{{"type", "context"}, {"date", "2026-12-01T00:00:00Z"}}.dump() + "\n";
+  const json fits = {{{"x", "seq_len"}, {"y", y}, {"series", "model"}}};
+  std::string text = json{{"type", "context"},
+                          {"date", "2026-12-01T00:00:00Z"},
+                          {"experiment", {{"name", "t"}, {"report", {{"fits", fits}}}}}}
+                         .dump() +
+                     "\n";
   for (int i = 0; i < 7; ++i) {
     const double x = 1024.0 * (1 << i), v = 1e-3 * std::pow(x, e);
     json p = {{"type", "point"},
@@ -123,4 +129,31 @@ TEST_CASE("verdicts: README's block is what the committed results give", "[repor
       "regenerate with: build/default/megabench report --claims results/claims.json --readme "
       "README.md");
   CHECK(megabench::report::replace_verdicts_block(readme, table) == readme);
+}
+
+TEST_CASE("fits: the exponent's CI from the repeats, local slopes, and the noise floor",
+          "[report][fits]") {
+  const auto root = fresh_dir("fits_ci");
+  // y = 1e-3 x^0.5 ms: 0.032 ms at 1K .. 0.256 ms at 64K; the four points under 0.1 ms are left
+  // out.
+  const auto dir = power_law(root, "sqrt", 0.5, "attention_forward_ms", true);
+  const auto fits = megabench::report::detail::run_fits(megabench::load_result_set({dir}));
+  REQUIRE(fits.size() == 1);
+  const auto& f = fits[0];
+  INFO(f.dump(1));
+  CHECK(f["n"] == 3);
+  CHECK(f["below_noise_floor"].size() == 4);
+  CHECK(f["slope"].get<double>() == Approx(0.5).margin(1e-9));
+  CHECK(f["ci_lo"].get<double>() < 0.5);
+  CHECK(f["ci_hi"].get<double>() > 0.5);
+  CHECK(f["ci_hi"].get<double>() - f["ci_lo"].get<double>() < 0.1);
+  REQUIRE(f["local_slopes"].size() == 2);
+  CHECK(f["local_slopes"][0].get<double>() == Approx(0.5).margin(1e-9));
+  const auto md = megabench::report::detail::render_fits_md(fits);
+  CHECK_THAT(md, Catch::Contains("under the 0.1 ms noise floor"));
+  // Without repeats there is no CI.
+  const auto flops = power_law(root, "flops", 0.5, "flops_attention_forward_per_byte", false);
+  const auto g = megabench::report::detail::run_fits(megabench::load_result_set({flops}));
+  CHECK(g[0]["ci_lo"].is_null());
+  CHECK(g[0]["n"] == 7);
 }

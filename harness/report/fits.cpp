@@ -28,26 +28,64 @@ std::string series_base(const PointRecord& p, const std::string& series_field,
   return series_field.empty() ? fallback : plain_value(lookup(p, series_field));
 }
 
+// Timings below this are dominated by launch and timer overhead: left out of fits, and listed.
+constexpr double kNoiseFloorMs = 0.1;
+
+// The slope between successive points, where a power law bends (on the values themselves).
+ojson local_slopes(const std::vector<double>& xs, const std::vector<double>& ys) {
+  ojson out = ojson::array();
+  for (size_t i = 0; i + 1 < xs.size(); ++i) {
+    const bool ok = xs[i] > 0 && ys[i] > 0 && ys[i + 1] > 0 && xs[i + 1] > xs[i];
+    out.push_back(ok ? ojson(std::log(ys[i + 1] / ys[i]) / std::log(xs[i + 1] / xs[i])) : ojson());
+  }
+  return out;
+}
+
+// The 95% CI of the slope by bootstrap over every point's samples, when every point has them.
+void add_slope_ci(ojson& f, const std::vector<double>& xs,
+                  const std::map<double, std::vector<double>>* samples) {
+  f["ci_lo"] = f["ci_hi"] = nullptr;
+  if (!samples) return;
+  std::vector<std::vector<double>> per_x;
+  for (double xv : xs) {
+    const auto it = samples->find(xv);
+    if (it == samples->end() || it->second.empty()) return;
+    per_x.push_back(it->second);
+  }
+  const stats::SlopeFit fit = stats::fit_loglog_ci(xs, per_x);
+  f["ci_lo"] = fit.ci_lo;
+  f["ci_hi"] = fit.ci_hi;
+}
+
 // One fits.json entry: the fit of one series, or why there is none.
 ojson fit_entry(const std::string& x, const std::string& y, const std::string& series_field,
-                const std::string& series, const std::vector<std::pair<double, double>>& pts) {
-  ojson f = {
-      {"x", x}, {"y", y}, {"series_field", series_field}, {"series", series}, {"n", pts.size()}};
+                const std::string& series, const std::vector<std::pair<double, double>>& pts,
+                const std::map<double, std::vector<double>>* samples) {
+  ojson f = {{"x", x}, {"y", y}, {"series_field", series_field}, {"series", series}};
   std::vector<double> xs, ys;
+  ojson below = ojson::array();
   for (auto [a, b] : pts) {
+    if (is_time_metric(y) && b < kNoiseFloorMs) {
+      below.push_back(a);
+      continue;
+    }
     xs.push_back(a);
     ys.push_back(b);
   }
-  f["x_min"] = xs.front();
-  f["x_max"] = xs.back();
+  f["n"] = xs.size();
+  f["below_noise_floor"] = below;  // x of the points left out (y under 0.1 ms)
+  f["x_min"] = xs.empty() ? ojson() : ojson(xs.front());
+  f["x_max"] = xs.empty() ? ojson() : ojson(xs.back());
   try {
     const Fit fit = fit_loglog(xs, ys);
     f["slope"] = fit.slope;
     f["intercept"] = fit.intercept;
     f["r2"] = fit.r2;
+    add_slope_ci(f, xs, samples);
+    f["local_slopes"] = local_slopes(xs, ys);
     f["error"] = nullptr;
   } catch (const std::invalid_argument& e) {
-    f["slope"] = f["intercept"] = f["r2"] = nullptr;
+    f["slope"] = f["intercept"] = f["r2"] = f["ci_lo"] = f["ci_hi"] = nullptr;
     f["error"] = e.what();
   }
   return f;
@@ -83,6 +121,10 @@ XY collect_xy(const ResultSet& r, const std::string& x, const std::string& y,
         s += " " + axis + "=" + plain_value(p.axes[axis]);
     if (!out.series.count(s)) out.order.push_back(s);
     out.series[s].emplace_back(*xv, *yv);
+    const auto samples = p.extra.find("samples");
+    if (samples != p.extra.end() && samples->contains(y)) {
+      out.samples[s][*xv] = (*samples)[y].get<std::vector<double>>();
+    }
   }
   for (auto& [name, pts] : out.series) std::sort(pts.begin(), pts.end());
   return out;
@@ -98,7 +140,11 @@ ojson run_fits(const ResultSet& r) {
     const std::string y = spec_string(spec, "y", "report.fits[]", true);
     const std::string series = spec_string(spec, "series", "report.fits[]", false);
     const XY xy = collect_xy(r, x, y, series);
-    for (const auto& s : xy.order) fits.push_back(fit_entry(x, y, series, s, xy.series.at(s)));
+    for (const auto& s : xy.order) {
+      const auto smp = xy.samples.find(s);
+      fits.push_back(fit_entry(x, y, series, s, xy.series.at(s),
+                               smp == xy.samples.end() ? nullptr : &smp->second));
+    }
     if (xy.order.empty())
       fits.push_back({{"x", x},
                       {"y", y},
@@ -116,22 +162,37 @@ ojson run_fits(const ResultSet& r) {
 std::string render_fits_md(const ojson& fits) {
   std::ostringstream os;
   os << "# Scaling fits\n\nLeast-squares fit of log(y) = a + b·log(x) per series (Eigen QR); "
-        "b is the scaling exponent, R² is measured in log space.\n\n";
+        "b is the scaling exponent, R² is measured in log space. The 95% CI of b is a bootstrap "
+        "over every point's repeats (shown only when every point kept them); the local slopes are "
+        "those between successive x, where the asymptotic regime starts. Timings under 0.1 ms are "
+        "left out of the fit (noise floor) and listed in the note.\n\n";
   if (fits.empty())
     return os.str() + "No fits requested (the experiment's report.fits is empty or absent).\n";
-  os << "| y | x | series | exponent b | intercept a | R² | n | x range | note |\n"
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |\n";
+  os << "| y | x | series | exponent b | 95% CI | intercept a | R² | n | x range | local slopes | "
+        "note |\n"
+        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | --- | --- | --- |\n";
   for (const auto& f : fits) {
     auto num = [&](const char* k, const char* fmt) {
       return f[k].is_number() ? format_double(fmt, f[k].get<double>()) : std::string("–");
     };
     std::string range =
         f.contains("x_min") ? plain_value(f["x_min"]) + " – " + plain_value(f["x_max"]) : "–";
+    const std::string ci = f.value("ci_lo", ojson()).is_number()
+                               ? "[" + num("ci_lo", "%.3f") + ", " + num("ci_hi", "%.3f") + "]"
+                               : "–";
+    std::string local;
+    for (const auto& s : f.value("local_slopes", ojson::array()))
+      local += (local.empty() ? "" : ", ") +
+               (s.is_number() ? format_double("%.2f", s.get<double>()) : "–");
+    std::string note = f["error"].is_string() ? f["error"].get<std::string>() : "";
+    if (!f.value("below_noise_floor", ojson::array()).empty())
+      note += (note.empty() ? "" : "; ") + std::string("under the 0.1 ms noise floor at x = ") +
+              f["below_noise_floor"].dump();
     os << "| " << md_cell(f["y"].get<std::string>()) << " | " << md_cell(f["x"].get<std::string>())
-       << " | " << md_cell(plain_value(f["series"])) << " | " << num("slope", "%.3f") << " | "
-       << num("intercept", "%.3f") << " | " << num("r2", "%.4f") << " | " << f["n"].dump() << " | "
-       << md_cell(range) << " | "
-       << md_cell(f["error"].is_string() ? f["error"].get<std::string>() : "") << " |\n";
+       << " | " << md_cell(plain_value(f["series"])) << " | " << num("slope", "%.3f") << " | " << ci
+       << " | " << num("intercept", "%.3f") << " | " << num("r2", "%.4f") << " | " << f["n"].dump()
+       << " | " << md_cell(range) << " | " << md_cell(local.empty() ? "–" : local) << " | "
+       << md_cell(note) << " |\n";
   }
   return os.str();
 }

@@ -59,6 +59,8 @@ struct XY {
   std::map<std::string, std::vector<std::pair<double, double>>> series;  // sorted by series name
   std::vector<std::string> order;                                        // first appearance
   int skipped = 0;  // ok points without a numeric x or y
+  /// series -> x -> the per-repeat samples of y, for the points that keep them (schema 2).
+  std::map<std::string, std::map<double, std::vector<double>>> samples;
 };
 XY collect_xy(const ResultSet& r, const std::string& x, const std::string& y,
               const std::string& series);
