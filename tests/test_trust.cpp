@@ -115,3 +115,29 @@ TEST_CASE("trust: a point measured below 85% of its machine's best calibration i
              Catch::Contains("2 of 4 points were measured while the machine ran more than 15%"));
   CHECK_THAT(md, Catch::Contains("ok, contended"));
 }
+
+TEST_CASE("trust: a point is judged by the calibration nearest in time to it", "[report][trust]") {
+  auto at = [](json p, const std::string& when, const std::string& calibrated) {
+    p["measured_at"] = when;
+    p["calibration"]["date"] = calibrated;
+    return p;
+  };
+  auto calibration = [](const std::string& when, double matmul) {
+    return json{{"type", "calibration"},
+                {"calibration",
+                 {{"matmul_dtype", "Float"},
+                  {"matmul_gflops_per_s", matmul},
+                  {"triad_gb_per_s", 50},
+                  {"date", when}}}};
+  };
+  // The point "late" was measured just before a calibration that read low (60), long after its
+  // own good one: contended. "early" sits next to its good calibration: not contended.
+  const auto dir = folder(
+      "trust_nearest",
+      {context(kA, false, 100, 50),
+       at(point("early", kA, false, 100, 50), "2026-12-01T00:01:00Z", "2026-12-01T00:00:00Z"),
+       at(point("late", kA, false, 100, 50), "2026-12-01T00:59:00Z", "2026-12-01T00:00:00Z"),
+       calibration("2026-12-01T01:00:00Z", 60)});
+  const auto t = megabench::report::check_trust(megabench::load_result_set({dir}));
+  CHECK(t.contended == std::set<std::string>{"late"});
+}

@@ -1,5 +1,10 @@
 // Provenance and contention checks over a result set (report.h: Trust).
+#include <cmath>
+#include <ctime>
+#include <iomanip>
 #include <map>
+#include <optional>
+#include <sstream>
 
 #include "harness/api/format.h"
 #include "harness/report/internal.h"
@@ -35,6 +40,47 @@ struct Best {
   double matmul = 0, triad = 0;
 };
 
+// Seconds since the epoch of an ISO-8601 UTC date ("2026-12-02T08:51:13Z"); nullopt when absent.
+std::optional<double> seconds_of(const ojson& j, const char* key) {
+  const std::string text = str_or(j, key);
+  std::tm tm{};
+  std::istringstream in(text);
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
+  if (text.empty() || in.fail()) return std::nullopt;
+  return static_cast<double>(timegm(&tm));
+}
+
+// Every calibration of the results with the machine it was measured on.
+std::vector<std::pair<std::string, ojson>> all_calibrations(const ResultSet& r) {
+  std::vector<std::pair<std::string, ojson>> out;
+  for (const auto& c : r.contexts) {
+    if (c.contains("calibration")) out.push_back({machine_of(c), c["calibration"]});
+  }
+  for (const auto& c : r.calibrations) out.push_back({machine_of(c), c});
+  return out;
+}
+
+// The calibration nearest in time to a point's measurement (before or after it) on the same
+// machine and dtype; the point's own (the latest before it) when nothing is nearer.
+ojson nearest_calibration(const PointRecord& p,
+                          const std::vector<std::pair<std::string, ojson>>& all) {
+  ojson best = p.extra["calibration"];
+  const auto at = seconds_of(p.extra, "measured_at");
+  const auto own = seconds_of(best, "date");
+  if (!at || !own) return best;
+  double gap = std::abs(*at - *own);
+  const std::string machine = machine_of(p.extra["provenance"]);
+  for (const auto& [m, c] : all) {
+    const auto t = seconds_of(c, "date");
+    if (m != machine || !t || str_or(c, "matmul_dtype") != str_or(best, "matmul_dtype")) continue;
+    if (std::abs(*at - *t) < gap) {
+      gap = std::abs(*at - *t);
+      best = c;
+    }
+  }
+  return best;
+}
+
 // The best calibration of each machine and matmul dtype, over contexts, calibration records and
 // the calibrations the points carry.
 std::map<std::string, Best> best_calibrations(const ResultSet& r) {
@@ -59,9 +105,10 @@ std::map<std::string, Best> best_calibrations(const ResultSet& r) {
 
 void check_contention(const ResultSet& r, double drop, Trust& t) {
   const auto best = best_calibrations(r);
+  const auto all = all_calibrations(r);
   for (const auto& p : r.points) {
     if (!p.extra.contains("calibration") || !p.extra.contains("provenance")) continue;
-    const ojson& c = p.extra["calibration"];
+    const ojson c = nearest_calibration(p, all);
     const auto it = best.find(machine_of(p.extra["provenance"]) + "|" + str_or(c, "matmul_dtype"));
     if (it == best.end()) continue;
     const double mm = detail::as_number(c.value("matmul_gflops_per_s", ojson())).value_or(0);
