@@ -72,12 +72,12 @@ TEST_CASE("run with profile writes a kernel table per point and the profile metr
     CHECK(m["train_step_ms"].get<double>() > 0);
 
     const double total = m.at("profile_forward_total_ms").get<double>();
-    // attention_forward_ms is the median over `repeat` profiled calls; the components (and the
-    // share) are those of the first call, whose attention time is the first sample.
-    REQUIRE(p["samples"]["attention_forward_ms"].size() ==
+    // attention_forward_ms is the median over the profiled calls (at least `repeat`); the
+    // components (and the share) are those of the first call, whose attention is the first sample.
+    REQUIRE(p["samples"]["attention_forward_ms"].size() >=
             p["config"]["run"]["repeat"].get<size_t>());
     CHECK(m.at("attention_forward_ms").get<double>() > 0);
-    CHECK(p["timing"]["attention_forward_ms"]["n"] == p["config"]["run"]["repeat"]);
+    CHECK(p["timing"]["attention_forward_ms"]["n"] == p["samples"]["attention_forward_ms"].size());
     const double attention = p["samples"]["attention_forward_ms"][0].get<double>();
     CHECK(total > 0);
     CHECK(attention > 0);

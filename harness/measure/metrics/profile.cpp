@@ -27,7 +27,7 @@ double attention_ms(const ProfileResult& r) {
   return attention;
 }
 
-// The profiled forward, `repeat` times (the run's repeat): the first call's components and files,
+// The profiled forward, repeated like any timing: the first call's components and files,
 // and attention_forward_ms as the median of every call's attention time, with its samples and CI
 // like any timing. Preceded by one unprofiled call, so lazy initialization stays out of it.
 ProfileResult profile_forward(MetricContext& ctx, const torch::Tensor& x) {
@@ -37,12 +37,16 @@ ProfileResult profile_forward(MetricContext& ctx, const torch::Tensor& x) {
   if (ctx.device().is_cuda()) torch::cuda::synchronize();
   ProfileResult r;
   Timing attention;
-  for (int64_t i = 0; i < ctx.run().repeat; ++i) {
+  // As time_repeats: at least `repeat` calls, then more until min_time_ms, at most max_repeat.
+  double total = 0;
+  for (int64_t i = 0;
+       i < ctx.run().repeat || (total < ctx.run().min_time_ms && i < ctx.run().max_repeat); ++i) {
     Profiler prof(ctx.device());
     prof.start();
     model.logits(x);
     ProfileResult ri = prof.stop();
     attention.samples_ms.push_back(attention_ms(ri));
+    total += ri.total_ms;
     if (i == 0) r = std::move(ri);
   }
   auto& m = ctx.metrics();
