@@ -14,6 +14,9 @@ namespace megabench {
 /// digits (std::ostream default notation), strings as they are, null as "", anything else dumped.
 std::string format_value(const nlohmann::json& v);
 
+/// The current UTC time as records write it: "2026-12-02T08:51:13Z" (ISO 8601, sorts as text).
+std::string utc_now_iso();
+
 /// One printf conversion of one double (`fmt` takes exactly one double, e.g. "%.3f", "%g").
 std::string format_double(const char* fmt, double v);
 

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <ctime>
 #include <sstream>
 
 #ifdef MEGABENCH_WITH_CUDA
@@ -102,10 +101,7 @@ struct Loop {
                               {"triad_gb_per_s", calibration["triad_gb_per_s"]},
                               {"date", calibration["date"]}};
     r.extra["provenance"] = provenance();
-    char now[32];
-    const std::time_t t = std::time(nullptr);
-    std::strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    r.extra["measured_at"] = now;
+    r.extra["measured_at"] = utc_now_iso();
   }
 
   void show_progress(size_t position, size_t total, const Point& p) {

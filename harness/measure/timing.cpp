@@ -1,10 +1,11 @@
 #include "harness/measure/timing.h"
 
 #include <algorithm>
-#include <ctime>
 #include <map>
 #include <numeric>
 #include <string>
+
+#include "harness/api/format.h"
 
 #ifdef MEGABENCH_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -85,10 +86,7 @@ json calibrate(const torch::Device& device, torch::ScalarType dtype) {
   json c = calibrate_matmul(device, dtype);
   const json triad = calibrate_triad(device);  // kept alive: items() refers to it
   for (const auto& [k, v] : triad.items()) c[k] = v;
-  char date[32];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  c["date"] = date;
+  c["date"] = utc_now_iso();
   return c;
 }
 

@@ -8,11 +8,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
+#include "harness/api/format.h"
 #include "harness/api/record.h"
 #include "harness/store/provenance.h"
 #include "harness/store/result_set.h"
@@ -136,13 +136,10 @@ std::set<std::string> completed_keys(const std::string& outdir) {
 json context_record(const json& experiment, const std::string& device,
                     const std::optional<Shard>& shard, const json& calibration) {
   const json& prov = provenance();
-  char date[32];
-  std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   json rec = {{"type", "context"},
               {"schema_version", kSchemaVersion},
               {"experiment", experiment},
-              {"date", date},
+              {"date", utc_now_iso()},
               {"host", prov["host"]},
               {"cpu", prov["cpu"]},
               {"threads", at::get_num_threads()},
