@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,7 +50,10 @@ struct Table {
   bool any_failed = false;
 };
 Table table_layout(const ResultSet& r, const Options& opt);
-std::string render_markdown(const ResultSet& r, const Options& opt);
+/// The points table; `contended` (check_trust) marks the status of points measured under
+/// contention.
+std::string render_markdown(const ResultSet& r, const Options& opt,
+                            const std::set<std::string>& contended);
 std::string render_csv(const ResultSet& r, const Options& opt);
 
 // ---- fits.cpp -----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ std::string table_md(const ResultSet& r, const Trust& trust, const Options& opti
     md << "Device: " << str_or(ctx, "device", "?") << " · date: " << str_or(ctx, "date", "?")
        << " · LibTorch " << str_or(ctx, "libtorch_version", "?") << " · commit "
        << str_or(ctx, "git_commit", "?") << "\n\n";
-  md << detail::render_markdown(r, options);
+  md << detail::render_markdown(r, options, trust.contended);
   return md.str();
 }
 

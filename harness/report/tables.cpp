@@ -94,7 +94,8 @@ Table table_layout(const ResultSet& r, const Options& opt) {
   return t;
 }
 
-std::string render_markdown(const ResultSet& r, const Options& opt) {
+std::string render_markdown(const ResultSet& r, const Options& opt,
+                            const std::set<std::string>& contended) {
   const Table t = table_layout(r, opt);
   std::vector<std::string> tail = {"status"};
   if (t.any_failed) tail.push_back("error");
@@ -108,7 +109,6 @@ std::string render_markdown(const ResultSet& r, const Options& opt) {
   for (size_t i = 0; i < header.size(); ++i)
     os << (i >= first_metric && i < end_metric ? " ---: |" : " --- |");
   os << "\n";
-  const auto contended = check_trust(r).contended;
   for (const auto& p : r.points) os << markdown_row(p, t, contended);
   if (r.points.empty()) os << "\n(no points)\n";
   return os.str();
@@ -137,7 +137,8 @@ std::string render_csv(const ResultSet& r, const Options& opt) {
 }  // namespace detail
 
 std::string markdown_table(const std::vector<std::string>& result_dirs, const Options& options) {
-  return detail::render_markdown(load_result_set(result_dirs), options);
+  const ResultSet r = load_result_set(result_dirs);
+  return detail::render_markdown(r, options, check_trust(r).contended);
 }
 
 }  // namespace megabench::report
