@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cuda_convert.cuh"
 #include "kernels/cuda_launch.h"
 
 namespace megabench::kernels::launch {
@@ -20,16 +21,6 @@ namespace {
 constexpr int kWarp = 32;
 constexpr int kMaxLen = 64;    // keys per row: two per lane
 constexpr int kMaxWarps = 16;  // slices per block
-
-__device__ __forceinline__ float to_float(float x) {
-  return x;
-}
-__device__ __forceinline__ float to_float(__half x) {
-  return __half2float(x);
-}
-__device__ __forceinline__ float to_float(__nv_bfloat16 x) {
-  return __bfloat162float(x);
-}
 
 template <typename T>
 __device__ __forceinline__ T from_float(float x);

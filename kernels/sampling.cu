@@ -11,22 +11,13 @@
 #include <climits>
 #include <cmath>
 
+#include "kernels/cuda_convert.cuh"
 #include "kernels/cuda_launch.h"
 
 namespace megabench::kernels::launch {
 namespace {
 
 constexpr int kThreads = 256;
-
-__device__ __forceinline__ float to_float(float x) {
-  return x;
-}
-__device__ __forceinline__ float to_float(__half x) {
-  return __half2float(x);
-}
-__device__ __forceinline__ float to_float(__nv_bfloat16 x) {
-  return __bfloat162float(x);
-}
 
 // (value, index) order of the arg max: larger value first, then the lower index, as torch.argmax.
 __device__ __forceinline__ bool better(float v, int i, float best_v, int best_i) {
