@@ -43,16 +43,20 @@ int64_t to_param_count(double v, const char* what) {
   return static_cast<int64_t>(std::llround(v));
 }
 
+void require_positive_finite(double v, const char* what) {
+  if (!(v > 0) || !std::isfinite(v)) {
+    throw std::invalid_argument(std::string("flops: ") + what + " must be positive, got " +
+                                std::to_string(v));
+  }
+}
+
 void check(const PaperTransformer& t) {
   require_finite_non_negative(t.params, "PaperTransformer.params");
   require_positive(t.layers, "PaperTransformer.layers");
   require_positive(t.dim, "PaperTransformer.dim");
   require_positive(t.context, "PaperTransformer.context");
   require_positive(t.vocab, "PaperTransformer.vocab");
-  if (!(t.e_ff > 0) || !std::isfinite(t.e_ff)) {
-    throw std::invalid_argument("flops: PaperTransformer.e_ff must be positive, got " +
-                                std::to_string(t.e_ff));
-  }
+  require_positive_finite(t.e_ff, "PaperTransformer.e_ff");
 }
 
 void check(const PaperMegabyte& m) {
@@ -65,10 +69,7 @@ void check(const PaperMegabyte& m) {
   require_positive(m.patch, "PaperMegabyte.patch");
   require_positive(m.context, "PaperMegabyte.context");
   require_positive(m.vocab, "PaperMegabyte.vocab");
-  if (!(m.e_ff > 0) || !std::isfinite(m.e_ff)) {
-    throw std::invalid_argument("flops: PaperMegabyte.e_ff must be positive, got " +
-                                std::to_string(m.e_ff));
-  }
+  require_positive_finite(m.e_ff, "PaperMegabyte.e_ff");
 }
 
 }  // namespace
