@@ -55,6 +55,42 @@ bool has(const json& c, const char* key) {
   return c.contains(key) && !c[key].is_null();
 }
 
+// prefix_len and num_latents split the window (seq_len = prefix_len + num_latents); each error
+// names the option the user wrote, not the derived one.
+void resolve_window(const json& config, json& r) {
+  const int64_t L = r["seq_len"];
+  if (has(config, "num_latents")) {
+    const int64_t n = config["num_latents"].get<int64_t>();
+    if (n < 1 || n > L) {
+      throw OptionError("num_latents", "must be between 1 and the window length seq_len (" +
+                                           std::to_string(L) + "), got " + std::to_string(n));
+    }
+    if (has(config, "prefix_len") && config["prefix_len"] != L - n) {
+      throw OptionError("num_latents",
+                        "disagrees with prefix_len: num_latents must equal "
+                        "seq_len - prefix_len (" +
+                            std::to_string(L - config["prefix_len"].get<int64_t>()) + "), got " +
+                            std::to_string(n));
+    }
+    r["prefix_len"] = L - n;
+  } else if (has(config, "prefix_len")) {
+    const int64_t c = config["prefix_len"].get<int64_t>();
+    if (c < 0 || c > L - 1) {
+      throw OptionError("prefix_len", "must be between 0 and the window length - 1 (" +
+                                          std::to_string(L - 1) + "), got " + std::to_string(c));
+    }
+  } else {
+    if (L < 4) {
+      throw OptionError("seq_len",
+                        "must be at least 4 for the default num_latents (seq_len / 4), "
+                        "got " +
+                            std::to_string(L) + "; or give num_latents");
+    }
+    r["prefix_len"] = L - L / 4;
+  }
+  r["num_latents"] = L - r["prefix_len"].get<int64_t>();
+}
+
 json resolve_config(const json& config) {
   if (!config.is_object()) fail("config must be a JSON object, got " + config.dump());
   // A null value means "the default", as for the derived options below.
@@ -63,17 +99,7 @@ json resolve_config(const json& config) {
     if (!value.is_null()) given[key] = value;
   }
   json r = apply_option_defaults("perceiver_ar", perceiver_options(), given);
-  const int64_t L = r["seq_len"];
-  if (has(config, "num_latents")) {
-    const int64_t c = L - config["num_latents"].get<int64_t>();
-    if (has(config, "prefix_len") && config["prefix_len"] != c) {
-      fail("num_latents and prefix_len disagree: num_latents must equal seq_len - prefix_len");
-    }
-    r["prefix_len"] = c;
-  } else if (!has(config, "prefix_len")) {
-    r["prefix_len"] = L - L / 4;
-  }
-  r["num_latents"] = L - r["prefix_len"].get<int64_t>();
+  resolve_window(config, r);
   attention_path(r["attention"].get<std::string>(), "perceiver_ar.attention");
   return r;
 }

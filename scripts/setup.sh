@@ -13,7 +13,9 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv 
               nlohmann-json3-dev libeigen3-dev catch2 libbenchmark-dev libcli11-dev libfmt-dev
               gnuplot-nox  # plots in reports
               fortunes     # the built-in "text" corpus (harness/io/data.h)
-              clang-format)  # scripts/check_format.sh (version 14 on Debian 12)
+              clang-format  # scripts/check_format.sh (version 14 on Debian 12)
+              clang libfuzzer-14-dev  # scripts/fuzz.sh (libFuzzer targets in tests/fuzz)
+              chromium)  # the HTML report's rendering test (headless)
 VENV="${HOME}/.cache/megabench/venv"
 
 want_ref=0

@@ -1,9 +1,13 @@
 #pragma once
 // Helpers shared by the tests.
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -65,6 +69,41 @@ inline std::vector<json> points_of(const std::string& file) {
     if (r.value("type", "") == "point") out.push_back(r);
   }
   return out;
+}
+
+/// Starts argv with stdout and stderr to the file `log`; returns the pid (waitpid it).
+inline pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+struct CommandResult {
+  int status;       // the exit status
+  std::string out;  // stdout and stderr together
+};
+
+/// Runs a shell command line and collects its stdout and stderr.
+inline CommandResult run_command(const std::string& cmd) {
+  FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!pipe) throw std::runtime_error("popen failed: " + cmd);
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
 }
 
 }  // namespace megabench::test

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -128,6 +130,32 @@ TEST_CASE("run with profile writes a kernel table per point and the profile metr
     CHECK(doc["forward"]["total_ms"].get<double>() == Approx(total));
     CHECK_FALSE(doc["forward"]["kernels"].empty());
     CHECK(doc["train_step"]["component_ms"].contains("feedforward"));
+
+    // The Chrome trace: complete ("X") events with non-negative times; the components as named
+    // spans on the "components" track of each section, sampling among them (the profiled
+    // generation), every op span inside the trace's time range.
+    const std::string trace_path = out + "/profiles/" + stem + ".trace.json";
+    REQUIRE(fs::exists(trace_path));
+    CHECK(p["profile_files"].dump().find(".trace.json") != std::string::npos);
+    const json trace = json::parse(read_text(trace_path));
+    REQUIRE(trace["traceEvents"].is_array());
+    std::map<std::string, int> spans;  // component span name -> count
+    std::set<std::string> sections;
+    for (const auto& e : trace["traceEvents"]) {
+      if (e["ph"] == "M" && e["name"] == "process_name") sections.insert(e["args"]["name"]);
+      if (e["ph"] != "X") continue;
+      CHECK(e["ts"].get<double>() >= 0);
+      CHECK(e["dur"].get<double>() >= 0);
+      if (e["cat"] == "component") spans[e["name"].get<std::string>()]++;
+    }
+    CHECK(sections.count("forward") == 1);
+    CHECK(sections.count("train_step") == 1);
+    CHECK(spans["global_attention"] > 0);
+    CHECK(spans["feedforward"] > 0);
+    CHECK(spans["embedding"] > 0);
+    CHECK(spans["logits"] > 0);
+    CHECK(spans["sampling"] > 0);
+    if (p["model"] == "megabyte") CHECK(spans["local_attention"] > 0);
   }
   // MEGABYTE's global and local stages are separate components; the baselines have no local
   // attention.
@@ -172,7 +200,7 @@ TEST_CASE("a profiler failure leaves the point's other metrics and status alone"
   megabench::profile::acquire(megabench::profile::Mode::kCupti);
   megabench::RunSummary s;
   try {
-    s = run_quiet(exp, out, {"profile=true", "metrics=[\"forward\"]"});
+    s = run_quiet(exp, out, {"profile=true", "metrics=[\"forward\"]", "isolation=none"});
   } catch (...) {
     megabench::profile::release(megabench::profile::Mode::kCupti);
     throw;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <stdexcept>
+#include <utility>
 
 namespace megabench {
 
@@ -12,11 +13,25 @@ Registry& Registry::instance() {
 }
 
 void Registry::add(ModelSpec spec) {
-  if (specs_.count(spec.name)) {
-    throw std::logic_error("model '" + spec.name + "' is registered twice");
+  spec.origin = origin_;
+  if (auto it = specs_.find(spec.name); it != specs_.end()) {
+    throw std::invalid_argument("model '" + spec.name + "' from " + origin_ +
+                                " is already registered (from " + it->second.origin +
+                                "); each model needs a name of its own");
   }
   std::string name = spec.name;
   specs_.emplace(std::move(name), std::move(spec));
+}
+
+Registry::OriginScope::OriginScope(std::string origin)
+    : previous(std::exchange(Registry::instance().origin_, std::move(origin))) {}
+
+Registry::OriginScope::~OriginScope() {
+  Registry::instance().origin_ = previous;
+}
+
+void Registry::remove(const std::string& name) {
+  specs_.erase(name);
 }
 
 bool Registry::has(const std::string& name) const {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,16 @@
 namespace megabench {
 
 using json = nlohmann::json;
+
+/// A bad value of one model option, thrown by a spec's resolve. `option` is the key the user
+/// wrote (for a derived value, the option it derives from), so that the experiment parser can
+/// name models[i].config.<option>.
+struct OptionError : std::invalid_argument {
+  OptionError(const std::string& option, const std::string& message)
+      : std::invalid_argument(option + ": " + message), option(option), message(message) {}
+  std::string option;
+  std::string message;
+};
 
 /// One documented option of a model's JSON config.
 struct OptionSpec {
@@ -53,6 +64,8 @@ struct ModelSpec {
   std::function<ParamCount(const ModelOptions&)> params;
   /// A tiny config for the every-model test (forward, backward, generate).
   json tiny_config;
+  /// Where the model came from: "built-in", or the plugin library's path (set by the registry).
+  std::string origin = "built-in";
 };
 
 /// What a plugin writes: the same functions over its own Options type `O`.
@@ -88,13 +101,24 @@ ModelSpec erase_options(TypedModelSpec<O> t) {
 class Registry {
  public:
   static Registry& instance();
+  /// Adds a model, its origin set to the plugin being loaded (else "built-in"). Throws
+  /// std::invalid_argument when the name is taken, naming both origins.
   void add(ModelSpec spec);
+  /// While alive, models added are marked as coming from `origin` (a plugin's path).
+  struct OriginScope {
+    explicit OriginScope(std::string origin);
+    ~OriginScope();
+    std::string previous;
+  };
   const ModelSpec& get(const std::string& name) const;  // throws naming the known models
   bool has(const std::string& name) const;
+  /// Takes a model out again (a test's scoped model; a plugin unloaded). No-op when absent.
+  void remove(const std::string& name);
   std::vector<std::string> names() const;
 
  private:
   std::map<std::string, ModelSpec> specs_;
+  std::string origin_ = "built-in";
 };
 
 /// Whether `v` has an option type: "int", "float", "bool", "string", "T[]" (a list of T), and
@@ -132,7 +156,43 @@ struct ModelRegistration {
   }
 };
 
+}  // namespace megabench
+
+#ifndef MEGABENCH_PLUGIN
 #define MEGABENCH_REGISTER_MODEL(id, ...) \
   static ::megabench::ModelRegistration megabench_model_registration_##id(__VA_ARGS__)
+#else
+// In a plugin library (megabench::plugin defines MEGABENCH_PLUGIN): the same macro queues the
+// model inside the library, and megabench registers the queue only after it has checked the
+// versions the library was built against (harness/api/plugin.h). The two entry points are weak,
+// so that every file of a plugin may include this header.
+#include <torch/version.h>
 
-}  // namespace megabench
+#include "harness/api/version.h"
+
+namespace megabench::plugin_detail {
+inline std::vector<ModelSpec>& queue() {
+  static std::vector<ModelSpec> q;
+  return q;
+}
+struct Queued {
+  explicit Queued(ModelSpec spec) { queue().push_back(std::move(spec)); }
+  template <class O>
+  explicit Queued(TypedModelSpec<O> spec) {
+    queue().push_back(erase_options(std::move(spec)));
+  }
+};
+}  // namespace megabench::plugin_detail
+
+extern "C" __attribute__((weak, visibility("default"))) const char* megabench_plugin_abi() {
+  return MEGABENCH_PLUGIN_ABI;
+}
+extern "C" __attribute__((weak, visibility("default"))) void megabench_plugin_register() {
+  for (auto& spec : ::megabench::plugin_detail::queue())
+    ::megabench::Registry::instance().add(std::move(spec));
+  ::megabench::plugin_detail::queue().clear();
+}
+
+#define MEGABENCH_REGISTER_MODEL(id, ...) \
+  static ::megabench::plugin_detail::Queued megabench_model_registration_##id(__VA_ARGS__)
+#endif

@@ -21,6 +21,7 @@ json models_json() {
           {{"name", o.name}, {"type", o.type}, {"default", o.default_value}, {"help", o.help}});
     }
     out.push_back({{"name", spec.name},
+                   {"origin", spec.origin},
                    {"description", spec.description},
                    {"options", options},
                    {"tiny_config", spec.tiny_config}});
@@ -53,7 +54,7 @@ void print_models(const json& models) {
   if (models.empty()) std::cout << "no models registered\n";
   for (const auto& m : models) {
     std::cout << m["name"].get<std::string>() << ": " << m["description"].get<std::string>()
-              << "\n";
+              << "\n  (from " << m["origin"].get<std::string>() << ")\n";
     for (const auto& o : m["options"]) {
       std::cout << "  " << o["name"].get<std::string>() << " (" << o["type"].get<std::string>()
                 << ", default " << o["default"].dump() << "): " << o["help"].get<std::string>()

@@ -1,14 +1,35 @@
 // megabench: the command line. Library code throws; this is the one place that turns errors into
 // exit codes (0 success, 1 runtime error, 2 bad experiment / arguments, 3 `compare
 // --fail-if-slower` found a metric slower than allowed).
+#include <c10/util/Exception.h>
+
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
+#include "harness/api/plugin.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/stop_signal.h"
+#include "harness/cli/worker.h"
 #include "harness/report/compare.h"
 
 int main(int argc, char** argv) {
+  // `megabench run` measures its points in a child started as `megabench __worker`.
+  if (argc > 1 && std::strcmp(argv[1], megabench::kWorkerArg) == 0) {
+    try {
+      return megabench::worker_main();
+    } catch (const c10::Error& e) {
+      std::cerr << "megabench worker: " << e.what_without_backtrace() << "\n";
+      return 1;
+    } catch (const std::exception& e) {
+      std::cerr << "megabench worker: " << e.what() << "\n";
+      return 1;
+    }
+  }
   CLI::App app{
       "megabench: MEGABYTE and byte-level baselines, benchmarked from JSON experiment files"};
   app.require_subcommand(1);
@@ -18,6 +39,20 @@ int main(int argc, char** argv) {
   megabench::add_report_command(app);
   megabench::add_compare_command(app);
   megabench::add_model_commands(app);
+  // LibTorch's errors carry a C++ backtrace: shown only with --debug or MEGABENCH_DEBUG=1.
+  const char* debug_env = std::getenv("MEGABENCH_DEBUG");
+  bool debug = debug_env && std::strcmp(debug_env, "") != 0 && std::strcmp(debug_env, "0") != 0;
+  app.add_flag("--debug", debug,
+               "Show the C++ backtrace of LibTorch errors (or MEGABENCH_DEBUG=1)");
+  // Loaded as soon as the option is parsed, before any command runs (harness/api/plugin.h).
+  app.add_option_function<std::vector<std::string>>(
+         "--plugin",
+         [](const std::vector<std::string>& paths) {
+           for (const auto& p : paths) megabench::load_plugin(p);
+         },
+         "Load a model plugin library (repeatable); see examples/plugin/")
+      ->expected(1)
+      ->take_all();
   // Every command runs in its callback, inside parse(), under this error handling.
   try {
     try {
@@ -28,6 +63,11 @@ int main(int argc, char** argv) {
   } catch (const megabench::report::SlowerThanAllowed& e) {
     std::cerr << e.what() << "\n";
     return 3;
+  } catch (const megabench::Interrupted& e) {
+    return 128 + e.signal;  // the run printed what was recorded and how to resume
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << (debug ? e.what() : e.what_without_backtrace()) << "\n";
+    return 1;
   } catch (const std::invalid_argument& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "harness/api/format.h"
 #include "harness/api/registry.h"
 #include "harness/io/checkpoint.h"
 #include "harness/io/safetensors.h"
@@ -85,10 +86,13 @@ void add_logits_command(CLI::App& app) {
       torch::NoGradGuard ng;
       auto x = bytes_tensor(bytes);
       auto logits = m.model->logits(x).contiguous();
-      auto nll = m.model->byte_nll(x);
+      // The last row predicts the byte after the input: with one row, no byte is scored (a
+      // Perceiver AR input of prefix_len + 1 bytes), and bpb is null.
+      const bool scored = logits.size(1) >= 2;
+      const json bpb =
+          scored ? json(m.model->byte_nll(x).mean().item<double>() / std::log(2.0)) : json(nullptr);
       safetensors::save(out, {{"logits", logits.cpu()}, {"input", x}},
                         {{"model", m.name}, {"config", m.config.dump()}});
-      const double bpb = nll.mean().item<double>() / std::log(2.0);
       if (as_json) {
         std::cout << json{{"out", out},
                           {"bytes", bytes.size()},
@@ -98,7 +102,11 @@ void add_logits_command(CLI::App& app) {
                   << "\n";
       } else {
         std::cout << "wrote " << out << ": logits " << logits.sizes() << ", " << bytes.size()
-                  << " bytes at " << bpb << " bits per byte\n";
+                  << " bytes"
+                  << (scored ? " at " + format_value(bpb) + " bits per byte"
+                             : " (no byte scored: the one logits row predicts the byte after the "
+                               "input)")
+                  << "\n";
       }
     }
   });

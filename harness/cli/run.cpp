@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <sstream>
 
 #ifdef MEGABENCH_WITH_CUDA
@@ -12,11 +15,14 @@
 #endif
 
 #include "harness/api/format.h"
+#include "harness/cli/stop_signal.h"
+#include "harness/cli/worker.h"
 #include "harness/config/expand.h"
 #include "harness/measure/memory.h"
 #include "harness/measure/point.h"
 #include "harness/measure/timing.h"
 #include "harness/report/report.h"
+#include "harness/store/folder_lock.h"
 #include "harness/store/provenance.h"
 
 namespace megabench {
@@ -155,10 +161,32 @@ void finish(const std::string& outdir, const Loop& loop, double run_ms, std::ost
         << format_value(s.store_ms) << " ms ("
         << format_value(run_ms > 0 ? 100 * s.store_ms / run_ms : 0) << "% of the run)\n";
   }
+  if (s.worker_starts > 0) {
+    auto o = s.isolation_overhead_ms;
+    std::sort(o.begin(), o.end());
+    log << "isolation: " << s.worker_starts << " worker start" << (s.worker_starts > 1 ? "s" : "")
+        << " (" << format_value(s.worker_start_ms) << " ms in all), "
+        << (o.empty() ? std::string("no point measured")
+                      : format_value(o[o.size() / 2]) + " ms per point (median)")
+        << "\n";
+  }
   for (const auto& f : loop.failures) log << "  failed: " << f << "\n";
 }
 
-void measure_all(const std::vector<const Point*>& mine, const std::string& outdir, Loop& loop) {
+// Measures one point: in the worker process (isolation "process"), or here. nullopt: a stop
+// signal abandoned it.
+std::optional<PointRecord> measure_one(const Point& p, size_t index, const std::string& outdir,
+                                       Worker* worker, Loop& loop) {
+  if (!worker) return measure_point(p, loop.calibration, outdir + "/profiles");
+  const PointLimits limits{loop.exp.run.timeout_s, loop.exp.run.max_memory_gb};
+  PointOutcome o = worker->run(p, index, loop.calibration, limits, StopSignals::flag());
+  if (o.record && !o.record->extra.contains("worker"))
+    loop.summary.isolation_overhead_ms.push_back(o.overhead_ms);
+  return std::move(o.record);
+}
+
+void measure_all(const std::vector<const Point*>& mine, const std::string& outdir, Worker* worker,
+                 Loop& loop) {
   const auto done = completed_keys(outdir);
   size_t position = 0;
   for (const Point* p : mine) {
@@ -167,12 +195,29 @@ void measure_all(const std::vector<const Point*>& mine, const std::string& outdi
       ++loop.summary.skipped;
       continue;
     }
+    if (StopSignals::flag()) break;
     if (ms_since(loop.t_calibrated) * 1e-3 >= loop.calibrate_every_s) loop.recalibrate();
     if (loop.progress) loop.show_progress(position, mine.size(), *p);
-    loop.record(position, mine.size(), *p,
-                measure_point(*p, loop.calibration, outdir + "/profiles"));
+    auto record = measure_one(*p, p->index, outdir, worker, loop);
+    if (!record) break;  // abandoned by a stop signal: nothing written for it
+    loop.record(position, mine.size(), *p, std::move(*record));
   }
-  if (loop.measured > 0) loop.recalibrate();  // and at the end
+  if (worker) {
+    loop.summary.worker_starts = worker->starts();
+    loop.summary.worker_start_ms = worker->start_ms();
+  }
+  if (loop.measured > 0 && !StopSignals::flag()) loop.recalibrate();  // and at the end
+}
+
+// After a SIGINT / SIGTERM: what was recorded, and how to resume.
+void report_stop(const RunSummary& s, int sig, std::ostream& log) {
+  log << "\nstopped: " << s.skipped + s.ok + s.failed << " of " << s.in_shard
+      << " points recorded; rerun the same command to resume ("
+      << (sig == SIGINT    ? "SIGINT"
+          : sig == SIGTERM ? "SIGTERM"
+                           : "signal " + std::to_string(sig))
+      << ")\n"
+      << std::flush;
 }
 
 }  // namespace
@@ -180,6 +225,7 @@ void measure_all(const std::vector<const Point*>& mine, const std::string& outdi
 RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
   json doc = load_json_file(options.experiment_path);
   for (const auto& s : options.sets) apply_set(doc, s);
+  load_experiment_plugins(doc, options.experiment_path);
   const Experiment exp = parse_experiment(doc);
   const std::vector<Point> points =
       expand(exp);  // every point's config resolved before anything runs
@@ -203,13 +249,16 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
     return summary;
   }
 
+  const FolderLock lock(outdir, options.shard);  // one writer per folder (and shard file)
+  const StopSignals stop;
   json calibration = prepare_device(exp, mine, log);
   const std::string device = calibration["device_text"].get<std::string>();
   calibration.erase("device_text");
   ResultsFile out(summary.results_file);
   if (out.truncated_bytes()) {
-    log << "note: dropped a partial last line (" << out.truncated_bytes() << " bytes) of "
-        << out.path() << "\n";
+    log << "warning: the last line of " << out.path() << " was cut short (" << out.truncated_bytes()
+        << " bytes, a run killed mid-write); set aside in " << out.partial_path()
+        << ", and its point is measured again\n";
   }
   const auto t_store = Clock::now();
   out.append(context_record(exp.resolved, device, options.shard, calibration));
@@ -217,7 +266,19 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
 
   const bool progress = options.progress < 0 ? ::isatty(STDOUT_FILENO) != 0 : options.progress == 1;
   Loop loop{out, summary, log, progress, calibration, exp, options.calibrate_every_s, {}};
-  measure_all(mine, outdir, loop);
+  std::unique_ptr<Worker> worker;
+  if (exp.run.isolation == "process") {
+    auto command = options.worker_command;
+    if (command.empty()) command = {"/proc/self/exe", kWorkerArg};
+    worker = std::make_unique<Worker>(command, doc, outdir + "/profiles");
+  }
+  measure_all(mine, outdir, worker.get(), loop);
+  worker.reset();
+  if (stop.requested()) {
+    summary.stopped_by = stop.signal();
+    report_stop(summary, stop.signal(), log);
+    return summary;
+  }
   finish(outdir, loop, ms_since(loop.t_run), log);
   return summary;
 }

@@ -6,6 +6,7 @@
 
 #include "harness/cli/commands.h"
 #include "harness/cli/run.h"
+#include "harness/cli/stop_signal.h"
 #include "harness/store/result_set.h"
 
 namespace megabench {
@@ -21,11 +22,13 @@ void run(RunArgs& a) {
   if (!a.shard.empty()) a.options.shard = parse_shard(a.shard);
   if (a.no_progress) a.options.progress = 0;
   if (!a.as_json) {
-    run_experiment(a.options, std::cout);  // failed points are records, not a failed run
+    const auto summary = run_experiment(a.options, std::cout);  // failed points are records
+    if (summary.stopped_by) throw Interrupted(summary.stopped_by);
     return;
   }
   // --json: the log goes to stderr, and stdout gets the summary and every point of the folder.
   const auto summary = run_experiment(a.options, std::cerr);
+  if (summary.stopped_by) throw Interrupted(summary.stopped_by);
   nlohmann::ordered_json records = nlohmann::ordered_json::array();
   for (const auto& p :
        load_result_set({std::filesystem::path(summary.results_file).parent_path().string()})

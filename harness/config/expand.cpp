@@ -88,6 +88,11 @@ Point make_point(const Experiment& exp, size_t m, const Combo& combo) {
       throw std::invalid_argument("model '" + entry.name + "' has no resolve function");
     p.model_config = spec.resolve(config);
     p.options = spec.parse(p.model_config);
+  } catch (const OptionError& e) {
+    // The option the user wrote, by its path: models[2].config.num_latents: ...
+    throw std::invalid_argument("models[" + std::to_string(m) + "].config." + e.option + ": " +
+                                e.message + " (point '" + p.name + "'" +
+                                (provenance.empty() ? "" : ", with " + join(provenance)) + ")");
   } catch (const std::exception& e) {
     throw std::invalid_argument("point '" + p.name + "': models[" + std::to_string(m) + "].config" +
                                 (provenance.empty() ? "" : " (with " + join(provenance) + ")") +

@@ -1,8 +1,11 @@
 #include "harness/config/experiment.h"
 
+#include <filesystem>
+#include <map>
 #include <set>
 
 #include "harness/api/metrics.h"
+#include "harness/api/plugin.h"
 #include "harness/api/registry.h"
 
 namespace megabench {
@@ -175,15 +178,35 @@ void parse_sweep(const json& doc, Experiment& exp) {
   }
 }
 
-// The layout belongs to `megabench report`; only the top level is checked here.
+// The report layout's keys: `megabench report` reads the values (and checks them against the
+// results); here every entry is checked for unknown keys, so that a typo is an error up front.
+const std::map<std::string, std::vector<std::string>>& report_entry_keys() {
+  static const std::map<std::string, std::vector<std::string>> keys = {
+      {"plots", {"x", "y", "series", "title", "name", "log"}},
+      {"fits", {"x", "y", "series"}},
+      {"paper", {"metric", "label", "source", "value", "where"}},
+  };
+  return keys;
+}
+
 json parse_report(const json& doc) {
   if (!doc.contains("report")) return json::object();
-  expect_object(doc["report"], "report");
-  check_keys(doc["report"], "report", {"columns", "plots", "fits", "paper"});
-  for (const auto& [k, v] : doc["report"].items()) {
-    if (!v.is_array()) throw ConfigError(child("report", k), "expected a list, got " + show(v));
+  const json& report = doc["report"];
+  expect_object(report, "report");
+  check_keys(report, "report", {"columns", "plots", "fits", "paper"});
+  for (const auto& [k, v] : report.items()) {
+    const std::string path = child("report", k);
+    if (!v.is_array()) throw ConfigError(path, "expected a list, got " + show(v));
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (k == "columns") {
+        read_string(v[i], index_path(path, i));
+        continue;
+      }
+      expect_object(v[i], index_path(path, i));
+      check_keys(v[i], index_path(path, i), report_entry_keys().at(k));
+    }
   }
-  return doc["report"];
+  return report;
 }
 
 json resolved_document(const Experiment& exp, const json& doc) {
@@ -194,11 +217,32 @@ json resolved_document(const Experiment& exp, const json& doc) {
   out["models"] = models;
   out["sweep"] = doc.value("sweep", json::object());
   for (const auto& [k, v] : exp.run.resolved.items()) out[k] = v;
+  const json supervision = supervision_json(exp.run);
+  for (const auto& [k, v] : supervision.items()) out[k] = v;
   out["report"] = exp.report;
   return out;
 }
 
 }  // namespace
+
+void load_experiment_plugins(json& doc, const std::string& experiment_path) {
+  if (!doc.is_object() || !doc.contains("plugins")) return;
+  json& plugins = doc["plugins"];
+  if (!plugins.is_array())
+    throw ConfigError("plugins", "expected a list of plugin library paths, got " + show(plugins));
+  const auto base = std::filesystem::absolute(experiment_path).parent_path();
+  for (size_t i = 0; i < plugins.size(); ++i) {
+    const std::string rel = read_string(plugins[i], index_path("plugins", i));
+    const auto path =
+        std::filesystem::path(rel).is_absolute() ? std::filesystem::path(rel) : base / rel;
+    try {
+      load_plugin(path.string());
+    } catch (const std::runtime_error& e) {
+      throw ConfigError(index_path("plugins", i), e.what());
+    }
+    plugins[i] = path.lexically_normal().string();  // a worker reads the same file
+  }
+}
 
 std::vector<std::string> known_metrics() {
   return MetricRegistry::instance().listable_names();
@@ -209,6 +253,8 @@ Experiment parse_experiment(const json& doc) {
   std::vector<std::string> allowed = {"name", "description", "models",   "sweep", "metrics",
                                       "data", "train",       "generate", "report"};
   allowed.insert(allowed.end(), run_top_keys().begin(), run_top_keys().end());
+  allowed.insert(allowed.end(), supervision_keys().begin(), supervision_keys().end());
+  allowed.push_back("plugins");
   check_keys(doc, "", allowed);
 
   Experiment exp;
@@ -219,6 +265,14 @@ Experiment parse_experiment(const json& doc) {
   }
   exp.description =
       doc.contains("description") ? read_string(doc["description"], "description") : "";
+  if (doc.contains("plugins")) {  // loaded by load_experiment_plugins before parsing
+    if (!doc["plugins"].is_array()) {
+      throw ConfigError("plugins",
+                        "expected a list of plugin library paths, got " + show(doc["plugins"]));
+    }
+    for (size_t i = 0; i < doc["plugins"].size(); ++i)
+      read_string(doc["plugins"][i], index_path("plugins", i));
+  }
   exp.models = parse_models(doc);
   exp.run = resolve_run(doc);
   parse_sweep(doc, exp);

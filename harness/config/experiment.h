@@ -4,6 +4,7 @@
 //
 //   json doc = load_json_file("experiments/quickstart.json");
 //   apply_set(doc, "train.steps=50");             // before validation, as on the command line
+//   load_experiment_plugins(doc, path);           // "plugins": [...] of the file
 //   Experiment exp = parse_experiment(doc);       // throws ConfigError naming the JSON path
 //   std::vector<Point> points = expand(exp);      // config/expand.h
 #include <string>
@@ -40,6 +41,11 @@ struct Experiment {
   json report = json::object();         // the "report" section, for `megabench report`
   json resolved;                        // the whole experiment with defaults filled
 };
+
+/// Loads the document's "plugins" (model plugin libraries, paths relative to the experiment file)
+/// and rewrites them as absolute paths, so that a worker process loads the same files. Before
+/// parse_experiment, which needs their models. Throws ConfigError naming plugins[i].
+void load_experiment_plugins(json& doc, const std::string& experiment_path);
 
 /// Validates the document strictly (unknown keys, types, ranges, enums, impossible combinations)
 /// and fills defaults. Model names and model config keys/types are checked against the registry.

@@ -6,6 +6,10 @@
 namespace megabench {
 namespace {
 
+bool all_digits(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= '0' && c <= '9'; });
+}
+
 struct PathStep {
   bool is_index;
   std::string key;
@@ -24,8 +28,8 @@ std::vector<PathStep> parse_path(const std::string& path, const std::string& whe
       size_t close = path.find(']', i);
       if (close == std::string::npos) bad("unclosed '['");
       std::string num = path.substr(i + 1, close - i - 1);
-      if (num.empty() || !std::all_of(num.begin(), num.end(), ::isdigit))
-        bad("expected a number inside [], got '" + num + "'");
+      if (num.empty() || !all_digits(num)) bad("expected a number inside [], got '" + num + "'");
+      if (num.size() > 9) bad("index " + num + " is too large");
       steps.push_back({true, "", std::stoul(num)});
       i = close + 1;
       if (i < path.size() && path[i] == '.') ++i;
@@ -34,7 +38,8 @@ std::vector<PathStep> parse_path(const std::string& path, const std::string& whe
       if (end == std::string::npos) end = path.size();
       std::string key = path.substr(i, end - i);
       if (key.empty()) bad("empty key");
-      bool digits = std::all_of(key.begin(), key.end(), ::isdigit);
+      const bool digits = all_digits(key);
+      if (digits && key.size() > 9) bad("index " + key + " is too large");
       steps.push_back({digits, key, digits ? std::stoul(key) : 0});
       i = end;
       if (i < path.size() && path[i] == '.') {

@@ -14,8 +14,10 @@ json data_defaults() {
       {"held_out_fraction", nullptr}, {"seed", 0}};
 }
 json train_defaults() {
-  return {{"steps", nullptr}, {"flop_budget", nullptr}, {"lr", 3e-4},      {"weight_decay", 0.0},
-          {"batch", 4},       {"eval_bytes", 65536},    {"grad_clip", 1.0}};
+  return {{"steps", nullptr}, {"flop_budget", nullptr},
+          {"lr", 3e-4},       {"weight_decay", 0.0},
+          {"batch", 4},       {"eval_bytes", 65536},
+          {"grad_clip", 1.0}, {"stop_on_nonfinite", true}};
 }
 json generate_defaults() {
   return {{"bytes", 32}, {"prime", 8},  {"temperature", 1.0}, {"filter_thres", 0.9},
@@ -119,6 +121,10 @@ json resolve_train(const json& doc, TrainSettings& t) {
   t.batch = read_int(train["batch"], "train.batch", 1);
   t.eval_bytes = read_int(train["eval_bytes"], "train.eval_bytes", 1);
   t.grad_clip = read_number(train["grad_clip"], "train.grad_clip", false);
+  t.stop_on_nonfinite = read_bool(train["stop_on_nonfinite"], "train.stop_on_nonfinite");
+  // Kept in the resolved settings only when off, so that the keys of points recorded before it
+  // existed still match.
+  if (t.stop_on_nonfinite) train.erase("stop_on_nonfinite");
   return train;
 }
 
@@ -152,7 +158,30 @@ void resolve_repeats(const json& doc, RunSettings& r) {
   r.noisy_cv = read_number(doc.value("noisy_cv", json(d.noisy_cv)), "noisy_cv", true);
 }
 
+// Isolation and the per-point limits; an absent or null limit is no limit.
+void resolve_supervision(const json& doc, RunSettings& r) {
+  r.isolation =
+      read_enum(doc.value("isolation", json("process")), "isolation", {"process", "none"});
+  auto limit = [&](const char* key) -> std::optional<double> {
+    if (!doc.contains(key) || doc[key].is_null()) return std::nullopt;
+    return read_number(doc[key], key, true);
+  };
+  r.timeout_s = limit("timeout_s");
+  r.max_memory_gb = limit("max_memory_gb");
+  if ((r.timeout_s || r.max_memory_gb) && r.isolation == "none") {
+    throw ConfigError(r.timeout_s ? "timeout_s" : "max_memory_gb",
+                      "needs isolation \"process\" (a point in the same process cannot be "
+                      "stopped); remove it or set isolation to \"process\"");
+  }
+}
+
 }  // namespace
+
+json supervision_json(const RunSettings& r) {
+  return {{"isolation", r.isolation},
+          {"timeout_s", r.timeout_s ? json(*r.timeout_s) : json(nullptr)},
+          {"max_memory_gb", r.max_memory_gb ? json(*r.max_memory_gb) : json(nullptr)}};
+}
 
 torch::ScalarType RunSettings::scalar_type() const {
   if (dtype == "bfloat16") return torch::kBFloat16;
@@ -171,6 +200,10 @@ const std::vector<std::string>& run_top_keys() {
   return keys;
 }
 
+const std::vector<std::string>& supervision_keys() {
+  static const std::vector<std::string> keys = {"isolation", "timeout_s", "max_memory_gb"};
+  return keys;
+}
 bool is_run_path(const std::string& axis) {
   const auto& top = run_top_keys();
   if (std::find(top.begin(), top.end(), axis) != top.end()) return true;
@@ -199,6 +232,7 @@ RunSettings resolve_run(const json& doc) {
   run = {{"device", r.device}, {"dtype", r.dtype},   {"threads", r.threads}, {"seed", r.seed},
          {"warmup", r.warmup}, {"repeat", r.repeat}, {"batch", r.batch}};
   resolve_repeats(doc, r);
+  resolve_supervision(doc, r);
   // Kept only when not at their defaults, so that the keys of points recorded before these
   // options existed still match.
   if (r.profile) run["profile"] = true;

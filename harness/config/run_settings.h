@@ -24,7 +24,8 @@ struct TrainSettings {
   double weight_decay = 0.0;
   int64_t batch = 4;
   int64_t eval_bytes = 65536;
-  double grad_clip = 1.0;  // 0: no clipping
+  double grad_clip = 1.0;         // 0: no clipping
+  bool stop_on_nonfinite = true;  // a NaN / Inf training loss fails the point, naming the step
 };
 
 struct GenerateSettings {
@@ -49,7 +50,12 @@ struct RunSettings {
   double noisy_cv = 0.05;  // a timing whose coefficient of variation is above this is "noisy"
   int64_t batch = 1;
   bool profile = false;
-  std::vector<std::string> metrics;  // from the metric table, in the file's order
+  // How the sweep runs its points (not part of a point's key: they change how a point is guarded,
+  // not what it measures).
+  std::string isolation = "process";    // "process": points in a worker child; "none": in-process
+  std::optional<double> timeout_s;      // a point running longer is stopped and recorded failed
+  std::optional<double> max_memory_gb;  // a worker whose resident memory passes this is stopped
+  std::vector<std::string> metrics;     // from the metric table, in the file's order
   data::DataSpec data;
   TrainSettings train;
   GenerateSettings generate;
@@ -63,8 +69,16 @@ struct RunSettings {
 /// Validates and fills the run settings found at the top level of `doc`.
 RunSettings resolve_run(const json& doc);
 
+/// isolation, timeout_s and max_memory_gb as the context record saves them (they are not in
+/// `resolved`, so they never change a point's key).
+json supervision_json(const RunSettings& r);
+
 /// The top-level run keys ("device", "dtype", ...); with the sections data, train, generate.
 const std::vector<std::string>& run_top_keys();
+
+/// The top-level keys of the sweep's supervision (isolation, timeout_s, max_memory_gb): experiment
+/// settings, never sweep axes.
+const std::vector<std::string>& supervision_keys();
 
 /// The run-level keys an axis may address (top-level or "section.key").
 bool is_run_path(const std::string& axis);

@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <cmath>
+
 #ifdef MEGABENCH_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
@@ -40,7 +42,26 @@ void run_metrics(MetricContext& ctx, const RunSettings& run) {
   }
 }
 
+// A non-finite figure (a NaN time, an infinite FLOP rate) is never written as a number: it
+// becomes null, with a warning that names it.
+void null_non_finite(PointRecord& r) {
+  for (auto& [name, v] : r.metrics.items()) {
+    if (!v.is_number_float() || std::isfinite(v.get<double>())) continue;
+    r.warnings.push_back(name + " was not finite (" + std::to_string(v.get<double>()) +
+                         "); recorded as null");
+    v = nullptr;
+  }
+}
+
 }  // namespace
+
+PointRecord failed_record(const Point& point, const std::string& error) {
+  PointRecord r = empty_record(point);
+  r.status = "failed";
+  r.error = error;
+  r.extra["harness_overhead"] = {{"timed_ms", 0.0}, {"between_repeats_ms", 0.0}};
+  return r;
+}
 
 PointRecord measure_point(const Point& p, const json& calibration, const std::string& profile_dir) {
   const auto t_point = Clock::now();
@@ -72,6 +93,7 @@ PointRecord measure_point(const Point& p, const json& calibration, const std::st
   if (!record.extra.contains("harness_overhead")) {
     record.extra["harness_overhead"] = {{"timed_ms", 0.0}, {"between_repeats_ms", 0.0}};
   }
+  null_non_finite(record);
   record.elapsed_s = ms_since(t_point) * 1e-3;
   return record;
 }

@@ -13,6 +13,10 @@ namespace megabench {
 /// Seeds, sets threads, then runs the point's metrics in table order (analytical counts first,
 /// training late, the profile -- "profile": true -- last). Never throws: a failure becomes status
 /// "failed" with the metrics measured so far. `profile_dir` defaults to "profiles".
+/// A "failed" record of `point` with `error` and no measurements: for a point that never
+/// reported (its worker process died, ran out of time or memory).
+PointRecord failed_record(const Point& point, const std::string& error);
+
 PointRecord measure_point(const Point& point, const json& calibration,
                           const std::string& profile_dir = "");
 

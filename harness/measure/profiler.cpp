@@ -70,6 +70,41 @@ nlohmann::json ProfileResult::to_json() const {
   return j;
 }
 
+nlohmann::json ProfileResult::chrome_trace_events(int pid, const std::string& section,
+                                                  double offset_us) const {
+  using nlohmann::json;
+  const bool gpu = source == "cupti";
+  json ev = json::array();
+  ev.push_back(
+      {{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"args", {{"name", section}}}});
+  ev.push_back({{"ph", "M"},
+                {"name", "thread_name"},
+                {"pid", pid},
+                {"tid", 1},
+                {"args", {{"name", "components"}}}});
+  ev.push_back({{"ph", "M"},
+                {"name", "thread_name"},
+                {"pid", pid},
+                {"tid", 2},
+                {"args", {{"name", gpu ? "gpu" : "ops"}}}});
+  auto span = [&](const std::string& name, const char* cat, int tid, uint64_t a, uint64_t b) {
+    return json{{"name", name},
+                {"cat", cat},
+                {"ph", "X"},
+                {"pid", pid},
+                {"tid", tid},
+                {"ts", offset_us + static_cast<double>(a) * 1e-3},
+                {"dur", static_cast<double>(b > a ? b - a : 0) * 1e-3}};
+  };
+  for (const auto& r : ranges) ev.push_back(span(r.name, "component", 1, r.start_ns, r.end_ns));
+  for (const auto& k : kernels) {
+    json e = span(k.name, k.kind.c_str(), 2, k.start_ns, k.end_ns);
+    e["args"] = {{"component", k.component}};
+    ev.push_back(std::move(e));
+  }
+  return ev;
+}
+
 // ---------------------------------------------------------------------------------------------
 // LibTorch's profiler (CPU)
 
@@ -112,6 +147,8 @@ void summarize_cpu(const std::vector<Event>& events_in, ProfileResult& r) {
     }
     const double ms = static_cast<double>(e.end - e.start) * 1e-6;
     if (e.is_range) {
+      r.ranges.push_back(
+          {e.name, e.start >= t0 ? e.start - t0 : 0, e.end >= t0 ? e.end - t0 : 0, e.thread});
       r.component_ms[e.name] += ms;
       if (range) {
         r.component_ms[range->name] -= ms;  // exclusive times
@@ -132,6 +169,8 @@ void summarize_cpu(const std::vector<Event>& events_in, ProfileResult& r) {
   r.component_ms[kOther] = std::max(0.0, r.total_ms - in_ranges_ms);
   std::sort(r.kernels.begin(), r.kernels.end(),
             [](const KernelRecord& a, const KernelRecord& b) { return a.start_ns < b.start_ns; });
+  std::sort(r.ranges.begin(), r.ranges.end(),
+            [](const RangeSpan& a, const RangeSpan& b) { return a.start_ns < b.start_ns; });
 }
 
 void libtorch_start() {

@@ -42,6 +42,15 @@ struct KernelRecord {
   double duration_ms() const { return static_cast<double>(end_ns - start_ns) * 1e-6; }
 };
 
+/// One profile::Range as a span of time (CPU: as LibTorch's profiler saw it; CUDA: the stretch of
+/// consecutive GPU work attributed to it).
+struct RangeSpan {
+  std::string name;
+  uint64_t start_ns = 0;  // relative to Profiler::start()
+  uint64_t end_ns = 0;
+  uint64_t thread = 0;  // CPU: the thread; CUDA: 0 (the GPU timeline)
+};
+
 struct ProfileResult {
   std::string device;  // "cuda:0", "cpu"
   std::string source;  // "cupti" | "libtorch"
@@ -56,8 +65,15 @@ struct ProfileResult {
   /// FLOPs of the matrix products (aten::mm, addmm, bmm, baddbmm) as LibTorch's profiler counts
   /// them from their shapes (2 per multiply-add); -1 where not counted (the CUPTI path).
   double measured_matmul_flops = -1;
+  /// The component ranges as spans, in order of start.
+  std::vector<RangeSpan> ranges;
   std::string table_markdown() const;
   nlohmann::json to_json() const;
+  /// Chrome trace events (the "traceEvents" array of the JSON Object Format, which Perfetto and
+  /// chrome://tracing open): one complete ("X") event per range on a "components" track and per
+  /// op or kernel on an "ops" / "gpu" track, under process `pid` named `section`, shifted by
+  /// `offset_us`.
+  nlohmann::json chrome_trace_events(int pid, const std::string& section, double offset_us) const;
 };
 
 class Profiler {

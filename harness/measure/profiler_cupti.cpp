@@ -192,6 +192,14 @@ void cupti_stop(Profiler::Impl& impl, ProfileResult& r) {
   st.correlation_to_range.clear();
   std::sort(r.kernels.begin(), r.kernels.end(),
             [](const KernelRecord& a, const KernelRecord& b) { return a.start_ns < b.start_ns; });
+  // The component spans of the GPU timeline: runs of consecutive work of one component.
+  for (const auto& k : r.kernels) {
+    if (!r.ranges.empty() && r.ranges.back().name == k.component) {
+      r.ranges.back().end_ns = std::max(r.ranges.back().end_ns, k.end_ns);
+    } else {
+      r.ranges.push_back({k.component, k.start_ns, k.end_ns, 0});
+    }
+  }
 }
 
 }  // namespace profiler_detail

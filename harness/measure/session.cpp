@@ -11,6 +11,7 @@ TrainSession::TrainSession(ByteModel& model, const RunSettings& run)
       device_(run.torch_device()),
       dtype_(run.scalar_type()),
       grad_clip_(run.train.grad_clip),
+      stop_on_nonfinite_(run.train.stop_on_nonfinite),
       scaler_(run.scalar_type() == torch::kFloat16) {
   model_.module().train();
   opt_ = std::make_unique<torch::optim::AdamW>(
@@ -24,6 +25,15 @@ torch::Tensor TrainSession::step(const torch::Tensor& x) {
   {
     AutocastGuard autocast(device_, dtype_);
     loss = model_.loss(x);
+  }
+  ++steps_;
+  if (stop_on_nonfinite_) {
+    const double v = loss.detach().item<double>();
+    if (!std::isfinite(v)) {
+      throw std::runtime_error("training loss is " + std::to_string(v) + " at step " +
+                               std::to_string(steps_) +
+                               " (train.stop_on_nonfinite: false keeps going)");
+    }
   }
   scaler_.scale(loss).backward();
   if (scaler_.unscale(*opt_)) {

@@ -21,6 +21,7 @@ class TrainSession {
   TrainSession(ByteModel& model, const RunSettings& run);
   /// One step on bytes (B, T): zero_grad, loss under autocast, backward, unscale, clip
   /// (train.grad_clip > 0), AdamW step (skipped when fp16 gradients overflow). The detached loss.
+  /// A NaN / Inf loss throws, naming the step, unless train.stop_on_nonfinite is false.
   torch::Tensor step(const torch::Tensor& x);
   /// Drops the gradients, so a later metric starts clean.
   void clear_gradients() { model_.module().zero_grad(); }
@@ -30,6 +31,8 @@ class TrainSession {
   torch::Device device_;
   torch::ScalarType dtype_;
   double grad_clip_;
+  bool stop_on_nonfinite_;
+  int64_t steps_ = 0;
   std::unique_ptr<torch::optim::AdamW> opt_;
   LossScaler scaler_;
 };

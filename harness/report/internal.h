@@ -56,6 +56,28 @@ std::string render_markdown(const ResultSet& r, const Options& opt,
                             const std::set<std::string>& contended);
 std::string render_csv(const ResultSet& r, const Options& opt);
 
+/// The points table as an HTML <table id="points"> for index.html: number cells carry their
+/// value in data-v, so that the page sorts them as numbers.
+std::string render_html_table(const ResultSet& r, const Options& opt,
+                              const std::set<std::string>& contended);
+
+// ---- html.cpp -----------------------------------------------------------------------------------
+
+/// What index.html shows; render_html makes the self-contained page.
+struct HtmlParts {
+  std::string title;
+  std::vector<std::string> warnings;
+  std::string points_table;      // render_html_table
+  ojson plots = ojson::array();  // make_plots' entries (their PNGs are embedded)
+  std::string fits_md, paper_md;
+  ojson context = ojson::object();
+};
+std::string render_html(const HtmlParts& parts);
+/// A <td>: the text, escaped; right-aligned with data-v when the value is a number.
+std::string html_cell(const std::string& text, const ojson& value);
+/// A sortable header row.
+std::string html_head_row(const std::vector<std::string>& header);
+
 // ---- fits.cpp -----------------------------------------------------------------------------------
 
 /// The (x, y) pairs of the ok points, by series, for one plot or fit.

@@ -127,6 +127,14 @@ void write(const std::vector<std::string>& result_dirs, const std::string& out_d
                       {"clean", trust.clean()}};
   for (const auto& w : trust.warnings) warnings.insert(warnings.begin(), w);
   summary["warnings"] = warnings;
+  detail::HtmlParts html{experiment_name(r.context),
+                         warnings,
+                         detail::render_html_table(r, options, trust.contended),
+                         plots,
+                         detail::render_fits_md(fits),
+                         detail::render_paper_md(paper_rows),
+                         r.context.is_object() ? r.context : ojson::object()};
+  detail::write_file(out / "index.html", detail::render_html(html), log, written);
   written.push_back((out / "summary.json").string());
   summary["files_written"] = written;
   detail::write_file(out / "summary.json", summary.dump(2) + "\n", log, written);

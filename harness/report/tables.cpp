@@ -134,6 +134,26 @@ std::string render_csv(const ResultSet& r, const Options& opt) {
   return os.str();
 }
 
+std::string render_html_table(const ResultSet& r, const Options& opt,
+                              const std::set<std::string>& contended) {
+  const Table t = table_layout(r, opt);
+  std::vector<std::string> tail = {"status"};
+  if (t.any_failed) tail.push_back("error");
+  std::ostringstream os;
+  os << "<table id=\"points\">" << html_head_row(header_of(t, tail)) << "<tbody>\n";
+  for (const auto& p : r.points) {
+    os << (p.ok() ? "<tr>" : "<tr class=\"failed\">") << html_cell(p.name, ojson())
+       << html_cell(p.model, ojson());
+    for (const auto& a : t.axes) os << html_cell(plain_value(axis_of(p, a)), axis_of(p, a));
+    for (const auto& m : t.metrics) os << html_cell(metric_cell(p, m), metric_of(p, m));
+    os << html_cell(status_cell(p, contended), ojson());
+    if (t.any_failed) os << html_cell(p.error, ojson());
+    os << "</tr>\n";
+  }
+  os << "</tbody></table>\n";
+  return os.str();
+}
+
 }  // namespace detail
 
 std::string markdown_table(const std::vector<std::string>& result_dirs, const Options& options) {

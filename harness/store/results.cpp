@@ -46,27 +46,63 @@ std::string results_path(const std::string& outdir, const Shard& shard) {
   return (fs::path(outdir) / file).string();
 }
 
+namespace {
+
+// fsync of a folder, so that a file created in it survives a crash of the machine.
+void sync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// Appends `bytes` to `path` and fsyncs it.
+void append_synced(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0 || ::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()) ||
+      ::fsync(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot write '" + path + "': " + why);
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
 ResultsFile::ResultsFile(const std::string& path) : path_(path) {
-  auto dir = fs::path(path).parent_path();
-  if (!dir.empty()) fs::create_directories(dir);
+  const fs::path dir = fs::path(path).parent_path();
+  if (!dir.empty() && !fs::exists(dir)) {
+    fs::create_directories(dir);
+    sync_dir(dir.parent_path());
+  }
+  const bool created = !fs::exists(path);
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd_ < 0)
     throw std::runtime_error("cannot open results file '" + path + "': " + std::strerror(errno));
-  // A run killed mid-write may have left a partial last line: cut it off, so that the next record
-  // starts on a line of its own.
+  if (created) {
+    ::fsync(fd_);
+    sync_dir(dir);
+  }
+  set_aside_partial_line();
+}
+
+// A run killed mid-write may have left a partial last line: it is moved to PATH.partial (never
+// lost, never read as a record), so that the next record starts on a line of its own and the
+// point is measured again.
+void ResultsFile::set_aside_partial_line() {
   struct stat st {};
-  if (::fstat(fd_, &st) == 0 && st.st_size > 0) {
-    std::ifstream in(path, std::ios::binary);
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!content.empty() && content.back() != '\n') {
-      auto last_nl = content.rfind('\n');
-      size_t keep = last_nl == std::string::npos ? 0 : last_nl + 1;
-      truncated_ = content.size() - keep;
-      if (::ftruncate(fd_, static_cast<off_t>(keep)) != 0) {
-        throw std::runtime_error("cannot truncate partial line of '" + path +
-                                 "': " + std::strerror(errno));
-      }
-    }
+  if (::fstat(fd_, &st) != 0 || st.st_size == 0) return;
+  std::ifstream in(path_, std::ios::binary);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (content.empty() || content.back() == '\n') return;
+  const auto last_nl = content.rfind('\n');
+  const size_t keep = last_nl == std::string::npos ? 0 : last_nl + 1;
+  truncated_ = content.size() - keep;
+  append_synced(partial_path(), content.substr(keep) + "\n");
+  if (::ftruncate(fd_, static_cast<off_t>(keep)) != 0 || ::fsync(fd_) != 0) {
+    throw std::runtime_error("cannot truncate the partial last line of '" + path_ +
+                             "': " + std::strerror(errno));
   }
 }
 
@@ -75,20 +111,30 @@ ResultsFile::~ResultsFile() {
 }
 
 void ResultsFile::append(const json& record) {
-  std::string line = record.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  const std::string line = record.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  struct stat st {};
+  const off_t before = ::fstat(fd_, &st) == 0 ? st.st_size : -1;
   const char* p = line.data();
   size_t left = line.size();
   while (left > 0) {  // one write() in practice; loop only on a short write
-    ssize_t n = ::write(fd_, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error("cannot write to '" + path_ + "': " + std::strerror(errno));
-    }
+    const ssize_t n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail_append(before, errno == 0 ? ENOSPC : errno);
     p += n;
     left -= static_cast<size_t>(n);
   }
-  if (::fsync(fd_) != 0)
-    throw std::runtime_error("cannot fsync '" + path_ + "': " + std::strerror(errno));
+  if (::fsync(fd_) != 0) return fail_append(before, errno);
+}
+
+// A write or fsync that failed (disk full, I/O error, file size limit): cut the file back to the
+// records before this one, so that no partial line is left, and say so.
+void ResultsFile::fail_append(off_t before, int err) {
+  const bool cut = before >= 0 && ::ftruncate(fd_, before) == 0;
+  throw std::runtime_error("cannot write to '" + path_ + "': " + std::strerror(err) +
+                           (cut ? "; the records written before are intact; free space and "
+                                  "rerun the same command to resume"
+                                : "; the file may end with a partial line, which the next run "
+                                  "sets aside"));
 }
 
 size_t for_each_result_line(

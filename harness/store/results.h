@@ -9,6 +9,8 @@
 //   ResultsFile out(results_path(outdir, shard));   // drops a partial last line left by a kill
 //   out.append(context_record(exp.resolved, ...));
 //   out.append(record.to_json());                   // write + fsync
+#include <sys/types.h>
+
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -40,13 +42,18 @@ class ResultsFile {
   ~ResultsFile();
   ResultsFile(const ResultsFile&) = delete;
   ResultsFile& operator=(const ResultsFile&) = delete;
-  /// One line (record.dump() + '\n') in a single write(), then fsync. Throws std::runtime_error.
+  /// One line (record.dump() + '\n') in a single write(), then fsync. On failure (ENOSPC, EIO,
+  /// EFBIG) the file is cut back to the records before and std::runtime_error says why.
   void append(const json& record);
   const std::string& path() const { return path_; }
-  /// Bytes of a partial last line removed when the file was opened (0 if none).
+  /// Bytes of a partial last line set aside into partial_path() when the file was opened (0 if
+  /// none): a run killed mid-write leaves one; its point is measured again.
   size_t truncated_bytes() const { return truncated_; }
+  std::string partial_path() const { return path_ + ".partial"; }
 
  private:
+  void set_aside_partial_line();
+  [[noreturn]] void fail_append(off_t before, int err);
   std::string path_;
   int fd_ = -1;
   size_t truncated_ = 0;

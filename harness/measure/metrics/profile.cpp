@@ -1,11 +1,15 @@
 // "profile" (the run setting "profile": true, not a listed metric): one profiled forward pass and,
-// when train_step is measured, one profiled training step, after every timed metric. A profiler
+// when train_step is measured, one profiled training step, after every timed metric; and a short
+// profiled generation for the Chrome trace (profiles/<point>.trace.json). A profiler
 // that cannot run does not fail the point: the record gets "profile_error" and a warning.
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #ifdef MEGABENCH_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -74,6 +78,38 @@ ProfileResult profile_train_step(MetricContext& ctx, const torch::Tensor& x) {
   return r;
 }
 
+// One profiled cached generation of a few bytes, for the sampling spans of the trace (not timed:
+// the generate metric times generation).
+ProfileResult profile_generate(MetricContext& ctx) {
+  ByteModel& model = ctx.model();
+  const int64_t T = model.seq_len(), prime_len = std::min<int64_t>(8, T / 2);
+  const int64_t n = std::min<int64_t>(8, T - prime_len);
+  EvalScope eval(model, ctx.run());
+  auto prime = ctx.random_bytes(1, prime_len);
+  SamplingOptions so;
+  so.use_cache = true;
+  Profiler prof(ctx.device());
+  prof.start();
+  model.generate(prime, n, so);
+  return prof.stop();
+}
+
+// profiles/<point>.trace.json: the sections one after another on one timeline (Chrome's JSON
+// Object Format: Perfetto and chrome://tracing open it).
+json chrome_trace(const Point& p,
+                  const std::vector<std::pair<std::string, const ProfileResult*>>& sections) {
+  json events = json::array();
+  double offset_us = 0;
+  int pid = 1;
+  for (const auto& [name, r] : sections) {
+    for (auto& e : r->chrome_trace_events(pid++, name, offset_us)) events.push_back(std::move(e));
+    offset_us += r->total_ms * 1e3 + 1000;  // 1 ms apart
+  }
+  return {{"traceEvents", events},
+          {"displayTimeUnit", "ms"},
+          {"otherData", {{"point", p.name}, {"key", p.key}, {"model", p.model}}}};
+}
+
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f << text;
@@ -94,16 +130,22 @@ void profile_point(MetricContext& ctx) {
   md << profile_section_markdown(
       "Forward (logits of " + std::to_string(B) + " x " + std::to_string(T) + " bytes)", fwd);
   doc["forward"] = fwd.to_json();
+  std::vector<std::pair<std::string, const ProfileResult*>> sections = {{"forward", &fwd}};
+  ProfileResult step;
   if (ctx.wants("train_step")) {
-    const ProfileResult step = profile_train_step(ctx, x);
+    step = profile_train_step(ctx, x);
     md << profile_section_markdown("Training step (forward, backward, clip, AdamW)", step);
     doc["train_step"] = step.to_json();
+    sections.emplace_back("train_step", &step);
   }
+  const ProfileResult gen = profile_generate(ctx);
+  sections.emplace_back("generate (cached, 8 bytes)", &gen);
   std::filesystem::create_directories(ctx.profile_dir());
   const std::string stem = ctx.profile_dir() + "/" + profile_file_stem(p.name);
   write_text(stem + ".md", md.str());
   write_text(stem + ".json", doc.dump(1) + "\n");
-  ctx.record().extra["profile_files"] = {stem + ".md", stem + ".json"};
+  write_text(stem + ".trace.json", chrome_trace(p, sections).dump() + "\n");
+  ctx.record().extra["profile_files"] = {stem + ".md", stem + ".json", stem + ".trace.json"};
 }
 
 void run_profile(MetricContext& ctx) {
