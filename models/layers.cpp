@@ -308,7 +308,7 @@ void TransformerImpl::reset() {
     attn_.push_back(attn);
     ff_.push_back(ff);
   }
-  norm = register_module("norm", RMSNorm(RMSNormOptions(options.dim())));
+  if (options.final_norm()) norm = register_module("norm", RMSNorm(RMSNormOptions(options.dim())));
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& x_in) {
@@ -323,7 +323,7 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& x_in) {
     profile::Range r("feedforward");
     x = ff_[i]->forward(shift(x)) + x;
   }
-  return norm(x);
+  return norm ? norm(x) : x;
 }
 
 torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& x_in, KVCache& cache) {
@@ -355,7 +355,7 @@ torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& x_in, KVCache
     x = ff_[i]->forward(f_in) + x;
   }
   cache.pos += n;
-  return norm(x);
+  return norm ? norm(x) : x;
 }
 
 }  // namespace megabench

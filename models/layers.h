@@ -223,6 +223,9 @@ struct TransformerOptions {
   TORCH_ARG(AttentionKernel, attn_kernel) = AttentionKernel::kGeneric;
   /// Profiling range name of the attention blocks ("global_attention" or "local_attention").
   TORCH_ARG(std::string, attention_range) = "global_attention";
+  /// The final RMSNorm (`norm`). false: the stack returns its residual stream unnormalized, for a
+  /// stack whose output feeds another stack (SpaceByte's initial and global blocks). Default true.
+  TORCH_ARG(bool, final_norm) = true;
 };
 
 class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
@@ -236,7 +239,7 @@ class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
   TransformerOptions options;
   RotaryEmbedding rotary_emb{nullptr};
   torch::nn::ModuleList layers{nullptr};
-  RMSNorm norm{nullptr};
+  RMSNorm norm{nullptr};  // null without final_norm
 
  private:
   std::vector<Attention> attn_;
