@@ -1,5 +1,6 @@
 // Registers MEGABYTE with the harness: its JSON options, the model adapter, and its analytical
 // FLOPs and parameter counts (from the config alone, without allocating).
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -44,6 +45,14 @@ const std::vector<OptionSpec> kOptions = {
      kDefaults.local_attn_kernel() == AttentionKernel::kGeneric ? "generic" : "cuda",
      "local stages' attention: \"generic\" (LibTorch) or \"cuda\" (the fused short-sequence "
      "kernel, CUDA only)"},
+    {"global", "bool", nullptr,
+     "false: MEGABYTE without its global model (Yu et al. 2023, section 6.3, Table 10): each patch "
+     "is modelled by the local model alone, from its start token, with no context from earlier "
+     "patches (two stages only); unset: with the global model"},
+    {"local", "bool", nullptr,
+     "false: MEGABYTE without its local model (Yu et al. 2023, section 6.3, Table 10): the finest "
+     "stage has no layers (its depth is set to 0), so each byte is predicted from the stage above "
+     "through the projection and the logits; unset: as depth says"},
 };
 
 std::vector<int64_t> ints(const json& j) {
@@ -73,6 +82,30 @@ MEGABYTEOptions options_of(const json& c) {
   return o;
 }
 
+// What a config builds: the MEGABYTE model, or without the global model the one-stage local model
+// over one patch, run on every patch of the context.
+struct MegabyteConfig {
+  MEGABYTEOptions model;
+  int64_t seq_len = 0;  // the context in bytes
+  int64_t patch = 0;    // the global patch (0: one stage)
+  bool global = true;
+};
+
+MegabyteConfig config_of(const json& c) {
+  MegabyteConfig out{options_of(c), c["seq_len"].get<int64_t>(), 0, true};
+  out.patch = out.model.patch().empty() ? 0 : out.model.patch_size();
+  if (c.contains("global") && !c["global"].get<bool>()) {
+    out.global = false;
+    json local = c;
+    local["dim"] = {ints(c["dim"]).back()};
+    local["depth"] = {ints(c["depth"]).back()};
+    local["seq_len"] = out.patch;
+    local["patch"] = json::array();
+    out.model = options_of(local);
+  }
+  return out;
+}
+
 // The patch lengths of a config: a list ([] is a one-stage model), one length, or "cbrt".
 std::vector<int64_t> patch_of(const json& patch, int64_t seq_len) {
   if (patch.is_array()) return patch.get<std::vector<int64_t>>();
@@ -84,6 +117,27 @@ std::vector<int64_t> patch_of(const json& patch, int64_t seq_len) {
   return {cbrt_divisor(seq_len)};
 }
 
+// "local": false is the paper's "w/o local model": the finest stage's depth becomes 0. A depth
+// that gives the finest stage layers contradicts it and is an error, as is local true with none.
+void apply_local(const json& given, json& c) {
+  if (!c.contains("local")) return;
+  const bool local = c["local"].get<bool>();
+  auto depth = ints(c["depth"]);
+  if (!local && given.contains("depth") && depth.back() != 0) {
+    throw std::invalid_argument(
+        "megabyte.local: false means no local layers, but depth gives the " +
+        std::string("finest stage ") + std::to_string(depth.back()) +
+        "; leave depth's last entry 0 or drop \"local\"");
+  }
+  if (local && depth.back() == 0) {
+    throw std::invalid_argument(
+        "megabyte.local: true, but depth gives the finest stage no layers (depth " +
+        c["depth"].dump() + ")");
+  }
+  if (!local) depth.back() = 0;
+  c["depth"] = depth;
+}
+
 json resolve(const json& config) {
   // An empty patch list (one stage) is not an int[] to the option check: it is set after it.
   const bool one_stage = config.is_object() && config.contains("patch") &&
@@ -91,6 +145,7 @@ json resolve(const json& config) {
   json given = config;
   if (one_stage) given.erase("patch");
   json c = apply_option_defaults("megabyte", kOptions, given);
+  apply_local(given, c);
   const int64_t seq_len = c["seq_len"];
   if (seq_len <= 0)
     throw std::invalid_argument("megabyte.seq_len: expected a positive integer, got " +
@@ -121,8 +176,12 @@ json resolve(const json& config) {
   attention_path(c["attention"].get<std::string>(), "megabyte.attention");
   if (!c["dim"].is_array())
     c["dim"] = std::vector<int64_t>(patch.size() + 1, c["dim"].get<int64_t>());
+  if (c.contains("global") && !c["global"].get<bool>() && patch.size() != 1) {
+    throw std::invalid_argument("megabyte.global: false needs two stages (one patch size), got " +
+                                std::to_string(patch.size() + 1) + " stages");
+  }
   try {
-    options_of(c).validate();
+    config_of(c).model.validate();
   } catch (const c10::Error& e) {
     throw std::invalid_argument(e.what_without_backtrace());
   }
@@ -185,47 +244,113 @@ FlopBreakdown count_flops(const MEGABYTEOptions& o) {
   return f;
 }
 
+// Without the global model, the patches are independent: decoding starts the local model afresh
+// (its start token) at every patch boundary.
+class PatchwiseDecoder : public Decoder {
+ public:
+  PatchwiseDecoder(MEGABYTEImpl& model, int64_t patch) : model_(model), patch_(patch) {}
+  torch::Tensor begin(const torch::Tensor& prime) override {
+    state_ = model_.begin(prime.size(0));
+    len_ = 0;
+    torch::Tensor logits = state_.empty_logits;  // (B, V)
+    for (int64_t t = 0; t < prime.size(1); ++t) logits = append(prime.select(1, t));
+    return logits;
+  }
+  torch::Tensor append(const torch::Tensor& byte) override {
+    auto logits = model_.append(state_, byte);  // (B, V)
+    if (++len_ % patch_ != 0) return logits;
+    state_ = model_.begin(byte.size(0));
+    return state_.empty_logits;
+  }
+
+ private:
+  MEGABYTEImpl& model_;
+  int64_t patch_;
+  MEGABYTEDecodeState state_;
+  int64_t len_ = 0;
+};
+
 class MegabyteAdapter : public ByteModel {
  public:
-  explicit MegabyteAdapter(const MEGABYTEOptions& o) : model_(o) {}
+  explicit MegabyteAdapter(const MegabyteConfig& c) : model_(c.model), config_(c) {}
   torch::nn::Module& module() override { return *model_; }
-  int64_t seq_len() const override { return model_->options.seq_len(); }
-  int64_t seq_multiple() const override { return model_->options.patch_size(); }
+  int64_t seq_len() const override { return config_.seq_len; }
+  int64_t seq_multiple() const override { return std::max<int64_t>(config_.patch, 1); }
+  int64_t patch_size() const override { return config_.patch; }
   torch::Tensor byte_nll(const torch::Tensor& bytes) override {
-    return nll_from_logits(model_->next_byte_logits(bytes), bytes);  // (B, L)
+    return nll_from_logits(next_byte_logits(bytes), bytes);  // (B, L)
   }
   torch::Tensor loss(const torch::Tensor& bytes) override {
-    auto logits = model_->next_byte_logits(bytes);
+    auto logits = next_byte_logits(bytes);
     return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
                                                 bytes.to(torch::kLong).reshape({-1}));
   }
-  torch::Tensor logits(const torch::Tensor& bytes) override { return model_->forward(bytes); }
+  torch::Tensor logits(const torch::Tensor& bytes) override {
+    if (config_.global) return model_->forward(bytes);
+    // Row t predicts byte t + 1: the next-byte logits of the bytes and one more, less row 0.
+    check_len(bytes);
+    auto more = torch::constant_pad_nd(bytes, {0, 1}, 0);
+    return patchwise_logits(more).narrow(1, 1, bytes.size(1));  // (B, L, V)
+  }
   torch::Tensor generate(const torch::Tensor& prime, int64_t n, const SamplingOptions& o) override {
-    return model_->generate(prime, n, o.temperature, o.filter_thres, prime.size(0), o.use_cache);
+    if (config_.global)
+      return model_->generate(prime, n, o.temperature, o.filter_thres, prime.size(0), o.use_cache);
+    TORCH_CHECK(prime.dim() == 2 && prime.size(1) + n <= config_.seq_len, "MEGABYTE: prime ",
+                prime.sizes(), " + ", n, " bytes exceed the context of ", config_.seq_len);
+    auto ids = prime.to(model_->to_logits->weight.device(), torch::kLong);
+    if (o.use_cache) {
+      PatchwiseDecoder d(*model_, config_.patch);
+      return decode(d, ids, n, o);
+    }
+    RerunDecoder d([this](const torch::Tensor& seq) {  // the bytes of the current patch only
+      const int64_t start = seq.size(1) / config_.patch * config_.patch;
+      return model_->next_logits_uncached(seq.narrow(1, start, seq.size(1) - start));
+    });
+    return decode(d, ids, n, o);
   }
   ParamCount params() const override { return count_params(model_->options); }
 
  private:
+  // (B, L, V): row t is the distribution of byte t; without the global model every patch is a
+  // sequence of its own, (B * L / P, P).
+  torch::Tensor next_byte_logits(const torch::Tensor& bytes) {
+    if (config_.global) return model_->next_byte_logits(bytes);
+    check_len(bytes);
+    return patchwise_logits(bytes);
+  }
+  void check_len(const torch::Tensor& bytes) const {
+    TORCH_CHECK(bytes.dim() == 2 && bytes.size(1) <= config_.seq_len, "MEGABYTE: bytes ",
+                bytes.sizes(), " exceed the context of ", config_.seq_len);
+  }
+  torch::Tensor patchwise_logits(const torch::Tensor& bytes) {
+    const int64_t B = bytes.size(0), L = bytes.size(1), P = config_.patch;
+    auto padded = torch::constant_pad_nd(bytes, {0, (P - L % P) % P}, 0);  // (B, m P)
+    auto logits = model_->next_byte_logits(padded.reshape({-1, P}));       // (B m, P, V)
+    return logits.reshape({B, -1, logits.size(-1)}).narrow(1, 0, L);       // (B, L, V)
+  }
+
   MEGABYTE model_;
+  MegabyteConfig config_;
 };
 
 }  // namespace
 
 MEGABENCH_REGISTER_MODEL(
     megabyte,
-    TypedModelSpec<MEGABYTEOptions>{
+    TypedModelSpec<MegabyteConfig>{
         .name = "megabyte",
         .description =
             "MEGABYTE (Yu et al. 2023): global model over patches, local models inside them; "
             "lucidrains' MEGABYTE-pytorch 0.3.6 with KV-cached generation",
         .options = kOptions,
         .resolve = resolve,
-        .parse = options_of,
-        .build = [](const MEGABYTEOptions& o) -> std::unique_ptr<ByteModel> {
-          return std::make_unique<MegabyteAdapter>(o);
+        .parse = config_of,
+        .build = [](const MegabyteConfig& c) -> std::unique_ptr<ByteModel> {
+          return std::make_unique<MegabyteAdapter>(c);
         },
-        .flops = count_flops,
-        .params = count_params,
+        // Without the global model, the per-byte FLOPs are the local model's over one patch.
+        .flops = [](const MegabyteConfig& c) { return count_flops(c.model); },
+        .params = [](const MegabyteConfig& c) { return count_params(c.model); },
         .tiny_config = json{{"dim", {32, 16}},
                             {"depth", {1, 1}},
                             {"seq_len", 32},

@@ -47,6 +47,9 @@ class ByteModel {
   /// accepts; and the multiple that training lengths must be.
   virtual int64_t seq_len() const = 0;
   virtual int64_t seq_multiple() const { return 1; }
+  /// Bytes per global patch for models that group bytes into patches (MEGABYTE), 0 for models
+  /// without patches. The strided evaluation and the loss by position within a patch use it.
+  virtual int64_t patch_size() const { return 0; }
 
   /// Negative log-likelihood in nats of every byte the model predicts, (B, N), for int64 bytes
   /// (B, T). Every byte counts, byte 0 and 0x00 bytes included. N == T, except for models that

@@ -152,7 +152,7 @@ void check_model_axis(const Experiment& exp, const Axis& a) {
   }
   throw ConfigError(a.source, "axis '" + a.name +
                                   "' is not an option of any model here and not a run setting (" +
-                                  join(run_top_keys()) + ", data.*, train.*, generate.*)");
+                                  join(run_top_keys()) + ", data.*, train.*, generate.*, eval.*)");
 }
 
 void parse_sweep(const json& doc, Experiment& exp) {
@@ -251,7 +251,7 @@ std::vector<std::string> known_metrics() {
 Experiment parse_experiment(const json& doc) {
   if (!doc.is_object()) throw ConfigError("(root)", "expected an object, got " + show(doc));
   std::vector<std::string> allowed = {"name", "description", "models",   "sweep", "metrics",
-                                      "data", "train",       "generate", "report"};
+                                      "data", "train",       "generate", "eval",  "report"};
   allowed.insert(allowed.end(), run_top_keys().begin(), run_top_keys().end());
   allowed.insert(allowed.end(), supervision_keys().begin(), supervision_keys().end());
   allowed.push_back("plugins");

@@ -24,6 +24,29 @@ json generate_defaults() {
           {"warmup", 1}, {"repeat", 3}, {"uncached", true}};
 }
 
+json eval_defaults() {
+  return {{"mode", "basic"}, {"per_document", false}, {"loss_by_position", false}, {"buckets", 64}};
+}
+
+// "eval": kept in the resolved settings only when not at its defaults, so that the keys of points
+// recorded before it existed still match. "mode" is one name or a list of them.
+json resolve_eval(const json& doc, EvalSettings& e) {
+  json ev = merge_section(doc.value("eval", json()), eval_defaults(), "eval");
+  const std::vector<std::string> names = {"basic", "sliding", "strided", "sliding+strided"};
+  e.modes.clear();
+  if (ev["mode"].is_array()) {
+    if (ev["mode"].empty()) throw ConfigError("eval.mode", "expected at least one mode");
+    for (size_t i = 0; i < ev["mode"].size(); ++i)
+      e.modes.push_back(read_enum(ev["mode"][i], index_path("eval.mode", i), names));
+  } else {
+    e.modes.push_back(read_enum(ev["mode"], "eval.mode", names));
+  }
+  e.per_document = read_bool(ev["per_document"], "eval.per_document");
+  e.loss_by_position = read_bool(ev["loss_by_position"], "eval.loss_by_position");
+  e.buckets = read_int(ev["buckets"], "eval.buckets", 1);
+  return e.is_default() ? json() : ev;
+}
+
 // The "metrics" list, checked against the metric table; the combinations a metric needs.
 std::vector<std::string> resolve_metrics(const json& doc) {
   const auto known = MetricRegistry::instance().listable_names();
@@ -189,6 +212,12 @@ torch::ScalarType RunSettings::scalar_type() const {
   return torch::kFloat32;
 }
 
+bool EvalSettings::is_default() const {
+  const EvalSettings d;
+  return modes == d.modes && per_document == d.per_document &&
+         loss_by_position == d.loss_by_position && buckets == d.buckets;
+}
+
 bool RunSettings::wants(const std::string& metric) const {
   return std::find(metrics.begin(), metrics.end(), metric) != metrics.end();
 }
@@ -213,6 +242,7 @@ bool is_run_path(const std::string& axis) {
   json defaults = section == "data"       ? data_defaults()
                   : section == "train"    ? train_defaults()
                   : section == "generate" ? generate_defaults()
+                  : section == "eval"     ? eval_defaults()
                                           : json();
   return defaults.is_object() && defaults.contains(key);
 }
@@ -245,6 +275,7 @@ RunSettings resolve_run(const json& doc) {
   run["data"] = resolve_data(doc, r.data);
   run["train"] = resolve_train(doc, r.train);
   run["generate"] = resolve_generate(doc, r.generate);
+  if (auto ev = resolve_eval(doc, r.eval); !ev.is_null()) run["eval"] = ev;
   return r;
 }
 

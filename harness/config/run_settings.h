@@ -38,6 +38,16 @@ struct GenerateSettings {
   bool uncached = true;  // also time generation without KV caches
 };
 
+/// How bpb scores the held-out bytes (harness/measure/eval_windows.h).
+struct EvalSettings {
+  /// "basic" | "sliding" | "strided" | "sliding+strided"; each is scored, the first is `bpb`.
+  std::vector<std::string> modes = {"basic"};
+  bool per_document = false;      // score each document on its own (sources with boundaries)
+  bool loss_by_position = false;  // record the mean loss by position (patch and context buckets)
+  int64_t buckets = 64;           // log-spaced context buckets of loss_by_position
+  bool is_default() const;
+};
+
 struct RunSettings {
   std::string device = "cpu";     // "cpu" | "cuda"
   std::string dtype = "float32";  // "float32" | "bfloat16" | "float16" (autocast compute dtype)
@@ -59,6 +69,7 @@ struct RunSettings {
   data::DataSpec data;
   TrainSettings train;
   GenerateSettings generate;
+  EvalSettings eval;
   json resolved;  // the resolved settings, as saved and hashed
 
   torch::Device torch_device() const { return device == "cuda" ? torch::kCUDA : torch::kCPU; }
@@ -73,7 +84,7 @@ RunSettings resolve_run(const json& doc);
 /// `resolved`, so they never change a point's key).
 json supervision_json(const RunSettings& r);
 
-/// The top-level run keys ("device", "dtype", ...); with the sections data, train, generate.
+/// The top-level run keys ("device", "dtype", ...); with the sections data, train, generate, eval.
 const std::vector<std::string>& run_top_keys();
 
 /// The top-level keys of the sweep's supervision (isolation, timeout_s, max_memory_gb): experiment

@@ -134,6 +134,7 @@ ByteData load(const DataSpec& s) {
     for (size_t i = 0; i < files.size(); ++i) {
       auto bytes = read_file(files[i]);
       auto& dst = i % 10 == 9 ? d.held_out : d.train;
+      if (i % 10 == 9) d.held_out_docs.push_back(static_cast<int64_t>(d.held_out.size()));
       dst.insert(dst.end(), bytes.begin(), bytes.end());
     }
     d.info["corpus"] = s.corpus;

@@ -31,6 +31,9 @@ struct DataSpec {
 struct ByteData {
   std::vector<uint8_t> train;
   std::vector<uint8_t> held_out;
+  /// Where each document of held_out starts (0 first), for sources with document boundaries
+  /// (builtin: one document per file); empty for sources without them (file, random).
+  std::vector<int64_t> held_out_docs;
   json
       info;  // {"source", "path"|"corpus", "files", "train_bytes", "held_out_bytes", "fingerprint"}
 };

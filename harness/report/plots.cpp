@@ -159,44 +159,91 @@ std::string render_png(const std::string& gnuplot, const fs::path& dir, const st
   return "";
 }
 
+// Writes one plot's .dat and .gp, renders it when gnuplot is there; its summary entry.
+ojson write_plot(const PlotSpec& s, const XY& xy, const fs::path& dir, const std::string& gnuplot,
+                 bool first, std::ostream& log, std::vector<std::string>& written,
+                 std::vector<std::string>& warnings) {
+  std::vector<double> xs, ys;
+  const std::string dat = dat_text(s, xy, xs, ys);
+  const bool logx = use_log(s.log, xs, "x", s.name, warnings);
+  const bool logy = use_log(s.log, ys, "y", s.name, warnings);
+  write_file(dir / (s.name + ".dat"), dat, log, written);
+  write_file(dir / (s.name + ".gp"), gp_script(s, xy, logx, logy), log, written);
+  ojson entry = {{"name", s.name},   {"x", s.x},      {"y", s.y},      {"series_field", s.series},
+                 {"title", s.title}, {"log_x", logx}, {"log_y", logy}, {"series", xy.order},
+                 {"png", nullptr}};
+  if (gnuplot.empty()) {
+    if (first)  // said once per report
+      log << "report: gnuplot not found (install the Debian package gnuplot-nox, or set "
+             "MEGABENCH_GNUPLOT); wrote the .dat/.gp files only, render later with: cd "
+          << dir.string() << " && gnuplot <name>.gp\n";
+  } else if (const std::string png = render_png(gnuplot, dir, s.name, log, warnings);
+             !png.empty()) {
+    written.push_back(png);
+    entry["png"] = png;
+  }
+  return entry;
+}
+
+// The ok points' loss_by_position arrays (bpb with eval.loss_by_position), one series per point:
+// "context" against the bucket starts + 1 (a log axis), or "patch" against the patch position.
+XY loss_by_position_xy(const ResultSet& r, const std::string& field) {
+  XY xy;
+  for (const auto& p : r.points) {
+    auto it = p.extra.find("loss_by_position");
+    if (!p.ok() || it == p.extra.end() || !it->contains(field)) continue;
+    const ojson& ys = (*it)[field];
+    for (size_t i = 0; i < ys.size(); ++i) {
+      if (!ys[i].is_number()) continue;
+      const double x = field == "context" ? (*it)["context_start"][i].get<double>() + 1 : double(i);
+      if (!xy.series.count(p.name)) xy.order.push_back(p.name);
+      xy.series[p.name].emplace_back(x, ys[i].get<double>());
+    }
+  }
+  return xy;
+}
+
 }  // namespace
 
 ojson make_plots(const ResultSet& r, const fs::path& out_dir, std::ostream& log,
                  std::vector<std::string>& written, std::vector<std::string>& warnings) {
   ojson plots = ojson::array();
   auto it = r.report_section.find("plots");
-  if (it == r.report_section.end()) return plots;
-  if (!it->is_array()) throw std::invalid_argument("report: report.plots must be an array");
+  const bool specs = it != r.report_section.end();
+  if (specs && !it->is_array())
+    throw std::invalid_argument("report: report.plots must be an array");
+  const XY context = loss_by_position_xy(r, "context"), patch = loss_by_position_xy(r, "patch");
+  if (!specs && context.order.empty()) return plots;
   const fs::path dir = out_dir / "plots";
   fs::create_directories(dir);
   const std::string gnuplot = find_gnuplot();
   std::set<std::string> used;
-  for (const auto& spec : *it) {
+  for (const auto& spec : specs ? *it : ojson::array()) {
     const PlotSpec s = read_spec(spec, used);
     const XY xy = collect_xy(r, s.x, s.y, s.series);
-    std::vector<double> xs, ys;
-    const std::string dat = dat_text(s, xy, xs, ys);
-    const bool logx = use_log(s.log, xs, "x", s.name, warnings);
-    const bool logy = use_log(s.log, ys, "y", s.name, warnings);
-    write_file(dir / (s.name + ".dat"), dat, log, written);
-    write_file(dir / (s.name + ".gp"), gp_script(s, xy, logx, logy), log, written);
-    ojson entry = {{"name", s.name},   {"x", s.x},      {"y", s.y},      {"series_field", s.series},
-                   {"title", s.title}, {"log_x", logx}, {"log_y", logy}, {"series", xy.order},
-                   {"png", nullptr}};
     if (xy.skipped)
       warnings.push_back("plot " + s.name + ": " + std::to_string(xy.skipped) +
                          " ok point(s) lack numeric " + s.x + " or " + s.y);
-    if (gnuplot.empty()) {
-      if (plots.empty())  // said once per report
-        log << "report: gnuplot not found (install the Debian package gnuplot-nox, or set "
-               "MEGABENCH_GNUPLOT); wrote the .dat/.gp files only, render later with: cd "
-            << dir.string() << " && gnuplot <name>.gp\n";
-    } else if (const std::string png = render_png(gnuplot, dir, s.name, log, warnings);
-               !png.empty()) {
-      written.push_back(png);
-      entry["png"] = png;
-    }
-    plots.push_back(entry);
+    plots.push_back(write_plot(s, xy, dir, gnuplot, plots.empty(), log, written, warnings));
+  }
+  // Loss by position (Yu et al. 2023, section 7): drawn whenever the points recorded it.
+  if (!context.order.empty()) {
+    PlotSpec s{"position in window + 1",
+               "bits per byte",
+               "name",
+               "held-out loss by position in the context",
+               "loss_by_context_position",
+               true};
+    plots.push_back(write_plot(s, context, dir, gnuplot, plots.empty(), log, written, warnings));
+  }
+  if (!patch.order.empty()) {
+    PlotSpec s{"position in patch",
+               "bits per byte",
+               "name",
+               "held-out loss by position in the patch",
+               "loss_by_patch_position",
+               false};
+    plots.push_back(write_plot(s, patch, dir, gnuplot, plots.empty(), log, written, warnings));
   }
   return plots;
 }
