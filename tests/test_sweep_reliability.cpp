@@ -358,3 +358,20 @@ TEST_CASE("records never hold a NaN literal: non-finite figures are written as n
   CHECK(back["metrics"]["forward_ms"].is_null());
   CHECK(back["metrics"]["flops_per_byte"].is_null());
 }
+
+TEST_CASE("--set refuses text that is not UTF-8 and numbers out of range (fuzz findings)", "[reliability][strict]") {
+  // tests/fuzz: "models[0].config.x=\xCB" used to reach a dump() that threw nlohmann's type_error.
+  megabench::json doc = {{"name", "x"}};
+  CHECK_THROWS_WITH(megabench::apply_set(doc, "description=caf\xCB"),
+                    Catch::Contains("--set: the assignment is not valid UTF-8"));
+  CHECK_THROWS_AS(megabench::apply_set(doc, "descr\xFFiption=1"), megabench::ConfigError);
+  CHECK_NOTHROW(megabench::apply_set(doc, "description=caf\xC3\xA9"));  // valid UTF-8
+  CHECK(doc["description"] == "caf\xC3\xA9");
+  // A number past a double's range (fuzz finding: nlohmann's out_of_range escaped).
+  CHECK_THROWS_WITH(megabench::apply_set(doc, "train.lr=-1e3085"),
+                    Catch::Contains("out of range of a double"));
+  const auto dir = fresh_dir("bignum");
+  write_file(dir + "/exp.json", R"({"name": "x", "seed": 1e999})");
+  CHECK_THROWS_WITH(megabench::load_json_file(dir + "/exp.json"),
+                    Catch::Contains("is not valid JSON"));
+}

@@ -183,8 +183,9 @@ json apply_option_defaults(const std::string& model, const std::vector<OptionSpe
   }
   json out = json::object();
   for (const auto& [key, value] : config.items()) {
+    const std::string& name = key;  // a structured binding cannot be captured before C++20 clang 16
     auto it = std::find_if(options.begin(), options.end(),
-                           [&](const OptionSpec& o) { return o.name == key; });
+                           [&](const OptionSpec& o) { return o.name == name; });
     if (it == options.end()) {
       std::string known;
       for (const auto& o : options) known += (known.empty() ? "" : ", ") + o.name;

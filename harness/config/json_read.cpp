@@ -96,7 +96,7 @@ json load_json_file(const std::string& path) {
   if (!in) throw std::runtime_error("cannot open experiment file '" + path + "'");
   try {
     return json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw std::runtime_error("'" + path + "' is not valid JSON: " + e.what());
   }
 }

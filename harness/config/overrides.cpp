@@ -54,6 +54,12 @@ std::vector<PathStep> parse_path(const std::string& path, const std::string& whe
 }  // namespace
 
 void apply_set(json& doc, const std::string& assignment) {
+  // JSON text is UTF-8: a byte sequence that is not would fail later, wherever it is printed.
+  try {
+    (void)json(assignment).dump();
+  } catch (const json::type_error&) {
+    throw ConfigError("--set", "the assignment is not valid UTF-8");
+  }
   const std::string where = "--set " + assignment;
   auto eq = assignment.find('=');
   if (eq == std::string::npos) throw ConfigError(where, "expected PATH=VALUE");
@@ -64,6 +70,8 @@ void apply_set(json& doc, const std::string& assignment) {
     value = json::parse(text);
   } catch (const json::parse_error&) {
     value = text;
+  } catch (const json::out_of_range&) {
+    throw ConfigError(where, "the number " + text + " is out of range of a double");
   }
   json* node = &doc;
   std::string walked;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "harness/config/expand.h"
 #include "harness/config/experiment.h"
 #include "tests/fuzz/fuzz_common.h"
 

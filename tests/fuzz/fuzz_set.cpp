@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string>
 
+#include "harness/config/expand.h"
 #include "harness/config/experiment.h"
 #include "tests/fuzz/fuzz_common.h"
 
