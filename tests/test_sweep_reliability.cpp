@@ -359,7 +359,8 @@ TEST_CASE("records never hold a NaN literal: non-finite figures are written as n
   CHECK(back["metrics"]["flops_per_byte"].is_null());
 }
 
-TEST_CASE("--set refuses text that is not UTF-8 and numbers out of range (fuzz findings)", "[reliability][strict]") {
+TEST_CASE("--set refuses text that is not UTF-8 and numbers out of range (fuzz findings)",
+          "[reliability][strict]") {
   // tests/fuzz: "models[0].config.x=\xCB" used to reach a dump() that threw nlohmann's type_error.
   megabench::json doc = {{"name", "x"}};
   CHECK_THROWS_WITH(megabench::apply_set(doc, "description=caf\xCB"),
