@@ -59,11 +59,17 @@ std::vector<int64_t> ints(const json& j) {
   return j.is_array() ? j.get<std::vector<int64_t>>() : std::vector<int64_t>{j.get<int64_t>()};
 }
 
+// The divisor of n closest to its cube root (the smaller on a tie). Divisors come in pairs
+// (p, n / p) with p <= sqrt(n), so the search is O(sqrt(n)), not O(n): a sweep with a huge
+// seq_len must not hang the parser (a fuzz finding).
 int64_t cbrt_divisor(int64_t n) {
   const double target = std::cbrt(static_cast<double>(n));
+  auto dist = [&](int64_t p) { return std::abs(static_cast<double>(p) - target); };
   int64_t best = 1;
-  for (int64_t p = 1; p <= n; ++p) {
-    if (n % p == 0 && std::abs(p - target) < std::abs(best - target)) best = p;
+  for (int64_t p = 1; p <= n / p; ++p) {
+    if (n % p != 0) continue;
+    for (int64_t d : {p, n / p})
+      if (dist(d) < dist(best) || (dist(d) == dist(best) && d < best)) best = d;
   }
   return best;
 }

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -375,4 +376,27 @@ TEST_CASE("--set refuses text that is not UTF-8 and numbers out of range (fuzz f
   write_file(dir + "/exp.json", R"({"name": "x", "seed": 1e999})");
   CHECK_THROWS_WITH(megabench::load_json_file(dir + "/exp.json"),
                     Catch::Contains("is not valid JSON"));
+}
+
+TEST_CASE("patch \"cbrt\" of a huge seq_len resolves at once (fuzz finding)",
+          "[reliability][strict]") {
+  // tests/fuzz: the divisor search was O(seq_len) and hung the parser for seq_len 8192096384.
+  const auto& spec = megabench::Registry::instance().get("megabyte");
+  const auto t0 = std::chrono::steady_clock::now();
+  const json r = spec.resolve({{"dim", {64, 32}}, {"depth", {1, 1}}, {"seq_len", 8192096384LL},
+                               {"patch", "cbrt"}});
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  // 8192096384 = 2^7 * 64000753 (a prime); its cube root is 2015.9; the nearest divisor is 128.
+  CHECK(r["patch"] == json::array({128}));
+  // Small cases against a brute-force search: the divisor nearest the cube root.
+  for (int64_t n : {1, 8, 64, 100, 4096, 65536, 1000000, 3 * 5 * 7 * 11}) {
+    const json c = spec.resolve({{"dim", {64, 32}}, {"depth", {1, 1}}, {"seq_len", n},
+                                 {"patch", "cbrt"}});
+    int64_t best = 1;
+    const double t = std::cbrt(static_cast<double>(n));
+    for (int64_t p = 1; p <= n; ++p)
+      if (n % p == 0 && std::abs(p - t) < std::abs(best - t)) best = p;
+    INFO(n);
+    CHECK(c["patch"] == json::array({best}));
+  }
 }

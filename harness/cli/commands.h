@@ -18,5 +18,6 @@ void add_flops_command(CLI::App& app);    // analytical FLOPs and parameters, wi
 void add_report_command(CLI::App& app);   // tables, plots and fits from result folders
 void add_compare_command(CLI::App& app);  // two result sets side by side, with verdicts
 void add_model_commands(CLI::App& app);  // logits and generate from a checkpoint (model_commands.h)
+void add_eval_command(CLI::App& app);    // held-out bpb of a checkpoint in any eval mode
 
 }  // namespace megabench

@@ -17,21 +17,22 @@
 #include "harness/cli/worker.h"
 #include "harness/report/compare.h"
 
-int main(int argc, char** argv) {
-  // `megabench run` measures its points in a child started as `megabench __worker`.
-  if (argc > 1 && std::strcmp(argv[1], megabench::kWorkerArg) == 0) {
-    try {
-      return megabench::worker_main();
-    } catch (const c10::Error& e) {
-      std::cerr << "megabench worker: " << e.what_without_backtrace() << "\n";
-      return 1;
-    } catch (const std::exception& e) {
-      std::cerr << "megabench worker: " << e.what() << "\n";
-      return 1;
-    }
+namespace {
+
+// `megabench run` measures its points in a child started as `megabench __worker`.
+int run_worker() {
+  try {
+    return megabench::worker_main();
+  } catch (const c10::Error& e) {
+    std::cerr << "megabench worker: " << e.what_without_backtrace() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "megabench worker: " << e.what() << "\n";
   }
-  CLI::App app{
-      "megabench: MEGABYTE and byte-level baselines, benchmarked from JSON experiment files"};
+  return 1;
+}
+
+// The commands, --debug and --plugin.
+void add_everything(CLI::App& app, bool& debug) {
   app.require_subcommand(1);
   megabench::add_list_command(app);
   megabench::add_run_command(app);
@@ -39,9 +40,10 @@ int main(int argc, char** argv) {
   megabench::add_report_command(app);
   megabench::add_compare_command(app);
   megabench::add_model_commands(app);
+  megabench::add_eval_command(app);
   // LibTorch's errors carry a C++ backtrace: shown only with --debug or MEGABENCH_DEBUG=1.
   const char* debug_env = std::getenv("MEGABENCH_DEBUG");
-  bool debug = debug_env && std::strcmp(debug_env, "") != 0 && std::strcmp(debug_env, "0") != 0;
+  debug = debug_env && std::strcmp(debug_env, "") != 0 && std::strcmp(debug_env, "0") != 0;
   app.add_flag("--debug", debug,
                "Show the C++ backtrace of LibTorch errors (or MEGABENCH_DEBUG=1)");
   // Loaded as soon as the option is parsed, before any command runs (harness/api/plugin.h).
@@ -53,6 +55,16 @@ int main(int argc, char** argv) {
          "Load a model plugin library (repeatable); see examples/plugin/")
       ->expected(1)
       ->take_all();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], megabench::kWorkerArg) == 0) return run_worker();
+  CLI::App app{
+      "megabench: MEGABYTE and byte-level baselines, benchmarked from JSON experiment files"};
+  bool debug = false;
+  add_everything(app, debug);
   // Every command runs in its callback, inside parse(), under this error handling.
   try {
     try {

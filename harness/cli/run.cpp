@@ -177,7 +177,7 @@ void finish(const std::string& outdir, const Loop& loop, double run_ms, std::ost
 // signal abandoned it.
 std::optional<PointRecord> measure_one(const Point& p, size_t index, const std::string& outdir,
                                        Worker* worker, Loop& loop) {
-  if (!worker) return measure_point(p, loop.calibration, outdir + "/profiles");
+  if (!worker) return measure_point(p, loop.calibration, outdir);
   const PointLimits limits{loop.exp.run.timeout_s, loop.exp.run.max_memory_gb};
   PointOutcome o = worker->run(p, index, loop.calibration, limits, StopSignals::flag());
   if (o.record && !o.record->extra.contains("worker"))
@@ -270,7 +270,7 @@ RunSummary run_experiment(const RunOptions& options, std::ostream& log) {
   if (exp.run.isolation == "process") {
     auto command = options.worker_command;
     if (command.empty()) command = {"/proc/self/exe", kWorkerArg};
-    worker = std::make_unique<Worker>(command, doc, outdir + "/profiles");
+    worker = std::make_unique<Worker>(command, doc, outdir);
   }
   measure_all(mine, outdir, worker.get(), loop);
   worker.reset();

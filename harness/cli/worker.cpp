@@ -170,10 +170,10 @@ struct Worker::Child {
   }
 };
 
-Worker::Worker(std::vector<std::string> command, json experiment, std::string profile_dir)
+Worker::Worker(std::vector<std::string> command, json experiment, std::string out_dir)
     : command_(std::move(command)),
       header_({{"experiment", std::move(experiment)},
-               {"profile_dir", std::move(profile_dir)},
+               {"out_dir", std::move(out_dir)},
                {"plugins", loaded_plugins()}}) {
   // A worker that dies makes writes to its pipe fail with EPIPE, never kill the parent.
   std::signal(SIGPIPE, SIG_IGN);
@@ -316,7 +316,7 @@ int worker_main() {
   for (const auto& p : header["plugins"]) load_plugin(p.get<std::string>());  // as the parent
   const Experiment exp = parse_experiment(header["experiment"]);
   const std::vector<Point> points = expand(exp);
-  const std::string profile_dir = header["profile_dir"].get<std::string>();
+  const std::string out_dir = header["out_dir"].get<std::string>();
   for (const auto& p : points) {
     if (p.run.wants("memory")) {
       memory::install_cpu_tracking();
@@ -332,7 +332,7 @@ int worker_main() {
                    index);
       return 3;
     }
-    const PointRecord r = measure_point(points[index], req["calibration"], profile_dir);
+    const PointRecord r = measure_point(points[index], req["calibration"], out_dir);
     if (!write_all(kRecordFd,
                    r.to_json().dump(-1, ' ', false, json::error_handler_t::replace) + "\n"))
       return 1;

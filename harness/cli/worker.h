@@ -3,7 +3,7 @@
 // another, so that a segfault, an abort, an OOM kill or a hang inside one point fails that point
 // and the sweep goes on. The parent keeps the results file; the worker only measures.
 //
-//   Worker w({"/proc/self/exe", kWorkerArg}, experiment_doc, outdir + "/profiles");
+//   Worker w({"/proc/self/exe", kWorkerArg}, experiment_doc, outdir);
 //   PointOutcome o = w.run(point, index, calibration, limits, stop_signal);
 //   // o.record: the worker's record, or a failed one with the cause ("crashed: SIGSEGV ...",
 //   // "killed (SIGKILL): out of memory?", "timeout after 5 s", "out of memory: ..."), or
@@ -43,7 +43,7 @@ struct PointOutcome {
 
 class Worker {
  public:
-  Worker(std::vector<std::string> command, json experiment, std::string profile_dir);
+  Worker(std::vector<std::string> command, json experiment, std::string out_dir);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

@@ -14,10 +14,10 @@ json data_defaults() {
       {"held_out_fraction", nullptr}, {"seed", 0}};
 }
 json train_defaults() {
-  return {{"steps", nullptr}, {"flop_budget", nullptr},
-          {"lr", 3e-4},       {"weight_decay", 0.0},
-          {"batch", 4},       {"eval_bytes", 65536},
-          {"grad_clip", 1.0}, {"stop_on_nonfinite", true}};
+  return {
+      {"steps", nullptr}, {"flop_budget", nullptr}, {"lr", 3e-4},       {"weight_decay", 0.0},
+      {"batch", 4},       {"eval_bytes", 65536},    {"grad_clip", 1.0}, {"stop_on_nonfinite", true},
+      {"save", true},     {"curve_every", 0}};
 }
 json generate_defaults() {
   return {{"bytes", 32}, {"prime", 8},  {"temperature", 1.0}, {"filter_thres", 0.9},
@@ -148,6 +148,12 @@ json resolve_train(const json& doc, TrainSettings& t) {
   // Kept in the resolved settings only when off, so that the keys of points recorded before it
   // existed still match.
   if (t.stop_on_nonfinite) train.erase("stop_on_nonfinite");
+  // What is kept of a training (the checkpoint, the curve's resolution) does not change what is
+  // measured: never part of the key.
+  t.save = read_bool(train["save"], "train.save");
+  t.curve_every = read_int(train["curve_every"], "train.curve_every", 0);
+  train.erase("save");
+  train.erase("curve_every");
   return train;
 }
 

@@ -26,6 +26,8 @@ struct TrainSettings {
   int64_t eval_bytes = 65536;
   double grad_clip = 1.0;         // 0: no clipping
   bool stop_on_nonfinite = true;  // a NaN / Inf training loss fails the point, naming the step
+  bool save = true;               // save the trained weights: OUTDIR/checkpoints/<key>.safetensors
+  int64_t curve_every = 0;        // held-out bpb on the training curve every N steps; 0: ~10 times
 };
 
 struct GenerateSettings {

@@ -6,12 +6,12 @@
 
 namespace megabench {
 
-MetricContext::MetricContext(const Point& point, const json& calibration, std::string profile_dir,
+MetricContext::MetricContext(const Point& point, const json& calibration, std::string out_dir,
                              PointRecord& record)
     : point_(point),
       spec_(Registry::instance().get(point.model)),
       calibration_(calibration),
-      profile_dir_(std::move(profile_dir)),
+      out_dir_(std::move(out_dir)),
       record_(record),
       device_(point.run.torch_device()),
       dtype_(point.run.scalar_type()) {}

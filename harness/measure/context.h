@@ -25,7 +25,8 @@ namespace megabench {
 
 class MetricContext {
  public:
-  MetricContext(const Point& point, const json& calibration, std::string profile_dir,
+  /// `out_dir`: the results folder (profiles/, curves/ and checkpoints/ go under it).
+  MetricContext(const Point& point, const json& calibration, std::string out_dir,
                 PointRecord& record);
 
   const Point& point() const { return point_; }
@@ -35,7 +36,8 @@ class MetricContext {
   const torch::Device& device() const { return device_; }
   torch::ScalarType dtype() const { return dtype_; }
   const json& calibration() const { return calibration_; }
-  const std::string& profile_dir() const { return profile_dir_; }
+  const std::string& out_dir() const { return out_dir_; }
+  std::string profile_dir() const { return out_dir_ + "/profiles"; }
   bool wants(const std::string& metric) const { return point_.run.wants(metric); }
 
   /// The model, built on first use (fp32 master weights on the point's device).
@@ -68,7 +70,7 @@ class MetricContext {
   const Point& point_;
   const ModelSpec& spec_;
   const json& calibration_;
-  std::string profile_dir_;
+  std::string out_dir_;
   PointRecord& record_;
   torch::Device device_;
   torch::ScalarType dtype_;

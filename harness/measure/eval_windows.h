@@ -104,7 +104,7 @@ struct Result {
 /// Scores `stream` (1-D int64 on the CPU) in the given mode: every segment [starts[i],
 /// starts[i + 1]) (the last to the end of the stream) on its own, windows of equal length batched
 /// `batch` at a time through model.byte_nll on `device`. Documents: to_end (see plan_segment).
-/// positions, when given, receives every scored byte's loss.
+/// positions, when given, receives every scored byte's loss. A non-finite loss is returned as is.
 Result evaluate(ByteModel& model, const torch::Tensor& stream, const std::vector<int64_t>& starts,
                 Mode mode, const Geometry& g, int64_t batch, const torch::Device& device,
                 bool to_end, PositionLoss* positions = nullptr);

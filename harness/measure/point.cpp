@@ -63,11 +63,11 @@ PointRecord failed_record(const Point& point, const std::string& error) {
   return r;
 }
 
-PointRecord measure_point(const Point& p, const json& calibration, const std::string& profile_dir) {
+PointRecord measure_point(const Point& p, const json& calibration, const std::string& out_dir) {
   const auto t_point = Clock::now();
   PointRecord record = empty_record(p);
   try {
-    MetricContext ctx(p, calibration, profile_dir.empty() ? "profiles" : profile_dir, record);
+    MetricContext ctx(p, calibration, out_dir.empty() ? "." : out_dir, record);
     try {
       run_metrics(ctx, p.run);
     } catch (...) {

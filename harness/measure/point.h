@@ -2,7 +2,7 @@
 // Measures one point: walks the metric table (harness/api/metrics.h) in run order and runs each
 // metric the point asks for.
 //
-//   PointRecord r = measure_point(point, calibration, outdir + "/profiles");
+//   PointRecord r = measure_point(point, calibration, outdir);   // side files under outdir
 #include <string>
 
 #include "harness/api/record.h"
@@ -17,7 +17,8 @@ namespace megabench {
 /// reported (its worker process died, ran out of time or memory).
 PointRecord failed_record(const Point& point, const std::string& error);
 
+/// `out_dir`: the results folder; profiles/, curves/ and checkpoints/ go under it ("" = ".").
 PointRecord measure_point(const Point& point, const json& calibration,
-                          const std::string& profile_dir = "");
+                          const std::string& out_dir = "");
 
 }  // namespace megabench

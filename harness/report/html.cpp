@@ -98,7 +98,9 @@ std::string markdown_to_html(const std::string& md) {
     }
     if (table_row >= 0) os << "</tbody></table>\n";
     table_row = -1;
-    if (line.rfind("# ", 0) == 0) {
+    if (line.rfind("## ", 0) == 0) {
+      os << "<h2>" << html_escape(line.substr(3)) << "</h2>\n";
+    } else if (line.rfind("# ", 0) == 0) {
       os << "<h3>" << html_escape(line.substr(2)) << "</h3>\n";
     } else if (!line.empty()) {
       os << "<p>" << html_escape(line) << "</p>\n";
@@ -186,6 +188,7 @@ std::string render_html(const HtmlParts& parts) {
   for (const auto& w : parts.warnings)
     os << "<p class=\"warn\">Warning: " << html_escape(w) << "</p>\n";
   os << "<h2>Points</h2>\n" << parts.points_table;
+  if (!parts.samples_md.empty()) os << markdown_to_html(parts.samples_md);
   if (!parts.plots.empty()) os << "<h2>Plots</h2>\n" << plots_html(parts.plots);
   os << "<h2>Fits</h2>\n" << markdown_to_html(parts.fits_md);
   os << "<h2>Paper</h2>\n" << markdown_to_html(parts.paper_md);

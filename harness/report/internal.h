@@ -56,6 +56,9 @@ std::string render_markdown(const ResultSet& r, const Options& opt,
                             const std::set<std::string>& contended);
 std::string render_csv(const ResultSet& r, const Options& opt);
 
+/// "## Samples": each trained point's greedy sample (the record's "sample") beside its bpb; ""
+/// when no point has one.
+std::string render_samples_md(const ResultSet& r);
 /// The points table as an HTML <table id="points"> for index.html: number cells carry their
 /// value in data-v, so that the page sorts them as numbers.
 std::string render_html_table(const ResultSet& r, const Options& opt,
@@ -69,7 +72,7 @@ struct HtmlParts {
   std::vector<std::string> warnings;
   std::string points_table;      // render_html_table
   ojson plots = ojson::array();  // make_plots' entries (their PNGs are embedded)
-  std::string fits_md, paper_md;
+  std::string samples_md, fits_md, paper_md;
   ojson context = ojson::object();
 };
 std::string render_html(const HtmlParts& parts);
@@ -102,7 +105,10 @@ std::string render_paper_md(const std::vector<PaperRow>& rows);
 
 /// Writes plots/<name>.{dat,gp} for each report.plots spec and renders the PNGs with gnuplot when
 /// found; returns one summary entry per plot. Plot problems become `warnings`, not errors.
-ojson make_plots(const ResultSet& r, const fs::path& out_dir, std::ostream& log,
-                 std::vector<std::string>& written, std::vector<std::string>& warnings);
+/// Also the loss-by-position plots, and the training curves (loss against FLOPs and steps) of the
+/// points that trained, read from the result folders' curves/.
+ojson make_plots(const ResultSet& r, const std::vector<std::string>& result_dirs,
+                 const fs::path& out_dir, std::ostream& log, std::vector<std::string>& written,
+                 std::vector<std::string>& warnings);
 
 }  // namespace megabench::report::detail

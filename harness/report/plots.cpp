@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <fstream>
 #include <iomanip>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 #include "harness/report/internal.h"
 
@@ -203,20 +205,70 @@ XY loss_by_position_xy(const ResultSet& r, const std::string& field) {
   return xy;
 }
 
+// The training curves of the points that trained (their curve_file, curves/<key>.jsonl, looked up
+// in the result folders): the training loss per point, and its held-out bpb as a second series,
+// against `x` ("step" or "train_flops").
+XY training_curve_xy(const ResultSet& r, const std::vector<std::string>& dirs,
+                     const std::string& x) {
+  XY xy;
+  for (const auto& p : r.points) {
+    auto it = p.extra.find("curve_file");
+    if (!p.ok() || it == p.extra.end() || !it->is_string()) continue;
+    for (const auto& d : dirs) {
+      const fs::path file = fs::path(d) / it->get<std::string>();
+      if (!fs::exists(file)) continue;
+      std::ifstream in(file);
+      std::string line;
+      while (std::getline(in, line)) {
+        const ojson row = ojson::parse(line, nullptr, false);
+        if (row.is_discarded() || !row.contains(x) || !row[x].is_number()) continue;
+        for (const auto& [field, label] :
+             {std::pair{"train_loss_bpb", ""}, std::pair{"held_out_bpb", " (held-out)"}}) {
+          if (!row.contains(field) || !row[field].is_number()) continue;
+          const std::string series = p.name + label;
+          if (!xy.series.count(series)) xy.order.push_back(series);
+          xy.series[series].emplace_back(row[x].get<double>(), row[field].get<double>());
+        }
+      }
+      break;
+    }
+  }
+  return xy;
+}
+
+// Loss against training FLOPs and against steps, whenever points recorded their curves.
+void add_curve_plots(const ResultSet& r, const std::vector<std::string>& dirs, const fs::path& dir,
+                     const std::string& gnuplot, ojson& plots, std::ostream& log,
+                     std::vector<std::string>& written, std::vector<std::string>& warnings) {
+  for (const auto& [x, title, name] :
+       {std::tuple{"train_flops", "training loss against training FLOPs", "train_loss_vs_flops"},
+        std::tuple{"step", "training loss against steps", "train_loss_vs_steps"}}) {
+    const XY xy = training_curve_xy(r, dirs, x);
+    if (xy.order.empty()) continue;
+    fs::create_directories(dir);
+    const PlotSpec s{x, "bits per byte", "name", title, name, ojson("auto")};
+    plots.push_back(write_plot(s, xy, dir, gnuplot, plots.empty(), log, written, warnings));
+  }
+}
+
 }  // namespace
 
-ojson make_plots(const ResultSet& r, const fs::path& out_dir, std::ostream& log,
-                 std::vector<std::string>& written, std::vector<std::string>& warnings) {
+ojson make_plots(const ResultSet& r, const std::vector<std::string>& result_dirs,
+                 const fs::path& out_dir, std::ostream& log, std::vector<std::string>& written,
+                 std::vector<std::string>& warnings) {
   ojson plots = ojson::array();
   auto it = r.report_section.find("plots");
   const bool specs = it != r.report_section.end();
   if (specs && !it->is_array())
     throw std::invalid_argument("report: report.plots must be an array");
   const XY context = loss_by_position_xy(r, "context"), patch = loss_by_position_xy(r, "patch");
-  if (!specs && context.order.empty()) return plots;
   const fs::path dir = out_dir / "plots";
-  fs::create_directories(dir);
   const std::string gnuplot = find_gnuplot();
+  if (!specs && context.order.empty()) {
+    add_curve_plots(r, result_dirs, dir, gnuplot, plots, log, written, warnings);
+    return plots;
+  }
+  fs::create_directories(dir);
   std::set<std::string> used;
   for (const auto& spec : specs ? *it : ojson::array()) {
     const PlotSpec s = read_spec(spec, used);
@@ -245,6 +297,7 @@ ojson make_plots(const ResultSet& r, const fs::path& out_dir, std::ostream& log,
                false};
     plots.push_back(write_plot(s, patch, dir, gnuplot, plots.empty(), log, written, warnings));
   }
+  add_curve_plots(r, result_dirs, dir, gnuplot, plots, log, written, warnings);
   return plots;
 }
 

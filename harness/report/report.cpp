@@ -30,6 +30,8 @@ std::string table_md(const ResultSet& r, const Trust& trust, const Options& opti
        << " · LibTorch " << str_or(ctx, "libtorch_version", "?") << " · commit "
        << str_or(ctx, "git_commit", "?") << "\n\n";
   md << detail::render_markdown(r, options, trust.contended);
+  if (const std::string samples = detail::render_samples_md(r); !samples.empty())
+    md << "\n" << samples;
   return md.str();
 }
 
@@ -114,7 +116,7 @@ void write(const std::vector<std::string>& result_dirs, const std::string& out_d
   const auto paper_rows = compare_paper(r);
   detail::write_file(out / "paper.md", detail::render_paper_md(paper_rows), log, written);
   ojson plots = ojson::array();
-  if (options.plots) plots = detail::make_plots(r, out, log, written, warnings);
+  if (options.plots) plots = detail::make_plots(r, result_dirs, out, log, written, warnings);
 
   ojson summary = summary_head(r, result_dirs, options);
   summary["fits"] = fits;
@@ -131,6 +133,7 @@ void write(const std::vector<std::string>& result_dirs, const std::string& out_d
                          warnings,
                          detail::render_html_table(r, options, trust.contended),
                          plots,
+                         detail::render_samples_md(r),
                          detail::render_fits_md(fits),
                          detail::render_paper_md(paper_rows),
                          r.context.is_object() ? r.context : ojson::object()};

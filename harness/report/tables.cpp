@@ -154,6 +154,27 @@ std::string render_html_table(const ResultSet& r, const Options& opt,
   return os.str();
 }
 
+std::string render_samples_md(const ResultSet& r) {
+  std::ostringstream os;
+  for (const auto& p : r.points) {
+    auto it = p.extra.find("sample");
+    if (!p.ok() || it == p.extra.end() || !it->is_object()) continue;
+    if (os.tellp() == 0)
+      os << "## Samples\n\nA greedy continuation of the held-out text's first bytes by each "
+            "trained "
+            "model: read them before trusting a bpb.\n\n| point | bpb | prime | continuation |\n"
+            "| --- | ---: | --- | --- |\n";
+    auto text = [&](const char* k) {
+      std::string t = str_or(*it, k);
+      for (auto& c : t) c = (c == '\n' || c == '\t') ? ' ' : c;  // one line per cell
+      return md_cell(t);
+    };
+    os << "| " << md_cell(p.name) << " | " << md_cell(format_metric("bpb", metric_of(p, "bpb")))
+       << " | " << text("prime") << " | " << text("continuation") << " |\n";
+  }
+  return os.str();
+}
+
 }  // namespace detail
 
 std::string markdown_table(const std::vector<std::string>& result_dirs, const Options& options) {

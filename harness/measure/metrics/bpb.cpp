@@ -1,13 +1,18 @@
 // "bpb": trains for train.steps (or train.flop_budget) on the run's data, then measures bits per
-// byte on the held-out split. It changes the weights, so it runs after every timed metric.
+// byte on the held-out split. It changes the weights, so it runs after every timed metric. It
+// keeps the training curve (curves/<key>.jsonl), the weights (checkpoints/<key>.safetensors) and
+// a greedy sample (the record's "sample").
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <optional>
 
+#include "harness/io/checkpoint.h"
 #include "harness/io/data.h"
 #include "harness/measure/context.h"
-#include "harness/measure/eval_windows.h"
+#include "harness/measure/held_out.h"
 #include "harness/measure/session.h"
 
 namespace megabench {
@@ -38,12 +43,46 @@ int64_t training_steps(const TrainSettings& train, double per_step) {
   return steps;
 }
 
+ojson optional_array(const std::vector<std::optional<double>>& xs) {
+  ojson out = ojson::array();
+  for (const auto& x : xs) out.push_back(x ? ojson(*x) : ojson());
+  return out;
+}
+
+// The training curve: one entry per step (train loss in bits per byte, training FLOPs so far),
+// with the held-out bpb of a few windows every `every` steps and at the last.
+struct Curve {
+  std::vector<ojson> rows;
+  int64_t every = 1;
+};
+
+// Held-out bpb of the first four windows (basic mode), for the curve; leaves the model training.
+double quick_held_out_bpb(MetricContext& ctx, const data::ByteData& data, int64_t predicted) {
+  ByteModel& model = ctx.model();
+  const EvalSettings basic;
+  double bpb = 0;
+  {
+    EvalScope scope(model, ctx.run());
+    const int64_t bytes = 4 * model.seq_len();
+    bpb = score_held_out(model, data, basic, bytes, ctx.run().train.batch, predicted, ctx.device(),
+                         ctx.run().data.source)
+              .results[0]
+              .bpb();
+  }
+  model.module().train();
+  return bpb;
+}
+
 // Trains `steps` steps on random windows; the mean loss of the last 10 steps, in bits per byte.
-double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps) {
+double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps,
+                 double flops_per_step, int64_t predicted, Curve& curve) {
   ByteModel& model = ctx.model();
   const int64_t B = ctx.run().train.batch, T = model.seq_len();
   model.module().train();
   TrainSession train(model, ctx.run());
+  const int64_t every = ctx.run().train.curve_every;
+  curve.every = every > 0 ? every : std::max<int64_t>(1, steps / 10);
+  const int64_t stride = std::max<int64_t>(1, steps / 1000);  // at most ~1000 rows a curve
   std::vector<double> tail;
   for (int64_t s = 0; s < steps; ++s) {
     auto x = sample_windows(data.train, B, T).to(ctx.device());
@@ -52,80 +91,82 @@ double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps) 
     const double v = train.step(x).item<double>();
     tail.push_back(v);
     if (tail.size() > 10) tail.erase(tail.begin());
+    const bool held_out = (s + 1) % curve.every == 0 || s + 1 == steps;
+    if (!held_out && (s + 1) % stride != 0) continue;
+    ojson row = {{"step", s + 1},
+                 {"train_flops", flops_per_step * static_cast<double>(s + 1)},
+                 {"train_loss_bpb", v / std::log(2.0)}};
+    if (held_out) row["held_out_bpb"] = quick_held_out_bpb(ctx, data, predicted);
+    curve.rows.push_back(std::move(row));
   }
   return std::accumulate(tail.begin(), tail.end(), 0.0) / static_cast<double>(tail.size()) /
          std::log(2.0);
 }
 
-// The held-out bytes (at most train.eval_bytes), and where its documents start: {0} unless
-// eval.per_document, which needs a source with document boundaries.
-torch::Tensor held_out_stream(MetricContext& ctx, const data::ByteData& data,
-                              std::vector<int64_t>& starts) {
-  const auto held =
-      std::min<int64_t>(ctx.run().train.eval_bytes, static_cast<int64_t>(data.held_out.size()));
-  starts = {0};
-  if (ctx.run().eval.per_document) {
-    if (data.held_out_docs.empty()) {
-      throw std::runtime_error(
-          "bpb: eval.per_document needs a data source with document "
-          "boundaries (data.source \"builtin\"), not \"" +
-          ctx.run().data.source + "\"");
-    }
-    starts.clear();
-    for (auto s : data.held_out_docs)
-      if (s < held) starts.push_back(s);
-  }
-  return torch::from_blob(const_cast<uint8_t*>(data.held_out.data()), {held}, torch::kUInt8)
-      .to(torch::kLong);
-}
-
-ojson optional_array(const std::vector<std::optional<double>>& xs) {
-  ojson out = ojson::array();
-  for (const auto& x : xs) out.push_back(x ? ojson(*x) : ojson());
-  return out;
-}
-
-// Held-out bits per byte in each eval.mode (eval_windows.h): windows of T, each predicting N bytes
-// (N == T except for models that predict only the tail of their window), every byte that basic mode
-// scores counted once. The first mode is `bpb`; loss_by_position follows the first mode.
+// Held-out bits per byte in each eval.mode (held_out.h): the first mode is `bpb`; with eval
+// settings each mode's bpb_<mode> and eval_cost_<mode>; loss_by_position follows the first mode.
 void held_out_bpb(MetricContext& ctx, const data::ByteData& data, int64_t N) {
   ByteModel& model = ctx.model();
   const auto& ev = ctx.run().eval;
-  const int64_t B = ctx.run().train.batch, T = model.seq_len();
-  const eval::Geometry g{T, N, model.patch_size()};
-  for (const auto& m : ev.modes) eval::plan_segment(eval::parse_mode(m), g, 0, false);  // checks
-  EvalScope scope(model, ctx.run());
-  std::vector<int64_t> starts;
-  auto stream = held_out_stream(ctx, data, starts);
-  if (!ev.per_document && stream.size(0) < T) {
-    throw std::runtime_error("bpb: " + std::to_string(stream.size(0)) +
-                             " held-out bytes are fewer than one window of " + std::to_string(T));
+  HeldOutScores scores;
+  {
+    EvalScope scope(model, ctx.run());
+    scores = score_held_out(model, data, ev, ctx.run().train.eval_bytes, ctx.run().train.batch, N,
+                            ctx.device(), ctx.run().data.source);
   }
-  std::optional<eval::PositionLoss> positions;
-  if (ev.loss_by_position) positions.emplace(T, g.patch, ev.buckets);
+  if (!std::isfinite(scores.results[0].nats) && ctx.run().train.stop_on_nonfinite)
+    throw std::runtime_error(
+        "bpb: held-out loss is not finite (train.stop_on_nonfinite: false "
+        "keeps going)");
   auto& m = ctx.metrics();
-  for (size_t i = 0; i < ev.modes.size(); ++i) {
-    const auto mode = eval::parse_mode(ev.modes[i]);
-    auto r = eval::evaluate(model, stream, starts, mode, g, B, ctx.device(), ev.per_document,
-                            i == 0 && positions ? &*positions : nullptr);
-    if (r.scored == 0) throw std::runtime_error("bpb: no held-out byte was scored");
-    if (i == 0) {
-      m["bpb"] = r.bpb();
-      ctx.record().extra["data"]["eval_bytes"] = r.scored;
-    }
-    if (!ev.is_default()) {
-      std::string key = ev.modes[i];
-      std::replace(key.begin(), key.end(), '+', '_');
-      m["bpb_" + key] = r.bpb();
-      m["eval_cost_" + key] = r.cost();
-    }
+  m["bpb"] = scores.results[0].bpb();
+  ctx.record().extra["data"]["eval_bytes"] = scores.results[0].scored;
+  for (size_t i = 0; i < scores.modes.size() && !ev.is_default(); ++i) {
+    std::string key = scores.modes[i];
+    std::replace(key.begin(), key.end(), '+', '_');
+    m["bpb_" + key] = scores.results[i].bpb();
+    m["eval_cost_" + key] = scores.results[i].cost();
   }
-  if (positions) {
+  if (scores.positions) {
     ctx.record().extra["loss_by_position"] = {
         {"mode", ev.modes[0]},
-        {"patch", optional_array(positions->by_patch_position())},
-        {"context", optional_array(positions->by_bucket())},
-        {"context_start", positions->bucket_starts()}};
+        {"patch", optional_array(scores.positions->by_patch_position())},
+        {"context", optional_array(scores.positions->by_bucket())},
+        {"context_start", scores.positions->bucket_starts()}};
+  }
+}
+
+// What a training leaves beside the record: curves/<key>.jsonl, checkpoints/<key>.safetensors
+// (unless train.save is false) and a greedy sample in the record. Paths relative to the folder.
+void keep_training(MetricContext& ctx, const data::ByteData& data, const Curve& curve) {
+  namespace fs = std::filesystem;
+  const Point& p = ctx.point();
+  const fs::path out(ctx.out_dir());
+  fs::create_directories(out / "curves");
+  const std::string curve_file = "curves/" + p.key + ".jsonl";
+  {
+    std::ofstream f(out / curve_file, std::ios::binary | std::ios::trunc);
+    for (const auto& row : curve.rows) {
+      ojson line = {{"key", p.key}};
+      line.update(row);
+      f << line.dump(-1, ' ', false, ojson::error_handler_t::replace) << "\n";
+    }
+    if (!f.flush()) throw std::runtime_error("bpb: cannot write " + (out / curve_file).string());
+  }
+  ctx.record().extra["curve_file"] = curve_file;
+  ByteModel& model = ctx.model();
+  if (ctx.run().train.save) {
+    const std::string ckpt = "checkpoints/" + p.key + ".safetensors";
+    fs::create_directories(out / "checkpoints");
+    checkpoint::save((out / ckpt).string(), model.module(),
+                     {{"model", p.model}, {"config", p.model_config.dump()}, {"point", p.name}});
+    ctx.record().extra["checkpoint"] = ckpt;
+  }
+  EvalScope scope(model, ctx.run());
+  try {  // the sample is for reading; a model that cannot sample (NaN weights) keeps its figures
+    ctx.record().extra["sample"] = greedy_sample(model, data, ctx.device());
+  } catch (const std::exception& e) {
+    ctx.record().warnings.push_back(std::string("sample: ") + e.what());
   }
 }
 
@@ -147,14 +188,16 @@ void run_bpb(MetricContext& ctx) {
     model.module().eval();
     predicted = model.byte_nll(sample_windows(data.train, 1, T).to(ctx.device())).size(1);
   }
-  const int64_t steps =
-      training_steps(ctx.run().train, train_per_byte * static_cast<double>(B * predicted));
+  const double per_step = train_per_byte * static_cast<double>(B * predicted);
+  const int64_t steps = training_steps(ctx.run().train, per_step);
   auto& m = ctx.metrics();
-  const double final_bpb = train_bpb(ctx, data, steps);
+  Curve curve;
+  const double final_bpb = train_bpb(ctx, data, steps, per_step, predicted, curve);
   m["train_steps"] = steps;
-  m["train_flops"] = train_per_byte * static_cast<double>(steps * B * predicted);
+  m["train_flops"] = per_step * static_cast<double>(steps);
   m["train_bpb_final"] = final_bpb;
   held_out_bpb(ctx, data, predicted);
+  keep_training(ctx, data, curve);
 }
 
 }  // namespace
