@@ -121,25 +121,6 @@ FlopBreakdown count_flops(const SpaceByteOptions& o) {
   return f;
 }
 
-class SpaceByteAdapter : public ByteModel {
- public:
-  explicit SpaceByteAdapter(const SpaceByteOptions& o) : model_(o) {}
-  torch::nn::Module& module() override { return *model_; }
-  int64_t seq_len() const override { return model_->options.seq_len(); }
-  torch::Tensor byte_nll(const torch::Tensor& bytes) override {
-    return nll_from_logits(model_->next_byte_logits(bytes), bytes);  // (B, L)
-  }
-  torch::Tensor loss(const torch::Tensor& bytes) override { return model_->loss(bytes); }
-  torch::Tensor logits(const torch::Tensor& bytes) override { return model_->forward(bytes); }
-  torch::Tensor generate(const torch::Tensor& prime, int64_t n, const SamplingOptions& o) override {
-    return model_->generate(prime, n, o.temperature, o.filter_thres, o.use_cache);
-  }
-  ParamCount params() const override { return count_params(model_->options); }
-
- private:
-  SpaceByte model_;
-};
-
 }  // namespace
 
 MEGABENCH_REGISTER_MODEL(
@@ -156,7 +137,8 @@ MEGABENCH_REGISTER_MODEL(
         .resolve = resolve,
         .parse = options_of,
         .build = [](const SpaceByteOptions& o) -> std::unique_ptr<ByteModel> {
-          return std::make_unique<SpaceByteAdapter>(o);
+          return std::make_unique<StartTokenByteModel<SpaceByte, SpaceByteOptions>>(o,
+                                                                                    count_params);
         },
         .flops = count_flops,
         .params = count_params,

@@ -314,24 +314,6 @@ TEST_CASE("shards split the sweep without overlap", "[results][run]") {
 
 namespace {
 
-// Runs argv with stdout/stderr to `log`; returns the pid.
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
 int wait_exit(pid_t pid) {
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -346,7 +328,7 @@ size_t count_points(const std::string& file) {
 // checks that every point is recorded exactly once and the first records survived unchanged.
 void kill_and_resume(const std::vector<std::string>& argv, const std::string& results, size_t total,
                      size_t kill_after, const std::string& log) {
-  pid_t pid = spawn(argv, log);
+  pid_t pid = spawn_logged(argv, log);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (count_points(results) < kill_after && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -358,7 +340,7 @@ void kill_and_resume(const std::vector<std::string>& argv, const std::string& re
   REQUIRE(before.size() >= kill_after);
   CHECK(before.size() < total);  // the kill landed mid-sweep
 
-  pid = spawn(argv, log);
+  pid = spawn_logged(argv, log);
   int rc = wait_exit(pid);
   std::ifstream in(log);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -423,7 +405,7 @@ TEST_CASE("resume after SIGKILL of the megabench binary", "[results][resume]") {
   // The binary links the real models' plugins; use the first registered one at its tiny config.
   auto dir = fresh_dir("resume_bin");
   std::string list_out = dir + "/list.json";
-  int rc = wait_exit(spawn({MEGABENCH_BINARY, "list", "--json"}, list_out));
+  int rc = wait_exit(spawn_logged({MEGABENCH_BINARY, "list", "--json"}, list_out));
   REQUIRE(rc == 0);
   std::ifstream in(list_out);
   json models = json::parse(in);

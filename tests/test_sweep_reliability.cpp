@@ -383,15 +383,15 @@ TEST_CASE("patch \"cbrt\" of a huge seq_len resolves at once (fuzz finding)",
   // tests/fuzz: the divisor search was O(seq_len) and hung the parser for seq_len 8192096384.
   const auto& spec = megabench::Registry::instance().get("megabyte");
   const auto t0 = std::chrono::steady_clock::now();
-  const json r = spec.resolve({{"dim", {64, 32}}, {"depth", {1, 1}}, {"seq_len", 8192096384LL},
-                               {"patch", "cbrt"}});
+  const json r = spec.resolve(
+      {{"dim", {64, 32}}, {"depth", {1, 1}}, {"seq_len", 8192096384LL}, {"patch", "cbrt"}});
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
   // 8192096384 = 2^7 * 64000753 (a prime); its cube root is 2015.9; the nearest divisor is 128.
   CHECK(r["patch"] == json::array({128}));
   // Small cases against a brute-force search: the divisor nearest the cube root.
   for (int64_t n : {1, 8, 64, 100, 4096, 65536, 1000000, 3 * 5 * 7 * 11}) {
-    const json c = spec.resolve({{"dim", {64, 32}}, {"depth", {1, 1}}, {"seq_len", n},
-                                 {"patch", "cbrt"}});
+    const json c =
+        spec.resolve({{"dim", {64, 32}}, {"depth", {1, 1}}, {"seq_len", n}, {"patch", "cbrt"}});
     int64_t best = 1;
     const double t = std::cbrt(static_cast<double>(n));
     for (int64_t p = 1; p <= n; ++p)

@@ -72,4 +72,30 @@ class ByteModel {
   virtual ParamCount params() const = 0;
 };
 
+/// The ByteModel of a module that predicts every byte from a start token, as the byte Transformer
+/// and SpaceByte do: Module (a TORCH_MODULE holder built from Options) has forward (logits of
+/// bytes 1..L), next_byte_logits (of bytes 0..L-1), loss, generate(prime, n, temperature,
+/// filter_thres, use_cache) and options.seq_len(); `count` gives the parameter counts.
+template <class Module, class Options>
+class StartTokenByteModel : public ByteModel {
+ public:
+  using Count = ParamCount (*)(const Options&);
+  StartTokenByteModel(const Options& o, Count count) : model_(o), count_(count) {}
+  torch::nn::Module& module() override { return *model_; }
+  int64_t seq_len() const override { return model_->options.seq_len(); }
+  torch::Tensor byte_nll(const torch::Tensor& bytes) override {
+    return nll_from_logits(model_->next_byte_logits(bytes), bytes);  // (B, L)
+  }
+  torch::Tensor loss(const torch::Tensor& bytes) override { return model_->loss(bytes); }
+  torch::Tensor logits(const torch::Tensor& bytes) override { return model_->forward(bytes); }
+  torch::Tensor generate(const torch::Tensor& prime, int64_t n, const SamplingOptions& o) override {
+    return model_->generate(prime, n, o.temperature, o.filter_thres, o.use_cache);
+  }
+  ParamCount params() const override { return count_(model_->options); }
+
+ private:
+  Module model_;
+  Count count_;
+};
+
 }  // namespace megabench
