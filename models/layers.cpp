@@ -244,8 +244,7 @@ void AttentionImpl::reset() {
       "to_out", torch::nn::Linear(torch::nn::LinearOptions(inner, options.dim()).bias(false)));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const torch::Tensor& rotary,
-                                     LayerCache* cache) {
+std::vector<torch::Tensor> AttentionImpl::project_qkv(const torch::Tensor& x_in) {
   const int64_t b = x_in.size(0), n = x_in.size(1), h = options.heads();
   auto x = norm.forward(x_in);                      // (B, n, D)
   auto split_heads = [&](const torch::Tensor& t) {  // (B, n, H*d) -> (B, H, n, d)
@@ -258,15 +257,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const torch::Ten
     qkv = to_kv(x).chunk(2, -1);
     qkv.insert(qkv.begin(), to_q(x));
   }
-  auto q = split_heads(qkv[0]);
-  auto k = split_heads(qkv[1]);
-  auto v = split_heads(qkv[2]);
-  if (rotary.defined()) {
-    q = apply_rotary(rotary, q);
-    k = apply_rotary(rotary, k);
-  }
-  if (cache) std::tie(k, v) = cache->append(k, v);
+  for (auto& t : qkv) t = split_heads(t);
+  return qkv;
+}
 
+AttendOptions AttentionImpl::attend_options() const {
   AttendOptions ao;
   ao.causal = true;
   ao.attention = options.attention();
@@ -274,8 +269,71 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const torch::Ten
   ao.training = is_training();
   ao.window = options.window();
   ao.kernel = options.kernel();
-  auto out = attend(q, k, v, ao);                          // (B, H, n, d)
+  return ao;
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const torch::Tensor& rotary,
+                                     LayerCache* cache) {
+  if (x_in.dim() == 4) {
+    TORCH_CHECK(!cache, "Attention: units (B, U, n, D) take no cache");
+    return forward_units(x_in, rotary);
+  }
+  const int64_t b = x_in.size(0), n = x_in.size(1);
+  auto qkv = project_qkv(x_in);
+  auto q = qkv[0], k = qkv[1], v = qkv[2];  // (B, H, n, d)
+  if (rotary.defined()) {
+    q = apply_rotary(rotary, q);
+    k = apply_rotary(rotary, k);
+  }
+  if (cache) std::tie(k, v) = cache->append(k, v);
+  auto out = attend(q, k, v, attend_options());            // (B, H, n, d)
   return to_out(out.transpose(1, 2).reshape({b, n, -1}));  // (B, n, D)
+}
+
+// Units: every unit is its own causal sequence, with the last r keys and values of the unit
+// before it in front of its own (masked for the first unit, which has none).
+torch::Tensor AttentionImpl::forward_units(const torch::Tensor& x, const torch::Tensor& rotary) {
+  const int64_t b = x.size(0), u = x.size(1), n = x.size(2), r = options.cross_unit_keys();
+  TORCH_CHECK(r >= 0 && r <= n, "Attention: cross_unit_keys must lie in [0, ", n,
+              "] (the unit length), got ", r);
+  auto qkv = project_qkv(x.reshape({b * u, n, x.size(3)}));
+  auto q = qkv[0], k = qkv[1], v = qkv[2];            // (B U, H, n, d)
+  auto with_previous = [&](const torch::Tensor& t) {  // (B U, H, r + n, d)
+    const int64_t h = t.size(1), d = t.size(3);
+    auto last = t.view({b, u, h, n, d}).narrow(3, n - r, r);                 // (B, U, H, r, d)
+    auto prev = torch::constant_pad_nd(last, {0, 0, 0, 0, 0, 0, 1, -1}, 0);  // unit u - 1's
+    return torch::cat({prev.reshape({b * u, h, r, d}), t}, 2);
+  };
+  k = with_previous(k);
+  v = with_previous(v);
+  if (rotary.defined()) {
+    q = apply_rotary(rotary.narrow(0, r, n), q);
+    k = apply_rotary(rotary, k);
+  }
+  auto keep =
+      torch::ones({u, r + n}, torch::TensorOptions().dtype(torch::kBool).device(x.device()));
+  keep[0].narrow(0, 0, r).fill_(false);  // the first unit has no unit before it
+  AttendOptions ao = attend_options();
+  ao.keep_mask = keep.repeat({b, 1}).view({b * u, 1, 1, r + n});
+  auto out = attend(q, k, v, ao);                             // (B U, H, n, d)
+  return to_out(out.transpose(1, 2).reshape({b, u, n, -1}));  // (B, U, n, D)
+}
+
+void KVCache::next_unit(int64_t r) {
+  if (r == 0) {
+    reset();
+    return;
+  }
+  for (auto& lc : layers) {
+    LayerCache kept;
+    kept.window = lc.window;
+    const int64_t keep = std::min(r, lc.size());
+    if (keep > 0) {  // copies: the old buffers go away with the old cache
+      kept.k = lc.k.narrow(2, lc.size() - keep, keep).clone();
+      kept.v = lc.v.narrow(2, lc.size() - keep, keep).clone();
+    }
+    lc = std::move(kept);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,7 +359,8 @@ void TransformerImpl::reset() {
                               .dropout(options.attn_dropout())
                               .attention(options.attention())
                               .window(options.window())
-                              .kernel(options.attn_kernel()));
+                              .kernel(options.attn_kernel())
+                              .cross_unit_keys(options.cross_unit_keys()));
     auto ff = make_feedforward(
         FeedForwardOptions(options.dim()).mult(options.ff_mult()).dropout(options.ff_dropout()));
     layers->push_back(torch::nn::ModuleList(attn, ff));
@@ -312,8 +371,9 @@ void TransformerImpl::reset() {
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& x_in) {
-  torch::Tensor x = x_in;  // (B, n, D)
-  torch::Tensor rotary = rotary_emb ? rotary_emb(x.size(-2)) : torch::Tensor();
+  torch::Tensor x = x_in;  // (B, n, D) or units (B, U, n, D)
+  const int64_t kept = x.dim() == 4 ? options.cross_unit_keys() : 0;  // keys before each unit
+  torch::Tensor rotary = rotary_emb ? rotary_emb(kept + x.size(-2)) : torch::Tensor();
   auto shift = [&](const torch::Tensor& t) { return options.token_shift() ? token_shift(t) : t; };
   for (size_t i = 0; i < attn_.size(); ++i) {
     {
@@ -356,6 +416,47 @@ torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& x_in, KVCache
   }
   cache.pos += n;
   return norm ? norm(x) : x;
+}
+
+}  // namespace megabench
+
+namespace megabench {
+
+// ---------------------------------------------------------------------------------------------
+// Causal convolutions
+
+CausalConvStackImpl::CausalConvStackImpl(CausalConvStackOptions options_)
+    : options(std::move(options_)) {
+  reset();
+}
+
+void CausalConvStackImpl::reset() {
+  TORCH_CHECK(options.dim() > 0, "CausalConvStack: dim must be positive, got ", options.dim());
+  convs = register_module("convs", torch::nn::ModuleList());
+  linears_.clear();
+  for (auto k : options.kernels()) {
+    TORCH_CHECK(k > 0, "CausalConvStack: filter sizes must be positive, got ", k);
+    linears_.emplace_back(k * options.dim(), options.dim());
+    convs->push_back(linears_.back());
+  }
+}
+
+torch::Tensor CausalConvStackImpl::forward(const torch::Tensor& x_in) {
+  torch::Tensor x = x_in;  // (B, L, D)
+  const int64_t b = x.size(0), len = x.size(1), d = x.size(2);
+  for (size_t i = 0; i < linears_.size(); ++i) {
+    const int64_t k = options.kernels()[i];
+    auto padded = torch::constant_pad_nd(x, {0, 0, k - 1, 0}, 0);  // (B, k - 1 + L, D)
+    auto windows = padded.unfold(1, k, 1).transpose(-1, -2);       // (B, L, k, D), oldest first
+    x = x + torch::gelu(linears_[i](windows.reshape({b, len, k * d})));  // (B, L, D)
+  }
+  return x;
+}
+
+int64_t CausalConvStackImpl::reach() const {
+  int64_t r = 0;
+  for (auto k : options.kernels()) r += k - 1;
+  return r;
 }
 
 }  // namespace megabench

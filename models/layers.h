@@ -156,6 +156,11 @@ struct KVCache {
     layers.clear();
     pos = 0;
   }
+  /// Opens the next unit of a cross-unit stack (TransformerOptions::cross_unit_keys): each layer
+  /// keeps its last r keys and values, token shift starts afresh, and positions go on (rotary is
+  /// relative, so the kept keys sit r positions before the new unit as in the full forward).
+  /// r = 0 is reset().
+  void next_unit(int64_t r);
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -180,6 +185,9 @@ struct AttentionOptions {
   TORCH_ARG(int64_t, window) = 0;
   /// Custom attention kernel (see AttendOptions::kernel). Default kGeneric.
   TORCH_ARG(AttentionKernel, kernel) = AttentionKernel::kGeneric;
+  /// Cross-unit keys r: for input (B, U, n, D), unit u's queries also see the last r positions of
+  /// unit u - 1 (none for u = 0), as MEGABYTE's cross-patch attention. Default 0.
+  TORCH_ARG(int64_t, cross_unit_keys) = 0;
 };
 
 class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
@@ -188,12 +196,21 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   void reset() override;
   /// x (B, n, D) -> (B, n, D). rotary: (n_total, d_rot) angles for the n positions, or undefined.
   /// With a cache, x holds the n newest positions and the keys/values are appended to it.
+  /// Units x (B, U, n, D) -> (B, U, n, D): each unit is a sequence of its own that also sees the
+  /// last cross_unit_keys() positions of the unit before it; rotary then covers r + n positions
+  /// (the kept keys first).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& rotary = {},
                         LayerCache* cache = nullptr);
   AttentionOptions options;
   torch::nn::AnyModule norm;  // RMSNorm or LayerNorm
   /// to_q and to_kv, or to_qkv alone (fused_qkv).
   torch::nn::Linear to_q{nullptr}, to_kv{nullptr}, to_qkv{nullptr}, to_out{nullptr};
+
+ private:
+  /// x (B, n, D) -> q, k, v, each (B, H, n, d), before rotary.
+  std::vector<torch::Tensor> project_qkv(const torch::Tensor& x);
+  AttendOptions attend_options() const;
+  torch::Tensor forward_units(const torch::Tensor& x, const torch::Tensor& rotary);
 };
 TORCH_MODULE(Attention);
 
@@ -226,13 +243,16 @@ struct TransformerOptions {
   /// The final RMSNorm (`norm`). false: the stack returns its residual stream unnormalized, for a
   /// stack whose output feeds another stack (SpaceByte's initial and global blocks). Default true.
   TORCH_ARG(bool, final_norm) = true;
+  /// Cross-unit keys r (AttentionOptions::cross_unit_keys) in every layer: forward then also takes
+  /// units (B, U, n, D), and KVCache::next_unit(r) opens a unit in cached decoding. Default 0.
+  TORCH_ARG(int64_t, cross_unit_keys) = 0;
 };
 
 class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
  public:
   explicit TransformerImpl(TransformerOptions options);
   void reset() override;
-  /// x (B, n, D) -> (B, n, D).
+  /// x (B, n, D) -> (B, n, D), or units (B, U, n, D) -> (B, U, n, D) (see cross_unit_keys).
   torch::Tensor forward(const torch::Tensor& x);
   /// Incremental: x holds the n newest positions; cache holds everything before them.
   torch::Tensor forward_cached(const torch::Tensor& x, KVCache& cache);
@@ -246,5 +266,33 @@ class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
   std::vector<torch::nn::Sequential> ff_;
 };
 TORCH_MODULE(Transformer);
+
+// ---------------------------------------------------------------------------------------------
+// Causal convolutions over a sequence (MEGABYTE's convolutional patch encoder): per filter size k,
+// x = x + GELU(W_k [x_{i-k+1}; ...; x_i] + b_k), zeros before the first position. Each filter is
+// a Linear over the k-position window (`convs.i`), so it runs (and is profiled) as a matmul.
+
+struct CausalConvStackOptions {
+  CausalConvStackOptions(int64_t dim) : dim_(dim) {}
+  TORCH_ARG(int64_t, dim);
+  /// Filter sizes, applied in order. Default {3, 5, 7}, the paper's.
+  TORCH_ARG(std::vector<int64_t>, kernels) = std::vector<int64_t>{3, 5, 7};
+};
+
+class CausalConvStackImpl : public torch::nn::Cloneable<CausalConvStackImpl> {
+ public:
+  explicit CausalConvStackImpl(CausalConvStackOptions options);
+  void reset() override;
+  /// x (B, L, D) -> (B, L, D); output i depends on inputs i - reach() .. i only.
+  torch::Tensor forward(const torch::Tensor& x);
+  /// How many earlier positions an output sees: sum(k - 1).
+  int64_t reach() const;
+  CausalConvStackOptions options;
+  torch::nn::ModuleList convs{nullptr};
+
+ private:
+  std::vector<torch::nn::Linear> linears_;
+};
+TORCH_MODULE(CausalConvStack);
 
 }  // namespace megabench

@@ -55,6 +55,12 @@ void MEGABYTEOptions::validate() const {
               dim_head_);
   TORCH_CHECK(pad_id_ >= 0 && pad_id_ < num_tokens_, "MEGABYTE: pad_id must be in [0, ",
               num_tokens_, "), got ", pad_id_);
+  const int64_t r = cross_patch_attention_, finest = patch_.empty() ? 0 : patch_.back();
+  TORCH_CHECK(r == 0 || (r > 0 && r <= finest),
+              "MEGABYTE: cross_patch_attention must lie in [0, patch.back() = ", finest,
+              "] (it needs two stages or more), got ", r);
+  TORCH_CHECK(!conv_patch_encoder_ || !patch_.empty(),
+              "MEGABYTE: conv_patch_encoder needs a patch embedder (two stages or more)");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -103,17 +109,7 @@ void MEGABYTEImpl::reset() {
   stage_transformers_.clear();
   projections_.clear();
   for (int64_t s = 0; s < S_; ++s) {
-    Transformer t(
-        TransformerOptions(dims_[s], options.depth()[s])
-            .dim_head(options.dim_head())
-            .heads(options.heads())
-            .attn_dropout(options.attn_dropout())
-            .ff_dropout(options.ff_dropout())
-            .ff_mult(options.ff_mult())
-            .rel_pos(options.rel_pos())
-            .attention(options.attention())
-            .attention_range(s == 0 ? "global_attention" : "local_attention")
-            .attn_kernel(s == 0 ? AttentionKernel::kGeneric : options.local_attn_kernel()));
+    Transformer t(stage_options(s));
     transformers->push_back(t);
     stage_transformers_.push_back(t);
     if (s + 1 < S_) {
@@ -127,6 +123,28 @@ void MEGABYTEImpl::reset() {
     }
   }
   to_logits = register_module("to_logits", nn::Linear(fine_dim, options.num_tokens()));
+  convs_.clear();
+  if (options.conv_patch_encoder()) {
+    patch_convs = register_module("patch_convs", nn::ModuleList());
+    for (int64_t s = 0; s + 1 < S_; ++s) {
+      convs_.emplace_back(CausalConvStackOptions(fine_dim));
+      patch_convs->push_back(convs_.back());
+    }
+  }
+}
+
+TransformerOptions MEGABYTEImpl::stage_options(int64_t s) const {
+  return TransformerOptions(dims_[s], options.depth()[s])
+      .dim_head(options.dim_head())
+      .heads(options.heads())
+      .attn_dropout(options.attn_dropout())
+      .ff_dropout(options.ff_dropout())
+      .ff_mult(options.ff_mult())
+      .rel_pos(options.rel_pos())
+      .attention(options.attention())
+      .attention_range(s == 0 ? "global_attention" : "local_attention")
+      .attn_kernel(s == 0 ? AttentionKernel::kGeneric : options.local_attn_kernel())
+      .cross_unit_keys(s == S_ - 1 ? options.cross_patch_attention() : 0);
 }
 
 std::shared_ptr<nn::Module> MEGABYTEImpl::make_token_emb(int64_t stage) const {
@@ -161,8 +179,22 @@ torch::Tensor MEGABYTEImpl::check_ids(const torch::Tensor& ids_in) const {
   return ids;
 }
 
-torch::Tensor MEGABYTEImpl::embed(int64_t stage, const torch::Tensor& units) {
-  return stage == S_ - 1 ? byte_emb_(units) : patch_embs_[stage]->forward(units);
+torch::Tensor MEGABYTEImpl::embed(int64_t stage, const torch::Tensor& units,
+                                  const torch::Tensor& context) {
+  if (stage == S_ - 1) return byte_emb_(units);
+  if (!options.conv_patch_encoder()) return patch_embs_[stage]->forward(units);
+  // The convolutions run over the stream, before it is cut into patches.
+  const int64_t b = units.size(0), c = context.defined() ? context.size(1) : 0;
+  auto stream = units.reshape({b, -1});                  // (B, L)
+  if (c > 0) stream = torch::cat({context, stream}, 1);  // (B, c + L)
+  auto it = patch_embs_[stage]->begin();
+  auto bytes = it->forward<torch::Tensor>(stream);                // (B, c + L, F): the byte table
+  bytes = convs_[stage](bytes).narrow(1, c, stream.size(1) - c);  // (B, L, F)
+  auto shape = units.sizes().vec();
+  shape.push_back(bytes.size(-1));
+  auto x = bytes.reshape(shape);  // (B, ..., n, unit, F)
+  for (++it; it != patch_embs_[stage]->end(); ++it) x = it->forward<torch::Tensor>(x);
+  return x;  // (B, ..., n, D_s): flattened, LayerNorm, Linear, LayerNorm
 }
 
 torch::Tensor MEGABYTEImpl::project(int64_t stage, const torch::Tensor& x) {
@@ -246,6 +278,9 @@ MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
     if (context.defined()) x = x + pad_context(s, context);
     auto shape = tokens.sizes().vec();
     shape[shape.size() - 2] = n + 1;
+    if (s == S_ - 1 && options.cross_patch_attention() > 0) {
+      x = x.reshape({batch, -1, n + 1, d});  // (B, units, n + 1, D): consecutive in the stream
+    }
     attended = stage_transformers_[s](x).reshape(shape);              // (B, ..., n + 1, D)
     if (s + 1 < S_) context = project(s, attended.narrow(-2, 0, n));  // (B'', d_{s+1}, D_{s+1})
   }
@@ -307,7 +342,8 @@ void MEGABYTEImpl::open_units(MEGABYTEDecodeState& st, int64_t stage, torch::Ten
   const int64_t batch = st.bytes.size(0);
   for (int64_t r = stage; r < S_; ++r) {
     auto& sr = st.stages[r];
-    sr.cache.reset();
+    // The finest stage keeps the last keys of the unit before (cross-patch attention).
+    sr.cache.next_unit(r == S_ - 1 ? options.cross_patch_attention() : 0);
     sr.ctx = ctx;
     auto x = start_tokens[r].view({1, 1, dims_[r]}).expand({batch, 1, dims_[r]});
     auto c = r > 0 ? context_at(r, 0, ctx) : torch::Tensor();
@@ -359,7 +395,9 @@ torch::Tensor MEGABYTEImpl::append(MEGABYTEDecodeState& st, const torch::Tensor&
       tok = embed(stage, byte.view({batch, 1}));
     } else {
       const int64_t span = options.unit_bytes(stage);
-      tok = embed(stage, st.bytes.narrow(1, st.len - span, span).unsqueeze(1));
+      const int64_t c = convs_.empty() ? 0 : std::min(convs_[stage]->reach(), st.len - span);
+      tok = embed(stage, st.bytes.narrow(1, st.len - span, span).unsqueeze(1),
+                  st.bytes.narrow(1, st.len - span - c, c));
     }
     if (options.pos_emb()) tok = tok + pos_table_[stage]->weight[idx[stage]].view({1, 1, -1});
     if (stage > 0) {

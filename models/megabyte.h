@@ -76,6 +76,16 @@ struct MEGABYTEOptions {
   /// Attention implementation of the local stages: kLocalCuda runs kernels/local_attention's fused
   /// kernel on CUDA tensors (short causal sequences); anything else takes the generic path.
   TORCH_ARG(AttentionKernel, local_attn_kernel) = AttentionKernel::kGeneric;
+  /// Cross-patch attention (Yu et al. 2023, Table 10): in every layer of the finest stage, a unit's
+  /// keys and values also include the last r positions of the unit before it (its last r bytes),
+  /// at relative rotary positions when rel_pos is on. 0 <= r <= patch.back(). Default 0, as the
+  /// reference.
+  TORCH_ARG(int64_t, cross_patch_attention) = 0;
+  /// Convolutional patch encoder (Yu et al. 2023, Table 10): each patch embedder runs causal
+  /// convolutions with filter sizes 3, 5 and 7 (CausalConvStack, `patch_convs`) over the byte
+  /// embeddings of the whole stream before they are cut into patches. Default false, as the
+  /// reference.
+  TORCH_ARG(bool, conv_patch_encoder) = false;
 
  public:  // TORCH_ARG leaves the section private
   /// Number of stages, and dim expanded to one entry per stage. Throw on inconsistent options.
@@ -152,6 +162,9 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
   torch::nn::ModuleList transformers{nullptr};
   torch::nn::ModuleList to_next_transformer_projections{nullptr};
   torch::nn::Linear to_logits{nullptr};
+  /// The convolutional patch encoders of the coarser stages, in stage order (conv_patch_encoder
+  /// only; registered last, so the other modules draw the same initial weights as without them).
+  torch::nn::ModuleList patch_convs{nullptr};
 
  private:
   struct Forward {
@@ -167,12 +180,16 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
   torch::Tensor shape_ids(const torch::Tensor& ids, int64_t& seq_len) const;
   /// The input tokens of every stage, stage s: (B, d_0, ..., d_s, D_s) (with position embeddings).
   std::vector<torch::Tensor> embed_stages(const torch::Tensor& shaped_ids);
+  /// The Transformer of `stage`, as the reference builds it (plus cross-patch attention).
+  TransformerOptions stage_options(int64_t stage) const;
   /// The embedding module of `stage`, as the reference builds it.
   std::shared_ptr<torch::nn::Module> make_token_emb(int64_t stage) const;
 
   /// Stage s's embedding of its units: the finest stage embeds bytes (..., n) -> (..., n, D_s), a
-  /// coarser stage its patches (..., n, unit_bytes(s)) -> (..., n, D_s).
-  torch::Tensor embed(int64_t stage, const torch::Tensor& units);
+  /// coarser stage its patches (B, ..., n, unit_bytes(s)) -> (B, ..., n, D_s). With the
+  /// convolutional encoder the patches must be consecutive in the stream; `context` (B, c) holds
+  /// the c bytes just before them (decoding), which the convolutions see but nothing embeds.
+  torch::Tensor embed(int64_t stage, const torch::Tensor& units, const torch::Tensor& context = {});
   /// Projection from stage s's outputs (..., n, D_s) to the chunks of stage s + 1 (-1, d, D_{s+1}).
   torch::Tensor project(int64_t stage, const torch::Tensor& x);
   /// Context from above added at stage s, position p of a unit whose chunks are ctx (B', d_s, D_s).
@@ -191,6 +208,7 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
   std::vector<torch::nn::Embedding> pos_table_;
   torch::nn::Embedding byte_emb_{nullptr};
   std::vector<torch::nn::Sequential> patch_embs_;  // by stage: patch_embs_[s] == token_emb(s)
+  std::vector<CausalConvStack> convs_;             // by stage, conv_patch_encoder only
 };
 TORCH_MODULE(MEGABYTE);
 

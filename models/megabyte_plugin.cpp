@@ -53,7 +53,18 @@ const std::vector<OptionSpec> kOptions = {
      "false: MEGABYTE without its local model (Yu et al. 2023, section 6.3, Table 10): the finest "
      "stage has no layers (its depth is set to 0), so each byte is predicted from the stage above "
      "through the projection and the logits; unset: as depth says"},
+    {"cross_patch_attention", "int", nullptr,
+     "r: cross-patch attention (Yu et al. 2023, section 6.3, Table 10): in every local layer the "
+     "keys and values also include the last r positions (bytes) of the previous patch, at relative "
+     "rotary positions with rel_pos; 0 <= r <= the finest patch; unset: 0, as the reference"},
+    {"patch_encoder", "string", nullptr,
+     "\"conv\": the convolutional patch encoder (Yu et al. 2023, section 6.3, Table 10): causal "
+     "convolutions with filter sizes 3, 5 and 7 over the byte embeddings of the stream before it "
+     "is cut into patches; unset or \"linear\": the reference's patch embedder"},
 };
+
+// The convolutional patch encoder's filter sizes (CausalConvStackOptions' default, the paper's).
+const std::vector<int64_t> kConvKernels = CausalConvStackOptions(1).kernels();
 
 std::vector<int64_t> ints(const json& j) {
   return j.is_array() ? j.get<std::vector<int64_t>>() : std::vector<int64_t>{j.get<int64_t>()};
@@ -85,6 +96,10 @@ MEGABYTEOptions options_of(const json& c) {
   o.context(c["context"] == "reference" ? ContextMode::kReference : ContextMode::kCorrected);
   o.local_attn_kernel(c["local_attn_kernel"] == "cuda" ? AttentionKernel::kLocalCuda
                                                        : AttentionKernel::kGeneric);
+  if (c.contains("cross_patch_attention")) {
+    o.cross_patch_attention(c["cross_patch_attention"].get<int64_t>());
+  }
+  o.conv_patch_encoder(c.contains("patch_encoder") && c["patch_encoder"] == "conv");
   return o;
 }
 
@@ -144,6 +159,29 @@ void apply_local(const json& given, json& c) {
   c["depth"] = depth;
 }
 
+// The ablations of Table 10 that exclude one another or need a shape.
+void check_variants(const json& c, const std::vector<int64_t>& patch) {
+  if (c.contains("patch_encoder") && c["patch_encoder"] != "conv" &&
+      c["patch_encoder"] != "linear") {
+    throw std::invalid_argument("megabyte.patch_encoder: expected \"linear\" or \"conv\", got " +
+                                c["patch_encoder"].dump());
+  }
+  if (!c.contains("global") || c["global"].get<bool>()) return;
+  if (patch.size() != 1) {
+    throw std::invalid_argument("megabyte.global: false needs two stages (one patch size), got " +
+                                std::to_string(patch.size() + 1) + " stages");
+  }
+  if (c.value("cross_patch_attention", 0) != 0) {
+    throw std::invalid_argument(
+        "megabyte.cross_patch_attention: needs the global model (\"global\": false models each "
+        "patch on its own)");
+  }
+  if (c.value("patch_encoder", "linear") == "conv") {
+    throw std::invalid_argument(
+        "megabyte.patch_encoder: \"conv\" needs the global model, whose patch embedder it is");
+  }
+}
+
 json resolve(const json& config) {
   // An empty patch list (one stage) is not an int[] to the option check: it is set after it.
   const bool one_stage = config.is_object() && config.contains("patch") &&
@@ -182,10 +220,7 @@ json resolve(const json& config) {
   attention_path(c["attention"].get<std::string>(), "megabyte.attention");
   if (!c["dim"].is_array())
     c["dim"] = std::vector<int64_t>(patch.size() + 1, c["dim"].get<int64_t>());
-  if (c.contains("global") && !c["global"].get<bool>() && patch.size() != 1) {
-    throw std::invalid_argument("megabyte.global: false needs two stages (one patch size), got " +
-                                std::to_string(patch.size() + 1) + " stages");
-  }
+  check_variants(c, patch);
   try {
     config_of(c).model.validate();
   } catch (const c10::Error& e) {
@@ -212,6 +247,9 @@ ParamCount count_params(const MEGABYTEOptions& o) {
       const int64_t p = o.unit_bytes(s);
       embeddings += V * F;
       stage[s] += 2 * p * F + p * F * D + D + 2 * D;
+      if (o.conv_patch_encoder()) {
+        for (auto k : kConvKernels) stage[s] += k * F * F + F;
+      }
     }
   }
   ParamCount pc;
@@ -235,7 +273,8 @@ FlopBreakdown count_flops(const MEGABYTEOptions& o) {
     const int64_t D = dims[s];
     const int64_t H = static_cast<int64_t>(static_cast<double>(D) * o.ff_mult());
     const double tokens = units * static_cast<double>(lens[s] + 1) / T;  // per byte
-    auto layer = flops::layer_per_token({D, I, H, lens[s] + 1});
+    const int64_t kept = s == S - 1 ? o.cross_patch_attention() : 0;     // keys of the unit before
+    auto layer = flops::layer_per_token({D, I, H, lens[s] + 1 + kept});
     f.attention += tokens * o.depth()[s] * layer.attention;
     f.dense += tokens * o.depth()[s] * layer.dense;
     const double inner_tokens = units * static_cast<double>(lens[s]) / T;
@@ -243,6 +282,9 @@ FlopBreakdown count_flops(const MEGABYTEOptions& o) {
     if (s < S - 1) {
       const int64_t p = o.unit_bytes(s);
       f.dense += inner_tokens * flops::linear_per_token(p * F, D);
+      if (o.conv_patch_encoder()) {  // every byte of the stream, per filter
+        for (auto k : kConvKernels) f.dense += flops::linear_per_token(k * F, F);
+      }
     }
     if (s == S - 1) f.embed_logits += tokens * flops::linear_per_token(F, V);
     units *= static_cast<double>(lens[s]);

@@ -360,7 +360,7 @@ TEST_CASE("records never hold a NaN literal: non-finite figures are written as n
   CHECK(back["metrics"]["flops_per_byte"].is_null());
 }
 
-TEST_CASE("--set refuses text that is not UTF-8 and numbers out of range (fuzz findings)",
+TEST_CASE("config: --set refuses text that is not UTF-8 and numbers out of range (fuzz findings)",
           "[reliability][strict]") {
   // tests/fuzz: "models[0].config.x=\xCB" used to reach a dump() that threw nlohmann's type_error.
   megabench::json doc = {{"name", "x"}};
