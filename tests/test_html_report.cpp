@@ -34,7 +34,7 @@ std::string report_folder() {
               {"metrics", {"params", "forward"}},
               {"repeat", 2},
               {"min_time_ms", 0},
-              {"report", {{"plots", {{{"x", "dim"}, {"y", "params"}}}}}}};
+              {"report", {{"plots", {{{"x", "dim"}, {"y", "params_total"}}}}}}};
   const auto path = write_file(dir + "/exp.json", exp.dump());
   megabench::RunOptions o;
   o.experiment_path = path;
@@ -66,6 +66,7 @@ TEST_CASE("report writes a self-contained index.html that renders in headless Ch
   CHECK(std::distance(std::sregex_iterator(html.begin(), html.end(), row),
                       std::sregex_iterator()) >= 3);
   CHECK(html.find("data:image/png;base64,") != std::string::npos);
+  CHECK(html.find("lack numeric") == std::string::npos);  // the plot has its data
 
   const std::string browser = chromium();
   REQUIRE_FALSE(browser.empty());  // scripts/setup.sh installs Debian's chromium
