@@ -7,6 +7,7 @@
 #include "harness/api/flops.h"
 #include "harness/api/registry.h"
 #include "models/megabyte.h"
+#include "models/megabyte_paper.h"
 
 namespace megabench {
 namespace {
@@ -61,7 +62,27 @@ const std::vector<OptionSpec> kOptions = {
      "\"conv\": the convolutional patch encoder (Yu et al. 2023, section 6.3, Table 10): causal "
      "convolutions with filter sizes 3, 5 and 7 over the byte embeddings of the stream before it "
      "is cut into patches; unset or \"linear\": the reference's patch embedder"},
+    {"formulation", "string", nullptr,
+     "\"paper\": MEGABYTE as the paper's Eq. 1-6 and Appendix B write it (Yu et al. 2023, section "
+     "2.2): byte embeddings plus learned positions concatenated into patches, a trainable global "
+     "pad patch with the global input shifted one whole patch, a trainable local pad, the global "
+     "output cut into P slices of D_G = dim[0] / P, each projected by one shared w_GL into the "
+     "local model, and the output tied to the local embedding; two stages, each stack with dim / "
+     "dim_head heads and no token shift (heads, pos_emb, context, pad_id and local_attn_kernel do "
+     "not apply). Its FLOPs are the SpaceByte Appendix A.1 formula's, term by term. unset or "
+     "\"reference\": MEGABYTE-pytorch's architecture"},
 };
+
+// The options that formulation "paper" does not have: it sets heads per stack, always embeds
+// positions, has two stages and its own pads, and none of the Table 10 variants but local: false.
+const std::vector<std::string> kNotInPaper = {"heads",
+                                              "pos_emb",
+                                              "context",
+                                              "pad_id",
+                                              "local_attn_kernel",
+                                              "global",
+                                              "cross_patch_attention",
+                                              "patch_encoder"};
 
 // The convolutional patch encoder's filter sizes (CausalConvStackOptions' default, the paper's).
 const std::vector<int64_t> kConvKernels = CausalConvStackOptions(1).kernels();
@@ -88,14 +109,18 @@ int64_t cbrt_divisor(int64_t n) {
 MEGABYTEOptions options_of(const json& c) {
   MEGABYTEOptions o(c["num_tokens"].get<int64_t>(), ints(c["dim"]), ints(c["depth"]),
                     c["seq_len"].get<int64_t>(), ints(c["patch"]));
-  o.dim_head(c["dim_head"]).heads(c["heads"]).attn_dropout(c["attn_dropout"]);
-  o.ff_mult(c["ff_mult"]).ff_dropout(c["ff_dropout"]).pad_id(c["pad_id"]);
+  // heads, pos_emb, pad_id, context and local_attn_kernel are not in a formulation "paper" config.
+  o.dim_head(c["dim_head"]).heads(c.value("heads", kDefaults.heads()));
+  o.attn_dropout(c["attn_dropout"]).ff_mult(c["ff_mult"]).ff_dropout(c["ff_dropout"]);
+  o.pad_id(c.value("pad_id", kDefaults.pad_id()));
   o.rel_pos(c["rel_pos"])
-      .pos_emb(c["pos_emb"])
+      .pos_emb(c.value("pos_emb", kDefaults.pos_emb()))
       .attention(attention_path(c["attention"].get<std::string>()));
-  o.context(c["context"] == "reference" ? ContextMode::kReference : ContextMode::kCorrected);
-  o.local_attn_kernel(c["local_attn_kernel"] == "cuda" ? AttentionKernel::kLocalCuda
-                                                       : AttentionKernel::kGeneric);
+  o.context(c.value("context", "corrected") == "reference" ? ContextMode::kReference
+                                                           : ContextMode::kCorrected);
+  o.local_attn_kernel(c.value("local_attn_kernel", "generic") == "cuda"
+                          ? AttentionKernel::kLocalCuda
+                          : AttentionKernel::kGeneric);
   if (c.contains("cross_patch_attention")) {
     o.cross_patch_attention(c["cross_patch_attention"].get<int64_t>());
   }
@@ -103,17 +128,32 @@ MEGABYTEOptions options_of(const json& c) {
   return o;
 }
 
+MEGABYTEPaperOptions paper_options_of(const json& c) {
+  MEGABYTEPaperOptions o(ints(c["dim"]), ints(c["depth"]), c["seq_len"].get<int64_t>(),
+                         ints(c["patch"]).at(0));
+  o.num_tokens(c["num_tokens"]).dim_head(c["dim_head"]).ff_mult(c["ff_mult"]);
+  o.attn_dropout(c["attn_dropout"]).ff_dropout(c["ff_dropout"]).rel_pos(c["rel_pos"]);
+  o.attention(attention_path(c["attention"].get<std::string>()));
+  return o;
+}
+
+bool is_paper(const json& c) {
+  return c.contains("formulation") && c["formulation"] == "paper";
+}
+
 // What a config builds: the MEGABYTE model, or without the global model the one-stage local model
-// over one patch, run on every patch of the context.
+// over one patch, run on every patch of the context, or the paper's formulation.
 struct MegabyteConfig {
   MEGABYTEOptions model;
   int64_t seq_len = 0;  // the context in bytes
   int64_t patch = 0;    // the global patch (0: one stage)
   bool global = true;
+  std::optional<MEGABYTEPaperOptions> paper;  // formulation "paper"
 };
 
 MegabyteConfig config_of(const json& c) {
-  MegabyteConfig out{options_of(c), c["seq_len"].get<int64_t>(), 0, true};
+  MegabyteConfig out{options_of(c), c["seq_len"].get<int64_t>(), 0, true, std::nullopt};
+  if (is_paper(c)) out.paper = paper_options_of(c);
   out.patch = out.model.patch().empty() ? 0 : out.model.patch_size();
   if (c.contains("global") && !c["global"].get<bool>()) {
     out.global = false;
@@ -157,6 +197,32 @@ void apply_local(const json& given, json& c) {
   }
   if (!local) depth.back() = 0;
   c["depth"] = depth;
+}
+
+// Formulation "paper": two stages and none of the options it does not have; those are left out of
+// the resolved config, so that it holds only what the model reads.
+void resolve_formulation(const json& given, json& c, const std::vector<int64_t>& patch) {
+  if (!c.contains("formulation")) return;
+  const json& f = c["formulation"];
+  if (f != "paper" && f != "reference") {
+    throw std::invalid_argument("megabyte.formulation: expected \"paper\" or \"reference\", got " +
+                                f.dump());
+  }
+  if (f != "paper") return;
+  if (patch.size() != 1) {
+    throw std::invalid_argument(
+        "megabyte.formulation: \"paper\" has two stages (one patch size), got " +
+        std::to_string(patch.size() + 1) + " stages");
+  }
+  for (const auto& key : kNotInPaper) {
+    if (given.contains(key)) {
+      throw OptionError(key, key == "heads"
+                                 ? "formulation \"paper\" gives each stack dim / dim_head "
+                                   "heads; leave heads out"
+                                 : "not an option of formulation \"paper\"; leave it out");
+    }
+    c.erase(key);
+  }
 }
 
 // The ablations of Table 10 that exclude one another or need a shape.
@@ -221,8 +287,14 @@ json resolve(const json& config) {
   if (!c["dim"].is_array())
     c["dim"] = std::vector<int64_t>(patch.size() + 1, c["dim"].get<int64_t>());
   check_variants(c, patch);
+  resolve_formulation(given, c, patch);
   try {
-    config_of(c).model.validate();
+    const auto config = config_of(c);
+    if (config.paper) {
+      config.paper->validate();
+    } else {
+      config.model.validate();
+    }
   } catch (const c10::Error& e) {
     throw std::invalid_argument(e.what_without_backtrace());
   }
@@ -292,6 +364,83 @@ FlopBreakdown count_flops(const MEGABYTEOptions& o) {
   return f;
 }
 
+// --- formulation "paper"
+
+// Forward FLOPs per byte of each part: the global stack runs once per patch over K = T / P
+// positions, the local stack once per byte over P positions, w_GL and the tied logits once per
+// byte. Embedding lookups and the pads cost no FLOPs.
+struct PaperFlops {
+  FlopBreakdown global_layers, local_layers;
+  double w_gl = 0, logits = 0;
+};
+
+PaperFlops paper_flops(const MEGABYTEPaperOptions& o) {
+  const int64_t P = o.patch(), K = o.seq_len() / P, DG = o.dim_global(), DL = o.dim_local();
+  auto hidden = [&](int64_t d) {
+    return static_cast<int64_t>(static_cast<double>(d) * o.ff_mult());
+  };
+  PaperFlops f;
+  const auto g = flops::layer_per_token({DG, DG, hidden(DG), K});
+  f.global_layers.attention =
+      static_cast<double>(o.depth()[0]) * g.attention / static_cast<double>(P);
+  f.global_layers.dense = static_cast<double>(o.depth()[0]) * g.dense / static_cast<double>(P);
+  const auto l = flops::layer_per_token({DL, DL, hidden(DL), P});
+  f.local_layers.attention = static_cast<double>(o.depth()[1]) * l.attention;
+  f.local_layers.dense = static_cast<double>(o.depth()[1]) * l.dense;
+  f.w_gl = flops::linear_per_token(o.dim_byte(), DL);
+  f.logits = flops::linear_per_token(DL, o.num_tokens());
+  return f;
+}
+
+FlopBreakdown count_paper_flops(const MEGABYTEPaperOptions& o) {
+  const PaperFlops p = paper_flops(o);
+  FlopBreakdown f;
+  f.attention = p.global_layers.attention + p.local_layers.attention;
+  f.dense = p.global_layers.dense + p.local_layers.dense + p.w_gl;
+  f.embed_logits = p.logits;
+  return f;
+}
+
+ParamCount count_paper_params(const MEGABYTEPaperOptions& o) {
+  const int64_t V = o.num_tokens(), T = o.seq_len(), DB = o.dim_byte();
+  auto stack = [&](int64_t d, int64_t depth) {  // the layers and the final norm
+    const int64_t h = static_cast<int64_t>(static_cast<double>(d) * o.ff_mult());
+    return depth * flops::layer_params(d, d, h, /*ff_bias=*/true, /*norms=*/2) + d;
+  };
+  const int64_t global = o.dim_global() + stack(o.dim_global(), o.depth()[0]);  // pad + stack
+  const int64_t local = DB * o.dim_local() + o.dim_local() + stack(o.dim_local(), o.depth()[1]);
+  const int64_t embeddings = V * DB + T * DB + V * o.dim_local();  // E_global, E_pos, E_local
+  ParamCount pc;
+  pc.groups = {{"stage0", global}, {"stage1", local}, {"embeddings", embeddings}};
+  pc.non_embedding = global + local;
+  pc.total = pc.non_embedding + embeddings;
+  return pc;
+}
+
+// The count against SpaceByte's Appendix A.1 formula for MEGABYTE, on the config's shapes:
+// 2 m_g / P + 2 L_g (2 (T/P) D) / P + 2 m_l + 2 L_l (2 P D_l), with m_g and m_l counted from the
+// formula's own terms (D = the global width P * D_G).
+std::optional<FormulaCheck> paper_formula(const MEGABYTEPaperOptions& o) {
+  if (o.depth()[1] == 0) return std::nullopt;  // the formula has a local model
+  flops::PaperMegabyte m;
+  m.layers_global = o.depth()[0], m.dim_global = o.dim_global();
+  m.layers_local = o.depth()[1], m.dim_local = o.dim_local();
+  m.patch = o.patch(), m.context = o.seq_len(), m.vocab = o.num_tokens(), m.e_ff = o.ff_mult();
+  const auto formula = flops::paper_megabyte_terms(m);
+  const PaperFlops p = paper_flops(o);
+  const double counted[] = {p.global_layers.dense, p.global_layers.attention,
+                            p.local_layers.dense + p.w_gl + p.logits, p.local_layers.attention};
+  FormulaCheck check;
+  check.formula = "SpaceByte (Slagle 2024) Appendix A.1, MEGABYTE";
+  for (size_t i = 0; i < formula.size(); ++i) {
+    check.terms.push_back({formula[i].first, counted[i], formula[i].second});
+  }
+  check.note =
+      "m_g and m_l from the formula's terms (global width D = dim[0] = P * D_G); with the "
+      "paper's reported 758M + 262M the same formula gives 729M (megabench flops paper)";
+  return check;
+}
+
 // Without the global model, the patches are independent: decoding starts the local model afresh
 // (its start token) at every patch boundary.
 class PatchwiseDecoder : public Decoder {
@@ -316,6 +465,18 @@ class PatchwiseDecoder : public Decoder {
   int64_t patch_;
   MEGABYTEDecodeState state_;
   int64_t len_ = 0;
+};
+
+// Formulation "paper": a start-token model with patches (the strided evaluation and the loss by
+// position within a patch use them).
+class PaperAdapter : public StartTokenByteModel<MEGABYTEPaper, MEGABYTEPaperOptions> {
+ public:
+  explicit PaperAdapter(const MEGABYTEPaperOptions& o)
+      : StartTokenByteModel(o, &count_paper_params), patch_(o.patch()) {}
+  int64_t patch_size() const override { return patch_; }
+
+ private:
+  int64_t patch_;
 };
 
 class MegabyteAdapter : public ByteModel {
@@ -394,16 +555,27 @@ MEGABENCH_REGISTER_MODEL(
         .resolve = resolve,
         .parse = config_of,
         .build = [](const MegabyteConfig& c) -> std::unique_ptr<ByteModel> {
+          if (c.paper) return std::make_unique<PaperAdapter>(*c.paper);
           return std::make_unique<MegabyteAdapter>(c);
         },
         // Without the global model, the per-byte FLOPs are the local model's over one patch.
-        .flops = [](const MegabyteConfig& c) { return count_flops(c.model); },
-        .params = [](const MegabyteConfig& c) { return count_params(c.model); },
+        .flops =
+            [](const MegabyteConfig& c) {
+              return c.paper ? count_paper_flops(*c.paper) : count_flops(c.model);
+            },
+        .params =
+            [](const MegabyteConfig& c) {
+              return c.paper ? count_paper_params(*c.paper) : count_params(c.model);
+            },
         .tiny_config = json{{"dim", {32, 16}},
                             {"depth", {1, 1}},
                             {"seq_len", 32},
                             {"patch", 4},
                             {"dim_head", 8},
-                            {"heads", 2}}});
+                            {"heads", 2}},
+        .formula = [](const MegabyteConfig& c) -> std::optional<FormulaCheck> {
+          if (!c.paper) return std::nullopt;
+          return paper_formula(*c.paper);
+        }});
 
 }  // namespace megabench

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -47,6 +48,20 @@ struct TypedOptions final : ModelOptions {
   O value;
 };
 
+/// A published closed formula for the FLOPs per byte, beside the analytical count: each of the
+/// formula's terms as the count gives it and as the formula gives it, on the same shapes, in the
+/// order the formula writes them.
+struct FormulaTerm {
+  std::string name;
+  double counted = 0;
+  double formula = 0;
+};
+struct FormulaCheck {
+  std::string formula;  // where the formula comes from, e.g. "SpaceByte Appendix A.1, MEGABYTE"
+  std::vector<FormulaTerm> terms;
+  std::string note;  // anything the reader needs to compare them, or empty
+};
+
 struct ModelSpec {
   std::string name;
   std::string description;
@@ -66,6 +81,9 @@ struct ModelSpec {
   json tiny_config;
   /// Where the model came from: "built-in", or the plugin library's path (set by the registry).
   std::string origin = "built-in";
+  /// Optional: the count term by term against a published formula, for the configs it applies to
+  /// (nullopt otherwise). `megabench flops MODEL` prints it.
+  std::function<std::optional<FormulaCheck>(const ModelOptions&)> formula;
 };
 
 /// What a plugin writes: the same functions over its own Options type `O`.
@@ -80,6 +98,7 @@ struct TypedModelSpec {
   std::function<FlopBreakdown(const O&)> flops;
   std::function<ParamCount(const O&)> params;
   json tiny_config;
+  std::function<std::optional<FormulaCheck>(const O&)> formula;
 };
 
 /// The type-erased spec of a plugin's typed one (each function unwraps TypedOptions<O>).
@@ -95,6 +114,9 @@ ModelSpec erase_options(TypedModelSpec<O> t) {
   s.build = [f = t.build, unwrap](const ModelOptions& o) { return f(unwrap(o)); };
   if (t.flops) s.flops = [f = t.flops, unwrap](const ModelOptions& o) { return f(unwrap(o)); };
   if (t.params) s.params = [f = t.params, unwrap](const ModelOptions& o) { return f(unwrap(o)); };
+  if (t.formula) {
+    s.formula = [f = t.formula, unwrap](const ModelOptions& o) { return f(unwrap(o)); };
+  }
   return s;
 }
 

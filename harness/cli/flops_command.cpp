@@ -1,6 +1,7 @@
 // `megabench flops`: analytical FLOPs per byte and parameters from the specs alone (no
 // allocation): of a model at a config, of every point of an experiment, or the papers' formulas.
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <iostream>
 #include <memory>
 
@@ -93,7 +94,36 @@ json flops_row_json(const FlopsRow& r) {
     row["params_total"] = pc.total;
     row["params_non_embedding"] = pc.non_embedding;
   }
+  if (spec.formula) {
+    if (const auto check = spec.formula(*r.options)) {
+      json terms = json::array();
+      for (const auto& t : check->terms) {
+        terms.push_back({{"term", t.name}, {"counted", t.counted}, {"formula", t.formula}});
+      }
+      row["formula"] = {{"source", check->formula}, {"terms", terms}, {"note", check->note}};
+    }
+  }
   return row;
+}
+
+// The count beside a published formula, term by term, and the totals.
+void print_formula(const FormulaCheck& check) {
+  std::cout << "\nagainst " << check.formula << ", on the same shapes:\n\n"
+            << "| term | counted | formula | counted / formula - 1 |\n|---|---:|---:|---:|\n";
+  double counted = 0, formula = 0;
+  auto row = [](const std::string& name, double c, double f) {
+    char diff[32];
+    std::snprintf(diff, sizeof(diff), "%+.3f%%", f != 0 ? 100.0 * (c / f - 1.0) : 0.0);
+    std::cout << "| " << name << " | " << format_si(c, 4, " ") << " | " << format_si(f, 4, " ")
+              << " | " << diff << " |\n";
+  };
+  for (const auto& t : check.terms) {
+    row(t.name, t.counted, t.formula);
+    counted += t.counted;
+    formula += t.formula;
+  }
+  row("total", counted, formula);
+  if (!check.note.empty()) std::cout << "\n" << check.note << "\n";
 }
 
 // One model: the full breakdown and the parameter groups.
@@ -105,6 +135,9 @@ void print_one(const FlopsRow& r) {
   std::cout << "parameters: " << pc.total << " total, " << pc.non_embedding << " non-embedding";
   for (const auto& [g, n] : pc.groups) std::cout << ", " << g << " " << n;
   std::cout << "\n";
+  if (spec.formula) {
+    if (const auto check = spec.formula(*r.options)) print_formula(*check);
+  }
 }
 
 void print_table(const json& rows) {
