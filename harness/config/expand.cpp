@@ -87,6 +87,7 @@ Point make_point(const Experiment& exp, size_t m, const Combo& combo) {
     // Not in the resolved settings (they never change a key): the experiment's own.
     p.run.train.save = exp.run.train.save;
     p.run.train.curve_every = exp.run.train.curve_every;
+    p.run.train.checkpoint_minutes = exp.run.train.checkpoint_minutes;
     if (!spec.resolve)
       throw std::invalid_argument("model '" + entry.name + "' has no resolve function");
     p.model_config = spec.resolve(config);

@@ -1,6 +1,7 @@
 #include "harness/config/run_settings.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "harness/api/metrics.h"
@@ -14,10 +15,21 @@ json data_defaults() {
       {"held_out_fraction", nullptr}, {"seed", 0}};
 }
 json train_defaults() {
-  return {
-      {"steps", nullptr}, {"flop_budget", nullptr}, {"lr", 3e-4},       {"weight_decay", 0.0},
-      {"batch", 4},       {"eval_bytes", 65536},    {"grad_clip", 1.0}, {"stop_on_nonfinite", true},
-      {"save", true},     {"curve_every", 0}};
+  return {{"steps", nullptr},
+          {"flop_budget", nullptr},
+          {"lr", 3e-4},
+          {"weight_decay", 0.0},
+          {"batch", 4},
+          {"eval_bytes", 65536},
+          {"grad_clip", 1.0},
+          {"stop_on_nonfinite", true},
+          {"save", true},
+          {"curve_every", 0},
+          {"betas", {0.9, 0.999}},
+          {"warmup_steps", 0},
+          {"schedule", "constant"},
+          {"init_std", nullptr},
+          {"checkpoint_minutes", 10}};
 }
 json generate_defaults() {
   return {{"bytes", 32}, {"prime", 8},  {"temperature", 1.0}, {"filter_thres", 0.9},
@@ -154,6 +166,31 @@ json resolve_train(const json& doc, TrainSettings& t) {
   t.curve_every = read_int(train["curve_every"], "train.curve_every", 0);
   train.erase("save");
   train.erase("curve_every");
+  // The recipe: each key is kept only when not at its default, so that the keys of points
+  // recorded before it existed still match.
+  const json& betas = train["betas"];
+  if (!betas.is_array() || betas.size() != 2) {
+    throw ConfigError("train.betas", "expected [beta1, beta2], got " + show(betas));
+  }
+  t.betas.clear();
+  for (size_t i = 0; i < 2; ++i) {
+    const double b = read_number(betas[i], index_path("train.betas", i), false);
+    if (b >= 1) throw ConfigError(index_path("train.betas", i), "expected a value in [0, 1)");
+    t.betas.push_back(b);
+  }
+  if (t.betas == TrainSettings().betas) train.erase("betas");
+  t.warmup_steps = read_int(train["warmup_steps"], "train.warmup_steps", 0);
+  if (t.warmup_steps == 0) train.erase("warmup_steps");
+  t.schedule = read_enum(train["schedule"], "train.schedule", {"constant", "linear", "cosine"});
+  if (t.schedule == "constant") train.erase("schedule");
+  if (train["init_std"].is_null()) {
+    train.erase("init_std");
+  } else {
+    t.init_std = read_number(train["init_std"], "train.init_std", true);
+  }
+  t.checkpoint_minutes =
+      read_number(train["checkpoint_minutes"], "train.checkpoint_minutes", false);
+  train.erase("checkpoint_minutes");
   return train;
 }
 
@@ -283,6 +320,16 @@ RunSettings resolve_run(const json& doc) {
   run["generate"] = resolve_generate(doc, r.generate);
   if (auto ev = resolve_eval(doc, r.eval); !ev.is_null()) run["eval"] = ev;
   return r;
+}
+
+double scheduled_lr(const TrainSettings& train, int64_t step, int64_t total) {
+  const int64_t w = train.warmup_steps;
+  if (step < w) return train.lr * static_cast<double>(step + 1) / static_cast<double>(w);
+  if (train.schedule == "constant" || total <= w) return train.lr;
+  // Decay over steps w .. total - 1, reaching 0 one step after the last.
+  const double f = static_cast<double>(step - w) / static_cast<double>(total - w);
+  if (train.schedule == "linear") return train.lr * (1.0 - f);
+  return train.lr * 0.5 * (1.0 + std::cos(3.14159265358979323846 * f));  // cosine
 }
 
 }  // namespace megabench

@@ -28,7 +28,24 @@ struct TrainSettings {
   bool stop_on_nonfinite = true;  // a NaN / Inf training loss fails the point, naming the step
   bool save = true;               // save the trained weights: OUTDIR/checkpoints/<key>.safetensors
   int64_t curve_every = 0;        // held-out bpb on the training curve every N steps; 0: ~10 times
+  /// AdamW's (beta1, beta2). Default LibTorch's (0.9, 0.999); the paper trains with (0.9, 0.98).
+  std::vector<double> betas = {0.9, 0.999};
+  /// Steps of linear warmup from lr / warmup_steps to lr. Default 0.
+  int64_t warmup_steps = 0;
+  /// After the warmup: "constant" (default), or "linear" / "cosine" decay to 0 at the last step.
+  std::string schedule = "constant";
+  /// Redraw every parameter of rank >= 2 (linear weights, embeddings) from N(0, init_std) before
+  /// training; unset: each model's own initialization.
+  std::optional<double> init_std;
+  /// Save the training state (weights, optimizer, step, random state) every N minutes to
+  /// OUTDIR/checkpoints/<key>.resume.pt, and resume from it when the point runs again; 0: never.
+  /// Never part of the key. Default 10.
+  double checkpoint_minutes = 10;
 };
+
+/// The learning rate of 0-based step `step` of `total` (total 0: unknown, no decay) under the
+/// settings' warmup and schedule.
+double scheduled_lr(const TrainSettings& train, int64_t step, int64_t total);
 
 struct GenerateSettings {
   int64_t bytes = 32;

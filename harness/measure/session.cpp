@@ -6,20 +6,48 @@
 
 namespace megabench {
 
-TrainSession::TrainSession(ByteModel& model, const RunSettings& run)
+TrainSession::TrainSession(ByteModel& model, const RunSettings& run, int64_t total_steps)
     : model_(model),
       device_(run.torch_device()),
       dtype_(run.scalar_type()),
       grad_clip_(run.train.grad_clip),
+      train_(run.train),
+      total_steps_(total_steps),
       stop_on_nonfinite_(run.train.stop_on_nonfinite),
       scaler_(run.scalar_type() == torch::kFloat16) {
   model_.module().train();
   opt_ = std::make_unique<torch::optim::AdamW>(
-      model_.module().parameters(),
-      torch::optim::AdamWOptions(run.train.lr).weight_decay(run.train.weight_decay));
+      model_.module().parameters(), torch::optim::AdamWOptions(run.train.lr)
+                                        .weight_decay(run.train.weight_decay)
+                                        .betas({run.train.betas.at(0), run.train.betas.at(1)}));
+}
+
+double TrainSession::lr() const {
+  return static_cast<const torch::optim::AdamWOptions&>(opt_->param_groups().front().options())
+      .lr();
+}
+
+void TrainSession::save(torch::serialize::OutputArchive& archive) const {
+  torch::serialize::OutputArchive opt;
+  opt_->save(opt);
+  archive.write("optimizer", opt);
+  archive.write("steps", torch::tensor(steps_, torch::kLong));
+}
+
+void TrainSession::load(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive opt;
+  archive.read("optimizer", opt);
+  opt_->load(opt);
+  torch::Tensor steps;
+  archive.read("steps", steps);
+  steps_ = steps.item<int64_t>();
 }
 
 torch::Tensor TrainSession::step(const torch::Tensor& x) {
+  const double lr = scheduled_lr(train_, steps_, total_steps_);
+  for (auto& group : opt_->param_groups()) {
+    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  }
   opt_->zero_grad();
   torch::Tensor loss;
   {

@@ -2,10 +2,16 @@
 // byte on the held-out split. It changes the weights, so it runs after every timed metric. It
 // keeps the training curve (curves/<key>.jsonl), the weights (checkpoints/<key>.safetensors) and
 // a greedy sample (the record's "sample").
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <numeric>
 #include <optional>
 
@@ -28,6 +34,15 @@ torch::Tensor sample_windows(const std::vector<uint8_t>& bytes, int64_t batch, i
       torch::randint(0, static_cast<int64_t>(bytes.size()) - len + 1, {batch}, torch::kLong);
   auto offsets = starts.unsqueeze(1) + torch::arange(len, torch::kLong).unsqueeze(0);  // (B, len)
   return all.index({offsets}).to(torch::kLong);
+}
+
+// train.init_std: every parameter of rank >= 2 (linear weights, embeddings) from N(0, std); the
+// rest (biases, norm gains, start tokens) keeps the model's own initialization.
+void reinitialize(ByteModel& model, double std) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.module().parameters()) {
+    if (p.dim() >= 2) p.normal_(0.0, std);
+  }
 }
 
 // The training steps: train.steps, or as many as train.flop_budget buys at `per_step` FLOPs.
@@ -73,31 +88,161 @@ double quick_held_out_bpb(MetricContext& ctx, const data::ByteData& data, int64_
   return bpb;
 }
 
+// What a training resumes from: OUTDIR/checkpoints/<key>.resume.pt, saved every
+// train.checkpoint_minutes: the weights, the optimizer, the step, the CPU random state (the next
+// windows and dropout masks), the last losses and the curve so far. Written to a temporary file
+// and renamed, so a kill mid-write leaves the previous one.
+class ResumeFile {
+ public:
+  ResumeFile(MetricContext& ctx, int64_t steps)
+      : path_(std::filesystem::path(ctx.out_dir()) / "checkpoints" /
+              (ctx.point().key + ".resume.pt")),
+        steps_(steps),
+        every_s_(ctx.run().train.checkpoint_minutes * 60.0),
+        last_(std::chrono::steady_clock::now()) {}
+
+  bool enabled() const { return every_s_ > 0; }
+  bool due() const {
+    return enabled() &&
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - last_).count() >=
+               every_s_;
+  }
+
+  void save(torch::nn::Module& module, const TrainSession& train, const std::vector<double>& tail,
+            const Curve& curve) {
+    namespace fs = std::filesystem;
+    torch::serialize::OutputArchive a, weights, session;
+    module.save(weights);
+    train.save(session);
+    a.write("model", weights);
+    a.write("session", session);
+    a.write("total_steps", torch::tensor(steps_, torch::kLong));
+    at::Generator gen = at::detail::getDefaultCPUGenerator();  // shares the default state
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      a.write("rng", gen.get_state());
+    }
+    a.write("tail", torch::tensor(tail, torch::kFloat64));
+    ojson rows = curve.rows;
+    const std::string text = rows.dump();
+    a.write("curve", torch::from_blob(const_cast<char*>(text.data()),
+                                      {static_cast<int64_t>(text.size())}, torch::kUInt8)
+                         .clone());
+    fs::create_directories(path_.parent_path());
+    const fs::path tmp = path_.string() + ".tmp";
+    a.save_to(tmp.string());
+    fs::rename(tmp, path_);
+    last_ = std::chrono::steady_clock::now();
+  }
+
+  /// Loads the state into the module and the session when a file for this point exists: the
+  /// step to go on from (0 without one). Throws when the file cannot be read or does not fit.
+  int64_t load(torch::nn::Module& module, TrainSession& train, std::vector<double>& tail,
+               Curve& curve) {
+    if (!std::filesystem::exists(path_)) return 0;
+    torch::serialize::InputArchive a, weights, session;
+    a.load_from(path_.string());
+    torch::Tensor total, rng, losses, rows;
+    a.read("total_steps", total);
+    if (total.item<int64_t>() != steps_) {
+      throw std::runtime_error("it was saved for " + std::to_string(total.item<int64_t>()) +
+                               " steps, this training has " + std::to_string(steps_));
+    }
+    a.read("model", weights);
+    module.load(weights);
+    a.read("session", session);
+    train.load(session);
+    a.read("rng", rng);
+    a.read("tail", losses);
+    a.read("curve", rows);
+    at::Generator gen = at::detail::getDefaultCPUGenerator();  // shares the default state
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rng);
+    }
+    losses = losses.contiguous();
+    tail.assign(losses.data_ptr<double>(), losses.data_ptr<double>() + losses.numel());
+    rows = rows.contiguous();
+    const std::string text(static_cast<const char*>(rows.data_ptr()),
+                           static_cast<size_t>(rows.numel()));
+    curve.rows.clear();
+    for (const auto& r : ojson::parse(text)) curve.rows.push_back(r);
+    return train.steps();
+  }
+
+  /// Moves an unusable file aside (kept for a look), so the next run starts afresh.
+  std::string set_aside() {
+    const auto bad = path_.string() + ".unusable";
+    std::error_code ec;
+    std::filesystem::rename(path_, bad, ec);
+    return bad;
+  }
+  void remove() {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+
+ private:
+  std::filesystem::path path_;
+  int64_t steps_;
+  double every_s_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+// Test hook for the resume test: MEGABENCH_FAULT_KILL_AFTER_STEP=N kills the process with SIGKILL
+// once step N has been taken (and saved, when a save was due), as a power cut would.
+int64_t kill_after_step() {
+  const char* v = std::getenv("MEGABENCH_FAULT_KILL_AFTER_STEP");
+  return v ? std::atoll(v) : -1;
+}
+
 // Trains `steps` steps on random windows; the mean loss of the last 10 steps, in bits per byte.
+// Resumes from the point's resume file when there is one.
 double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps,
                  double flops_per_step, int64_t predicted, Curve& curve) {
-  ByteModel& model = ctx.model();
-  const int64_t B = ctx.run().train.batch, T = model.seq_len();
-  model.module().train();
-  TrainSession train(model, ctx.run());
+  ByteModel* model = &ctx.model();
+  const int64_t B = ctx.run().train.batch, T = model->seq_len();
   const int64_t every = ctx.run().train.curve_every;
   curve.every = every > 0 ? every : std::max<int64_t>(1, steps / 10);
   const int64_t stride = std::max<int64_t>(1, steps / 1000);  // at most ~1000 rows a curve
   std::vector<double> tail;
-  for (int64_t s = 0; s < steps; ++s) {
+  ResumeFile resume(ctx, steps);
+  model->module().train();
+  auto train = std::make_unique<TrainSession>(*model, ctx.run(), steps);
+  int64_t start = 0;
+  try {
+    start = resume.load(model->module(), *train, tail, curve);
+    if (start > 0) ctx.record().extra["resumed_from_step"] = start;
+  } catch (const std::exception& e) {
+    const std::string bad = resume.set_aside();
+    ctx.record().warnings.push_back("resume: cannot resume from the saved state (" +
+                                    std::string(e.what()) + "); moved to " + bad +
+                                    ", trained from step 0");
+    model = &ctx.fresh_model();  // the weights may be half loaded: start again from the seed
+    if (ctx.run().train.init_std) reinitialize(*model, *ctx.run().train.init_std);
+    model->module().train();
+    train = std::make_unique<TrainSession>(*model, ctx.run(), steps);
+    tail.clear();
+    curve.rows.clear();
+  }
+  const int64_t kill_after = kill_after_step();
+  for (int64_t s = start; s < steps; ++s) {
     auto x = sample_windows(data.train, B, T).to(ctx.device());
     // A NaN / Inf loss fails the point in the session, naming the step (unless
     // train.stop_on_nonfinite is false: then the figures become null with a warning).
-    const double v = train.step(x).item<double>();
+    const double v = train->step(x).item<double>();
     tail.push_back(v);
     if (tail.size() > 10) tail.erase(tail.begin());
     const bool held_out = (s + 1) % curve.every == 0 || s + 1 == steps;
-    if (!held_out && (s + 1) % stride != 0) continue;
-    ojson row = {{"step", s + 1},
-                 {"train_flops", flops_per_step * static_cast<double>(s + 1)},
-                 {"train_loss_bpb", v / std::log(2.0)}};
-    if (held_out) row["held_out_bpb"] = quick_held_out_bpb(ctx, data, predicted);
-    curve.rows.push_back(std::move(row));
+    if (held_out || (s + 1) % stride == 0) {
+      ojson row = {{"step", s + 1},
+                   {"train_flops", flops_per_step * static_cast<double>(s + 1)},
+                   {"train_loss_bpb", v / std::log(2.0)}};
+      if (held_out) row["held_out_bpb"] = quick_held_out_bpb(ctx, data, predicted);
+      curve.rows.push_back(std::move(row));
+    }
+    if (resume.due() && s + 1 < steps) resume.save(model->module(), *train, tail, curve);
+    if (s + 1 == kill_after) std::raise(SIGKILL);
   }
   return std::accumulate(tail.begin(), tail.end(), 0.0) / static_cast<double>(tail.size()) /
          std::log(2.0);
@@ -172,6 +317,7 @@ void keep_training(MetricContext& ctx, const data::ByteData& data, const Curve& 
 
 void run_bpb(MetricContext& ctx) {
   ByteModel& model = ctx.fresh_model();
+  if (ctx.run().train.init_std) reinitialize(model, *ctx.run().train.init_std);
   const auto& data = data::load_cached(ctx.run().data);
   ctx.record().extra["data"] = data.info;
   const int64_t T = model.seq_len(), B = ctx.run().train.batch;
@@ -198,6 +344,7 @@ void run_bpb(MetricContext& ctx) {
   m["train_bpb_final"] = final_bpb;
   held_out_bpb(ctx, data, predicted);
   keep_training(ctx, data, curve);
+  ResumeFile(ctx, steps).remove();  // the training is over: its weights are in the checkpoint
 }
 
 }  // namespace
