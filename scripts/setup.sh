@@ -2,6 +2,8 @@
 # Installs what megabench needs on a Debian 12 machine; does nothing slow when all is present.
 #   scripts/setup.sh              Debian packages + LibTorch (PyPI torch wheel, pinned) + check tools
 #   scripts/setup.sh --reference  also the Python reference packages (fixtures, side-by-side benchmarks)
+#   scripts/setup.sh --corpora    also the campaign's corpora: their Debian packages, then
+#                                 scripts/prepare_corpora.py into ./corpora (text 25 MB, code 53 MB)
 # Env: MEGABENCH_PYTHON  a python3 whose torch to use (default: python3, else a venv under ~/.cache/megabench)
 #      MEGABENCH_OFFLINE=1 no network: report missing packages instead of installing them
 set -euo pipefail
@@ -16,16 +18,20 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv 
               clang-format  # scripts/check_format.sh (version 14 on Debian 12)
               clang libfuzzer-14-dev  # scripts/fuzz.sh (libFuzzer targets in tests/fuzz)
               chromium)  # the HTML report's rendering test (headless)
+CORPUS_PACKAGES=(bible-kjv python3.11-doc perl-doc debian-reference-en gnu-standards)
 VENV="${HOME}/.cache/megabench/venv"
 
 want_ref=0
+want_corpora=0
 for a in "$@"; do
   case "$a" in
     --reference) want_ref=1 ;;
-    -h|--help) sed -n 2,5p "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown argument '$a' (expected --reference)" >&2; exit 2 ;;
+    --corpora) want_corpora=1 ;;
+    -h|--help) sed -n 2,7p "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument '$a' (expected --reference or --corpora)" >&2; exit 2 ;;
   esac
 done
+[ $want_corpora = 1 ] && APT_PACKAGES+=("${CORPUS_PACKAGES[@]}")
 
 say() { echo "[setup] $*"; }
 sudo_if() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -94,3 +100,13 @@ mkdir -p "${HOME}/.cache/megabench"
 "$PY" -c "import torch; print(torch.utils.cmake_prefix_path)" > "${HOME}/.cache/megabench/torch_prefix"
 echo "$PY" > "${HOME}/.cache/megabench/python"
 say "LibTorch: $(cat "${HOME}/.cache/megabench/torch_prefix")"
+
+if [ $want_corpora = 1 ]; then
+  cd "$(dirname "${BASH_SOURCE[0]}")/.."
+  if [ -f corpora/MANIFEST.json ]; then
+    say "corpora present (delete ./corpora to rebuild)"
+  else
+    say "preparing the corpora in ./corpora"
+    "$PY" scripts/prepare_corpora.py --out corpora
+  fi
+fi

@@ -10,6 +10,8 @@
 
 #include "harness/api/registry.h"
 #include "harness/cli/run.h"
+#include "harness/config/expand.h"
+#include "harness/config/experiment.h"
 #include "harness/config/run_settings.h"
 #include "harness/io/safetensors.h"
 #include "harness/measure/session.h"
@@ -189,4 +191,31 @@ TEST_CASE("a training killed mid-way resumes from its saved state to the uninter
   CHECK(c["warnings"].dump().find("cannot resume") != std::string::npos);
   CHECK(fs::exists(dir2 + "/out/checkpoints/" + key + ".resume.pt.unusable"));
   CHECK(c["metrics"]["train_bpb_final"].get<double>() > 0);
+}
+
+TEST_CASE("a model entry's train settings replace the experiment's for its points",
+          "[train][config]") {
+  json doc = base_doc({{"steps", 4}, {"lr", 1e-3}});
+  doc["models"].push_back({{"name", "transformer"},
+                           {"label", "fast"},
+                           {"config", doc["models"][0]["config"]},
+                           {"train", {{"lr", 3e-3}, {"warmup_steps", 2}}}});
+  const auto points = megabench::expand(megabench::parse_experiment(doc));
+  REQUIRE(points.size() == 2);
+  CHECK(points[0].run.train.lr == 1e-3);
+  CHECK(points[0].run.train.warmup_steps == 0);
+  CHECK(points[1].run.train.lr == 3e-3);
+  CHECK(points[1].run.train.warmup_steps == 2);
+  CHECK(points[1].run.train.steps == 4);  // the rest is the experiment's
+  CHECK(points[0].key != points[1].key);
+  // A sweep axis overrides both.
+  doc["sweep"] = {{"grid", {{"train.lr", {2e-3}}}}};
+  for (const auto& p : megabench::expand(megabench::parse_experiment(doc)))
+    CHECK(p.run.train.lr == 2e-3);
+  doc.erase("sweep");
+  doc["models"][1]["train"]["lr"] = -1;
+  CHECK_THROWS_WITH(megabench::expand(megabench::parse_experiment(doc)),
+                    Catch::Contains("models[1] (its train settings): train.lr"));
+  doc["models"][1]["train"] = 3;
+  CHECK_THROWS_WITH(megabench::parse_experiment(doc), Catch::Contains("models[1].train"));
 }

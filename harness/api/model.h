@@ -70,6 +70,13 @@ class ByteModel {
                                  const SamplingOptions& opts) = 0;
 
   virtual ParamCount params() const = 0;
+
+  /// Models that learn by counting (the n-gram baseline) instead of by gradient steps: fit()
+  /// counts the training split, and the bpb metric takes no steps. Default: a gradient model.
+  virtual bool learns_by_counting() const { return false; }
+  virtual void fit(const std::vector<uint8_t>& /*train*/) {
+    throw std::logic_error("fit: this model learns by gradient steps");
+  }
 };
 
 /// The ByteModel of a module that predicts every byte from a start token, as the byte Transformer

@@ -74,6 +74,7 @@ Point make_point(const Experiment& exp, size_t m, const Combo& combo) {
   p.name = entry.label;
   json config = entry.config;
   json rundoc = exp.run.resolved;  // run settings re-resolved after run-level axes
+  for (const auto& [k, v] : entry.train.items()) rundoc["train"][k] = v;  // the entry's own
   std::vector<std::string> provenance;
   for (const auto& [axis, i] : combo) {
     const json& v = axis->values[i];
@@ -83,7 +84,12 @@ Point make_point(const Experiment& exp, size_t m, const Combo& combo) {
     provenance.push_back(index_path(axis->source, i));
   }
   try {
-    p.run = resolve_run(rundoc);
+    try {
+      p.run = resolve_run(rundoc);
+    } catch (const ConfigError& e) {
+      if (entry.train.empty()) throw;
+      throw ConfigError("models[" + std::to_string(m) + "] (its train settings)", e.what());
+    }
     // Not in the resolved settings (they never change a key): the experiment's own.
     p.run.train.save = exp.run.train.save;
     p.run.train.curve_every = exp.run.train.curve_every;

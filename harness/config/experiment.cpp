@@ -28,7 +28,7 @@ void check_model_value(const ModelSpec& spec, const std::string& key, const json
 
 ModelEntry parse_model(const json& m, const std::string& path) {
   expect_object(m, path);
-  check_keys(m, path, {"name", "label", "config"});
+  check_keys(m, path, {"name", "label", "config", "train"});
   if (!m.contains("name")) {
     throw ConfigError(child(path, "name"),
                       "missing required key; expected a registered model name");
@@ -43,6 +43,8 @@ ModelEntry parse_model(const json& m, const std::string& path) {
   }
   e.label = m.contains("label") ? read_string(m["label"], child(path, "label")) : e.name;
   e.config = m.value("config", json::object());
+  e.train = m.value("train", json::object());
+  expect_object(e.train, child(path, "train"));
   const std::string cpath = child(path, "config");
   expect_object(e.config, cpath);
   const auto& spec = Registry::instance().get(e.name);

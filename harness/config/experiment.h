@@ -23,6 +23,7 @@ struct ModelEntry {
   std::string name;   // registry name
   std::string label;  // name in point names; default: name
   json config;        // the base config as written (validated against the spec's options)
+  json train;         // this entry's "train" settings over the experiment's (e.g. its own lr)
 };
 
 struct Axis {

@@ -95,22 +95,31 @@ std::vector<std::string> resolve_metrics(const json& doc) {
 // on unused keys.
 json resolve_data(const json& doc, data::DataSpec& spec) {
   json data = merge_section(doc.value("data", json()), data_defaults(), "data");
-  spec.source = read_enum(data["source"], "data.source", {"random", "file", "builtin"});
+  spec.source = read_enum(data["source"], "data.source", {"random", "file", "builtin", "dir"});
   auto only_for = [&](const char* key, const char* src) {
     if (!data[key].is_null() && spec.source != src) {
       throw ConfigError(std::string("data.") + key, std::string("only applies to source \"") + src +
                                                         "\", not \"" + spec.source + "\"");
     }
   };
-  only_for("path", "file");
+  if (!data["path"].is_null() && spec.source != "file" && spec.source != "dir") {
+    throw ConfigError("data.path",
+                      "only applies to sources \"file\" and \"dir\", not \"" + spec.source + "\"");
+  }
   only_for("corpus", "builtin");
   only_for("bytes", "random");
-  if (spec.source == "file") {
+  if (spec.source == "file" || spec.source == "dir") {
     if (data["path"].is_null()) {
-      throw ConfigError("data.path",
-                        "missing required key for source \"file\"; expected a file path");
+      throw ConfigError("data.path", "missing required key for source \"" + spec.source +
+                                         "\"; expected a " +
+                                         (spec.source == "file" ? "file" : "folder") + " path");
     }
     spec.path = read_string(data["path"], "data.path");
+    if (spec.source == "dir" && !data["held_out_fraction"].is_null()) {
+      throw ConfigError(
+          "data.held_out_fraction",
+          "a folder of documents has a fixed split (every 10th document is held out)");
+    }
   } else if (spec.source == "builtin") {
     if (data["corpus"].is_null()) {
       throw ConfigError("data.corpus",
@@ -125,7 +134,7 @@ json resolve_data(const json& doc, data::DataSpec& spec) {
     if (data["bytes"].is_null()) data["bytes"] = 1 << 20;
     spec.bytes = read_int(data["bytes"], "data.bytes", 1024);
   }
-  if (spec.source != "builtin") {
+  if (spec.source == "file" || spec.source == "random") {
     if (data["held_out_fraction"].is_null()) data["held_out_fraction"] = 0.1;
     spec.held_out_fraction = read_number(data["held_out_fraction"], "data.held_out_fraction", true);
     if (spec.held_out_fraction >= 1) {

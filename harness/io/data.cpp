@@ -106,12 +106,31 @@ std::vector<std::string> corpus_files(const std::string& corpus) {
   return files;
 }
 
+std::vector<std::string> folder_documents(const std::string& dir) {
+  if (!fs::is_directory(dir)) {
+    throw std::runtime_error("data.path: no such folder '" + dir +
+                             "' (scripts/prepare_corpora.py builds the campaign's corpora)");
+  }
+  std::vector<std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    const auto name = e.path().filename().string();
+    if (e.is_regular_file() && !name.empty() && name[0] != '.') files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.size() < 10) {
+    throw std::runtime_error("data.path: the folder '" + dir + "' holds " +
+                             std::to_string(files.size()) +
+                             " documents; expected at least 10 (every 10th is held out)");
+  }
+  return files;
+}
+
 json DataSpec::to_json() const {
   json j = {{"source", source}};
-  if (source == "file") j["path"] = path;
+  if (source == "file" || source == "dir") j["path"] = path;
   if (source == "builtin") j["corpus"] = corpus;
   if (source == "random") j["bytes"] = bytes;
-  if (source != "builtin") j["held_out_fraction"] = held_out_fraction;
+  if (source == "file" || source == "random") j["held_out_fraction"] = held_out_fraction;
   j["seed"] = seed;
   return j;
 }
@@ -129,19 +148,19 @@ ByteData load(const DataSpec& s) {
     std::vector<uint8_t> all(static_cast<size_t>(s.bytes));
     for (auto& b : all) b = static_cast<uint8_t>(rng() & 0xff);
     split_by_fraction(d, std::move(all), s.held_out_fraction);
-  } else if (s.source == "builtin") {
-    auto files = corpus_files(s.corpus);
+  } else if (s.source == "builtin" || s.source == "dir") {
+    auto files = s.source == "dir" ? folder_documents(s.path) : corpus_files(s.corpus);
     for (size_t i = 0; i < files.size(); ++i) {
       auto bytes = read_file(files[i]);
       auto& dst = i % 10 == 9 ? d.held_out : d.train;
       if (i % 10 == 9) d.held_out_docs.push_back(static_cast<int64_t>(d.held_out.size()));
       dst.insert(dst.end(), bytes.begin(), bytes.end());
     }
-    d.info["corpus"] = s.corpus;
-    d.info["path"] = fs::path(files[0]).parent_path().string();
+    if (s.source == "builtin") d.info["corpus"] = s.corpus;
+    d.info["path"] = s.source == "dir" ? s.path : fs::path(files[0]).parent_path().string();
     d.info["files"] = files.size();
   } else {
-    throw std::invalid_argument("data.source: expected one of random, file, builtin, got \"" +
+    throw std::invalid_argument("data.source: expected one of random, file, builtin, dir, got \"" +
                                 s.source + "\"");
   }
   d.info["train_bytes"] = d.train.size();

@@ -4,8 +4,10 @@
 //   "code": the CPython standard library's top-level *.py files (/usr/lib/python3.X, highest X)
 //   "text": the English fortune-cookie collections of the Debian package `fortunes`
 //           (/usr/share/games/fortunes, plain text files without the .dat/.u8 index files)
+// Or a folder of documents ("dir", e.g. the campaign's corpora that scripts/prepare_corpora.py
+// builds): every regular file below it, one document each (names starting with '.' skipped).
 // Files are read in sorted order; every 10th file (index % 10 == 9) is held out, so the split is
-// fixed. File and random data hold out their last `held_out_fraction` of bytes.
+// fixed and by document. File and random data hold out their last `held_out_fraction` of bytes.
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -18,8 +20,8 @@ using json = nlohmann::json;
 /// The resolved "data" run settings (experiments/README.md); config/run_settings.cpp validates
 /// them and fills the defaults.
 struct DataSpec {
-  std::string source = "random";   // "random" | "file" | "builtin"
-  std::string path;                // source "file"
+  std::string source = "random";   // "random" | "file" | "builtin" | "dir"
+  std::string path;                // sources "file" and "dir"
   std::string corpus;              // source "builtin": "code" | "text"
   int64_t bytes = 1 << 20;         // source "random"
   double held_out_fraction = 0.1;  // sources "random" and "file"
@@ -32,7 +34,7 @@ struct ByteData {
   std::vector<uint8_t> train;
   std::vector<uint8_t> held_out;
   /// Where each document of held_out starts (0 first), for sources with document boundaries
-  /// (builtin: one document per file); empty for sources without them (file, random).
+  /// (builtin and dir: one document per file); empty for sources without them (file, random).
   std::vector<int64_t> held_out_docs;
   json
       info;  // {"source", "path"|"corpus", "files", "train_bytes", "held_out_bytes", "fingerprint"}
@@ -44,6 +46,8 @@ ByteData load(const DataSpec& spec);
 
 /// The sorted files of a built-in corpus ("code" or "text"); throws when none is found.
 std::vector<std::string> corpus_files(const std::string& corpus);
+/// The sorted documents of a folder (source "dir"); throws when it is missing or holds < 10.
+std::vector<std::string> folder_documents(const std::string& dir);
 
 /// Same as load(), memoised by the settings (points of one sweep share their data).
 const ByteData& load_cached(const DataSpec& spec);

@@ -226,11 +226,14 @@ double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps,
     curve.rows.clear();
   }
   const int64_t kill_after = kill_after_step();
+  double step_s = 0;  // the steps' own time: sampling, forward, backward, optimizer
   for (int64_t s = start; s < steps; ++s) {
+    const auto t0 = std::chrono::steady_clock::now();
     auto x = sample_windows(data.train, B, T).to(ctx.device());
     // A NaN / Inf loss fails the point in the session, naming the step (unless
     // train.stop_on_nonfinite is false: then the figures become null with a warning).
     const double v = train->step(x).item<double>();
+    step_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tail.push_back(v);
     if (tail.size() > 10) tail.erase(tail.begin());
     const bool held_out = (s + 1) % curve.every == 0 || s + 1 == steps;
@@ -243,6 +246,15 @@ double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps,
     }
     if (resume.due() && s + 1 < steps) resume.save(model->module(), *train, tail, curve);
     if (s + 1 == kill_after) std::raise(SIGKILL);
+  }
+  // Training throughput of the steps this run took, against the calibrated matmul peak.
+  if (steps > start && step_s > 0) {
+    auto& m = ctx.metrics();
+    const double achieved = flops_per_step * static_cast<double>(steps - start) / step_s;
+    m["train_s"] = step_s;
+    m["train_flops_per_s"] = achieved;
+    m["train_flops_utilization"] =
+        achieved / matmul_peak(ctx.calibration(), ctx.device(), ctx.dtype());
   }
   return std::accumulate(tail.begin(), tail.end(), 0.0) / static_cast<double>(tail.size()) /
          std::log(2.0);
@@ -315,6 +327,28 @@ void keep_training(MetricContext& ctx, const data::ByteData& data, const Curve& 
   }
 }
 
+// A model that learns by counting (the n-gram baseline): fit on the training split, no steps and
+// no training FLOPs, then the same held-out scoring and sample as any model. Nothing to save but
+// the counts, which are rebuilt from the data in seconds.
+void fit_and_score(MetricContext& ctx, const data::ByteData& data) {
+  ByteModel& model = ctx.model();
+  const auto t0 = std::chrono::steady_clock::now();
+  model.fit(data.train);
+  auto& m = ctx.metrics();
+  m["train_steps"] = 0;
+  m["train_flops"] = 0;
+  m["train_bpb_final"] = nullptr;
+  m["fit_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  m["stored_counts"] = model.params().groups.empty() ? 0 : model.params().groups[0].second;
+  held_out_bpb(ctx, data, model.seq_len());
+  EvalScope scope(model, ctx.run());
+  try {
+    ctx.record().extra["sample"] = greedy_sample(model, data, ctx.device());
+  } catch (const std::exception& e) {
+    ctx.record().warnings.push_back(std::string("sample: ") + e.what());
+  }
+}
+
 void run_bpb(MetricContext& ctx) {
   ByteModel& model = ctx.fresh_model();
   if (ctx.run().train.init_std) reinitialize(model, *ctx.run().train.init_std);
@@ -325,6 +359,7 @@ void run_bpb(MetricContext& ctx) {
     throw std::runtime_error("bpb: the training split has " + std::to_string(data.train.size()) +
                              " bytes, fewer than one window of " + std::to_string(T));
   }
+  if (model.learns_by_counting()) return fit_and_score(ctx, data);
   const double train_per_byte = ctx.spec().flops ? 3 * ctx.flops().total() : 0;
   // The analytical FLOPs are per predicted byte, and a window of T predicts `predicted` bytes
   // (T, except for models that predict only part of it, like Perceiver AR's latents).

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Writes the reproduction campaign's compute-matched bpb experiments (issue: campaign 2, part 1).
+
+    scripts/campaign_plan.py lr                      # experiments/campaign_lr.json
+    scripts/campaign_plan.py budgets [--lr-from DIR] # experiments/campaign_bpb_{text,code}.json
+    scripts/campaign_plan.py ngram                   # experiments/campaign_ngram.json
+
+One rule sizes every model: at a training budget C (FLOPs, counted by `megabench flops`), each
+family takes the size whose compute-matched run sees about 20 bytes per non-embedding parameter
+(bytes = steps x batch x window, steps = C / training FLOPs per step). Shapes follow fixed ratios:
+
+  transformer   width d = 32 L, L layers, heads of 32
+  megabyte      the paper's ratios: patch 8, global width 2d over local width d, L layers each,
+                learned positions (pos_emb), heads of 32
+  megabyte_paper  the same shapes with "formulation": "paper" (Eq. 1-6)
+  perceiver_ar  width d = 32 L, L latent layers, 1/8 of the window as latents (the paper's 1024 of
+                8192)
+
+Every model sees the same bytes per step (8 windows of 2048 bytes) and the same recipe: AdamW
+(0.9, 0.98), clip 1, weight decay 0.1, warmup 10% of the steps then linear decay to 0, init
+N(0, 0.006), dropout 0 (Appendix A's runs are far larger: at this scale no model overfits one
+pass). The learning rate comes from the sweep at the smallest budget (`lr`), carried up by
+`budgets --lr-from results/campaign_lr`; its choice is written into each experiment's description.
+"""
+import argparse
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BINARY = ROOT / "build" / "default" / "megabench"
+WINDOW, BATCH, BYTES_PER_PARAM = 2048, 8, 20
+BUDGETS = [1e12, 1e13, 1e14]
+LRS = [5e-4, 1.5e-3, 4.5e-3]
+FAMILIES = ["transformer", "megabyte", "megabyte_paper", "perceiver_ar"]
+RECIPE = {"betas": [0.9, 0.98], "grad_clip": 1.0, "weight_decay": 0.1, "schedule": "linear",
+          "init_std": 0.006, "batch": BATCH, "eval_bytes": 262144, "checkpoint_minutes": 10}
+
+
+def config(family, L):
+    d = 32 * L
+    if family == "transformer":
+        return "transformer", {"dim": d, "depth": L, "heads": L, "dim_head": 32,
+                               "seq_len": WINDOW, "attention": "sdpa"}
+    if family == "megabyte":
+        return "megabyte", {"dim": [2 * d, d], "depth": [L, L], "heads": L, "dim_head": 32,
+                            "seq_len": WINDOW, "patch": 8, "pos_emb": True, "attention": "sdpa"}
+    if family == "megabyte_paper":
+        return "megabyte", {"dim": [2 * d, d], "depth": [L, L], "dim_head": 32, "seq_len": WINDOW,
+                            "patch": 8, "formulation": "paper", "attention": "sdpa"}
+    if family == "perceiver_ar":
+        return "perceiver_ar", {"dim": d, "depth": L, "heads": L, "dim_head": 32,
+                                "seq_len": WINDOW, "num_latents": WINDOW // 8}
+    raise ValueError(family)
+
+
+def counts(model, cfg):
+    out = subprocess.run([str(BINARY), "flops", model, "--config", json.dumps(cfg), "--json"],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"campaign_plan: megabench flops {model} failed: {out.stdout}{out.stderr}")
+    row = json.loads(out.stdout)[0]
+    predicted = cfg.get("num_latents", WINDOW)  # bytes a window predicts (Perceiver AR: latents)
+    return row["flops_train_per_byte"] * BATCH * predicted, row["params_non_embedding"]
+
+
+def size(family, budget):
+    """The size whose compute-matched run sees closest to 20 bytes per parameter (log scale)."""
+    best = None
+    for L in range(1, 13):
+        model, cfg = config(family, L)
+        per_step, params = counts(model, cfg)
+        steps = int(budget // per_step)
+        if steps < 20:
+            break
+        ratio = steps * BATCH * WINDOW / params
+        score = abs(math.log(ratio / BYTES_PER_PARAM))
+        if best is None or score < best["score"]:
+            best = {"family": family, "L": L, "model": model, "config": cfg, "steps": steps,
+                    "params": params, "bytes_per_param": ratio, "score": score}
+    if best is None:
+        sys.exit(f"campaign_plan: {family} gets under 20 steps at {budget:g} FLOPs")
+    return best
+
+
+def entry(s, lr, tag=""):
+    c = dict(s["config"])
+    return {"name": s["model"], "label": f"{s['family']}{tag}", "config": c,
+            "train": {"lr": lr, "warmup_steps": max(1, s["steps"] // 10)}}
+
+
+def experiment(name, description, models, budget, seeds, data):
+    return {"name": name, "description": description, "models": models,
+            "sweep": {"grid": {"seed": seeds}},
+            "metrics": ["params", "flops", "bpb"], "device": "cpu", "dtype": "float32",
+            "threads": 2, "data": data,
+            "train": dict(RECIPE, flop_budget=budget),
+            "report": {"columns": ["params_non_embedding", "train_steps", "train_flops",
+                                   "train_flops_utilization", "train_bpb_final", "bpb"]}}
+
+
+def write(path, doc):
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def best_lrs(results_dir):
+    best = {}
+    for line in (Path(results_dir) / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r.get("type") != "point" or r.get("status") != "ok" or r["metrics"].get("bpb") is None:
+            continue
+        family = r["label"].split("@")[0]
+        lr = r["config"]["run"]["train"]["lr"]
+        if family not in best or r["metrics"]["bpb"] < best[family][1]:
+            best[family] = (lr, r["metrics"]["bpb"])
+    missing = [f for f in FAMILIES if f not in best]
+    if missing:
+        sys.exit(f"campaign_plan: the LR sweep in {results_dir} has no result for {missing}")
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("what", choices=["lr", "budgets", "ngram"])
+    ap.add_argument("--lr-from", help="results folder of the LR sweep (budgets)")
+    a = ap.parse_args()
+    text = {"source": "dir", "path": "corpora/text"}
+    code = {"source": "dir", "path": "corpora/code"}
+    if a.what == "ngram":
+        doc = {"name": "campaign_ngram",
+               "description": "Reference rows: byte n-grams (interpolated modified Kneser-Ney, "
+                              "orders 1-6) counted on each corpus's training documents and scored "
+                              "on its held-out documents, as every campaign model is.",
+               "models": [{"name": "ngram", "config": {"seq_len": WINDOW}}],
+               "sweep": {"grid": {"ngram.order": [1, 2, 3, 4, 5, 6],
+                                  "data.path": ["corpora/text", "corpora/code"]}},
+               "metrics": ["bpb"], "device": "cpu", "threads": 2,
+               "data": {"source": "dir", "path": "corpora/text"},
+               "train": {"eval_bytes": RECIPE["eval_bytes"]}}
+        return write(ROOT / "experiments" / "campaign_ngram.json", doc)
+    if a.what == "lr":
+        models = []
+        for f in FAMILIES:
+            s = size(f, BUDGETS[0])
+            for lr in LRS:
+                models.append(entry(s, lr, f"@lr={lr:g}"))
+        doc = experiment(
+            "campaign_lr",
+            f"The learning-rate sweep of the compute-matched bpb curve: every family at the "
+            f"smallest budget ({BUDGETS[0]:g} training FLOPs), sized by the campaign's rule "
+            f"(scripts/campaign_plan.py), at lr {LRS}, one seed, on the text corpus. The best lr "
+            f"of each family is carried up to every budget and both corpora.",
+            models, BUDGETS[0], [0], text)
+        return write(ROOT / "experiments" / "campaign_lr.json", doc)
+    if not a.lr_from:
+        sys.exit("campaign_plan: budgets needs --lr-from (the LR sweep's results folder)")
+    lrs = best_lrs(a.lr_from)
+    chosen = ", ".join(f"{f} {lrs[f][0]:g} ({lrs[f][1]:.3f} bpb)" for f in FAMILIES)
+    for corpus, data in (("text", text), ("code", code)):
+        for budget in BUDGETS:
+            seeds = [0, 1] if budget == BUDGETS[-1] else [0, 1, 2]
+            sized = [size(f, budget) for f in FAMILIES]
+            models = [entry(s, lrs[s["family"]][0]) for s in sized]
+            shapes = "; ".join(f"{s['family']} L={s['L']} ({s['params']} params, {s['steps']} "
+                               f"steps, {s['bytes_per_param']:.1f} bytes/param)" for s in sized)
+            doc = experiment(
+                f"campaign_bpb_{corpus}_{budget:.0e}".replace("+", ""),
+                f"Compute-matched bpb at {budget:g} training FLOPs on the {corpus} corpus "
+                f"(corpora/MANIFEST.json), seeds {seeds}. Sizes by the campaign's rule: {shapes}. "
+                f"Learning rates from the sweep at {BUDGETS[0]:g}: {chosen}.",
+                models, budget, seeds, data)
+            write(ROOT / "experiments" / f"{doc['name']}.json", doc)
+
+
+if __name__ == "__main__":
+    main()
