@@ -66,9 +66,17 @@ void RotaryEmbeddingImpl::reset() {
 }
 
 torch::Tensor RotaryEmbeddingImpl::forward(int64_t n, int64_t start) {
-  auto t = torch::arange(start, start + n, inv_freq.options());
-  auto freqs = torch::outer(t, inv_freq);  // (n, dim/2)
-  return torch::cat({freqs, freqs}, -1);   // (n, dim)
+  auto freq = inv_freq;
+  if (freq.scalar_type() == torch::kBFloat16 || freq.scalar_type() == torch::kHalf) {
+    // Weights cast to 16 bits for inference: the angles stay float32, from the exact frequencies
+    // (a position times a rounded frequency is off by radians at long contexts).
+    auto exponent = torch::arange(0, options.dim(), 2, freq.options().dtype(torch::kFloat32)) /
+                    static_cast<double>(options.dim());
+    freq = 1.0 / torch::pow(options.theta(), exponent);
+  }
+  auto t = torch::arange(start, start + n, freq.options());
+  auto freqs = torch::outer(t, freq);     // (n, dim/2)
+  return torch::cat({freqs, freqs}, -1);  // (n, dim)
 }
 
 static torch::Tensor rotate_half(const torch::Tensor& x) {

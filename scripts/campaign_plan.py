@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "build" / "default" / "megabench"
 WINDOW, BATCH, BYTES_PER_PARAM = 2048, 8, 20
 BUDGETS = [1e12, 1e13, 1e14]
-LRS = [5e-4, 1.5e-3, 4.5e-3]
+LRS = [5e-4, 1.5e-3, 4.5e-3, 1.35e-2]
 FAMILIES = ["transformer", "megabyte", "megabyte_paper", "perceiver_ar"]
 RECIPE = {"betas": [0.9, 0.98], "grad_clip": 1.0, "weight_decay": 0.1, "schedule": "linear",
           "init_std": 0.006, "batch": BATCH, "eval_bytes": 262144, "checkpoint_minutes": 10}

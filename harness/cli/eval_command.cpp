@@ -12,18 +12,20 @@
 #include "harness/cli/commands.h"
 #include "harness/cli/model_commands.h"
 #include "harness/measure/held_out.h"
+#include "harness/measure/precision.h"
 
 namespace megabench {
 namespace {
 
 struct EvalArgs {
-  std::string checkpoint, data;
+  std::string checkpoint, data, weights = "float32";
   std::vector<std::string> modes;
   bool per_document = false, as_json = false;
   int64_t bytes = 65536, batch = 4;
 };
 
-// "text" | "code" (the built-in corpora), "random", or "file:PATH".
+// "text" | "code" (the built-in corpora), "random", "file:PATH" or "dir:PATH" (a folder of
+// documents).
 data::DataSpec data_spec(const std::string& source) {
   data::DataSpec spec;
   if (source == "text" || source == "code") {
@@ -34,9 +36,12 @@ data::DataSpec data_spec(const std::string& source) {
   } else if (source.rfind("file:", 0) == 0 && source.size() > 5) {
     spec.source = "file";
     spec.path = source.substr(5);
+  } else if (source.rfind("dir:", 0) == 0 && source.size() > 4) {
+    spec.source = "dir";
+    spec.path = source.substr(4);
   } else {
-    throw std::invalid_argument("--data: expected text, code, random or file:PATH, got '" + source +
-                                "'");
+    throw std::invalid_argument(
+        "--data: expected text, code, random, file:PATH or dir:PATH, got '" + source + "'");
   }
   return spec;
 }
@@ -49,6 +54,7 @@ void run_eval(const EvalArgs& a) {
   const auto spec = data_spec(a.data);
   const data::ByteData data = data::load(spec);
   LoadedModel m = load_checkpoint_model(a.checkpoint);
+  cast_inference_weights(m.model->module(), a.weights);
   torch::NoGradGuard no_grad;
   const torch::Device cpu(torch::kCPU);
   const int64_t T = m.model->seq_len();
@@ -60,7 +66,8 @@ void run_eval(const EvalArgs& a) {
   const int64_t predicted = m.model->byte_nll(window).size(1);
   const HeldOutScores s =
       score_held_out(*m.model, data, ev, a.bytes, a.batch, predicted, cpu, spec.source);
-  json out = {{"checkpoint", a.checkpoint}, {"model", m.name}, {"data", data.info}};
+  json out = {
+      {"checkpoint", a.checkpoint}, {"model", m.name}, {"data", data.info}, {"weights", a.weights}};
   for (size_t i = 0; i < s.modes.size(); ++i) {
     out["modes"].push_back({{"mode", s.modes[i]},
                             {"bpb", s.results[i].bpb()},
@@ -89,7 +96,11 @@ void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "eval", "Held-out bits per byte of a checkpoint on a data source, in any eval mode");
   cmd->add_option("--checkpoint", a->checkpoint, "model checkpoint (.safetensors)")->required();
-  cmd->add_option("--data", a->data, "text | code (built-in corpora) | random | file:PATH")
+  cmd->add_option("--weights", a->weights,
+                  "float32 (default) or bfloat16: the weights cast to bf16, no fp32 copy")
+      ->check(CLI::IsMember({"float32", "bfloat16"}));
+  cmd->add_option("--data", a->data,
+                  "text | code (built-in corpora) | random | file:PATH | dir:PATH")
       ->required();
   cmd->add_option("--mode", a->modes,
                   "basic | sliding | strided | sliding+strided (repeatable; default basic)")

@@ -33,7 +33,7 @@ json train_defaults() {
 }
 json generate_defaults() {
   return {{"bytes", 32}, {"prime", 8},  {"temperature", 1.0}, {"filter_thres", 0.9},
-          {"warmup", 1}, {"repeat", 3}, {"uncached", true}};
+          {"warmup", 1}, {"repeat", 3}, {"uncached", true},   {"weights", "float32"}};
 }
 
 json eval_defaults() {
@@ -216,6 +216,9 @@ json resolve_generate(const json& doc, GenerateSettings& g) {
   g.warmup = read_int(gen["warmup"], "generate.warmup", 0);
   g.repeat = read_int(gen["repeat"], "generate.repeat", 1);
   g.uncached = read_bool(gen["uncached"], "generate.uncached");
+  g.weights = read_enum(gen["weights"], "generate.weights", {"float32", "bfloat16"});
+  // Kept only when not the default, so that the keys of points recorded before it still match.
+  if (g.weights == "float32") gen.erase("weights");
   return gen;
 }
 

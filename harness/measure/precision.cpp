@@ -41,4 +41,20 @@ bool LossScaler::unscale(torch::optim::Optimizer& opt) {
   }
   return finite;
 }
+void cast_inference_weights(torch::nn::Module& module, const std::string& weights) {
+  if (weights == "float32") return;
+  if (weights != "bfloat16") {
+    throw std::invalid_argument("weights: expected \"float32\" or \"bfloat16\", got \"" + weights +
+                                "\"");
+  }
+  module.to(torch::kBFloat16);
+}
+
+int64_t weight_bytes(const torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel() * static_cast<int64_t>(p.element_size());
+  for (const auto& b : module.buffers()) n += b.numel() * static_cast<int64_t>(b.element_size());
+  return n;
+}
+
 }  // namespace megabench

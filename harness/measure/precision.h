@@ -3,6 +3,8 @@
 // run's dtype, and loss scaling for float16.
 #include <torch/torch.h>
 
+#include <string>
+
 namespace megabench {
 
 /// While the guard lives, autocast runs matmuls and attention in `dtype` on `device`; weights stay
@@ -37,5 +39,12 @@ class LossScaler {
   double scale_ = 65536.0;
   int clean_ = 0;
 };
+
+/// Inference weights: "float32" keeps the fp32 weights (autocast computes in the run's dtype);
+/// "bfloat16" casts every parameter and buffer to bf16 in place, no fp32 copy kept, so that
+/// generation and evaluation read half the bytes. Throws std::invalid_argument on another name.
+void cast_inference_weights(torch::nn::Module& module, const std::string& weights);
+/// Bytes of the module's parameters and buffers, as stored.
+int64_t weight_bytes(const torch::nn::Module& module);
 
 }  // namespace megabench

@@ -1,5 +1,6 @@
 // "generate": timed sampling of generate.bytes after a random prime, with and without KV caches.
 #include "harness/measure/context.h"
+#include "harness/measure/precision.h"
 #include "harness/measure/session.h"
 
 namespace megabench {
@@ -14,6 +15,8 @@ void run_generate(MetricContext& ctx) {
                              std::to_string(n) + " exceed the model's seq_len " +
                              std::to_string(T));
   }
+  cast_inference_weights(model.module(), g.weights);
+  ctx.metrics()["generate_weight_bytes"] = weight_bytes(model.module());
   EvalScope eval(model, ctx.run());
   auto prime = ctx.random_bytes(1, g.prime);
   SamplingOptions so;
@@ -32,6 +35,12 @@ void run_generate(MetricContext& ctx) {
   m["generate_cache_speedup"] = uncached.median_ms / cached.median_ms;
 }
 
+void run_generate_metric(MetricContext& ctx) {
+  run_generate(ctx);
+  // The later metrics get the fp32 model back (the cast kept no copy).
+  if (ctx.run().generate.weights != "float32") ctx.fresh_model();
+}
+
 }  // namespace
 
 MEGABENCH_REGISTER_METRIC(generate,
@@ -39,9 +48,11 @@ MEGABENCH_REGISTER_METRIC(generate,
                                      .unit = "ms/byte",
                                      .help = "sampling: generate_ms_per_byte, generate_bytes_per_s "
                                              "(KV-cached), the uncached ones and "
-                                             "generate_cache_speedup",
+                                             "generate_cache_speedup; generate_weight_bytes "
+                                             "(parameters and buffers as generate.weights "
+                                             "stores them)",
                                      .order = 70,
                                      .needs = kNeedsModel | kNeedsEval | kNeedsGenerator,
-                                     .run = run_generate});
+                                     .run = run_generate_metric});
 
 }  // namespace megabench
