@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "harness/api/metrics.h"
+#include "harness/api/registry.h"
 #include "harness/cli/run.h"
 #include "harness/config/expand.h"
 #include "harness/measure/context.h"
@@ -109,4 +110,34 @@ TEST_CASE("metric table: a metric's needs_one_of is checked by the parser", "[me
   json doc = {{"name", "t"}, {"models", {{{"name", "megabyte"}}}}, {"metrics", {"efficiency"}}};
   CHECK_THROWS_WITH(megabench::parse_experiment(doc),
                     Catch::Contains("efficiency needs forward or train_step"));
+}
+
+TEST_CASE("efficiency counts the bytes a window predicts: Perceiver AR's latents", "[metrics]") {
+  const auto dir = fresh_dir("efficiency_par");
+  const json cfg = {{"dim", 32},      {"depth", 1},    {"heads", 2},
+                    {"dim_head", 32}, {"seq_len", 64}, {"num_latents", 16}};
+  json doc = {{"name", "e"},
+              {"models", {{{"name", "perceiver_ar"}, {"config", cfg}}}},
+              {"metrics", {"flops", "train_step", "efficiency"}},
+              {"threads", 1},
+              {"warmup", 0},
+              {"repeat", 2},
+              {"batch", 2}};
+  megabench::RunOptions o;
+  o.experiment_path = write_file(dir + "/exp.json", doc.dump());
+  o.outdir = dir + "/out";
+  o.progress = 0;
+  std::ostringstream log;
+  REQUIRE(megabench::run_experiment(o, log).ok == 1);
+  const json rec = points_of(dir + "/out/results.jsonl").at(0);
+  const auto& m = rec["metrics"];
+  // The model predicts N of its 64 bytes per window; the FLOPs are per predicted byte.
+  const auto& spec = megabench::Registry::instance().get("perceiver_ar");
+  auto model = spec.build(*spec.parse(spec.resolve(cfg)));
+  torch::NoGradGuard no_grad;
+  const int64_t N = model->byte_nll(torch::randint(0, 256, {1, 64}, torch::kLong)).size(1);
+  REQUIRE(N < 64);
+  const double want = 3 * m["flops_forward_per_byte"].get<double>() *
+                      m["train_bytes_per_s"].get<double>() * static_cast<double>(N) / 64.0;
+  CHECK(m["achieved_flops_per_s"].get<double>() == Approx(want).epsilon(1e-9));
 }
