@@ -141,3 +141,34 @@ TEST_CASE("efficiency counts the bytes a window predicts: Perceiver AR's latents
                       m["train_bytes_per_s"].get<double>() * static_cast<double>(N) / 64.0;
   CHECK(m["achieved_flops_per_s"].get<double>() == Approx(want).epsilon(1e-9));
 }
+
+TEST_CASE("threads is set per point, and each record says what ran", "[metrics][threads]") {
+  auto run = [](const json& threads, const std::string& name) {
+    const auto dir = fresh_dir(name);
+    json doc = {
+        {"name", "t"},
+        {"models",
+         {{{"name", "transformer"},
+           {"config",
+            {{"dim", 16}, {"depth", 1}, {"heads", 1}, {"dim_head", 16}, {"seq_len", 16}}}}}},
+        {"sweep", {{"grid", {{"threads", threads}}}}},
+        {"metrics", {"params"}}};
+    megabench::RunOptions o;
+    o.experiment_path = write_file(dir + "/exp.json", doc.dump());
+    o.outdir = dir + "/out";
+    o.progress = 0;
+    std::ostringstream log;
+    REQUIRE(megabench::run_experiment(o, log).ok == threads.size());
+    std::map<int64_t, json> by;
+    for (const auto& r : points_of(dir + "/out/results.jsonl"))
+      by[r["config"]["run"]["threads"].get<int64_t>()] = r["threads"];
+    return by;
+  };
+  // One worker measures the three points in this order: 1, 2, then 0 (the default again).
+  const auto swept = run(json{1, 2, 0}, "threads_sweep");
+  const auto fresh = run(json{0}, "threads_default");
+  CHECK(swept.at(1)["intra_op"] == 1);
+  CHECK(swept.at(2)["intra_op"] == 2);
+  CHECK(swept.at(0)["intra_op"] == fresh.at(0)["intra_op"]);
+  CHECK(swept.at(1)["inter_op"].get<int64_t>() >= 1);
+}

@@ -35,7 +35,13 @@ void run_metrics(MetricContext& ctx, const RunSettings& run) {
   if (run.device == "cuda" && !torch::cuda::is_available()) {
     throw std::runtime_error("device cuda: no CUDA device available");
   }
-  if (run.threads > 0) at::set_num_threads(static_cast<int>(run.threads));
+  // Intra-op threads, per point: `threads`, or (0) the process's default, read before any point
+  // changed it, so that a point after a threads=1 point is not left at 1. Inter-op threads stay
+  // LibTorch's: the harness runs one stream of operators and never forks work with them.
+  static const int default_threads = at::get_num_threads();
+  at::set_num_threads(run.threads > 0 ? static_cast<int>(run.threads) : default_threads);
+  ctx.record().extra["threads"] = {{"intra_op", at::get_num_threads()},
+                                   {"inter_op", at::get_num_interop_threads()}};
   torch::manual_seed(static_cast<uint64_t>(run.seed));
   for (const MetricSpec* m : MetricRegistry::instance().all()) {
     if (selected(*m, run)) m->run(ctx);
