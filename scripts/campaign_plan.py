@@ -4,6 +4,8 @@
     scripts/campaign_plan.py lr                      # experiments/campaign_lr.json
     scripts/campaign_plan.py budgets [--lr-from DIR] # experiments/campaign_bpb_{text,code}.json
     scripts/campaign_plan.py ngram                   # experiments/campaign_ngram.json
+    scripts/campaign_plan.py tables --lr-from DIR    # experiments/campaign_tables.json (Tables
+                                                     # 10-13 at the middle budget)
 
 One rule sizes every model: at a training budget C (FLOPs, counted by `megabench flops`), each
 family takes the size whose compute-matched run sees about 20 bytes per non-embedding parameter
@@ -122,9 +124,49 @@ def best_lrs(results_dir):
     return best
 
 
+def tables(lrs, data):
+    """Tables 10-13 at the middle budget: MEGABYTE sized by the rule (the control), its Table 10
+    variants, patch sizes 4-32 (Table 12) and global:local splits (Table 13), 3 seeds, every eval
+    mode (Table 11) and the loss by position."""
+    budget = BUDGETS[1]
+    s = size("megabyte", budget)
+    lr = lrs["megabyte"][0]
+    d = s["config"]["dim"][1]
+    variants = {
+        "full": {},
+        "no_local": {"local": False, "depth": [s["L"], 0]},
+        "no_global": {"global": False},
+        "cross_patch": {"cross_patch_attention": 4, "rel_pos": True},
+        "conv_encoder": {"patch_encoder": "conv"},
+        "patch4": {"patch": 4}, "patch16": {"patch": 16}, "patch32": {"patch": 32},
+        "split_global_heavy": {"dim": [3 * d, d // 2]},
+        "split_local_heavy": {"dim": [d, d]},
+    }
+    models = []
+    for label, change in variants.items():
+        cfg = dict(s["config"], **change)
+        per_step, _ = counts("megabyte", cfg)
+        steps = int(budget // per_step)
+        models.append({"name": "megabyte", "label": label, "config": cfg,
+                       "train": {"lr": lr, "warmup_steps": max(1, steps // 10)}})
+    doc = experiment(
+        "campaign_tables",
+        f"Tables 10-13 at {budget:g} training FLOPs on the text corpus, 3 seeds, the full model "
+        f"(MEGABYTE L={s['L']}, {s['params']} params, lr {lr:g} from the sweep) as the control "
+        f"in the same run: without the local model, without the global model, cross-patch "
+        f"attention (r = 4, rotary), the convolutional patch encoder (Table 10); patch sizes "
+        f"4, 8 (the control), 16, 32 (Table 12); the global:local widths 3d:d/2 and d:d "
+        f"against the control's 2d:d (Table 13). Every point is scored in every eval mode with "
+        f"its cost (Table 11) and records the loss by position in the patch and the context.",
+        models, budget, [0, 1, 2], data)
+    doc["eval"] = {"mode": ["basic", "sliding", "strided", "sliding+strided"],
+                   "loss_by_position": True}
+    write(ROOT / "experiments" / "campaign_tables.json", doc)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["lr", "budgets", "ngram"])
+    ap.add_argument("what", choices=["lr", "budgets", "ngram", "tables"])
     ap.add_argument("--lr-from", help="results folder of the LR sweep (budgets)")
     a = ap.parse_args()
     text = {"source": "dir", "path": "corpora/text"}
@@ -156,8 +198,10 @@ def main():
             models, BUDGETS[0], [0], text)
         return write(ROOT / "experiments" / "campaign_lr.json", doc)
     if not a.lr_from:
-        sys.exit("campaign_plan: budgets needs --lr-from (the LR sweep's results folder)")
+        sys.exit(f"campaign_plan: {a.what} needs --lr-from (the LR sweep's results folder)")
     lrs = best_lrs(a.lr_from)
+    if a.what == "tables":
+        return tables(lrs, text)
     chosen = ", ".join(f"{f} {lrs[f][0]:g} ({lrs[f][1]:.3f} bpb)" for f in FAMILIES)
     for corpus, data in (("text", text), ("code", code)):
         for budget in BUDGETS:
