@@ -103,28 +103,15 @@ torch::Tensor ByteTransformerImpl::append(ByteTransformerDecodeState& st,
 }
 
 std::unique_ptr<Decoder> ByteTransformerImpl::decoder(bool use_cache) {
-  if (use_cache) {
-    return std::make_unique<CachedStepDecoder<ByteTransformerImpl, ByteTransformerDecodeState>>(
-        *this);
-  }
-  return std::make_unique<RerunDecoder>([this](const torch::Tensor& seq) {
-    if (seq.size(1) == 0) return begin(seq.size(0)).empty_logits;
-    return forward(seq).select(1, seq.size(1) - 1);  // (B, V)
-  });
+  return start_token_decoder<ByteTransformerImpl, ByteTransformerDecodeState>(*this, use_cache);
 }
 
 torch::Tensor ByteTransformerImpl::generate(const torch::Tensor& prime,
                                             std::optional<int64_t> length, double temperature,
                                             double filter_thres, bool use_cache) {
-  TORCH_CHECK(prime.defined() && prime.dim() == 2 && prime.size(0) > 0,
-              "ByteTransformer: prime must have shape (batch, length) with batch > 0");
-  auto seq = check_byte_ids(prime, options.num_tokens(), "ByteTransformer: prime")
-                 .to(to_logits->weight.device());
-  const int64_t L = seq.size(1);
-  const int64_t n = length.value_or(options.seq_len() - L);
-  TORCH_CHECK(n >= 0 && L + n <= options.seq_len(), "ByteTransformer: prime length ", L,
-              " + length ", n, " exceeds seq_len ", options.seq_len());
-  return decode(*decoder(use_cache), seq, n, {temperature, filter_thres, use_cache});
+  return generate_until_full(*decoder(use_cache), prime, length, options.seq_len(),
+                             options.num_tokens(), to_logits->weight.device(), "ByteTransformer",
+                             {temperature, filter_thres, use_cache});
 }
 
 }  // namespace megabench

@@ -45,4 +45,19 @@ torch::Tensor check_byte_ids(const torch::Tensor& ids, int64_t num_tokens, const
   return out;
 }
 
+torch::Tensor generate_until_full(Decoder& decoder, const torch::Tensor& prime,
+                                  std::optional<int64_t> length, int64_t seq_len,
+                                  int64_t num_tokens, const torch::Device& device,
+                                  const std::string& where, const SamplingOptions& options) {
+  TORCH_CHECK(prime.defined() && prime.dim() == 2 && prime.size(0) > 0, where,
+              ": prime must have shape (batch, length) with batch > 0");
+  const std::string ids = where + ": prime";
+  auto seq = check_byte_ids(prime, num_tokens, ids.c_str()).to(device);
+  const int64_t L = seq.size(1);
+  const int64_t n = length.value_or(seq_len - L);
+  TORCH_CHECK(n >= 0 && L + n <= seq_len, where, ": prime length ", L, " + length ", n,
+              " exceeds seq_len ", seq_len);
+  return decode(decoder, seq, n, options);
+}
+
 }  // namespace megabench

@@ -10,6 +10,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "kernels/sampling.h"
@@ -78,6 +81,13 @@ class RerunDecoder : public Decoder {
   torch::Tensor seq_;  // (B, T) the sequence so far
 };
 
+/// The decoder of a model that predicts byte 0 from a start token (the byte Transformer,
+/// SpaceByte, MEGABYTE's paper formulation): with the cache, CachedStepDecoder over
+/// Model::begin/append; without it, Model::forward (B, L) -> (B, L, V) over the whole sequence for
+/// every byte, the empty sequence's logits from Model::begin. The model must outlive the decoder.
+template <class Model, class State>
+std::unique_ptr<Decoder> start_token_decoder(Model& model, bool use_cache);
+
 /// The one sample loop: samples n bytes after prime (B, L) and returns prime and them, (B, L + n),
 /// int64. The random draws happen in sampling order, one (B, V) uniform per byte, so a fixed seed
 /// gives the same bytes cached or not. The last byte is not appended (nothing reads its logits).
@@ -88,5 +98,22 @@ torch::Tensor decode(Decoder& decoder, const torch::Tensor& prime, int64_t n,
 /// Checks that ids is a defined integer tensor whose values lie in [0, num_tokens) and returns it
 /// as int64. `where` names the input in the message, e.g. "MEGABYTE: ids". Shapes are the caller's.
 torch::Tensor check_byte_ids(const torch::Tensor& ids, int64_t num_tokens, const char* where);
+
+/// A start-token model's generate(): checks prime (B, L) (batch > 0, byte ids below num_tokens),
+/// moves it to `device` and samples `length` bytes (default: until seq_len) from `decoder`.
+/// `where` names the model in errors ("SpaceByte: prime length 9 + length 8 exceeds seq_len 16").
+torch::Tensor generate_until_full(Decoder& decoder, const torch::Tensor& prime,
+                                  std::optional<int64_t> length, int64_t seq_len,
+                                  int64_t num_tokens, const torch::Device& device,
+                                  const std::string& where, const SamplingOptions& options);
+
+template <class Model, class State>
+std::unique_ptr<Decoder> start_token_decoder(Model& model, bool use_cache) {
+  if (use_cache) return std::make_unique<CachedStepDecoder<Model, State>>(model);
+  return std::make_unique<RerunDecoder>([&model](const torch::Tensor& seq) {
+    if (seq.size(1) == 0) return model.begin(seq.size(0)).empty_logits;
+    return model.forward(seq).select(1, seq.size(1) - 1);  // (B, V)
+  });
+}
 
 }  // namespace megabench

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/cli/run.h"
 #include "harness/store/results.h"
 
 // A GPU test calls this first: without a CUDA device it prints "SKIPPED:" (CTest then reports the
@@ -69,6 +70,28 @@ inline std::vector<json> points_of(const std::string& file) {
     if (r.value("type", "") == "point") out.push_back(r);
   }
   return out;
+}
+
+/// An experiment run in-process (workers still in their own processes): the summary, the point
+/// records in file order, and the run's log.
+struct ExperimentRun {
+  RunSummary summary;
+  std::vector<json> points;
+  std::string log;
+};
+
+/// Writes `doc` to DIR/exp.json and runs it into DIR/out.
+inline ExperimentRun run_doc(const json& doc, const std::string& dir) {
+  RunOptions o;
+  o.experiment_path = write_file(dir + "/exp.json", doc.dump());
+  o.outdir = dir + "/out";
+  o.progress = 0;
+  std::ostringstream log;
+  ExperimentRun r;
+  r.summary = run_experiment(o, log);
+  r.log = log.str();
+  r.points = points_of(dir + "/out/results.jsonl");
+  return r;
 }
 
 /// Starts argv with stdout and stderr to the file `log`; returns the pid (waitpid it).

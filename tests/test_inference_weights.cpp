@@ -74,17 +74,10 @@ TEST_CASE("generate.weights bfloat16: the metric records half the bytes, later m
                 {"repeat", 1},
                 {"generate", {{"bytes", 8}, {"prime", 4}, {"weights", weights}, {"repeat", 1}}},
                 {"train", {{"steps", 2}, {"batch", 1}, {"eval_bytes", 256}}}};
-    megabench::RunOptions o;
-    o.experiment_path = megabench::test::write_file(dir + "/exp.json", doc.dump());
-    o.outdir = dir + "/out";
-    o.progress = 0;
-    std::ostringstream log;
-    const auto s = megabench::run_experiment(o, log);
-    INFO(log.str());
-    REQUIRE(s.ok == 1);
-    for (const auto& r : megabench::load_results(dir + "/out/results.jsonl").records)
-      if (r.value("type", "") == "point") return r;
-    return json();
+    const auto r = megabench::test::run_doc(doc, dir);
+    INFO(r.log);
+    REQUIRE(r.summary.ok == 1);
+    return r.points.at(0);
   };
   const json f = run_with("float32"), b = run_with("bfloat16");
   CHECK(b["metrics"]["generate_weight_bytes"].get<int64_t>() * 2 ==

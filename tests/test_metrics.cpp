@@ -123,13 +123,9 @@ TEST_CASE("efficiency counts the bytes a window predicts: Perceiver AR's latents
               {"warmup", 0},
               {"repeat", 2},
               {"batch", 2}};
-  megabench::RunOptions o;
-  o.experiment_path = write_file(dir + "/exp.json", doc.dump());
-  o.outdir = dir + "/out";
-  o.progress = 0;
-  std::ostringstream log;
-  REQUIRE(megabench::run_experiment(o, log).ok == 1);
-  const json rec = points_of(dir + "/out/results.jsonl").at(0);
+  const auto run = run_doc(doc, dir);
+  REQUIRE(run.summary.ok == 1);
+  const json rec = run.points.at(0);
   const auto& m = rec["metrics"];
   // The model predicts N of its 64 bytes per window; the FLOPs are per predicted byte.
   const auto& spec = megabench::Registry::instance().get("perceiver_ar");
@@ -153,14 +149,10 @@ TEST_CASE("threads is set per point, and each record says what ran", "[metrics][
             {{"dim", 16}, {"depth", 1}, {"heads", 1}, {"dim_head", 16}, {"seq_len", 16}}}}}},
         {"sweep", {{"grid", {{"threads", threads}}}}},
         {"metrics", {"params"}}};
-    megabench::RunOptions o;
-    o.experiment_path = write_file(dir + "/exp.json", doc.dump());
-    o.outdir = dir + "/out";
-    o.progress = 0;
-    std::ostringstream log;
-    REQUIRE(megabench::run_experiment(o, log).ok == threads.size());
+    const auto run = run_doc(doc, dir);
+    REQUIRE(run.summary.ok == threads.size());
     std::map<int64_t, json> by;
-    for (const auto& r : points_of(dir + "/out/results.jsonl"))
+    for (const auto& r : run.points)
       by[r["config"]["run"]["threads"].get<int64_t>()] = r["threads"];
     return by;
   };

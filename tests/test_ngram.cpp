@@ -158,17 +158,11 @@ TEST_CASE("ngram through the bpb metric: fitted, scored, no training steps", "[n
                     {"threads", 1},
                     {"data", {{"source", "builtin"}, {"corpus", "text"}}},
                     {"train", {{"eval_bytes", 65536}}}};
-  megabench::RunOptions o;
-  o.experiment_path = megabench::test::write_file(dir + "/exp.json", doc.dump());
-  o.outdir = dir + "/out";
-  o.progress = 0;
-  std::ostringstream log;
-  const auto s = megabench::run_experiment(o, log);
-  INFO(log.str());
-  REQUIRE(s.ok == 2);
+  const auto run = megabench::test::run_doc(doc, dir);
+  INFO(run.log);
+  REQUIRE(run.summary.ok == 2);
   std::map<int64_t, double> bpb;
-  for (const auto& r : megabench::load_results(dir + "/out/results.jsonl").records) {
-    if (r.value("type", "") != "point") continue;
+  for (const auto& r : run.points) {
     CHECK(r["metrics"]["train_steps"] == 0);
     CHECK(r["metrics"]["train_flops"] == 0);
     CHECK(r["metrics"]["stored_counts"].get<int64_t>() > 0);

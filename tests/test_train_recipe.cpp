@@ -36,25 +36,8 @@ json base_doc(json train) {
           {"train", train}};
 }
 
-struct Run {
-  megabench::RunSummary summary;
-  std::vector<json> points;
-  std::string log;
-};
-
-Run run_in(const json& doc, const std::string& dir) {
-  const auto path = write_file(dir + "/exp.json", doc.dump());
-  megabench::RunOptions o;
-  o.experiment_path = path;
-  o.outdir = dir + "/out";
-  o.progress = 0;
-  std::ostringstream log;
-  Run r;
-  r.summary = megabench::run_experiment(o, log);
-  r.log = log.str();
-  for (const auto& rec : megabench::load_results(dir + "/out/results.jsonl").records)
-    if (rec.value("type", "") == "point") r.points.push_back(rec);
-  return r;
+ExperimentRun run_in(const json& doc, const std::string& dir) {
+  return run_doc(doc, dir);
 }
 
 }  // namespace

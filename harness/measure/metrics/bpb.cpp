@@ -196,38 +196,55 @@ int64_t kill_after_step() {
   return v ? std::atoll(v) : -1;
 }
 
-// Trains `steps` steps on random windows; the mean loss of the last 10 steps, in bits per byte.
-// Resumes from the point's resume file when there is one.
-double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps,
-                 double flops_per_step, int64_t predicted, Curve& curve) {
-  ByteModel* model = &ctx.model();
-  const int64_t B = ctx.run().train.batch, T = model->seq_len();
-  const int64_t every = ctx.run().train.curve_every;
-  curve.every = every > 0 ? every : std::max<int64_t>(1, steps / 10);
-  const int64_t stride = std::max<int64_t>(1, steps / 1000);  // at most ~1000 rows a curve
-  std::vector<double> tail;
-  ResumeFile resume(ctx, steps);
-  model->module().train();
-  auto train = std::make_unique<TrainSession>(*model, ctx.run(), steps);
-  int64_t start = 0;
+// Where a training starts: the saved state of the point when there is a usable one, else step 0
+// (an unusable file is set aside with a warning, and the model rebuilt from the seed, since its
+// weights may be half loaded).
+struct Start {
+  ByteModel* model;
+  std::unique_ptr<TrainSession> train;
+  int64_t step = 0;
+};
+
+Start start_training(MetricContext& ctx, ResumeFile& resume, int64_t steps,
+                     std::vector<double>& tail, Curve& curve) {
+  Start st{&ctx.model(), nullptr, 0};
+  st.model->module().train();
+  st.train = std::make_unique<TrainSession>(*st.model, ctx.run(), steps);
   try {
-    start = resume.load(model->module(), *train, tail, curve);
-    if (start > 0) ctx.record().extra["resumed_from_step"] = start;
+    st.step = resume.load(st.model->module(), *st.train, tail, curve);
+    if (st.step > 0) ctx.record().extra["resumed_from_step"] = st.step;
   } catch (const std::exception& e) {
     const std::string bad = resume.set_aside();
     ctx.record().warnings.push_back("resume: cannot resume from the saved state (" +
                                     std::string(e.what()) + "); moved to " + bad +
                                     ", trained from step 0");
-    model = &ctx.fresh_model();  // the weights may be half loaded: start again from the seed
-    if (ctx.run().train.init_std) reinitialize(*model, *ctx.run().train.init_std);
-    model->module().train();
-    train = std::make_unique<TrainSession>(*model, ctx.run(), steps);
+    st.model = &ctx.fresh_model();
+    if (ctx.run().train.init_std) reinitialize(*st.model, *ctx.run().train.init_std);
+    st.model->module().train();
+    st.train = std::make_unique<TrainSession>(*st.model, ctx.run(), steps);
+    st.step = 0;
     tail.clear();
     curve.rows.clear();
   }
+  return st;
+}
+
+// Trains `steps` steps on random windows; the mean loss of the last 10 steps, in bits per byte.
+// Resumes from the point's resume file when there is one.
+double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps,
+                 double flops_per_step, int64_t predicted, Curve& curve) {
+  const int64_t B = ctx.run().train.batch, T = ctx.model().seq_len();
+  const int64_t every = ctx.run().train.curve_every;
+  curve.every = every > 0 ? every : std::max<int64_t>(1, steps / 10);
+  const int64_t stride = std::max<int64_t>(1, steps / 1000);  // at most ~1000 rows a curve
+  std::vector<double> tail;
+  ResumeFile resume(ctx, steps);
+  Start start = start_training(ctx, resume, steps, tail, curve);
+  ByteModel* model = start.model;
+  auto& train = start.train;
   const int64_t kill_after = kill_after_step();
   double step_s = 0;  // the steps' own time: sampling, forward, backward, optimizer
-  for (int64_t s = start; s < steps; ++s) {
+  for (int64_t s = start.step; s < steps; ++s) {
     const auto t0 = std::chrono::steady_clock::now();
     auto x = sample_windows(data.train, B, T).to(ctx.device());
     // A NaN / Inf loss fails the point in the session, naming the step (unless
@@ -248,9 +265,9 @@ double train_bpb(MetricContext& ctx, const data::ByteData& data, int64_t steps,
     if (s + 1 == kill_after) std::raise(SIGKILL);
   }
   // Training throughput of the steps this run took, against the calibrated matmul peak.
-  if (steps > start && step_s > 0) {
+  if (steps > start.step && step_s > 0) {
     auto& m = ctx.metrics();
-    const double achieved = flops_per_step * static_cast<double>(steps - start) / step_s;
+    const double achieved = flops_per_step * static_cast<double>(steps - start.step) / step_s;
     m["train_s"] = step_s;
     m["train_flops_per_s"] = achieved;
     m["train_flops_utilization"] =
