@@ -36,10 +36,6 @@ json base_doc(json train) {
           {"train", train}};
 }
 
-ExperimentRun run_in(const json& doc, const std::string& dir) {
-  return run_doc(doc, dir);
-}
-
 }  // namespace
 
 TEST_CASE("train recipe settings: defaults stay out of the key, bad values name the field",
@@ -108,7 +104,7 @@ TEST_CASE("scheduled_lr: linear warmup, then constant, linear or cosine decay to
 
 TEST_CASE("train.init_std redraws every weight matrix and embedding", "[train][cli]") {
   const auto dir = fresh_dir("init_std");
-  const auto r = run_in(
+  const auto r = run_doc(
       base_doc({{"steps", 1}, {"lr", 1e-12}, {"init_std", 0.006}, {"eval_bytes", 256}}), dir);
   REQUIRE(r.summary.ok == 1);
   const auto file =
@@ -128,12 +124,12 @@ TEST_CASE("a training killed mid-way resumes from its saved state to the uninter
   const json doc = base_doc(
       {{"steps", 16}, {"curve_every", 4}, {"eval_bytes", 512}, {"checkpoint_minutes", 1e-9}});
   const auto clean_dir = fresh_dir("resume_clean");
-  const auto clean = run_in(doc, clean_dir);
+  const auto clean = run_doc(doc, clean_dir);
   REQUIRE(clean.summary.ok == 1);
 
   const auto dir = fresh_dir("resume_killed");
   ::setenv("MEGABENCH_FAULT_KILL_AFTER_STEP", "9", 1);
-  const auto killed = run_in(doc, dir);
+  const auto killed = run_doc(doc, dir);
   ::unsetenv("MEGABENCH_FAULT_KILL_AFTER_STEP");
   INFO(killed.log);
   REQUIRE(killed.summary.failed == 1);
@@ -141,7 +137,7 @@ TEST_CASE("a training killed mid-way resumes from its saved state to the uninter
   const std::string key = killed.points[0]["key"];
   CHECK(fs::exists(dir + "/out/checkpoints/" + key + ".resume.pt"));
 
-  const auto resumed = run_in(doc, dir);  // the same command again: retries the failed point
+  const auto resumed = run_doc(doc, dir);  // the same command again: retries the failed point
   INFO(resumed.log);
   REQUIRE(resumed.summary.ok == 1);
   const json& a = resumed.points.back();
@@ -164,10 +160,10 @@ TEST_CASE("a training killed mid-way resumes from its saved state to the uninter
   // An unreadable state is set aside with a warning, and the point trains from step 0.
   const auto dir2 = fresh_dir("resume_bad");
   ::setenv("MEGABENCH_FAULT_KILL_AFTER_STEP", "5", 1);
-  run_in(doc, dir2);
+  run_doc(doc, dir2);
   ::unsetenv("MEGABENCH_FAULT_KILL_AFTER_STEP");
   write_file(dir2 + "/out/checkpoints/" + key + ".resume.pt", "not an archive");
-  const auto fresh = run_in(doc, dir2);
+  const auto fresh = run_doc(doc, dir2);
   REQUIRE(fresh.summary.ok == 1);
   const json& c = fresh.points.back();
   CHECK_FALSE(c.contains("resumed_from_step"));

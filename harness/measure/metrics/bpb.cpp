@@ -310,6 +310,18 @@ void held_out_bpb(MetricContext& ctx, const data::ByteData& data, int64_t N) {
   }
 }
 
+// The greedy sample in the record, for reading; a model that cannot sample (NaN weights) keeps its
+// figures, with a warning.
+void keep_sample(MetricContext& ctx, const data::ByteData& data) {
+  ByteModel& model = ctx.model();
+  EvalScope scope(model, ctx.run());
+  try {
+    ctx.record().extra["sample"] = greedy_sample(model, data, ctx.device());
+  } catch (const std::exception& e) {
+    ctx.record().warnings.push_back(std::string("sample: ") + e.what());
+  }
+}
+
 // What a training leaves beside the record: curves/<key>.jsonl, checkpoints/<key>.safetensors
 // (unless train.save is false) and a greedy sample in the record. Paths relative to the folder.
 void keep_training(MetricContext& ctx, const data::ByteData& data, const Curve& curve) {
@@ -336,12 +348,7 @@ void keep_training(MetricContext& ctx, const data::ByteData& data, const Curve& 
                      {{"model", p.model}, {"config", p.model_config.dump()}, {"point", p.name}});
     ctx.record().extra["checkpoint"] = ckpt;
   }
-  EvalScope scope(model, ctx.run());
-  try {  // the sample is for reading; a model that cannot sample (NaN weights) keeps its figures
-    ctx.record().extra["sample"] = greedy_sample(model, data, ctx.device());
-  } catch (const std::exception& e) {
-    ctx.record().warnings.push_back(std::string("sample: ") + e.what());
-  }
+  keep_sample(ctx, data);
 }
 
 // A model that learns by counting (the n-gram baseline): fit on the training split, no steps and
@@ -358,12 +365,7 @@ void fit_and_score(MetricContext& ctx, const data::ByteData& data) {
   m["fit_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   m["stored_counts"] = model.params().groups.empty() ? 0 : model.params().groups[0].second;
   held_out_bpb(ctx, data, model.seq_len());
-  EvalScope scope(model, ctx.run());
-  try {
-    ctx.record().extra["sample"] = greedy_sample(model, data, ctx.device());
-  } catch (const std::exception& e) {
-    ctx.record().warnings.push_back(std::string("sample: ") + e.what());
-  }
+  keep_sample(ctx, data);
 }
 
 void run_bpb(MetricContext& ctx) {
