@@ -14,6 +14,10 @@ Cases:
   mwu        scipy.stats.mannwhitneyu(a, b, alternative="two-sided", method="auto"): U of a, p,
              and which method 'auto' chose (exact: min(n) <= 8 and no ties).
   loglog     numpy.polyfit(log x, log y, 1): slope, intercept, and R^2 in log space.
+  welch      scipy.stats.ttest_ind(a, b, equal_var=False): mean(a) - mean(b), t, df, p and
+             confidence_interval(c) (hand-written samples: seeds of one metric, 2-5 per side).
+  paired     scipy.stats.ttest_rel(a, b): the mean of a - b, t, df, p and confidence_interval(c)
+             (hand-written: one model's bpb in two eval modes, seed by seed).
 """
 import json
 import os
@@ -117,18 +121,59 @@ def loglog(rng):
     ]
 
 
+def welch_case(name, a, b, confidence=0.95):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    r = stats.ttest_ind(a, b, equal_var=False)
+    ci = r.confidence_interval(confidence)
+    return {"name": name, "a": a.tolist(), "b": b.tolist(), "confidence": confidence,
+            "diff": float(a.mean() - b.mean()), "t": float(r.statistic), "df": float(r.df),
+            "p": float(r.pvalue), "ci_lo": float(ci.low), "ci_hi": float(ci.high)}
+
+
+def welch():
+    return [
+        welch_case("three_seeds_apart", [4.236, 4.251, 4.221], [3.465, 3.472, 3.441]),
+        welch_case("two_seeds_overlap", [2.299, 2.312], [2.247, 2.244]),
+        welch_case("unequal_sizes_and_spread", [3.1, 3.4, 2.9, 3.3, 3.0], [3.2, 3.25]),
+        welch_case("three_seeds_at_90", [1.10, 1.30, 1.20], [1.00, 1.05, 1.40], confidence=0.90),
+        welch_case("one_side_constant", [2.0, 2.0, 2.0], [2.1, 2.3, 2.2]),
+    ]
+
+
+def paired_case(name, a, b, confidence=0.95):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    r = stats.ttest_rel(a, b)
+    ci = r.confidence_interval(confidence)
+    return {"name": name, "a": a.tolist(), "b": b.tolist(), "confidence": confidence,
+            "diff": float((a - b).mean()), "t": float(r.statistic), "df": float(r.df),
+            "p": float(r.pvalue), "ci_lo": float(ci.low), "ci_hi": float(ci.high)}
+
+
+def paired():
+    return [
+        paired_case("three_seeds_two_modes", [2.893, 3.163, 3.040], [2.793, 3.071, 2.950]),
+        paired_case("two_seeds", [3.642, 3.497], [3.601, 3.480]),
+        paired_case("five_at_90", [1.0, 1.2, 1.1, 1.4, 1.3], [1.05, 1.1, 1.2, 1.3, 1.2],
+                    confidence=0.90),
+    ]
+
+
 def main():
     rng = np.random.default_rng(20240611)
     doc = {
         "generator": "scripts/make_stats_fixtures.py",
         "numpy": np.__version__, "scipy": scipy.__version__,
         "summaries": summaries(rng), "mwu": mwu(rng), "loglog": loglog(rng),
+        "welch": welch(), "paired": paired(),
     }
     with open(OUT, "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
     print(f"wrote {os.path.normpath(OUT)}: {len(doc['summaries'])} summaries, "
-          f"{len(doc['mwu'])} Mann-Whitney pairs, {len(doc['loglog'])} log-log fits")
+          f"{len(doc['mwu'])} Mann-Whitney pairs, {len(doc['loglog'])} log-log fits, "
+          f"{len(doc['welch'])} Welch intervals, {len(doc['paired'])} paired intervals")
 
 
 if __name__ == "__main__":

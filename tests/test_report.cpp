@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "harness/api/format.h"
@@ -456,4 +457,81 @@ TEST_CASE("two labelled entries of one model are two series - and where model ma
   CHECK(fits[0]["slope"].get<double>() == Approx(1.0).margin(1e-12));
   CHECK(fits[1]["series"] == "big");
   CHECK(fits[1]["slope"].get<double>() == Approx(2.0).margin(1e-12));
+}
+
+TEST_CASE("report --spec: a plot across folders, seeds averaged, reference points as lines",
+          "[report]") {
+  // Two budget folders of seeds (label t, bpb by budget and seed) and a folder of n-gram rows;
+  // the spec's plot draws t's mean and std per budget and each n-gram order as a line.
+  TempDir tmp("spec");
+  const auto budget_point = [](const std::string& key, double budget, int seed, double bpb) {
+    ojson p = point(key, "t", 1024, 8, ojson{{"bpb", bpb}});
+    p["axes"] = {{"seed", seed}};
+    p["name"] = "t/seed=" + std::to_string(seed);
+    p["config"] = {{"run", {{"train", {{"flop_budget", budget}}}, {"data", {{"path", "c/text"}}}}}};
+    return p;
+  };
+  fs::create_directories(tmp.path / "b12");
+  fs::create_directories(tmp.path / "b13");
+  fs::create_directories(tmp.path / "ngram");
+  write_text(tmp.path / "b12/results.jsonl", budget_point("a0", 1e12, 0, 3.0).dump() + "\n" +
+                                                 budget_point("a1", 1e12, 1, 3.2).dump() + "\n");
+  write_text(tmp.path / "b13/results.jsonl", budget_point("b0", 1e13, 0, 2.5).dump() + "\n" +
+                                                 budget_point("b1", 1e13, 1, 2.5).dump() + "\n");
+  std::string ngram;
+  for (const auto& [order, path, bpb] :
+       {std::tuple{2, "c/text", 3.5}, std::tuple{2, "c/code", 9.0}}) {
+    ojson p = point(std::string("n") + path, "ngram", 1024, 8, ojson{{"bpb", bpb}});
+    p["axes"] = {{"ngram.order", order}};
+    p["config"] = {{"run", {{"data", {{"path", path}}}}}};
+    ngram += p.dump() + "\n";
+  }
+  write_text(tmp.path / "ngram/results.jsonl", ngram);
+  const ojson spec = {
+      {"name", "curve"},
+      {"report",
+       {{"columns", {"bpb"}},
+        {"plots",
+         {{{"name", "curve"},
+           {"x", "run.train.flop_budget"},
+           {"y", "bpb"},
+           {"series", "label"},
+           {"aggregate", "mean"},
+           {"where", {{"run.data.path", "c/text"}}},
+           {"hlines", {{"where", {{"model", "ngram"}}}, {"title", "ngram.order"}}}}}}}}};
+  write_text(tmp.path / "spec.json", spec.dump());
+  rep::Options options;
+  options.spec_file = (tmp.path / "spec.json").string();
+  const TempDir out("spec_out");
+  std::ostringstream log;
+  ::setenv("MEGABENCH_GNUPLOT", "/nonexistent/gnuplot", 1);
+  REQUIRE_NOTHROW(rep::write(
+      {(tmp.path / "b12").string(), (tmp.path / "b13").string(), (tmp.path / "ngram").string()},
+      out.path.string(), log, options));
+  ::unsetenv("MEGABENCH_GNUPLOT");
+  const std::string dat = read_text(out.path / "plots/curve.dat");
+  INFO(dat);
+  // Mean and sample std: (3.0, 3.2) -> 3.1 +- 0.1414; the code n-gram row is not drawn.
+  CHECK(dat.find("# hline: ngram.order=2 3.5\n") != std::string::npos);
+  CHECK(dat.find("# hline:") == dat.rfind("# hline:"));
+  const auto at = dat.find("# series: t\n");
+  REQUIRE(at != std::string::npos);
+  std::istringstream rows(dat.substr(at + 12));
+  double x = 0, mean = 0, std = 0, n = 0;
+  rows >> x >> mean >> std >> n;
+  CHECK(x == 1e12);
+  CHECK(mean == Approx(3.1).epsilon(1e-12));
+  CHECK(std == Approx(std::sqrt(0.02)).epsilon(1e-12));
+  CHECK(n == 2);
+  rows >> x >> mean >> std >> n;
+  CHECK((x == 1e13 && mean == 2.5 && std == 0 && n == 2));
+  const std::string gp = read_text(out.path / "plots/curve.gp");
+  CHECK(gp.find("using 1:2:3 with yerrorlines") != std::string::npos);
+  CHECK(gp.find("3.5 with lines dashtype 2 title \"ngram.order=2\"") != std::string::npos);
+  CHECK(read_text(out.path / "table.md").rfind("# curve\n", 0) == 0);
+  // A spec without a "report" object is refused, naming the field.
+  write_text(tmp.path / "bad.json", R"({"name": "x"})");
+  options.spec_file = (tmp.path / "bad.json").string();
+  CHECK_THROWS_WITH(rep::write({(tmp.path / "b12").string()}, out.path.string(), log, options),
+                    Catch::Contains("\"report\" must be an object"));
 }

@@ -1,7 +1,8 @@
 // Tests of harness/api/stats against numpy and scipy (tests/fixtures/stats.json, written by
 // scripts/make_stats_fixtures.py): summaries, quantiles and the median's CI, Mann-Whitney U and p
-// (exact and normal-approximation paths), the log-log fit; then the bootstraps by simulation: the
-// slope CI of fit_loglog_ci covers the true exponent about as often as it claims.
+// (exact and normal-approximation paths), the log-log fit, Welch's t interval; then the
+// bootstraps by simulation: the slope CI of fit_loglog_ci covers the true exponent about as often
+// as it claims.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -97,6 +98,50 @@ TEST_CASE("fit_loglog matches numpy.polyfit on the logs", "[stats]") {
     CHECK(f.intercept == rel9(c["intercept"].get<double>()));
     CHECK(f.r2 == rel9(c["r2"].get<double>()));
   }
+}
+
+TEST_CASE("welch_mean_difference matches scipy.stats.ttest_ind(equal_var=False)", "[stats]") {
+  for (const auto& c : fixture()["welch"]) {
+    INFO(c["name"].get<std::string>());
+    const st::MeanDiff d =
+        st::welch_mean_difference(c["a"].get<std::vector<double>>(),
+                                  c["b"].get<std::vector<double>>(), c["confidence"].get<double>());
+    CHECK(d.diff == rel9(c["diff"].get<double>()));
+    CHECK(d.t == rel9(c["t"].get<double>()));
+    CHECK(d.df == rel9(c["df"].get<double>()));
+    CHECK(d.p == Approx(c["p"].get<double>()).epsilon(1e-7).margin(1e-12));
+    CHECK(d.ci_lo == rel9(c["ci_lo"].get<double>()));
+    CHECK(d.ci_hi == rel9(c["ci_hi"].get<double>()));
+  }
+  const st::MeanDiff exact = st::welch_mean_difference({2, 2}, {1.5, 1.5, 1.5});
+  CHECK(exact.diff == 0.5);
+  CHECK(exact.ci_lo == 0.5);
+  CHECK(exact.ci_hi == 0.5);
+  CHECK(exact.p == 0);
+  CHECK_THROWS_WITH(st::welch_mean_difference({1.0}, {1.0, 2.0}),
+                    Catch::Contains("at least 2 values, got 1 and 2"));
+  CHECK_THROWS_WITH(st::welch_mean_difference({1.0, NAN}, {1.0, 2.0}), Catch::Contains("a"));
+}
+
+TEST_CASE("paired_mean_difference matches scipy.stats.ttest_rel", "[stats]") {
+  for (const auto& c : fixture()["paired"]) {
+    INFO(c["name"].get<std::string>());
+    const st::MeanDiff d = st::paired_mean_difference(c["a"].get<std::vector<double>>(),
+                                                      c["b"].get<std::vector<double>>(),
+                                                      c["confidence"].get<double>());
+    CHECK(d.diff == rel9(c["diff"].get<double>()));
+    CHECK(d.t == rel9(c["t"].get<double>()));
+    CHECK(d.df == rel9(c["df"].get<double>()));
+    CHECK(d.p == Approx(c["p"].get<double>()).epsilon(1e-7).margin(1e-12));
+    CHECK(d.ci_lo == rel9(c["ci_lo"].get<double>()));
+    CHECK(d.ci_hi == rel9(c["ci_hi"].get<double>()));
+  }
+  const st::MeanDiff exact = st::paired_mean_difference({2, 3}, {1.5, 2.5});
+  CHECK(exact.diff == 0.5);
+  CHECK(exact.ci_lo == 0.5);
+  CHECK(exact.p == 0);
+  CHECK_THROWS_WITH(st::paired_mean_difference({1.0, 2.0}, {1.0, 2.0, 3.0}),
+                    Catch::Contains("one size >= 2, got 2 and 3"));
 }
 
 TEST_CASE("bootstrap_median_ratio_ci: exact on constant samples, seeded, covers the ratio",

@@ -57,6 +57,33 @@ json exponent_claim(const std::string& folder, const std::string& y, double expe
           {"tolerance", 0.05}};
 }
 
+// A budget folder: points of labels "t" and "m", one bpb per seed, at training budget `budget`.
+void seeds_folder(const std::string& root, const std::string& sub, double budget,
+                  const std::vector<double>& t, const std::vector<double>& m) {
+  const std::string dir = root + "/" + sub;
+  REQUIRE(::mkdir(dir.c_str(), 0755) == 0);
+  std::string text;
+  int i = 0;
+  for (const auto& [label, values] : {std::pair{"t", t}, std::pair{"m", m}}) {
+    for (size_t s = 0; s < values.size(); ++s, ++i) {
+      text += json{{"type", "point"},
+                   {"schema_version", 2},
+                   {"key", "k" + std::to_string(i)},
+                   {"name", std::string(label) + "/seed=" + std::to_string(s)},
+                   {"model", label},
+                   {"label", label},
+                   {"status", "ok"},
+                   {"error", nullptr},
+                   {"axes", {{"seed", s}}},
+                   {"config", {{"run", {{"train", {{"flop_budget", budget}}}}}}},
+                   {"metrics", {{"bpb", values[s]}}}}
+                  .dump() +
+              "\n";
+    }
+  }
+  write_file(dir + "/results.jsonl", text);
+}
+
 }  // namespace
 
 TEST_CASE("verdicts: an exponent claim holds, differs, or is not resolved", "[report][verdicts]") {
@@ -118,6 +145,102 @@ TEST_CASE("verdicts: ratio and value claims", "[report][verdicts]") {
   CHECK(judge(value).verdict == "differs");
   value["kind"] = "nonsense";
   CHECK_THROWS_WITH(judge(value), Catch::Contains("v: kind"));
+}
+
+TEST_CASE("verdicts: mean_difference across seeds and budgets", "[report][verdicts]") {
+  const auto root = fresh_dir("verdicts_meandiff");
+  // t - m: +1.0 at 1e12, +0.5 at 1e13, -0.5 at 1e14, 0 (noisy) in "open".
+  seeds_folder(root, "b12", 1e12, {3.0, 3.1, 3.2}, {2.0, 2.1, 2.2});
+  seeds_folder(root, "b13", 1e13, {2.5, 2.6, 2.7}, {2.0, 2.1, 2.2});
+  seeds_folder(root, "b14", 1e14, {2.0, 2.1, 2.2}, {2.5, 2.6, 2.7});
+  seeds_folder(root, "open", 1e14, {2.0, 2.5, 3.0}, {2.4, 2.5, 2.6});
+  seeds_folder(root, "neg", 1e14, {2.0, 2.3, 2.6}, {2.2, 2.3, 2.4});
+  seeds_folder(root, "one", 1e14, {2.0}, {2.4, 2.5, 2.6});
+  auto judge = [&](const json& folders) {
+    const json c = {{"id", "d"},
+                    {"kind", "mean_difference"},
+                    {"claim", "d"},
+                    {"paper", "p"},
+                    {"results", folders},
+                    {"y", "bpb"},
+                    {"a", {{"label", "t"}}},
+                    {"b", {{"label", "m"}}}};
+    return megabench::report::judge_claims(claims(root, json::array({c})), root).at(0);
+  };
+  // Welch by hand: se = sqrt(0.01/3 + 0.01/3) = 0.08165, df = 4, t(0.975, 4) = 2.7764.
+  const auto one = judge("b12");
+  CHECK(one.verdict == "holds");
+  CHECK(one.ours == "1 [0.773, 1.23]");
+  CHECK_THAT(one.reason, Catch::Contains("1e+12: t 3.100 +- 0.100 (n=3), m 2.100 +- 0.100 (n=3)"));
+  const auto converging = judge(json::array({"b12", "b13"}));
+  CHECK(converging.verdict == "holds");
+  CHECK(converging.ours == "0.5 [0.273, 0.727]");
+  CHECK_THAT(converging.reason, Catch::Contains("converging"));
+  const auto crossing = judge(json::array({"b12", "b13", "b14"}));
+  CHECK(crossing.verdict == "differs");
+  CHECK_THAT(crossing.reason, Catch::Contains("crossing"));
+  CHECK_THAT(crossing.reason, !Catch::Contains("within the CIs"));
+  const auto sign = judge(json::array({"b13", "neg"}));  // +0.5, then -0.1 +- 0.4
+  CHECK(sign.verdict == "not resolved");
+  CHECK_THAT(sign.reason, Catch::Contains("converging"));
+  CHECK_THAT(sign.reason, Catch::Contains("changes sign within the CIs"));
+  const auto diverging = judge(json::array({"b13", "b12"}));
+  CHECK_THAT(diverging.reason, Catch::Contains("diverging"));
+  const auto open = judge("open");
+  CHECK(open.verdict == "not resolved");
+  CHECK_THAT(open.reason, Catch::Contains("contains 0"));
+  const auto few = judge("one");
+  CHECK(few.verdict == "not resolved");
+  CHECK_THAT(few.reason, Catch::Contains("under 2 points"));
+  CHECK_THROWS_WITH(judge(json::array()), Catch::Contains("results"));
+
+  // Paired: the same three runs scored in two modes, sliding lower by 0.11, 0.10, 0.09. Welch
+  // would not separate them (the seeds spread by 0.15); the paired CI does:
+  // 0.1 +- t(0.975, 2) * 0.01 / sqrt(3) = [0.0752, 0.125].
+  REQUIRE(::mkdir((root + "/modes").c_str(), 0755) == 0);
+  std::string text;
+  const double basic[] = {2.9, 3.2, 3.0}, sliding[] = {2.79, 3.1, 2.91};
+  for (int s = 0; s < 3; ++s)
+    text += json{{"type", "point"},
+                 {"schema_version", 2},
+                 {"key", "m" + std::to_string(s)},
+                 {"name", "m/seed=" + std::to_string(s)},
+                 {"model", "m"},
+                 {"label", "m"},
+                 {"status", "ok"},
+                 {"error", nullptr},
+                 {"axes", {{"seed", s}}},
+                 {"config", json::object()},
+                 {"metrics", {{"bpb_basic", basic[s]}, {"bpb_sliding", sliding[s]}}}}
+                .dump() +
+            "\n";
+  write_file(root + "/modes/results.jsonl", text);
+  json modes = {{"id", "e"},
+                {"kind", "mean_difference"},
+                {"claim", "e"},
+                {"paper", "p"},
+                {"results", "modes"},
+                {"y", "bpb_basic"},
+                {"y_b", "bpb_sliding"},
+                {"a", {{"label", "m"}}},
+                {"b", {{"label", "m"}}}};
+  const auto welch =
+      megabench::report::judge_claims(claims(root, json::array({modes})), root).at(0);
+  CHECK(welch.verdict == "not resolved");
+  modes["paired"] = true;
+  const auto paired =
+      megabench::report::judge_claims(claims(root, json::array({modes})), root).at(0);
+  CHECK(paired.verdict == "holds");
+  CHECK(paired.ours == "0.1 [0.0752, 0.125]");
+  CHECK_THAT(paired.reason, Catch::Contains("bpb_basic against bpb_sliding (paired)"));
+  // A claim of no difference: the CI [0.0752, 0.125] inside +-0.2 holds, wholly outside +-0.05
+  // differs, across +-0.1 is not resolved.
+  for (const auto& [within, verdict] :
+       {std::pair{0.2, "holds"}, std::pair{0.05, "differs"}, std::pair{0.1, "not resolved"}}) {
+    modes["within"] = within;
+    CHECK(megabench::report::judge_claims(claims(root, json::array({modes})), root).at(0).verdict ==
+          verdict);
+  }
 }
 
 TEST_CASE("verdicts: README's block is what the committed results give", "[report][verdicts]") {

@@ -2,6 +2,7 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -200,6 +201,69 @@ RatioCI bootstrap_median_ratio_ci(const std::vector<double>& a, const std::vecto
   }
   const auto [lo, hi] = percentile_ci(std::move(ratios), confidence);
   return RatioCI{mb / ma, lo, hi, resamples};
+}
+
+MeanDiff welch_mean_difference(const std::vector<double>& a, const std::vector<double>& b,
+                               double confidence) {
+  constexpr const char* kFn = "welch_mean_difference";
+  check_sample(a, kFn, "a");
+  check_sample(b, kFn, "b");
+  check_confidence(confidence, kFn);
+  if (a.size() < 2 || b.size() < 2)
+    throw std::invalid_argument(std::string(kFn) + ": each sample needs at least 2 values, got " +
+                                std::to_string(a.size()) + " and " + std::to_string(b.size()));
+  const Summary sa = summarize(a), sb = summarize(b);
+  const double va = sa.std * sa.std / a.size(), vb = sb.std * sb.std / b.size();
+  MeanDiff d;
+  d.diff = sa.mean - sb.mean;
+  const double se = std::sqrt(va + vb);
+  if (se == 0) {
+    d.ci_lo = d.ci_hi = d.diff;
+    d.df = INFINITY;
+    d.t = d.diff == 0 ? 0 : std::copysign(INFINITY, d.diff);
+    d.p = d.diff == 0 ? 1 : 0;
+    return d;
+  }
+  d.df = (va + vb) * (va + vb) / (va * va / (a.size() - 1.0) + vb * vb / (b.size() - 1.0));
+  d.t = d.diff / se;
+  const boost::math::students_t dist(d.df);
+  const double q = boost::math::quantile(dist, 0.5 + confidence / 2);
+  d.ci_lo = d.diff - q * se;
+  d.ci_hi = d.diff + q * se;
+  d.p = 2 * boost::math::cdf(boost::math::complement(dist, std::abs(d.t)));
+  return d;
+}
+
+MeanDiff paired_mean_difference(const std::vector<double>& a, const std::vector<double>& b,
+                                double confidence) {
+  constexpr const char* kFn = "paired_mean_difference";
+  check_sample(a, kFn, "a");
+  check_sample(b, kFn, "b");
+  check_confidence(confidence, kFn);
+  if (a.size() != b.size() || a.size() < 2)
+    throw std::invalid_argument(std::string(kFn) + ": needs two samples of one size >= 2, got " +
+                                std::to_string(a.size()) + " and " + std::to_string(b.size()));
+  std::vector<double> d(a.size());
+  for (size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
+  const Summary s = summarize(d);
+  MeanDiff out;
+  out.diff = s.mean;
+  const double se = s.std / std::sqrt(static_cast<double>(d.size()));
+  if (se == 0) {
+    out.ci_lo = out.ci_hi = out.diff;
+    out.df = INFINITY;
+    out.t = out.diff == 0 ? 0 : std::copysign(INFINITY, out.diff);
+    out.p = out.diff == 0 ? 1 : 0;
+    return out;
+  }
+  out.df = d.size() - 1.0;
+  out.t = out.diff / se;
+  const boost::math::students_t dist(out.df);
+  const double q = boost::math::quantile(dist, 0.5 + confidence / 2);
+  out.ci_lo = out.diff - q * se;
+  out.ci_hi = out.diff + q * se;
+  out.p = 2 * boost::math::cdf(boost::math::complement(dist, std::abs(out.t)));
+  return out;
 }
 
 UTest mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b) {

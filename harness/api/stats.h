@@ -7,6 +7,8 @@
 //   stats::UTest t = stats::mann_whitney_u(old_ms, new_ms);         // t.p < 0.05: a real change
 //   stats::RatioCI r = stats::bootstrap_median_ratio_ci(old_ms, new_ms);  // new/old and its CI
 //   stats::SlopeFit f = stats::fit_loglog_ci(seq_lens, samples_per_seq_len);  // slope [lo, hi]
+//   stats::MeanDiff d = stats::welch_mean_difference(bpb_seeds_a, bpb_seeds_b);  // across seeds
+//   stats::MeanDiff e = stats::paired_mean_difference(bpb_basic, bpb_sliding);   // seed by seed
 //
 // Quantiles interpolate linearly between order statistics (numpy's default 'linear' method);
 // std is the sample standard deviation (n - 1); the Mann-Whitney test follows
@@ -82,6 +84,27 @@ struct UTest {
   bool exact = false;  // which of the two ways p was computed
 };
 UTest mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b);
+
+/// mean(a) - mean(b) with Welch's t confidence interval (unequal variances, Welch-Satterthwaite
+/// degrees of freedom), as scipy.stats.ttest_ind(a, b, equal_var=False) and its
+/// confidence_interval() compute them; the t quantile comes from Boost.Math. For a handful of
+/// independent runs (seeds) of one deterministic metric, where a bootstrap of 2-3 values has no
+/// meaning. Both samples need n >= 2. When both variances are 0 the difference is exact: the CI
+/// is [diff, diff], df is infinite and p is 1 (diff = 0) or 0.
+struct MeanDiff {
+  double diff = 0;  // mean(a) - mean(b)
+  double ci_lo = 0, ci_hi = 0;
+  double df = 0, t = 0, p = 1;  // Welch's degrees of freedom, statistic, two-sided p
+};
+MeanDiff welch_mean_difference(const std::vector<double>& a, const std::vector<double>& b,
+                               double confidence = 0.95);
+
+/// The mean of a[i] - b[i] with the paired t confidence interval (n - 1 degrees of freedom), as
+/// scipy.stats.ttest_rel(a, b) computes it: two measurements of the same runs (one model's bpb in
+/// two eval modes, seed by seed). Needs equal sizes, n >= 2; all differences equal gives the exact
+/// CI as in welch_mean_difference.
+MeanDiff paired_mean_difference(const std::vector<double>& a, const std::vector<double>& b,
+                                double confidence = 0.95);
 
 /// Least-squares fit of ln(y) = intercept + slope * ln(x), solved with Eigen's column-pivoting
 /// Householder QR; r2 is the coefficient of determination in log space

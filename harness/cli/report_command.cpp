@@ -16,7 +16,7 @@ namespace {
 
 struct ReportArgs {
   std::vector<std::string> dirs;
-  std::string out, claims, readme;
+  std::string out, claims, readme, spec;
   bool as_json = false, strict = false;
 };
 
@@ -60,8 +60,9 @@ void run_report(const ReportArgs& a) {
   // Default: the report goes into the first folder (where `run` writes it too).
   report::Options options;
   options.strict = a.strict;
+  options.spec_file = a.spec;
   report::write(a.dirs, a.out.empty() ? a.dirs.front() : a.out, std::cerr, options);
-  std::cout << report::markdown_table(a.dirs);
+  std::cout << report::markdown_table(a.dirs, options);
 }
 
 }  // namespace
@@ -76,6 +77,9 @@ void add_report_command(CLI::App& app) {
   report->add_flag("--json", args->as_json, "Machine-readable output (the merged points)");
   report->add_flag("--strict", args->strict,
                    "Fail when the results mix commits, carry none, or come from a dirty tree");
+  report->add_option("--spec", args->spec,
+                     "A JSON file whose \"report\" section (and \"name\") replace the "
+                     "experiments' own: one report across folders of several experiments");
   report->add_option("--claims", args->claims,
                      "Judge the claims of this file (results/claims.json) from their results");
   report->add_option("--readme", args->readme,

@@ -96,7 +96,7 @@ ojson fit_entry(const std::string& x, const std::string& y, const std::string& s
 // Where the points of one series differ in another swept axis besides x, that axis joins the
 // series name ("megabyte patch=4"), so that such points are never drawn as one line.
 XY collect_xy(const ResultSet& r, const std::string& x, const std::string& y,
-              const std::string& series) {
+              const std::string& series, bool split_by_axes) {
   XY out;
   std::map<std::string, std::map<std::string, std::set<std::string>>>
       values;  // base -> axis -> values
@@ -117,7 +117,7 @@ XY collect_xy(const ResultSet& r, const std::string& x, const std::string& y,
     const std::string base = series_base(p, series, y);
     std::string s = base;
     for (const auto& [axis, seen] : values[base])
-      if (seen.size() > 1 && p.axes.contains(axis))
+      if (split_by_axes && seen.size() > 1 && p.axes.contains(axis))
         s += " " + axis + "=" + plain_value(p.axes[axis]);
     if (!out.series.count(s)) out.order.push_back(s);
     out.series[s].emplace_back(*xv, *yv);

@@ -41,6 +41,12 @@ ojson metric_of(const PointRecord& p, const std::string& metric);
 void write_file(const fs::path& path, const std::string& text, std::ostream& log,
                 std::vector<std::string>& written);
 
+// ---- report.cpp ---------------------------------------------------------------------------------
+
+/// load_result_set, then Options::spec_file's "report" section and "name" in place of the
+/// experiment's; throws std::invalid_argument naming the file when the spec is not usable.
+ResultSet load_with_spec(const std::vector<std::string>& result_dirs, const Options& options);
+
 // ---- tables.cpp ---------------------------------------------------------------------------------
 
 /// The columns of the tables: every axis of any point, then the metric columns (Options.columns,
@@ -91,8 +97,10 @@ struct XY {
   /// series -> x -> the per-repeat samples of y, for the points that keep them (schema 2).
   std::map<std::string, std::map<double, std::vector<double>>> samples;
 };
+/// A series is the `series` field's value plus, when `split_by_axes`, each other axis whose value
+/// varies within it ("megabyte seed=1"); without, the points of all those axes share the series.
 XY collect_xy(const ResultSet& r, const std::string& x, const std::string& y,
-              const std::string& series);
+              const std::string& series, bool split_by_axes = true);
 /// One entry per series of each report.fits spec (fits.json).
 ojson run_fits(const ResultSet& r);
 std::string render_fits_md(const ojson& fits);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
@@ -22,6 +23,10 @@ namespace {
 struct PlotSpec {
   std::string x, y, series, title, name;
   ojson log = "auto";
+  ojson where = ojson::object();  // only the ok points with these field values
+  bool mean = false;  // "aggregate": "mean": per series and x, the mean of y with its std as a bar
+  ojson hline_where;  // "hlines".where: these points are horizontal lines at their y, not series
+  std::string hline_title;  // "hlines".title: the field whose value titles each line
 };
 
 std::string slug(const std::string& s) {
@@ -60,6 +65,25 @@ PlotSpec read_spec(const ojson& spec, std::set<std::string>& used) {
     s.name = slug(s.y + "_vs_" + s.x) + "_" + std::to_string(k);
   used.insert(s.name);
   if (spec.contains("log")) s.log = spec["log"];
+  if (spec.contains("where")) {
+    if (!spec["where"].is_object())
+      throw std::invalid_argument("report: report.plots[].where must be an object of field values");
+    s.where = spec["where"];
+  }
+  if (spec.contains("aggregate")) {
+    if (spec["aggregate"] != "mean")
+      throw std::invalid_argument("report: report.plots[].aggregate must be \"mean\", got " +
+                                  spec["aggregate"].dump());
+    s.mean = true;
+  }
+  if (spec.contains("hlines")) {
+    const ojson& h = spec["hlines"];
+    if (!h.is_object() || !h.contains("where") || !h["where"].is_object())
+      throw std::invalid_argument(
+          "report: report.plots[].hlines must be {\"where\": {field: value}, \"title\": field}");
+    s.hline_where = h["where"];
+    s.hline_title = spec_string(h, "title", "report.plots[].hlines", false);
+  }
   if (!(s.log.is_boolean() || s.log == "auto"))
     throw std::invalid_argument("report: report.plots[].log must be \"auto\", true or false, got " +
                                 s.log.dump());
@@ -99,24 +123,57 @@ std::string find_gnuplot() {
   return "";
 }
 
-// The .dat text: one gnuplot "index" (block) per series, in order of first appearance.
-std::string dat_text(const PlotSpec& s, const XY& xy, std::vector<double>& xs,
+using HLines = std::vector<std::pair<std::string, double>>;  // (title, y)
+
+// Per x of one series (its pairs sorted by x): the mean of y, the sample std (0 for one value), n.
+std::vector<std::tuple<double, double, double, int>> mean_by_x(
+    const std::vector<std::pair<double, double>>& pts) {
+  std::vector<std::tuple<double, double, double, int>> out;
+  for (size_t i = 0; i < pts.size();) {
+    size_t j = i;
+    double sum = 0, sq = 0;
+    for (; j < pts.size() && pts[j].first == pts[i].first; ++j) sum += pts[j].second;
+    const int n = static_cast<int>(j - i);
+    const double mean = sum / n;
+    for (size_t k = i; k < j; ++k) sq += (pts[k].second - mean) * (pts[k].second - mean);
+    out.emplace_back(pts[i].first, mean, n > 1 ? std::sqrt(sq / (n - 1)) : 0.0, n);
+    i = j;
+  }
+  return out;
+}
+
+// The .dat text: one gnuplot "index" (block) per series, in order of first appearance; with
+// "aggregate": "mean" the columns are x, mean, std, n. Horizontal lines are listed as comments.
+std::string dat_text(const PlotSpec& s, const XY& xy, const HLines& lines, std::vector<double>& xs,
                      std::vector<double>& ys) {
   std::ostringstream dat;
-  dat << "# " << s.title << "\n# columns: " << s.x << " " << s.y << "\n";
+  dat << std::setprecision(17) << "# " << s.title << "\n# columns: " << s.x << " " << s.y
+      << (s.mean ? " std n (mean over the points at each x)" : "") << "\n";
+  for (const auto& [title, y] : lines) {
+    dat << "# hline: " << title << " " << y << "\n";
+    ys.push_back(y);
+  }
   for (const auto& name : xy.order) {
     dat << "# series: " << name << "\n";
-    for (auto [a, b] : xy.series.at(name)) {
-      dat << std::setprecision(17) << a << " " << b << "\n";
-      xs.push_back(a);
-      ys.push_back(b);
+    if (s.mean) {
+      for (auto [x, mean, std, n] : mean_by_x(xy.series.at(name))) {
+        dat << x << " " << mean << " " << std << " " << n << "\n";
+        xs.push_back(x);
+        ys.push_back(mean);
+      }
+    } else {
+      for (auto [a, b] : xy.series.at(name)) {
+        dat << a << " " << b << "\n";
+        xs.push_back(a);
+        ys.push_back(b);
+      }
     }
     dat << "\n\n";  // two blank lines: the next gnuplot "index"
   }
   return dat.str();
 }
 
-std::string gp_script(const PlotSpec& s, const XY& xy, bool logx, bool logy) {
+std::string gp_script(const PlotSpec& s, const XY& xy, const HLines& lines, bool logx, bool logy) {
   std::ostringstream gp;
   gp << "# Renders " << s.name << ".png from " << s.name << ".dat; run from this folder: gnuplot "
      << s.name << ".gp\n"
@@ -135,7 +192,11 @@ std::string gp_script(const PlotSpec& s, const XY& xy, bool logx, bool logy) {
   gp << "plot ";
   for (size_t i = 0; i < xy.order.size(); ++i)
     gp << (i ? ", \\\n     " : "") << gp_quote(s.name + ".dat") << " index " << i
-       << " using 1:2 with linespoints pointtype 7 title " << gp_quote(xy.order[i]);
+       << (s.mean ? " using 1:2:3 with yerrorlines" : " using 1:2 with linespoints")
+       << " pointtype 7 title " << gp_quote(xy.order[i]);
+  for (const auto& [title, y] : lines)
+    gp << ", \\\n     " << std::setprecision(17) << y << " with lines dashtype 2 title "
+       << gp_quote(title);
   gp << "\n";
   return gp.str();
 }
@@ -164,16 +225,21 @@ std::string render_png(const std::string& gnuplot, const fs::path& dir, const st
 // Writes one plot's .dat and .gp, renders it when gnuplot is there; its summary entry.
 ojson write_plot(const PlotSpec& s, const XY& xy, const fs::path& dir, const std::string& gnuplot,
                  bool first, std::ostream& log, std::vector<std::string>& written,
-                 std::vector<std::string>& warnings) {
+                 std::vector<std::string>& warnings, const HLines& lines = {}) {
   std::vector<double> xs, ys;
-  const std::string dat = dat_text(s, xy, xs, ys);
+  const std::string dat = dat_text(s, xy, lines, xs, ys);
   const bool logx = use_log(s.log, xs, "x", s.name, warnings);
   const bool logy = use_log(s.log, ys, "y", s.name, warnings);
   write_file(dir / (s.name + ".dat"), dat, log, written);
-  write_file(dir / (s.name + ".gp"), gp_script(s, xy, logx, logy), log, written);
+  write_file(dir / (s.name + ".gp"), gp_script(s, xy, lines, logx, logy), log, written);
   ojson entry = {{"name", s.name},   {"x", s.x},      {"y", s.y},      {"series_field", s.series},
                  {"title", s.title}, {"log_x", logx}, {"log_y", logy}, {"series", xy.order},
                  {"png", nullptr}};
+  if (s.mean) entry["aggregate"] = "mean";
+  if (!lines.empty()) {
+    entry["hlines"] = ojson::array();
+    for (const auto& [title, y] : lines) entry["hlines"].push_back({{"title", title}, {"y", y}});
+  }
   if (gnuplot.empty()) {
     if (first)  // said once per report
       log << "report: gnuplot not found (install the Debian package gnuplot-nox, or set "
@@ -185,6 +251,33 @@ ojson write_plot(const PlotSpec& s, const XY& xy, const fs::path& dir, const std
     entry["png"] = png;
   }
   return entry;
+}
+
+bool matches(const PointRecord& p, const ojson& where) {
+  for (auto it = where.begin(); it != where.end(); ++it)
+    if (!values_equal(lookup(p, it.key()), *it)) return false;
+  return true;
+}
+
+// The points a plot draws: those matching its "where"; of them, the ones matching "hlines".where
+// become horizontal lines (titled "<title field>=<value>", or by name) instead of series points.
+ResultSet select_points(const ResultSet& r, const PlotSpec& s, HLines& lines) {
+  ResultSet out = r;
+  out.points.clear();
+  for (const auto& p : r.points) {
+    if (!p.ok() || !matches(p, s.where)) continue;
+    if (!s.hline_where.is_null() && matches(p, s.hline_where)) {
+      const auto y = as_number(lookup(p, s.y));
+      if (!y) continue;
+      lines.emplace_back(s.hline_title.empty()
+                             ? p.name
+                             : s.hline_title + "=" + plain_value(lookup(p, s.hline_title)),
+                         *y);
+      continue;
+    }
+    out.points.push_back(p);
+  }
+  return out;
 }
 
 // The ok points' loss_by_position arrays (bpb with eval.loss_by_position), one series per point:
@@ -272,11 +365,13 @@ ojson make_plots(const ResultSet& r, const std::vector<std::string>& result_dirs
   std::set<std::string> used;
   for (const auto& spec : specs ? *it : ojson::array()) {
     const PlotSpec s = read_spec(spec, used);
-    const XY xy = collect_xy(r, s.x, s.y, s.series);
+    HLines lines;
+    const ResultSet selected = select_points(r, s, lines);
+    const XY xy = collect_xy(selected, s.x, s.y, s.series, !s.mean);
     if (xy.skipped)
       warnings.push_back("plot " + s.name + ": " + std::to_string(xy.skipped) +
                          " ok point(s) lack numeric " + s.x + " or " + s.y);
-    plots.push_back(write_plot(s, xy, dir, gnuplot, plots.empty(), log, written, warnings));
+    plots.push_back(write_plot(s, xy, dir, gnuplot, plots.empty(), log, written, warnings, lines));
   }
   // Loss by position (Yu et al. 2023, section 7): drawn whenever the points recorded it.
   if (!context.order.empty()) {

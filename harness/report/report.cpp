@@ -1,6 +1,7 @@
 // `megabench report`: reads the result folders once and writes every file of the report.
 #include "harness/report/report.h"
 
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -93,9 +94,35 @@ ojson summary_head(const ResultSet& r, const std::vector<std::string>& result_di
 
 }  // namespace
 
+namespace detail {
+
+// The folders' results with Options::spec_file's "report" section and name in place of the
+// experiment's (the name goes into the in-memory context, where the title is read from).
+ResultSet load_with_spec(const std::vector<std::string>& result_dirs, const Options& options) {
+  ResultSet r = load_result_set(result_dirs);
+  if (options.spec_file.empty()) return r;
+  std::ifstream in(options.spec_file);
+  if (!in) throw std::runtime_error("report --spec: cannot open '" + options.spec_file + "'");
+  const ojson spec = ojson::parse(in, nullptr, false);
+  if (spec.is_discarded() || !spec.is_object())
+    throw std::invalid_argument("report --spec: '" + options.spec_file + "' is not a JSON object");
+  if (!spec.contains("report") || !spec["report"].is_object())
+    throw std::invalid_argument(
+        "report --spec: '" + options.spec_file +
+        "': field \"report\" must be an object (columns, plots, fits, paper)");
+  r.report_section = spec["report"];
+  if (spec.contains("name") && spec["name"].is_string()) {
+    if (!r.context.is_object()) r.context = ojson::object();
+    r.context["experiment"] = {{"name", spec["name"]}};
+  }
+  return r;
+}
+
+}  // namespace detail
+
 void write(const std::vector<std::string>& result_dirs, const std::string& out_dir,
            std::ostream& log, const Options& options) {
-  const ResultSet r = load_result_set(result_dirs);
+  const ResultSet r = detail::load_with_spec(result_dirs, options);
   const Trust trust = check_trust(r);
   if (options.strict && !trust.clean()) {
     std::string why;

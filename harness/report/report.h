@@ -28,6 +28,10 @@ struct Options {
   bool plots = true;
   /// Refuse (throw) results that mix commits, carry no commit, or come from a dirty tree.
   bool strict = false;
+  /// A JSON file whose "report" object (and "name", the title) replace those of the folders'
+  /// newest context: a report over folders of several experiments, e.g. a bpb curve across the
+  /// budget folders. Empty: the experiments' own section.
+  std::string spec_file;
 };
 
 /// What the numbers can be trusted for: the report's first lines, summary.json's "trust", and

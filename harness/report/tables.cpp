@@ -178,7 +178,7 @@ std::string render_samples_md(const ResultSet& r) {
 }  // namespace detail
 
 std::string markdown_table(const std::vector<std::string>& result_dirs, const Options& options) {
-  const ResultSet r = load_result_set(result_dirs);
+  const ResultSet r = detail::load_with_spec(result_dirs, options);
   return detail::render_markdown(r, options, check_trust(r).contended);
 }
 

@@ -7,6 +7,18 @@
 //   ratio     median y of the points `a` over the points `b`, with its bootstrap CI: holds when
 //             the CI lies above 1, differs when below, not resolved when it contains 1.
 //   value     one deterministic value against the paper's, within rel_tolerance.
+//   mean_difference
+//             mean y of the points `a` minus mean y of the points `b`, one value per point (seeds
+//             are points), with Welch's 95% CI: holds when the CI lies above 0, differs when below,
+//             not resolved when it contains 0 or a side has under 2 points. `results` may list
+//             several folders (budgets, smallest first): each gets its difference, the verdict is
+//             that of the last (largest), and the reason says whether the significant differences
+//             change sign across them (crossing) or shrink or grow (converging, diverging). `by`
+//             (a field, default run.train.flop_budget) labels each folder. With `y_b`, the b side
+//             reads that metric instead (two eval modes of the same points); `paired: true` then
+//             pairs a's and b's points in order (the same runs) and uses the paired t CI. With
+//             `within` (a claim of no difference): holds when the CI lies inside +-within, differs
+//             when it lies wholly outside, not resolved otherwise.
 // Timed metrics need their per-repeat samples (records of schema 2); without them the verdict
 // is "not resolved". Analytical counts (flops_*, params_*) and peak memory are exact.
 #include <cmath>
@@ -162,6 +174,131 @@ ClaimVerdict judge_value(const ojson& c, const ResultSet& r, ClaimVerdict v) {
   return v;
 }
 
+// One value per point: a metric's mean over its repeats, or its one value (bpb).
+std::vector<double> per_point(const ResultSet& r, const ojson& where, const std::string& y) {
+  std::vector<double> out;
+  for (const PointRecord* p : matching(r, where)) {
+    const auto s = samples_of(*p, y);
+    if (!s.empty()) {
+      out.push_back(stats::summarize(s).mean);
+    } else if (const auto v = detail::as_number(detail::metric_of(*p, y))) {
+      out.push_back(*v);
+    }
+  }
+  return out;
+}
+
+std::string mean_std(const std::vector<double>& v) {
+  const stats::Summary s = stats::summarize(v);
+  return format_double("%.3f", s.mean) +
+         (v.size() > 1 ? " +- " + format_double("%.3f", s.std) : "") +
+         " (n=" + std::to_string(v.size()) + ")";
+}
+
+// One folder (budget) of a mean_difference claim: its label and, when both sides have 2 points
+// (paired: the same number), the difference with its CI; `text` describes it for the reason.
+struct Level {
+  std::string label, text;
+  bool tested = false;
+  stats::MeanDiff d;
+};
+
+Level judge_level(const ojson& c, const std::string& root, const std::string& folder) {
+  const std::string y = c.at("y"), y_b = c.value("y_b", y);
+  const bool paired = c.value("paired", false);
+  const ResultSet r = load_result_set({root + "/" + folder});
+  const auto a = per_point(r, c.at("a"), y), b = per_point(r, c.at("b"), y_b);
+  Level l;
+  const auto any = matching(r, ojson::object());
+  const ojson level =
+      any.empty() ? ojson() : lookup(*any[0], c.value("by", std::string("run.train.flop_budget")));
+  l.label = level.is_number()   ? format_double("%.0e", level.get<double>())
+            : level.is_null()   ? folder
+            : level.is_string() ? level.get<std::string>()
+                                : level.dump();
+  // The sides are named by their label when `where` has one.
+  const auto side = [&](const char* key) {
+    const ojson& w = c.at(key);
+    return w.contains("label") && w["label"].is_string() ? w["label"].get<std::string>()
+                                                         : std::string(key);
+  };
+  l.text = l.label + ": " + side("a") + " " + (a.empty() ? "none" : mean_std(a)) + ", " +
+           side("b") + " " + (b.empty() ? "none" : mean_std(b));
+  if (paired && a.size() != b.size()) {
+    l.text += ", unpaired (" + std::to_string(a.size()) + " against " + std::to_string(b.size()) +
+              " points)";
+  } else if (a.size() >= 2 && b.size() >= 2) {
+    l.tested = true;
+    l.d = paired ? stats::paired_mean_difference(a, b) : stats::welch_mean_difference(a, b);
+    l.text += ", difference " + num(l.d.diff) + " [" + num(l.d.ci_lo) + ", " + num(l.d.ci_hi) + "]";
+  } else {
+    l.text += ", untested (a side has under 2 points)";
+  }
+  return l;
+}
+
+// How the difference moves across the budgets: crossing (significant both ways), converging or
+// diverging (|difference| monotone), and whether the estimate changes sign.
+std::string trend_of(const std::vector<Level>& levels) {
+  if (levels.size() < 2) return "";
+  bool above = false, below = false, all_tested = true;
+  for (const auto& l : levels) {
+    above |= l.tested && l.d.ci_lo > 0;
+    below |= l.tested && l.d.ci_hi < 0;
+    all_tested &= l.tested;
+  }
+  bool shrinks = all_tested, grows = all_tested, sign_change = false;
+  for (size_t i = 1; all_tested && i < levels.size(); ++i) {
+    const double now = levels[i].d.diff, before = levels[i - 1].d.diff;
+    shrinks &= std::abs(now) < std::abs(before);
+    grows &= std::abs(now) > std::abs(before);
+    sign_change |= (now > 0) != (before > 0);
+  }
+  if (above && below) return "crossing: significant differences of both signs";
+  std::string trend = shrinks ? "converging: the difference shrinks at every step"
+                      : grows ? "diverging: the difference grows at every step"
+                              : "no monotone trend";
+  return trend + (sign_change ? "; the estimate changes sign within the CIs" : "");
+}
+
+ClaimVerdict judge_mean_difference(const ojson& c, const std::string& root, ClaimVerdict v) {
+  std::vector<std::string> folders;
+  if (c.at("results").is_array()) {
+    for (const auto& f : c["results"]) folders.push_back(f.get<std::string>());
+  } else {
+    folders.push_back(c["results"].get<std::string>());
+  }
+  if (folders.empty())
+    throw std::invalid_argument("results: expected a folder or a list of folders");
+  std::vector<Level> levels;
+  std::string parts;
+  for (const auto& folder : folders) {
+    levels.push_back(judge_level(c, root, folder));
+    parts += (parts.empty() ? "" : "; ") + levels.back().text;
+  }
+  const Level& last = levels.back();
+  const stats::MeanDiff& d = last.d;
+  const double within = number_or(c, "within", -1);
+  if (last.tested) v.ours = num(d.diff) + " [" + num(d.ci_lo) + ", " + num(d.ci_hi) + "]";
+  if (!last.tested) {
+    v.verdict = "not resolved";
+  } else if (within >= 0) {
+    v.verdict = d.ci_lo >= -within && d.ci_hi <= within ? "holds"
+                : d.ci_lo > within || d.ci_hi < -within ? "differs"
+                                                        : "not resolved";
+  } else {
+    v.verdict = d.ci_lo > 0 ? "holds" : d.ci_hi < 0 ? "differs" : "not resolved";
+  }
+  const std::string y = c.at("y"), y_b = c.value("y_b", y), trend = trend_of(levels);
+  v.reason = (y_b == y ? y : y + " against " + y_b) +
+             (c.value("paired", false) ? " (paired)" : "") + " " + parts +
+             (trend.empty() ? "" : "; " + trend) +
+             (within >= 0 ? "; no difference means a CI inside +-" + num(within)
+              : v.verdict == "not resolved" && last.tested ? "; the last CI contains 0"
+                                                           : "");
+  return v;
+}
+
 }  // namespace
 
 std::vector<ClaimVerdict> judge_claims(const std::string& claims_file, const std::string& root) {
@@ -177,8 +314,12 @@ std::vector<ClaimVerdict> judge_claims(const std::string& claims_file, const std
   for (const auto& c : doc.at("claims")) {
     ClaimVerdict v{c.at("id"), c.at("claim"), c.at("paper"), "–", "", ""};
     try {
-      const ResultSet r = load_result_set({root + "/" + c.at("results").get<std::string>()});
       const std::string kind = c.at("kind");
+      if (kind == "mean_difference") {
+        out.push_back(judge_mean_difference(c, root, v));
+        continue;
+      }
+      const ResultSet r = load_result_set({root + "/" + c.at("results").get<std::string>()});
       if (kind == "exponent")
         v = judge_exponent(c, r, v);
       else if (kind == "ratio")
@@ -186,8 +327,8 @@ std::vector<ClaimVerdict> judge_claims(const std::string& claims_file, const std
       else if (kind == "value")
         v = judge_value(c, r, v);
       else
-        throw std::invalid_argument("kind: expected exponent, ratio or value, got \"" + kind +
-                                    "\"");
+        throw std::invalid_argument(
+            "kind: expected exponent, ratio, value or mean_difference, got \"" + kind + "\"");
     } catch (const std::exception& e) {
       throw std::runtime_error("claims: " + v.id + ": " + e.what());
     }
