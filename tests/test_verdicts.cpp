@@ -243,15 +243,19 @@ TEST_CASE("verdicts: mean_difference across seeds and budgets", "[report][verdic
   }
 }
 
-TEST_CASE("verdicts: README's block is what the committed results give", "[report][verdicts]") {
+TEST_CASE("verdicts: README's and RESULTS.md's blocks are what the committed results give",
+          "[report][verdicts]") {
   const auto verdicts =
       megabench::report::judge_claims(source_path("results/claims.json"), source_path(""));
   const std::string table = megabench::report::render_verdicts_md(verdicts);
-  const std::string readme = read_text(source_path("README.md"));
   INFO(
       "regenerate with: build/default/megabench report --claims results/claims.json --readme "
-      "README.md");
-  CHECK(megabench::report::replace_verdicts_block(readme, table) == readme);
+      "README.md --readme results/RESULTS.md");
+  for (const char* file : {"README.md", "results/RESULTS.md"}) {
+    INFO(file);
+    const std::string text = read_text(source_path(file));
+    CHECK(megabench::report::replace_verdicts_block(text, table) == text);
+  }
 }
 
 TEST_CASE("fits: the exponent's CI from the repeats, local slopes, and the noise floor",

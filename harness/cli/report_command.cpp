@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <vector>
 
 #include "harness/cli/commands.h"
 #include "harness/report/report.h"
@@ -16,7 +17,8 @@ namespace {
 
 struct ReportArgs {
   std::vector<std::string> dirs;
-  std::string out, claims, readme, spec;
+  std::string out, claims, spec;
+  std::vector<std::string> readme;  // files whose verdicts block is rewritten
   bool as_json = false, strict = false;
 };
 
@@ -43,14 +45,15 @@ void judge(const ReportArgs& a) {
       << "harness/report/verdicts.cpp.\n\n"
       << table;
   std::cerr << "report: wrote " << md.string() << "\n";
-  if (a.readme.empty()) return;
-  std::ifstream in(a.readme);
-  if (!in) throw std::runtime_error("--readme: cannot open '" + a.readme + "'");
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string updated = report::replace_verdicts_block(text.str(), table);
-  std::ofstream(a.readme, std::ios::trunc) << updated;
-  std::cerr << "report: rewrote the verdicts block of " << a.readme << "\n";
+  for (const auto& file : a.readme) {
+    std::ifstream in(file);
+    if (!in) throw std::runtime_error("--readme: cannot open '" + file + "'");
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string updated = report::replace_verdicts_block(text.str(), table);
+    std::ofstream(file, std::ios::trunc) << updated;
+    std::cerr << "report: rewrote the verdicts block of " << file << "\n";
+  }
 }
 
 void run_report(const ReportArgs& a) {
@@ -83,7 +86,7 @@ void add_report_command(CLI::App& app) {
   report->add_option("--claims", args->claims,
                      "Judge the claims of this file (results/claims.json) from their results");
   report->add_option("--readme", args->readme,
-                     "With --claims: rewrite this file's verdicts block (README.md)");
+                     "With --claims: rewrite this file's verdicts block (README.md); repeatable");
   report->callback([args] { run_report(*args); });
 }
 

@@ -43,9 +43,17 @@ void write_file(const fs::path& path, const std::string& text, std::ostream& log
 
 // ---- report.cpp ---------------------------------------------------------------------------------
 
-/// load_result_set, then Options::spec_file's "report" section and "name" in place of the
-/// experiment's; throws std::invalid_argument naming the file when the spec is not usable.
+/// load_result_set with the derived metrics (add_derived_metrics), then Options::spec_file's
+/// "report" section and "name" in place of the experiment's; throws std::invalid_argument naming
+/// the file when the spec is not usable.
 ResultSet load_with_spec(const std::vector<std::string>& result_dirs, const Options& options);
+
+// ---- derived.cpp --------------------------------------------------------------------------------
+
+/// Adds the metrics a point's record implies but does not store: generate_roofline_bytes_per_s and
+/// generate_roofline_fraction (batch-1 generation's bandwidth bound; the formula is in
+/// derived.cpp).
+void add_derived_metrics(ResultSet& r);
 
 // ---- tables.cpp ---------------------------------------------------------------------------------
 

@@ -25,8 +25,9 @@ struct PlotSpec {
   ojson log = "auto";
   ojson where = ojson::object();  // only the ok points with these field values
   bool mean = false;  // "aggregate": "mean": per series and x, the mean of y with its std as a bar
-  ojson hline_where;  // "hlines".where: these points are horizontal lines at their y, not series
-  std::string hline_title;  // "hlines".title: the field whose value titles each line
+  ojson hline_where =
+      nullptr;  // "hlines".where: these points are horizontal lines at their y, not series
+  std::string hline_title = "";  // "hlines".title: the field whose value titles each line
 };
 
 std::string slug(const std::string& s) {
@@ -339,7 +340,7 @@ void add_curve_plots(const ResultSet& r, const std::vector<std::string>& dirs, c
     const XY xy = training_curve_xy(r, dirs, x);
     if (xy.order.empty()) continue;
     fs::create_directories(dir);
-    const PlotSpec s{x, "bits per byte", "name", title, name, ojson("auto")};
+    const PlotSpec s{.x = x, .y = "bits per byte", .series = "name", .title = title, .name = name};
     plots.push_back(write_plot(s, xy, dir, gnuplot, plots.empty(), log, written, warnings));
   }
 }
@@ -375,21 +376,21 @@ ojson make_plots(const ResultSet& r, const std::vector<std::string>& result_dirs
   }
   // Loss by position (Yu et al. 2023, section 7): drawn whenever the points recorded it.
   if (!context.order.empty()) {
-    PlotSpec s{"position in window + 1",
-               "bits per byte",
-               "name",
-               "held-out loss by position in the context",
-               "loss_by_context_position",
-               true};
+    const PlotSpec s{.x = "position in window + 1",
+                     .y = "bits per byte",
+                     .series = "name",
+                     .title = "held-out loss by position in the context",
+                     .name = "loss_by_context_position",
+                     .log = true};
     plots.push_back(write_plot(s, context, dir, gnuplot, plots.empty(), log, written, warnings));
   }
   if (!patch.order.empty()) {
-    PlotSpec s{"position in patch",
-               "bits per byte",
-               "name",
-               "held-out loss by position in the patch",
-               "loss_by_patch_position",
-               false};
+    const PlotSpec s{.x = "position in patch",
+                     .y = "bits per byte",
+                     .series = "name",
+                     .title = "held-out loss by position in the patch",
+                     .name = "loss_by_patch_position",
+                     .log = false};
     plots.push_back(write_plot(s, patch, dir, gnuplot, plots.empty(), log, written, warnings));
   }
   add_curve_plots(r, result_dirs, dir, gnuplot, plots, log, written, warnings);

@@ -100,6 +100,7 @@ namespace detail {
 // experiment's (the name goes into the in-memory context, where the title is read from).
 ResultSet load_with_spec(const std::vector<std::string>& result_dirs, const Options& options) {
   ResultSet r = load_result_set(result_dirs);
+  add_derived_metrics(r);
   if (options.spec_file.empty()) return r;
   std::ifstream in(options.spec_file);
   if (!in) throw std::runtime_error("report --spec: cannot open '" + options.spec_file + "'");
