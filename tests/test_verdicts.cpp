@@ -131,6 +131,11 @@ TEST_CASE("verdicts: ratio and value claims", "[report][verdicts]") {
   CHECK(judge(ratio).verdict == "holds");
   std::swap(ratio["a"], ratio["b"]);
   CHECK(judge(ratio).verdict == "differs");
+  ratio["a"] = {{"seq_len", 3}};  // no such point (a run still in progress)
+  const auto missing = judge(ratio);
+  CHECK(missing.verdict == "not resolved");
+  CHECK_THAT(missing.reason, Catch::Contains("no ok point matches"));
+  ratio["a"] = {{"seq_len", 65536}};
   json value = {{"id", "v"},
                 {"kind", "value"},
                 {"claim", "v"},

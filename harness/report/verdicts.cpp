@@ -142,10 +142,13 @@ ClaimVerdict judge_ratio(const ojson& c, const ResultSet& r, ClaimVerdict v) {
   const std::string y = c.at("y");
   const auto a = pooled(r, c.at("a"), y), b = pooled(r, c.at("b"), y);
   if (a.empty() || b.empty()) {
+    const ojson& side = a.empty() ? c.at("a") : c.at("b");
     v.verdict = "not resolved";
-    v.reason = "no " + y +
-               (deterministic(y) ? "" : " samples (records before schema 2 keep none)") + " for " +
-               (a.empty() ? c.at("a").dump() : c.at("b").dump());
+    v.reason = matching(r, side).empty()
+                   ? "no ok point matches " + side.dump() + " yet"
+                   : "no " + y +
+                         (deterministic(y) ? "" : " samples (records before schema 2 keep none)") +
+                         " for " + side.dump();
     return v;
   }
   const stats::RatioCI q = stats::bootstrap_median_ratio_ci(b, a);  // median(a) / median(b)
