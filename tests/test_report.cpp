@@ -556,3 +556,25 @@ TEST_CASE("derived metrics: the bandwidth roofline of batch-1 generation", "[rep
   CHECK(r.points[0].metrics["generate_roofline_fraction"].get<double>() == Approx(0.5));
   CHECK_FALSE(r.points[1].metrics.contains("generate_roofline_bytes_per_s"));  // no calibration
 }
+
+TEST_CASE("series: an axis zipped with x does not split a series, one crossed with it does",
+          "[report]") {
+  // MEGABYTE at N = P^3: the patch moves with seq_len (one value per x): one series of 3 points.
+  // A seed axis crossed with seq_len (two values at each x) splits the series by seed.
+  megabench::ResultSet r;
+  int i = 0;
+  for (const auto& [n, p] : {std::pair{512, 8}, std::pair{1728, 12}, std::pair{4096, 16}}) {
+    auto pt = point("z" + std::to_string(i++), "megabyte", n, p, ojson{{"forward_ms", n / 100.0}});
+    r.points.push_back(megabench::PointRecord::from_json(pt));
+    for (int seed : {0, 1}) {
+      auto q = point("s" + std::to_string(i++), "transformer", n, 8, ojson{{"forward_ms", 1.0}});
+      q["axes"] = {{"seq_len", n}, {"seed", seed}};
+      r.points.push_back(megabench::PointRecord::from_json(q));
+    }
+  }
+  const auto xy = rep::detail::collect_xy(r, "seq_len", "forward_ms", "model");
+  CHECK(xy.series.count("megabyte") == 1);
+  CHECK(xy.series.at("megabyte").size() == 3);
+  CHECK(xy.series.count("transformer seed=0") == 1);
+  CHECK(xy.series.count("transformer seed=1") == 1);
+}

@@ -203,6 +203,31 @@ RatioCI bootstrap_median_ratio_ci(const std::vector<double>& a, const std::vecto
   return RatioCI{mb / ma, lo, hi, resamples};
 }
 
+namespace {
+
+// diff +- t(df) * se with its two-sided p; se = 0 makes the difference exact (df infinite).
+MeanDiff t_interval(double diff, double se, double df, double confidence) {
+  MeanDiff d;
+  d.diff = diff;
+  if (se == 0) {
+    d.ci_lo = d.ci_hi = diff;
+    d.df = INFINITY;
+    d.t = diff == 0 ? 0 : std::copysign(INFINITY, diff);
+    d.p = diff == 0 ? 1 : 0;
+    return d;
+  }
+  d.df = df;
+  d.t = diff / se;
+  const boost::math::students_t dist(df);
+  const double q = boost::math::quantile(dist, 0.5 + confidence / 2);
+  d.ci_lo = diff - q * se;
+  d.ci_hi = diff + q * se;
+  d.p = 2 * boost::math::cdf(boost::math::complement(dist, std::abs(d.t)));
+  return d;
+}
+
+}  // namespace
+
 MeanDiff welch_mean_difference(const std::vector<double>& a, const std::vector<double>& b,
                                double confidence) {
   constexpr const char* kFn = "welch_mean_difference";
@@ -214,24 +239,11 @@ MeanDiff welch_mean_difference(const std::vector<double>& a, const std::vector<d
                                 std::to_string(a.size()) + " and " + std::to_string(b.size()));
   const Summary sa = summarize(a), sb = summarize(b);
   const double va = sa.std * sa.std / a.size(), vb = sb.std * sb.std / b.size();
-  MeanDiff d;
-  d.diff = sa.mean - sb.mean;
   const double se = std::sqrt(va + vb);
-  if (se == 0) {
-    d.ci_lo = d.ci_hi = d.diff;
-    d.df = INFINITY;
-    d.t = d.diff == 0 ? 0 : std::copysign(INFINITY, d.diff);
-    d.p = d.diff == 0 ? 1 : 0;
-    return d;
-  }
-  d.df = (va + vb) * (va + vb) / (va * va / (a.size() - 1.0) + vb * vb / (b.size() - 1.0));
-  d.t = d.diff / se;
-  const boost::math::students_t dist(d.df);
-  const double q = boost::math::quantile(dist, 0.5 + confidence / 2);
-  d.ci_lo = d.diff - q * se;
-  d.ci_hi = d.diff + q * se;
-  d.p = 2 * boost::math::cdf(boost::math::complement(dist, std::abs(d.t)));
-  return d;
+  const double df =
+      se == 0 ? 0
+              : (va + vb) * (va + vb) / (va * va / (a.size() - 1.0) + vb * vb / (b.size() - 1.0));
+  return t_interval(sa.mean - sb.mean, se, df, confidence);
 }
 
 MeanDiff paired_mean_difference(const std::vector<double>& a, const std::vector<double>& b,
@@ -246,24 +258,8 @@ MeanDiff paired_mean_difference(const std::vector<double>& a, const std::vector<
   std::vector<double> d(a.size());
   for (size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
   const Summary s = summarize(d);
-  MeanDiff out;
-  out.diff = s.mean;
-  const double se = s.std / std::sqrt(static_cast<double>(d.size()));
-  if (se == 0) {
-    out.ci_lo = out.ci_hi = out.diff;
-    out.df = INFINITY;
-    out.t = out.diff == 0 ? 0 : std::copysign(INFINITY, out.diff);
-    out.p = out.diff == 0 ? 1 : 0;
-    return out;
-  }
-  out.df = d.size() - 1.0;
-  out.t = out.diff / se;
-  const boost::math::students_t dist(out.df);
-  const double q = boost::math::quantile(dist, 0.5 + confidence / 2);
-  out.ci_lo = out.diff - q * se;
-  out.ci_hi = out.diff + q * se;
-  out.p = 2 * boost::math::cdf(boost::math::complement(dist, std::abs(out.t)));
-  return out;
+  return t_interval(s.mean, s.std / std::sqrt(static_cast<double>(d.size())), d.size() - 1.0,
+                    confidence);
 }
 
 UTest mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b) {

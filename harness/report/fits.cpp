@@ -94,18 +94,31 @@ ojson fit_entry(const std::string& x, const std::string& y, const std::string& s
 }  // namespace
 
 // Where the points of one series differ in another swept axis besides x, that axis joins the
-// series name ("megabyte patch=4"), so that such points are never drawn as one line.
+// series name ("megabyte patch=4"), so that such points are never drawn as one line; an axis that
+// moves with x (zipped with it: one value per x, as P = N^(1/3)) does not split the series.
 XY collect_xy(const ResultSet& r, const std::string& x, const std::string& y,
               const std::string& series, bool split_by_axes) {
   XY out;
   std::map<std::string, std::map<std::string, std::set<std::string>>>
       values;  // base -> axis -> values
+  std::map<std::string, std::map<std::string, std::set<std::string>>>
+      per_x;  // base -> axis -> "x|value" pairs
   for (const auto& p : r.points) {
     if (!p.ok()) continue;
+    const std::string xv = plain_value(lookup(p, x));
     for (const auto& [axis, value] : p.axes.items())
-      if (axis != x && axis != series)
+      if (axis != x && axis != series) {
         values[series_base(p, series, y)][axis].insert(plain_value(value));
+        per_x[series_base(p, series, y)][axis].insert(xv + "|" + plain_value(value));
+      }
   }
+  // An axis moves with x when it has as many (x, value) pairs as x values it was seen at.
+  for (auto& [base, axes] : values)
+    for (auto& [axis, seen] : axes) {
+      std::set<std::string> xs;
+      for (const auto& pair : per_x[base][axis]) xs.insert(pair.substr(0, pair.find('|')));
+      if (per_x[base][axis].size() == xs.size()) seen = {plain_value(ojson())};
+    }
   for (const auto& p : r.points) {
     if (!p.ok()) continue;
     auto xv = as_number(lookup(p, x));

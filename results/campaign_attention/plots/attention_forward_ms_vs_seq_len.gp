@@ -14,15 +14,5 @@ set logscale x
 set logscale y
 plot "attention_forward_ms_vs_seq_len.dat" index 0 using 1:2 with linespoints pointtype 7 title "transformer_sdpa", \
      "attention_forward_ms_vs_seq_len.dat" index 1 using 1:2 with linespoints pointtype 7 title "transformer_explicit", \
-     "attention_forward_ms_vs_seq_len.dat" index 2 using 1:2 with linespoints pointtype 7 title "megabyte_sdpa megabyte_sdpa.patch=8", \
-     "attention_forward_ms_vs_seq_len.dat" index 3 using 1:2 with linespoints pointtype 7 title "megabyte_sdpa megabyte_sdpa.patch=12", \
-     "attention_forward_ms_vs_seq_len.dat" index 4 using 1:2 with linespoints pointtype 7 title "megabyte_sdpa megabyte_sdpa.patch=16", \
-     "attention_forward_ms_vs_seq_len.dat" index 5 using 1:2 with linespoints pointtype 7 title "megabyte_sdpa megabyte_sdpa.patch=24", \
-     "attention_forward_ms_vs_seq_len.dat" index 6 using 1:2 with linespoints pointtype 7 title "megabyte_sdpa megabyte_sdpa.patch=32", \
-     "attention_forward_ms_vs_seq_len.dat" index 7 using 1:2 with linespoints pointtype 7 title "megabyte_sdpa megabyte_sdpa.patch=48", \
-     "attention_forward_ms_vs_seq_len.dat" index 8 using 1:2 with linespoints pointtype 7 title "megabyte_explicit megabyte_explicit.patch=8", \
-     "attention_forward_ms_vs_seq_len.dat" index 9 using 1:2 with linespoints pointtype 7 title "megabyte_explicit megabyte_explicit.patch=12", \
-     "attention_forward_ms_vs_seq_len.dat" index 10 using 1:2 with linespoints pointtype 7 title "megabyte_explicit megabyte_explicit.patch=16", \
-     "attention_forward_ms_vs_seq_len.dat" index 11 using 1:2 with linespoints pointtype 7 title "megabyte_explicit megabyte_explicit.patch=24", \
-     "attention_forward_ms_vs_seq_len.dat" index 12 using 1:2 with linespoints pointtype 7 title "megabyte_explicit megabyte_explicit.patch=32", \
-     "attention_forward_ms_vs_seq_len.dat" index 13 using 1:2 with linespoints pointtype 7 title "megabyte_explicit megabyte_explicit.patch=48"
+     "attention_forward_ms_vs_seq_len.dat" index 2 using 1:2 with linespoints pointtype 7 title "megabyte_sdpa", \
+     "attention_forward_ms_vs_seq_len.dat" index 3 using 1:2 with linespoints pointtype 7 title "megabyte_explicit"
