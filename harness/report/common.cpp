@@ -86,4 +86,13 @@ void write_file(const fs::path& path, const std::string& text, std::ostream& log
   written.push_back(path.string());
 }
 
+bool matches_where(const PointRecord& p, const ojson& where) {
+  for (auto w = where.begin(); w != where.end(); ++w) {
+    if (values_equal(lookup(p, w.key()), w.value())) continue;
+    if (w.key() == "model" && values_equal(ojson(p.label), w.value())) continue;
+    return false;
+  }
+  return true;
+}
+
 }  // namespace megabench::report::detail

@@ -101,23 +101,23 @@ XY collect_xy(const ResultSet& r, const std::string& x, const std::string& y,
   XY out;
   std::map<std::string, std::map<std::string, std::set<std::string>>>
       values;  // base -> axis -> values
-  std::map<std::string, std::map<std::string, std::set<std::string>>>
-      per_x;  // base -> axis -> "x|value" pairs
+  std::map<std::string, std::map<std::string, std::map<std::string, std::set<std::string>>>>
+      per_x;  // base -> axis -> x -> values
   for (const auto& p : r.points) {
     if (!p.ok()) continue;
     const std::string xv = plain_value(lookup(p, x));
     for (const auto& [axis, value] : p.axes.items())
       if (axis != x && axis != series) {
         values[series_base(p, series, y)][axis].insert(plain_value(value));
-        per_x[series_base(p, series, y)][axis].insert(xv + "|" + plain_value(value));
+        per_x[series_base(p, series, y)][axis][xv].insert(plain_value(value));
       }
   }
-  // An axis moves with x when it has as many (x, value) pairs as x values it was seen at.
+  // An axis moves with x when it has one value at each x: it does not split the series.
   for (auto& [base, axes] : values)
     for (auto& [axis, seen] : axes) {
-      std::set<std::string> xs;
-      for (const auto& pair : per_x[base][axis]) xs.insert(pair.substr(0, pair.find('|')));
-      if (per_x[base][axis].size() == xs.size()) seen = {plain_value(ojson())};
+      const auto& by_x = per_x[base][axis];
+      if (std::all_of(by_x.begin(), by_x.end(), [](const auto& e) { return e.second.size() == 1; }))
+        seen = {plain_value(ojson())};
     }
   for (const auto& p : r.points) {
     if (!p.ok()) continue;

@@ -35,6 +35,9 @@ std::string spec_string(const ojson& spec, const char* key, const char* what, bo
 std::optional<double> as_number(const ojson& v);
 /// JSON equality, with numbers compared as doubles (1024 == 1024.0).
 bool values_equal(const ojson& a, const ojson& b);
+/// Every field of a report spec's `where` matches the point (lookup, numbers as doubles); its
+/// "model" names an entry by label or registry name.
+bool matches_where(const PointRecord& p, const ojson& where);
 /// A point's metric, null when absent.
 ojson metric_of(const PointRecord& p, const std::string& metric);
 /// Writes `text` to `path`, logs it and appends it to `written`; throws std::runtime_error.

@@ -25,16 +25,6 @@ PaperRow base_row(const ojson& e) {
   return base;
 }
 
-// Every field of `where` matches the point; its "model" names an entry by label or registry name.
-bool matches(const PointRecord& p, const ojson& where) {
-  for (auto w = where.begin(); w != where.end(); ++w) {
-    if (detail::values_equal(lookup(p, w.key()), w.value())) continue;
-    if (w.key() == "model" && detail::values_equal(ojson(p.label), w.value())) continue;
-    return false;
-  }
-  return true;
-}
-
 PaperRow row_for(const PaperRow& base, const PointRecord& p) {
   PaperRow row = base;
   row.point = p.name;
@@ -67,7 +57,7 @@ std::vector<PaperRow> compare_paper(const ResultSet& results) {
                                   "\": where must be an object");
     bool any = false;
     for (const auto& p : results.points) {
-      if (!matches(p, where)) continue;
+      if (!detail::matches_where(p, where)) continue;
       any = true;
       rows.push_back(row_for(base, p));
     }

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
@@ -13,6 +12,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "harness/api/stats.h"
 #include "harness/report/internal.h"
 
 namespace megabench::report::detail {
@@ -131,13 +131,12 @@ std::vector<std::tuple<double, double, double, int>> mean_by_x(
     const std::vector<std::pair<double, double>>& pts) {
   std::vector<std::tuple<double, double, double, int>> out;
   for (size_t i = 0; i < pts.size();) {
+    std::vector<double> ys;
     size_t j = i;
-    double sum = 0, sq = 0;
-    for (; j < pts.size() && pts[j].first == pts[i].first; ++j) sum += pts[j].second;
-    const int n = static_cast<int>(j - i);
-    const double mean = sum / n;
-    for (size_t k = i; k < j; ++k) sq += (pts[k].second - mean) * (pts[k].second - mean);
-    out.emplace_back(pts[i].first, mean, n > 1 ? std::sqrt(sq / (n - 1)) : 0.0, n);
+    for (; j < pts.size() && pts[j].first == pts[i].first; ++j) ys.push_back(pts[j].second);
+    const stats::Summary sum = stats::summarize(ys);
+    out.emplace_back(pts[i].first, sum.mean, ys.size() > 1 ? sum.std : 0.0,
+                     static_cast<int>(ys.size()));
     i = j;
   }
   return out;
@@ -254,20 +253,14 @@ ojson write_plot(const PlotSpec& s, const XY& xy, const fs::path& dir, const std
   return entry;
 }
 
-bool matches(const PointRecord& p, const ojson& where) {
-  for (auto it = where.begin(); it != where.end(); ++it)
-    if (!values_equal(lookup(p, it.key()), *it)) return false;
-  return true;
-}
-
 // The points a plot draws: those matching its "where"; of them, the ones matching "hlines".where
 // become horizontal lines (titled "<title field>=<value>", or by name) instead of series points.
 ResultSet select_points(const ResultSet& r, const PlotSpec& s, HLines& lines) {
   ResultSet out = r;
   out.points.clear();
   for (const auto& p : r.points) {
-    if (!p.ok() || !matches(p, s.where)) continue;
-    if (!s.hline_where.is_null() && matches(p, s.hline_where)) {
+    if (!p.ok() || !matches_where(p, s.where)) continue;
+    if (!s.hline_where.is_null() && matches_where(p, s.hline_where)) {
       const auto y = as_number(lookup(p, s.y));
       if (!y) continue;
       lines.emplace_back(s.hline_title.empty()
