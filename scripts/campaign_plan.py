@@ -2,6 +2,8 @@
 """Writes the reproduction campaign's compute-matched bpb experiments (issue: campaign 2, part 1).
 
     scripts/campaign_plan.py lr                      # experiments/campaign_lr.json
+    scripts/campaign_plan.py lr_high                 # experiments/campaign_lr_high.json (one lr
+                                                     # above the grid, for bests at its edge)
     scripts/campaign_plan.py budgets [--lr-from DIR] # experiments/campaign_bpb_{text,code}.json
     scripts/campaign_plan.py ngram                   # experiments/campaign_ngram.json
     scripts/campaign_plan.py tables --lr-from DIR    # experiments/campaign_tables.json (Tables
@@ -36,6 +38,7 @@ BINARY = ROOT / "build" / "default" / "megabench"
 WINDOW, BATCH, BYTES_PER_PARAM = 2048, 8, 20
 BUDGETS = [1e12, 1e13, 1e14]
 LRS = [5e-4, 1.5e-3, 4.5e-3, 1.35e-2]
+LRS_HIGH = [4.05e-2]  # the next step of the grid, run after the sweep put bests at its top
 FAMILIES = ["transformer", "megabyte", "megabyte_paper", "perceiver_ar"]
 RECIPE = {"betas": [0.9, 0.98], "grad_clip": 1.0, "weight_decay": 0.1, "schedule": "linear",
           "init_std": 0.006, "batch": BATCH, "eval_bytes": 262144, "checkpoint_minutes": 10}
@@ -108,9 +111,10 @@ def write(path, doc):
     print(f"wrote {path.relative_to(ROOT)}")
 
 
-def best_lrs(results_dir):
+def best_lrs(results_dirs):
     best = {}
-    for line in (Path(results_dir) / "results.jsonl").read_text().splitlines():
+    lines = [l for d in results_dirs for l in (Path(d) / "results.jsonl").read_text().splitlines()]
+    for line in lines:
         r = json.loads(line)
         if r.get("type") != "point" or r.get("status") != "ok" or r["metrics"].get("bpb") is None:
             continue
@@ -120,7 +124,7 @@ def best_lrs(results_dir):
             best[family] = (lr, r["metrics"]["bpb"])
     missing = [f for f in FAMILIES if f not in best]
     if missing:
-        sys.exit(f"campaign_plan: the LR sweep in {results_dir} has no result for {missing}")
+        sys.exit(f"campaign_plan: the LR sweep in {results_dirs} has no result for {missing}")
     return best
 
 
@@ -166,8 +170,9 @@ def tables(lrs, data):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["lr", "budgets", "ngram", "tables"])
-    ap.add_argument("--lr-from", help="results folder of the LR sweep (budgets)")
+    ap.add_argument("what", choices=["lr", "lr_high", "budgets", "ngram", "tables"])
+    ap.add_argument("--lr-from", action="append",
+                    help="results folder of the LR sweep (budgets, tables); repeatable")
     a = ap.parse_args()
     text = {"source": "dir", "path": "corpora/text"}
     code = {"source": "dir", "path": "corpora/code"}
@@ -197,6 +202,17 @@ def main():
             f"of each family is carried up to every budget and both corpora.",
             models, BUDGETS[0], [0], text)
         return write(ROOT / "experiments" / "campaign_lr.json", doc)
+    if a.what == "lr_high":
+        models = [entry(size(f, BUDGETS[0]), lr, f"@lr={lr:g}") for f in FAMILIES for lr in LRS_HIGH]
+        doc = experiment(
+            "campaign_lr_high",
+            f"The learning-rate sweep continued above its grid: every family at {BUDGETS[0]:g} "
+            f"training FLOPs at lr {LRS_HIGH}, as campaign_lr (same sizes, seed and corpus), "
+            f"because the sweep put several bests at its top value {LRS[-1]:g}. Read with "
+            f"campaign_lr: `campaign_plan.py budgets --lr-from results/campaign_lr --lr-from "
+            f"results/campaign_lr_high`.",
+            models, BUDGETS[0], [0], text)
+        return write(ROOT / "experiments" / "campaign_lr_high.json", doc)
     if not a.lr_from:
         sys.exit(f"campaign_plan: {a.what} needs --lr-from (the LR sweep's results folder)")
     lrs = best_lrs(a.lr_from)
