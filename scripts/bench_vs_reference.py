@@ -1,85 +1,161 @@
 #!/usr/bin/env python3
-"""MEGABYTE side by side: megabench (C++) against the Python reference (megabyte-pytorch 0.3.6),
-in one run, on the same machine and threads. Prints the timings and the ratios.
+"""Training steps side by side: megabench (C++) against the Python references (megabyte-pytorch
+0.3.6, perceiver-ar-pytorch 0.0.10), eager and torch.compile'd, in one run, on the same machine,
+at each thread count. Prints the timings and the ratios (a Markdown table; --json for the raw
+numbers).
 
     scripts/setup.sh --reference
-    python3 scripts/bench_vs_reference.py [--threads 2] [--repeats 3] [--tests build/default/tests/megabench_tests]
+    python3 scripts/bench_vs_reference.py [--threads 1,2] [--repeats 5] [--tests build/default/tests/megabench_tests]
 
-Training step (forward + backward, batch 1): the reference README's config (dim (512, 256),
-depth (6, 4), max_seq_len (1024, 4)) and a small 3-stage config. Generation: the reference's
-generate() (reruns the whole sequence for every byte) against megabench's cached generation,
-for a full context of 4096 bytes at a smaller width (the reference needs one full forward per
-byte, hours at the README's width on 2 cores).
+Each row is one training step (forward + backward, batch 1, fp32, no optimizer), the median of
+--repeats after warm-up:
+  - MEGABYTE, the reference README's config: dim (512, 256), depth (6, 4), max_seq_len (1024, 4);
+  - MEGABYTE, 3 stages: dim (256, 128, 64), depth (4, 2, 2), max_seq_len (64, 8, 4);
+  - Perceiver AR, the reference's train.py config: dim 512, depth 8, max_seq_len 4096, prefix 3072
+    (explicit attention on both sides: the reference has no fused path).
+The compiled reference is torch.compile(model) in its default mode; its compile time (the first
+calls) is excluded. Every thread count runs in a fresh process for each side, so that Inductor's
+code (which bakes in its thread count) and OpenMP start afresh.
+
+--generate adds MEGABYTE's cached generation of 4096 bytes against the reference's generate(),
+which reruns the whole sequence for every byte (minutes at 1 thread).
 """
 import argparse
+import json
 import os
 import re
 import subprocess
+import sys
 import time
 
-import torch
-from MEGABYTE_pytorch import MEGABYTE
-
-TRAIN = [("readme", (512, 256), (6, 4), (1024, 4)), ("three_stage", (256, 128, 64), (4, 2, 2), (64, 8, 4))]
-GENERATE = ("gen_4096", (128, 64), (2, 2), (1024, 4))
+MEGABYTE_ROWS = [("MEGABYTE README config (512, 256) / (6, 4) / (1024, 4)", (512, 256), (6, 4), (1024, 4)),
+                 ("MEGABYTE 3 stages (256, 128, 64) / (4, 2, 2) / (64, 8, 4)", (256, 128, 64), (4, 2, 2), (64, 8, 4))]
+PERCEIVER = ("Perceiver AR train.py config (512, depth 8, 4096 / 3072)", 512, 8, 4096, 3072)
+GENERATE = ("MEGABYTE generate 4096 bytes (128, 64) / (2, 2) / (1024, 4)", (128, 64), (2, 2), (1024, 4))
 
 
 def cfg_env(dim, depth, msl):
     return ";".join(",".join(str(v) for v in t) for t in (dim, depth, msl))
 
 
-def cpp(tests, case, env):
+def run_cpp(tests, case, env):
     out = subprocess.run([tests, case], env=dict(os.environ, **env), capture_output=True, text=True, check=True).stdout
-    return {m.group(1): float(m.group(2)) for m in re.finditer(r"BENCH (\w+) ([0-9.eE+-]+)", out)}
+    return out
 
 
-def py_train(dim, depth, msl, repeats):
-    torch.manual_seed(0)
-    model = MEGABYTE(num_tokens=256, dim=dim, depth=depth, max_seq_len=msl)
-    x = torch.randint(0, 256, (1, int(torch.tensor(msl).prod())))
-    ts = []
-    for i in range(1 + repeats):
+def cpp_rows(a, threads):
+    """megabench's timings at `threads`, keyed like the rows."""
+    env = {"MEGABENCH_THREADS": str(threads), "MEGABENCH_REPEATS": str(a.repeats), "OMP_NUM_THREADS": str(threads)}
+    res = {}
+    for name, dim, depth, msl in MEGABYTE_ROWS:
+        out = run_cpp(a.tests, "bench: MEGABYTE training step", dict(env, MEGABENCH_BENCH_CONFIG=cfg_env(dim, depth, msl)))
+        res[name] = float(re.search(r"BENCH train_step_ms ([0-9.eE+-]+)", out).group(1))
+    if not a.skip_perceiver:
+        name, dim, depth, L, C = PERCEIVER
+        out = run_cpp(a.tests, "PerceiverAR benchmark",
+                      dict(env, PAR_DIM=str(dim), PAR_DEPTH=str(depth), PAR_LEN=str(L), PAR_PREFIX=str(C),
+                           PAR_STEPS=str(a.repeats), PAR_THREADS=str(threads), PAR_FLASH="0", PAR_TRAIN="1",
+                           PAR_GEN="1", PAR_WINDOWS=str(C + 1)))
+        res[name] = json.loads(next(l for l in out.splitlines() if l.startswith("{")))["train_step_median_ms"]
+    if a.generate:
+        name, dim, depth, msl = GENERATE
+        out = run_cpp(a.tests, "bench: MEGABYTE generation", dict(env, MEGABENCH_BENCH_CONFIG=cfg_env(dim, depth, msl)))
+        res[name] = 1e3 * float(re.search(r"BENCH generate_s ([0-9.eE+-]+)", out).group(1))
+    return res
+
+
+def python_side(a):
+    """Runs in a child process (--_python THREADS): the reference, eager and compiled."""
+    import torch
+    from MEGABYTE_pytorch import MEGABYTE
+    from perceiver_ar_pytorch import PerceiverAR
+    from perceiver_ar_pytorch.autoregressive_wrapper import AutoregressiveWrapper
+
+    torch.set_num_threads(a._python)
+
+    def median_ms(step, warmup):
+        for _ in range(warmup):
+            step()
+        ts = []
+        for _ in range(a.repeats):
+            t0 = time.perf_counter()
+            step()
+            ts.append((time.perf_counter() - t0) * 1e3)
+        return sorted(ts)[len(ts) // 2]
+
+    res = {}
+    for name, dim, depth, msl in MEGABYTE_ROWS:
+        torch.manual_seed(0)
+        model = MEGABYTE(num_tokens=256, dim=dim, depth=depth, max_seq_len=msl)
+        x = torch.randint(0, 256, (1, int(torch.tensor(msl).prod())))
+        res[name] = {"eager": median_ms(lambda: model(x, return_loss=True).backward(), 1)}
+        if not a.skip_compiled:
+            compiled = torch.compile(model)
+            t0 = time.perf_counter()
+            compiled(x, return_loss=True).backward()
+            res[name]["compile_s"] = time.perf_counter() - t0
+            res[name]["compiled"] = median_ms(lambda: compiled(x, return_loss=True).backward(), 1)
+    if not a.skip_perceiver:
+        name, dim, depth, L, C = PERCEIVER
+        torch.manual_seed(0)
+        model = AutoregressiveWrapper(PerceiverAR(num_tokens=256, dim=dim, depth=depth, max_seq_len=L,
+                                                  cross_attn_seq_len=C, dim_head=64, heads=8))
+        model.train()
+        x = torch.randint(0, 256, (1, L + 1))
+        res[name] = {"eager": median_ms(lambda: model(x).backward(), 1)}
+        if not a.skip_compiled:
+            compiled = torch.compile(model)
+            t0 = time.perf_counter()
+            compiled(x).backward()
+            res[name]["compile_s"] = time.perf_counter() - t0
+            res[name]["compiled"] = median_ms(lambda: compiled(x).backward(), 1)
+    if a.generate:
+        name, dim, depth, msl = GENERATE
+        torch.manual_seed(0)
+        model = MEGABYTE(num_tokens=256, dim=dim, depth=depth, max_seq_len=msl).eval()
         t0 = time.perf_counter()
-        model(x, return_loss=True).backward()
-        if i:
-            ts.append((time.perf_counter() - t0) * 1000)
-    return sorted(ts)[len(ts) // 2]
-
-
-def py_generate(dim, depth, msl):
-    torch.manual_seed(0)
-    model = MEGABYTE(num_tokens=256, dim=dim, depth=depth, max_seq_len=msl).eval()
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        model.generate()
-    return time.perf_counter() - t0
+        with torch.no_grad():
+            model.generate()
+        res[name] = {"eager": (time.perf_counter() - t0) * 1e3}
+    res["torch"] = torch.__version__
+    json.dump(res, sys.stdout)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tests", default="build/default/tests/megabench_tests")
-    ap.add_argument("--skip-generate", action="store_true")
+    ap.add_argument("--skip-compiled", action="store_true")
+    ap.add_argument("--skip-perceiver", action="store_true")
+    ap.add_argument("--generate", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print the raw numbers as JSON too")
+    ap.add_argument("--_python", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    env = {"MEGABENCH_THREADS": str(a.threads), "MEGABENCH_REPEATS": str(a.repeats)}
-    rows = []
-    for name, dim, depth, msl in TRAIN:
-        e = dict(env, MEGABENCH_BENCH_CONFIG=cfg_env(dim, depth, msl))
-        c = cpp(a.tests, "bench: MEGABYTE training step", e)["train_step_ms"]
-        p = py_train(dim, depth, msl, a.repeats)
-        rows.append((f"train step {name}", p, c, "ms"))
-    if not a.skip_generate:
-        name, dim, depth, msl = GENERATE
-        e = dict(env, MEGABENCH_BENCH_CONFIG=cfg_env(dim, depth, msl))
-        c = cpp(a.tests, "bench: MEGABYTE generation", e)["generate_s"]
-        p = py_generate(dim, depth, msl)
-        rows.append((f"generate 4096 bytes dim {dim}", p, c, "s"))
-    print(f"threads {a.threads}, torch {torch.__version__}")
-    print(f"{'measurement':40s} {'reference':>12s} {'megabench':>12s} {'speedup':>8s}")
-    for what, p, c, unit in rows:
-        print(f"{what:40s} {p:10.1f}{unit:>2s} {c:10.1f}{unit:>2s} {p / c:7.2f}x")
+    if a._python:
+        return python_side(a)
+    results = {}
+    for t in [int(s) for s in a.threads.split(",")]:
+        cpp = cpp_rows(a, t)
+        args = [sys.executable, __file__, "--_python", str(t), "--repeats", str(a.repeats)]
+        args += [f for f, on in (("--skip-compiled", a.skip_compiled), ("--skip-perceiver", a.skip_perceiver),
+                                 ("--generate", a.generate)) if on]
+        py = json.loads(subprocess.run(args, env=dict(os.environ, OMP_NUM_THREADS=str(t)), capture_output=True,
+                                       text=True, check=True).stdout)
+        results[t] = {"megabench_ms": cpp, "reference_ms": py}
+    torch_version = next(iter(results.values()))["reference_ms"]["torch"]
+    print(f"torch {torch_version}; median of {a.repeats} steps after warm-up; ratios are reference time / megabench time\n")
+    print("| measurement | threads | eager | compiled | megabench | vs eager | vs compiled |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for t, r in results.items():
+        for name, ours in r["megabench_ms"].items():
+            ref = r["reference_ms"][name]
+            comp = ref.get("compiled")
+            cells = [name, str(t), f"{ref['eager']:.1f} ms", f"{comp:.1f} ms" if comp else "-", f"{ours:.1f} ms",
+                     f"{ref['eager'] / ours:.2f}x", f"{comp / ours:.2f}x" if comp else "-"]
+            print("| " + " | ".join(cells) + " |")
+    if a.json:
+        print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

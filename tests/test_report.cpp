@@ -557,6 +557,47 @@ TEST_CASE("derived metrics: the bandwidth roofline of batch-1 generation", "[rep
   CHECK_FALSE(r.points[1].metrics.contains("generate_roofline_bytes_per_s"));  // no calibration
 }
 
+TEST_CASE("roofline: arithmetic intensity of training and generation, and the plot's roofs",
+          "[report]") {
+  // Training: 100 GFLOP/s for 500 ms = 5e10 FLOPs per step; traffic 40 B x 1e8 params + 2 x 3e9
+  // live bytes = 1e10 bytes: intensity 5. Generation as in the test above: 1e9 FLOPs per byte over
+  // 1e9 bytes read = 1 FLOP/byte, at 15 bytes/s = 1.5e10 FLOP/s.
+  TempDir tmp("roofline_plot");
+  ojson p = point("g", "megabyte", 1024, 8,
+                  ojson{{"generate_bytes_per_s", 15.0},
+                        {"flops_forward_per_byte", 1e9},
+                        {"generate_weight_bytes", 2e8},
+                        {"params_total", 1e8},
+                        {"achieved_flops_per_s", 1e11},
+                        {"matmul_peak_flops_per_s", 2e11},
+                        {"train_step_ms", 500.0},
+                        {"peak_memory_train_bytes", 3e9}});
+  p["calibration"] = {{"triad_gb_per_s", 30.0}, {"matmul_gflops_per_s", 200.0}};
+  p["label"] = "g";
+  p["config"]["run"] = {{"dtype", "float32"}};
+  ojson no_memory = point("h", "megabyte", 2048, 8, p["metrics"]);
+  no_memory["metrics"].erase("peak_memory_train_bytes");
+  write_text(tmp.path / "results.jsonl", p.dump() + "\n" + no_memory.dump() + "\n");
+  const auto r = rep::detail::load_with_spec({tmp.path.string()}, {});
+  REQUIRE(r.points.size() == 2);
+  CHECK(r.points[0].metrics["train_arithmetic_intensity"].get<double>() == Approx(5.0));
+  CHECK(r.points[0].metrics["generate_arithmetic_intensity"].get<double>() == Approx(1.0));
+  CHECK(r.points[0].metrics["generate_flops_per_s"].get<double>() == Approx(1.5e10));
+  CHECK_FALSE(r.points[1].metrics.contains("train_arithmetic_intensity"));  // no memory metric
+
+  TempDir out("roofline_out");
+  std::ostringstream log;
+  rep::write({tmp.path.string()}, out.path.string(), log, {});
+  const std::string dat = read_text(out.path / "plots/roofline.dat");
+  CHECK(dat.find("# series: g train step\n5 100000000000\n") != std::string::npos);
+  CHECK(dat.find("# series: g generate\n1 15000000000\n") != std::string::npos);
+  // One roof for the points' dtype: the ridge at peak / bandwidth = 2e11 / 3e10 FLOPs per byte.
+  const std::string gp = read_text(out.path / "plots/roofline.gp");
+  CHECK(gp.find("(x < 6.66667 ? 3e+10 * x : 2e+11) with lines dashtype 2 title \"roof float32") !=
+        std::string::npos);
+  CHECK(gp.find("set logscale xy") != std::string::npos);
+}
+
 TEST_CASE("series: an axis zipped with x does not split a series, one crossed with it does",
           "[report]") {
   // MEGABYTE at N = P^3: the patch moves with seq_len (one value per x): one series of 3 points.

@@ -7,11 +7,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
+#include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 #include <tuple>
 
+#include "harness/api/format.h"
 #include "harness/api/stats.h"
 #include "harness/report/internal.h"
 
@@ -338,6 +340,96 @@ void add_curve_plots(const ResultSet& r, const std::vector<std::string>& dirs, c
   }
 }
 
+// The roofline (Williams, Waterman and Patterson 2009): each point's achieved FLOP/s against its
+// arithmetic intensity (harness/report/derived.cpp), the training step and generation as series
+// of their own per model label, under min(peak, bandwidth x intensity) for each dtype: the median
+// calibrated matmul peak of that dtype's points and the median triad bandwidth of the same points.
+void add_roofline_plot(const ResultSet& r, const fs::path& dir, const std::string& gnuplot,
+                       ojson& plots, std::ostream& log, std::vector<std::string>& written,
+                       std::vector<std::string>& warnings) {
+  XY xy;
+  std::map<std::string, std::vector<double>> peaks, bandwidths;  // dtype -> per point
+  for (const auto& p : r.points) {
+    if (!p.ok()) continue;
+    bool placed = false;
+    for (const auto& [xf, yf, kind] :
+         {std::tuple{"train_arithmetic_intensity", "achieved_flops_per_s", "train step"},
+          std::tuple{"generate_arithmetic_intensity", "generate_flops_per_s", "generate"}}) {
+      const auto x = as_number(metric_of(p, xf)), y = as_number(metric_of(p, yf));
+      if (!x || !y || *x <= 0 || *y <= 0) continue;
+      const std::string series = p.label + " " + kind;
+      if (!xy.series.count(series)) xy.order.push_back(series);
+      xy.series[series].emplace_back(*x, *y);
+      placed = true;
+    }
+    if (!placed) continue;
+    const std::string dtype = plain_value(lookup(p, "run.dtype"));
+    if (const auto peak = as_number(metric_of(p, "matmul_peak_flops_per_s"))) {
+      peaks[dtype].push_back(*peak);
+    }
+    const auto cal = p.extra.find("calibration");
+    if (cal != p.extra.end() && cal->is_object()) {
+      if (const auto triad = as_number(cal->value("triad_gb_per_s", ojson()))) {
+        bandwidths[dtype].push_back(*triad * 1e9);
+      }
+    }
+  }
+  if (xy.order.empty()) return;
+  for (auto& [name, pts] : xy.series) std::sort(pts.begin(), pts.end());
+  fs::create_directories(dir);
+  const PlotSpec s{.x = "arithmetic intensity (FLOPs per byte of memory traffic)",
+                   .y = "achieved FLOP/s",
+                   .series = "label",
+                   .title = "roofline: achieved FLOP/s against arithmetic intensity",
+                   .name = "roofline",
+                   .log = true};
+  std::vector<double> xs, ys;
+  std::string dat = dat_text(s, xy, {}, xs, ys);
+  std::ostringstream roofs, gp;
+  roofs << std::setprecision(6);
+  ojson roof_entries = ojson::array();
+  for (const auto& [dtype, pk] : peaks) {
+    if (!bandwidths.count(dtype)) continue;
+    const double peak = stats::summarize(pk).median,
+                 bw = stats::summarize(bandwidths[dtype]).median;
+    roofs << ", \\\n     (x < " << peak / bw << " ? " << bw << " * x : " << peak
+          << ") with lines dashtype 2 title "
+          << gp_quote("roof " + dtype + ": " + format_sig3(peak / 1e9) + " GFLOP/s, " +
+                      format_sig3(bw / 1e9) + " GB/s");
+    roof_entries.push_back({{"dtype", dtype}, {"peak_flops_per_s", peak}, {"bytes_per_s", bw}});
+    dat += "# roof " + dtype + ": peak_flops_per_s " + std::to_string(peak) + " bytes_per_s " +
+           std::to_string(bw) + "\n";
+  }
+  const double xlo = *std::min_element(xs.begin(), xs.end()) / 3,
+               xhi = *std::max_element(xs.begin(), xs.end()) * 3;
+  gp << "# Renders roofline.png from roofline.dat; run from this folder: gnuplot roofline.gp\n"
+     << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
+     << "  set terminal pngcairo size 900,600 noenhanced font \"sans,10\"\n"
+     << "} else {\n  set terminal png size 900,600 noenhanced\n}\n"
+     << "set output \"roofline.png\"\nset title " << gp_quote(s.title) << "\n"
+     << "set xlabel " << gp_quote(s.x) << "\nset ylabel " << gp_quote(s.y) << "\n"
+     << "set key outside right top\nset grid\nset logscale xy\nset samples 400\n"
+     << std::setprecision(6) << "set xrange [" << xlo << ":" << xhi << "]\nplot ";
+  for (size_t i = 0; i < xy.order.size(); ++i)
+    gp << (i ? ", \\\n     " : "") << "\"roofline.dat\" index " << i
+       << " using 1:2 with points pointtype " << (xy.order[i].ends_with("generate") ? 9 : 7)
+       << " title " << gp_quote(xy.order[i]);
+  gp << roofs.str() << "\n";
+  write_file(dir / "roofline.dat", dat, log, written);
+  write_file(dir / "roofline.gp", gp.str(), log, written);
+  ojson entry = {{"name", s.name},          {"x", s.x},           {"y", s.y},
+                 {"series_field", "label"}, {"title", s.title},   {"log_x", true},
+                 {"log_y", true},           {"series", xy.order}, {"roofs", roof_entries},
+                 {"png", nullptr}};
+  if (!gnuplot.empty()) {
+    if (const std::string png = render_png(gnuplot, dir, s.name, log, warnings); !png.empty()) {
+      written.push_back(png);
+      entry["png"] = png;
+    }
+  }
+  plots.push_back(entry);
+}
+
 }  // namespace
 
 ojson make_plots(const ResultSet& r, const std::vector<std::string>& result_dirs,
@@ -353,6 +445,7 @@ ojson make_plots(const ResultSet& r, const std::vector<std::string>& result_dirs
   const std::string gnuplot = find_gnuplot();
   if (!specs && context.order.empty()) {
     add_curve_plots(r, result_dirs, dir, gnuplot, plots, log, written, warnings);
+    add_roofline_plot(r, dir, gnuplot, plots, log, written, warnings);
     return plots;
   }
   fs::create_directories(dir);
@@ -387,6 +480,7 @@ ojson make_plots(const ResultSet& r, const std::vector<std::string>& result_dirs
     plots.push_back(write_plot(s, patch, dir, gnuplot, plots.empty(), log, written, warnings));
   }
   add_curve_plots(r, result_dirs, dir, gnuplot, plots, log, written, warnings);
+  add_roofline_plot(r, dir, gnuplot, plots, log, written, warnings);
   return plots;
 }
 
