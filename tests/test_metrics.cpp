@@ -164,3 +164,20 @@ TEST_CASE("threads is set per point, and each record says what ran", "[metrics][
   CHECK(swept.at(0)["intra_op"] == fresh.at(0)["intra_op"]);
   CHECK(swept.at(1)["inter_op"].get<int64_t>() >= 1);
 }
+
+TEST_CASE("the matmul peak is the calibration's only at the thread count it was measured at",
+          "[metrics][threads]") {
+  // A calibration with an impossible peak (1 MFLOP/s) is used as it stands when its dtype, device
+  // and threads match the point's, and measured afresh (far above it) when the threads differ.
+  const int threads = at::get_num_threads();
+  json cal = {{"matmul_gflops_per_s", 1e-3},
+              {"matmul_dtype", "Float"},
+              {"device_type", "cpu"},
+              {"matmul_threads", threads}};
+  const torch::Device cpu(torch::kCPU);
+  CHECK(megabench::matmul_peak(cal, cpu, torch::kFloat32) == Approx(1e6));
+  cal["matmul_threads"] = threads + 1;
+  CHECK(megabench::matmul_peak(cal, cpu, torch::kFloat32) > 1e8);
+  cal.erase("matmul_threads");  // a record from before the field: matches any thread count
+  CHECK(megabench::matmul_peak(cal, cpu, torch::kFloat32) == Approx(1e6));
+}

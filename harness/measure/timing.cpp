@@ -69,6 +69,7 @@ json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype, int6
   return {{"matmul_gflops_per_s", flops / (t.min_ms * 1e-3) / 1e9},
           {"matmul_n", n},
           {"matmul_dtype", c10::toString(dtype)},
+          {"matmul_threads", at::get_num_threads()},
           {"device_type", c10::DeviceTypeName(device.type(), /*lower_case=*/true)}};
 }
 
@@ -90,18 +91,23 @@ json calibrate(const torch::Device& device, torch::ScalarType dtype) {
   return c;
 }
 
-// The matmul peak (FLOP/s) for a point's device and dtype: the experiment's calibration when it
-// matches (the usual case), else one measured once per process for that pair (run-level axes
-// may sweep device or dtype).
+// The matmul peak (FLOP/s) for a point's device, dtype and intra-op threads: the experiment's
+// calibration when it matches (the usual case), else one measured once per process for that
+// triple (run-level axes may sweep device, dtype or threads). A calibration without
+// "matmul_threads" (written before it was recorded) matches any thread count, as it did then.
 double matmul_peak(const json& calibration, const torch::Device& device, torch::ScalarType dtype) {
   const std::string dtype_name = c10::toString(dtype);
+  const int threads = at::get_num_threads();
+  const bool cpu = device.is_cpu();
   if (calibration.value("matmul_dtype", std::string("Float")) == dtype_name &&
       calibration.value("device_type", std::string("cpu")) ==
-          c10::DeviceTypeName(device.type(), true)) {
+          c10::DeviceTypeName(device.type(), true) &&
+      (!cpu || calibration.value("matmul_threads", threads) == threads)) {
     return calibration["matmul_gflops_per_s"].get<double>() * 1e9;
   }
   static std::map<std::string, double> measured;
-  const std::string key = c10::DeviceTypeName(device.type(), true) + "/" + dtype_name;
+  const std::string key = c10::DeviceTypeName(device.type(), true) + "/" + dtype_name +
+                          (cpu ? "/" + std::to_string(threads) : std::string());
   auto it = measured.find(key);
   if (it == measured.end()) {
     it = measured

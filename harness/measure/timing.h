@@ -48,9 +48,9 @@ json calibrate_triad(const torch::Device& device, int64_t n = 0);
 /// points measured while it read more than 15% below the machine's best.
 json calibrate(const torch::Device& device, torch::ScalarType dtype);
 
-/// The matmul peak (FLOP/s) for a device and dtype: the run's calibration when it matches (the
-/// usual case), else one measured once per process for that pair (run-level axes may sweep device
-/// or dtype).
+/// The matmul peak (FLOP/s) for a device, dtype and (CPU) intra-op thread count: the run's
+/// calibration when it matches (the usual case), else one measured once per process for that
+/// combination (run-level axes may sweep device, dtype or threads).
 double matmul_peak(const json& calibration, const torch::Device& device, torch::ScalarType dtype);
 
 }  // namespace megabench
