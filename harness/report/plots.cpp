@@ -342,13 +342,14 @@ void add_curve_plots(const ResultSet& r, const std::vector<std::string>& dirs, c
 
 // The roofline (Williams, Waterman and Patterson 2009): each point's achieved FLOP/s against its
 // arithmetic intensity (harness/report/derived.cpp), the training step and generation as series
-// of their own per model label, under min(peak, bandwidth x intensity) for each dtype: the median
-// calibrated matmul peak of that dtype's points and the median triad bandwidth of the same points.
+// of their own per model label, under min(peak, bandwidth x intensity) for each dtype and thread
+// count: the median calibrated matmul peak of those points and the median triad bandwidth of the
+// same points (the run's calibration, measured at the run's threads).
 void add_roofline_plot(const ResultSet& r, const fs::path& dir, const std::string& gnuplot,
                        ojson& plots, std::ostream& log, std::vector<std::string>& written,
                        std::vector<std::string>& warnings) {
   XY xy;
-  std::map<std::string, std::vector<double>> peaks, bandwidths;  // dtype -> per point
+  std::map<std::string, std::vector<double>> peaks, bandwidths;  // "dtype, N threads" -> values
   for (const auto& p : r.points) {
     if (!p.ok()) continue;
     bool placed = false;
@@ -363,7 +364,12 @@ void add_roofline_plot(const ResultSet& r, const fs::path& dir, const std::strin
       placed = true;
     }
     if (!placed) continue;
-    const std::string dtype = plain_value(lookup(p, "run.dtype"));
+    // A roof per dtype and thread count: the peak and the bandwidth both scale with the threads.
+    std::string dtype = plain_value(lookup(p, "run.dtype"));
+    const auto th = p.extra.find("threads");
+    if (th != p.extra.end() && th->is_object() && th->contains("intra_op")) {
+      dtype += ", " + plain_value((*th)["intra_op"]) + " threads";
+    }
     if (const auto peak = as_number(metric_of(p, "matmul_peak_flops_per_s"))) {
       peaks[dtype].push_back(*peak);
     }
@@ -404,8 +410,8 @@ void add_roofline_plot(const ResultSet& r, const fs::path& dir, const std::strin
                xhi = *std::max_element(xs.begin(), xs.end()) * 3;
   gp << "# Renders roofline.png from roofline.dat; run from this folder: gnuplot roofline.gp\n"
      << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
-     << "  set terminal pngcairo size 900,600 noenhanced font \"sans,10\"\n"
-     << "} else {\n  set terminal png size 900,600 noenhanced\n}\n"
+     << "  set terminal pngcairo size 1300,650 noenhanced font \"sans,10\"\n"
+     << "} else {\n  set terminal png size 1300,650 noenhanced\n}\n"
      << "set output \"roofline.png\"\nset title " << gp_quote(s.title) << "\n"
      << "set xlabel " << gp_quote(s.x) << "\nset ylabel " << gp_quote(s.y) << "\n"
      << "set key outside right top\nset grid\nset logscale xy\nset samples 400\n"
