@@ -97,7 +97,7 @@ class CausalPrefixAttentionImpl : public torch::nn::Cloneable<CausalPrefixAttent
   double dropout;
   AttentionPath attention;
   torch::nn::LayerNorm norm{nullptr}, context_norm{nullptr};
-  torch::nn::Linear to_q{nullptr}, to_kv{nullptr}, to_out{nullptr};
+  Linear to_q{nullptr}, to_kv{nullptr}, to_out{nullptr};
 };
 TORCH_MODULE(CausalPrefixAttention);
 
@@ -153,7 +153,7 @@ class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {
   torch::nn::Embedding token_emb{nullptr}, pos_emb{nullptr};
   RotaryEmbedding rotary_pos_emb{nullptr};
   torch::nn::ModuleList perceive_layers{nullptr}, layers{nullptr};
-  torch::nn::Linear to_logits{nullptr};
+  Linear to_logits{nullptr};
 
  private:
   torch::Tensor check_ids(const torch::Tensor& x, const char* what) const;

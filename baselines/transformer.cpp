@@ -35,7 +35,7 @@ void ByteTransformerImpl::reset() {
                                                 .attention(o.attention())
                                                 .token_shift(o.token_shift())
                                                 .window(o.window())));
-  to_logits = register_module("to_logits", nn::Linear(o.dim(), o.num_tokens()));
+  to_logits = register_module("to_logits", Linear(o.dim(), o.num_tokens()));
 }
 
 torch::Tensor ByteTransformerImpl::check_ids(const torch::Tensor& ids_in) const {

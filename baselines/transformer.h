@@ -77,7 +77,7 @@ class ByteTransformerImpl : public torch::nn::Cloneable<ByteTransformerImpl> {
   torch::nn::Embedding token_emb{nullptr};
   torch::nn::Embedding pos_emb{nullptr};
   Transformer transformer{nullptr};
-  torch::nn::Linear to_logits{nullptr};
+  Linear to_logits{nullptr};
 
  private:
   torch::Tensor check_ids(const torch::Tensor& ids) const;

@@ -11,6 +11,24 @@ namespace megabench {
 namespace F = torch::nn::functional;
 
 // ---------------------------------------------------------------------------------------------
+// Linear
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
+  const int64_t k = weight.size(1);
+  const bool one_row = input.numel() == k && input.dim() >= 1 && input.size(-1) == k;
+  if (!one_row || !input.is_cpu() || weight.scalar_type() != torch::kBFloat16 ||
+      input.scalar_type() != torch::kBFloat16 ||
+      (torch::GradMode::is_enabled() && (weight.requires_grad() || input.requires_grad()))) {
+    return torch::nn::LinearImpl::forward(input);
+  }
+  auto out = at::mv(weight, input.reshape({k}));  // (N)
+  if (bias.defined()) out.add_(bias);
+  auto shape = input.sizes().vec();
+  shape.back() = weight.size(0);
+  return out.view(shape);  // (..., 1, N)
+}
+
+// ---------------------------------------------------------------------------------------------
 // RMSNorm
 
 RMSNormImpl::RMSNormImpl(RMSNormOptions options_) : options(std::move(options_)) {
@@ -42,10 +60,10 @@ torch::nn::Sequential make_feedforward(const FeedForwardOptions& o) {
               " mult=", o.mult());
   torch::nn::Sequential ff;
   ff->push_back(make_norm(o.norm(), o.dim()));
-  ff->push_back(torch::nn::Linear(torch::nn::LinearOptions(o.dim(), hidden).bias(o.bias())));
+  ff->push_back(Linear(torch::nn::LinearOptions(o.dim(), hidden).bias(o.bias())));
   ff->push_back(torch::nn::GELU());
   ff->push_back(torch::nn::Dropout(o.dropout()));
-  ff->push_back(torch::nn::Linear(torch::nn::LinearOptions(hidden, o.dim()).bias(o.bias())));
+  ff->push_back(Linear(torch::nn::LinearOptions(hidden, o.dim()).bias(o.bias())));
   return ff;
 }
 
@@ -240,7 +258,7 @@ void AttentionImpl::reset() {
   norm = make_norm(options.norm(), options.dim());
   register_module("norm", norm.ptr());
   auto linear = [&](int64_t out) {
-    return torch::nn::Linear(torch::nn::LinearOptions(options.dim(), out).bias(false));
+    return Linear(torch::nn::LinearOptions(options.dim(), out).bias(false));
   };
   if (options.fused_qkv()) {
     to_qkv = register_module("to_qkv", linear(3 * inner));
@@ -248,8 +266,8 @@ void AttentionImpl::reset() {
     to_q = register_module("to_q", linear(inner));
     to_kv = register_module("to_kv", linear(2 * inner));
   }
-  to_out = register_module(
-      "to_out", torch::nn::Linear(torch::nn::LinearOptions(inner, options.dim()).bias(false)));
+  to_out =
+      register_module("to_out", Linear(torch::nn::LinearOptions(inner, options.dim()).bias(false)));
 }
 
 std::vector<torch::Tensor> AttentionImpl::project_qkv(const torch::Tensor& x_in) {

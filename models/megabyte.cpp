@@ -114,7 +114,7 @@ void MEGABYTEImpl::reset() {
     stage_transformers_.push_back(t);
     if (s + 1 < S_) {
       // Sequential(Rearrange, Linear, Rearrange) in the reference: the Linear sits at index 1.
-      nn::Linear proj(dims_[s], dims_[s + 1] * lens[s + 1]);
+      Linear proj(dims_[s], dims_[s + 1] * lens[s + 1]);
       to_next_transformer_projections->push_back(
           nn::Sequential(nn::Identity(), proj, nn::Identity()));
       projections_.push_back(proj);
@@ -122,7 +122,7 @@ void MEGABYTEImpl::reset() {
       to_next_transformer_projections->push_back(nn::Identity());
     }
   }
-  to_logits = register_module("to_logits", nn::Linear(fine_dim, options.num_tokens()));
+  to_logits = register_module("to_logits", Linear(fine_dim, options.num_tokens()));
   convs_.clear();
   if (options.conv_patch_encoder()) {
     patch_convs = register_module("patch_convs", nn::ModuleList());
@@ -156,7 +156,7 @@ std::shared_ptr<nn::Module> MEGABYTEImpl::make_token_emb(int64_t stage) const {
              nn::Embedding(nn::EmbeddingOptions(options.num_tokens(), fine_dim)),
              nn::Flatten(nn::FlattenOptions().start_dim(-2).end_dim(-1)),  // '... r d -> ... (r d)'
              nn::LayerNorm(nn::LayerNormOptions({unit * fine_dim})),
-             nn::Linear(unit * fine_dim, dim_out), nn::LayerNorm(nn::LayerNormOptions({dim_out})))
+             Linear(unit * fine_dim, dim_out), nn::LayerNorm(nn::LayerNormOptions({dim_out})))
       .ptr();
 }
 

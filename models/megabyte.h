@@ -161,7 +161,7 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
   torch::nn::ModuleList token_embs{nullptr};
   torch::nn::ModuleList transformers{nullptr};
   torch::nn::ModuleList to_next_transformer_projections{nullptr};
-  torch::nn::Linear to_logits{nullptr};
+  Linear to_logits{nullptr};
   /// The convolutional patch encoders of the coarser stages, in stage order (conv_patch_encoder
   /// only; registered last, so the other modules draw the same initial weights as without them).
   torch::nn::ModuleList patch_convs{nullptr};
@@ -204,7 +204,7 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
   std::vector<int64_t> dims_;
   std::vector<int64_t> lens_;  // options.stage_lens(): positions per stage
   std::vector<Transformer> stage_transformers_;
-  std::vector<torch::nn::Linear> projections_;  // S - 1 of them
+  std::vector<Linear> projections_;  // S - 1 of them
   std::vector<torch::nn::Embedding> pos_table_;
   torch::nn::Embedding byte_emb_{nullptr};
   std::vector<torch::nn::Sequential> patch_embs_;  // by stage: patch_embs_[s] == token_emb(s)

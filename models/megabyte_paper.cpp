@@ -61,7 +61,7 @@ void MEGABYTEPaperImpl::reset() {
   global_pad = register_parameter("global_pad", torch::empty({o.dim_global()}));
   global_model =
       register_module("global_model", stack(o.dim_global(), o.depth()[0], "global_attention"));
-  w_gl = register_module("w_gl", nn::Linear(nn::LinearOptions(DG, DL).bias(false)));
+  w_gl = register_module("w_gl", Linear(nn::LinearOptions(DG, DL).bias(false)));
   local_emb = register_module("local_emb", nn::Embedding(V, DL));
   local_pad = register_parameter("local_pad", torch::empty({DL}));
   local_model = register_module("local_model", stack(DL, o.depth()[1], "local_attention"));

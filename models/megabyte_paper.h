@@ -105,7 +105,7 @@ class MEGABYTEPaperImpl : public torch::nn::Cloneable<MEGABYTEPaperImpl> {
   torch::nn::Embedding global_pos{nullptr};  // E_pos (T, D_G)
   torch::Tensor global_pad;                  // (P * D_G): the first global input
   Transformer global_model{nullptr};
-  torch::nn::Linear w_gl{nullptr};          // w_GL (D_G -> D_L), bias-free
+  Linear w_gl{nullptr};                     // w_GL (D_G -> D_L), bias-free
   torch::nn::Embedding local_emb{nullptr};  // E_local (V, D_L), also the output matrix
   torch::Tensor local_pad;                  // (D_L): the first local input of every patch
   Transformer local_model{nullptr};

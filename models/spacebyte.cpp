@@ -86,7 +86,7 @@ void SpaceByteImpl::reset() {
       register_module("global_blocks", stack(o.dim(), o.depth(), 0, false, "global_attention"));
   final_blocks = register_module("final_blocks",
                                  stack(d, o.depth_local() - initial, w, true, "local_attention"));
-  to_logits = register_module("to_logits", nn::Linear(d, o.num_tokens()));
+  to_logits = register_module("to_logits", Linear(d, o.num_tokens()));
 }
 
 torch::Tensor SpaceByteImpl::check_ids(const torch::Tensor& ids_in) const {

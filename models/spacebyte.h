@@ -141,7 +141,7 @@ class SpaceByteImpl : public torch::nn::Cloneable<SpaceByteImpl> {
   torch::Tensor start_token;
   torch::nn::Embedding token_emb{nullptr};
   Transformer initial_blocks{nullptr}, global_blocks{nullptr}, final_blocks{nullptr};
-  torch::nn::Linear to_logits{nullptr};
+  Linear to_logits{nullptr};
 
  private:
   torch::Tensor check_ids(const torch::Tensor& ids) const;

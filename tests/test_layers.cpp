@@ -88,3 +88,25 @@ TEST_CASE("KV cache: appends one at a time give the one-shot keys", "[layers]") 
   CHECK(w.size() == 5);
   CHECK(torch::equal(w.k, k.narrow(2, 7, 5)));
 }
+
+TEST_CASE("Linear: a bf16 row without grad takes at::mv and matches the matrix product",
+          "[layers]") {
+  torch::manual_seed(0);
+  megabench::Linear lin(torch::nn::LinearOptions(64, 96).bias(true));
+  auto x32 = torch::randn({1, 1, 64});
+  auto want = lin(x32);  // fp32: the usual path
+  lin->to(torch::kBFloat16);
+  auto x = x32.to(torch::kBFloat16);
+  torch::NoGradGuard no_grad;
+  auto got = lin(x);  // the at::mv path
+  CHECK(got.sizes() == want.sizes());
+  CHECK(got.scalar_type() == torch::kBFloat16);
+  // bf16 inputs and weights, fp32 accumulation: within a few bf16 ulps of the fp32 result.
+  CHECK(torch::allclose(got.to(torch::kFloat32), want, 2e-2, 2e-2));
+  // The same values through LibTorch's own bf16 path: the two differ by rounding only.
+  auto ref = torch::nn::functional::linear(x, lin->weight, lin->bias);
+  CHECK(torch::allclose(got.to(torch::kFloat32), ref.to(torch::kFloat32), 1e-2, 1e-2));
+  // More than one row keeps the usual path (and its shape).
+  auto rows = torch::randn({2, 3, 64}).to(torch::kBFloat16);
+  CHECK(lin(rows).sizes() == torch::IntArrayRef({2, 3, 96}));
+}

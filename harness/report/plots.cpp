@@ -345,11 +345,16 @@ void add_curve_plots(const ResultSet& r, const std::vector<std::string>& dirs, c
 // of their own per model label, under min(peak, bandwidth x intensity) for each dtype and thread
 // count: the median calibrated matmul peak of those points and the median triad bandwidth of the
 // same points (the run's calibration, measured at the run's threads).
-void add_roofline_plot(const ResultSet& r, const fs::path& dir, const std::string& gnuplot,
-                       ojson& plots, std::ostream& log, std::vector<std::string>& written,
-                       std::vector<std::string>& warnings) {
+struct RooflinePoints {
   XY xy;
   std::map<std::string, std::vector<double>> peaks, bandwidths;  // "dtype, N threads" -> values
+};
+
+RooflinePoints roofline_points(const ResultSet& r) {
+  RooflinePoints out;
+  XY& xy = out.xy;
+  auto& peaks = out.peaks;
+  auto& bandwidths = out.bandwidths;
   for (const auto& p : r.points) {
     if (!p.ok()) continue;
     bool placed = false;
@@ -380,8 +385,16 @@ void add_roofline_plot(const ResultSet& r, const fs::path& dir, const std::strin
       }
     }
   }
-  if (xy.order.empty()) return;
   for (auto& [name, pts] : xy.series) std::sort(pts.begin(), pts.end());
+  return out;
+}
+
+void add_roofline_plot(const ResultSet& r, const fs::path& dir, const std::string& gnuplot,
+                       ojson& plots, std::ostream& log, std::vector<std::string>& written,
+                       std::vector<std::string>& warnings) {
+  RooflinePoints points = roofline_points(r);
+  const XY& xy = points.xy;
+  if (xy.order.empty()) return;
   fs::create_directories(dir);
   const PlotSpec s{.x = "arithmetic intensity (FLOPs per byte of memory traffic)",
                    .y = "achieved FLOP/s",
@@ -394,10 +407,10 @@ void add_roofline_plot(const ResultSet& r, const fs::path& dir, const std::strin
   std::ostringstream roofs, gp;
   roofs << std::setprecision(6);
   ojson roof_entries = ojson::array();
-  for (const auto& [dtype, pk] : peaks) {
-    if (!bandwidths.count(dtype)) continue;
+  for (const auto& [dtype, pk] : points.peaks) {
+    if (!points.bandwidths.count(dtype)) continue;
     const double peak = stats::summarize(pk).median,
-                 bw = stats::summarize(bandwidths[dtype]).median;
+                 bw = stats::summarize(points.bandwidths[dtype]).median;
     roofs << ", \\\n     (x < " << peak / bw << " ? " << bw << " * x : " << peak
           << ") with lines dashtype 2 title "
           << gp_quote("roof " + dtype + ": " + format_sig3(peak / 1e9) + " GFLOP/s, " +
