@@ -175,17 +175,24 @@ std::string dat_text(const PlotSpec& s, const XY& xy, const HLines& lines, std::
   return dat.str();
 }
 
-std::string gp_script(const PlotSpec& s, const XY& xy, const HLines& lines, bool logx, bool logy) {
+// The lines every plot's script starts with: what renders it, the terminal (pngcairo when gnuplot
+// has it) at `size` pixels, the output, the title and the axis labels.
+std::string gp_header(const PlotSpec& s, const std::string& size) {
   std::ostringstream gp;
   gp << "# Renders " << s.name << ".png from " << s.name << ".dat; run from this folder: gnuplot "
      << s.name << ".gp\n"
      << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
-     << "  set terminal pngcairo size 900,600 noenhanced font \"sans,10\"\n"
-     << "} else {\n  set terminal png size 900,600 noenhanced\n}\n"
+     << "  set terminal pngcairo size " << size << " noenhanced font \"sans,10\"\n"
+     << "} else {\n  set terminal png size " << size << " noenhanced\n}\n"
      << "set output " << gp_quote(s.name + ".png") << "\n"
      << "set title " << gp_quote(s.title) << "\n"
-     << "set xlabel " << gp_quote(s.x) << "\nset ylabel " << gp_quote(s.y) << "\n"
-     << "set key left top\nset grid\n"
+     << "set xlabel " << gp_quote(s.x) << "\nset ylabel " << gp_quote(s.y) << "\n";
+  return gp.str();
+}
+
+std::string gp_script(const PlotSpec& s, const XY& xy, const HLines& lines, bool logx, bool logy) {
+  std::ostringstream gp;
+  gp << gp_header(s, "900,600") << "set key left top\nset grid\n"
      << (logx ? "set logscale x\n" : "") << (logy ? "set logscale y\n" : "");
   if (xy.order.empty()) {
     gp << "set label 1 \"no data\" at graph 0.5,0.5 center\nplot [0:1] [0:1] NaN notitle\n";
@@ -421,12 +428,7 @@ void add_roofline_plot(const ResultSet& r, const fs::path& dir, const std::strin
   }
   const double xlo = *std::min_element(xs.begin(), xs.end()) / 3,
                xhi = *std::max_element(xs.begin(), xs.end()) * 3;
-  gp << "# Renders roofline.png from roofline.dat; run from this folder: gnuplot roofline.gp\n"
-     << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
-     << "  set terminal pngcairo size 1300,650 noenhanced font \"sans,10\"\n"
-     << "} else {\n  set terminal png size 1300,650 noenhanced\n}\n"
-     << "set output \"roofline.png\"\nset title " << gp_quote(s.title) << "\n"
-     << "set xlabel " << gp_quote(s.x) << "\nset ylabel " << gp_quote(s.y) << "\n"
+  gp << gp_header(s, "1300,650")
      << "set key outside right top\nset grid\nset logscale xy\nset samples 400\n"
      << std::setprecision(6) << "set xrange [" << xlo << ":" << xhi << "]\nplot ";
   for (size_t i = 0; i < xy.order.size(); ++i)
