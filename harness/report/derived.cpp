@@ -43,6 +43,14 @@ void add_train_intensity(PointRecord& p) {
 
 }  // namespace
 
+std::optional<double> calibration_triad_bytes_per_s(const PointRecord& p) {
+  const auto cal = p.extra.find("calibration");
+  if (cal == p.extra.end() || !cal->is_object()) return std::nullopt;
+  const auto triad = as_number(cal->value("triad_gb_per_s", ojson()));
+  if (!triad || *triad <= 0) return std::nullopt;
+  return *triad * 1e9;
+}
+
 void add_derived_metrics(ResultSet& r) {
   for (auto& p : r.points) {
     if (!p.ok()) continue;
@@ -51,14 +59,11 @@ void add_derived_metrics(ResultSet& r) {
     const auto flops = as_number(metric_of(p, "flops_forward_per_byte"));
     const auto weight_bytes = as_number(metric_of(p, "generate_weight_bytes"));
     const auto params = as_number(metric_of(p, "params_total"));
-    const auto cal = p.extra.find("calibration");
-    if (!rate || !flops || !weight_bytes || !params || *params <= 0 || *flops <= 0 ||
-        cal == p.extra.end() || !cal->is_object())
+    const auto bandwidth = calibration_triad_bytes_per_s(p);
+    if (!rate || !flops || !weight_bytes || !params || !bandwidth || *params <= 0 || *flops <= 0)
       continue;
-    const auto triad = as_number(cal->value("triad_gb_per_s", ojson()));
-    if (!triad || *triad <= 0) continue;
     const double bytes_read = *flops / 2 * (*weight_bytes / *params);
-    const double roofline = *triad * 1e9 / bytes_read;
+    const double roofline = *bandwidth / bytes_read;
     p.metrics["generate_roofline_bytes_per_s"] = roofline;
     p.metrics["generate_roofline_fraction"] = *rate / roofline;
     p.metrics["generate_flops_per_s"] = *flops * *rate;

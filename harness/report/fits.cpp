@@ -99,26 +99,21 @@ ojson fit_entry(const std::string& x, const std::string& y, const std::string& s
 XY collect_xy(const ResultSet& r, const std::string& x, const std::string& y,
               const std::string& series, bool split_by_axes) {
   XY out;
-  std::map<std::string, std::map<std::string, std::set<std::string>>>
-      values;  // base -> axis -> values
   std::map<std::string, std::map<std::string, std::map<std::string, std::set<std::string>>>>
-      per_x;  // base -> axis -> x -> values
+      per_x;  // base -> axis -> x -> the axis's values at that x
   for (const auto& p : r.points) {
     if (!p.ok()) continue;
-    const std::string xv = plain_value(lookup(p, x));
+    const std::string base = series_base(p, series, y), xv = plain_value(lookup(p, x));
     for (const auto& [axis, value] : p.axes.items())
-      if (axis != x && axis != series) {
-        values[series_base(p, series, y)][axis].insert(plain_value(value));
-        per_x[series_base(p, series, y)][axis][xv].insert(plain_value(value));
-      }
+      if (axis != x && axis != series) per_x[base][axis][xv].insert(plain_value(value));
   }
-  // An axis moves with x when it has one value at each x: it does not split the series.
-  for (auto& [base, axes] : values)
-    for (auto& [axis, seen] : axes) {
-      const auto& by_x = per_x[base][axis];
-      if (std::all_of(by_x.begin(), by_x.end(), [](const auto& e) { return e.second.size() == 1; }))
-        seen = {plain_value(ojson())};
-    }
+  // An axis splits a series when it takes more than one value at some x; one that moves with x
+  // (one value at each x) does not.
+  std::map<std::string, std::set<std::string>> splitting;  // base -> axes
+  for (const auto& [base, axes] : per_x)
+    for (const auto& [axis, by_x] : axes)
+      if (std::any_of(by_x.begin(), by_x.end(), [](const auto& e) { return e.second.size() > 1; }))
+        splitting[base].insert(axis);
   for (const auto& p : r.points) {
     if (!p.ok()) continue;
     auto xv = as_number(lookup(p, x));
@@ -129,9 +124,9 @@ XY collect_xy(const ResultSet& r, const std::string& x, const std::string& y,
     }
     const std::string base = series_base(p, series, y);
     std::string s = base;
-    for (const auto& [axis, seen] : values[base])
-      if (split_by_axes && seen.size() > 1 && p.axes.contains(axis))
-        s += " " + axis + "=" + plain_value(p.axes[axis]);
+    if (split_by_axes)
+      for (const auto& axis : splitting[base])
+        if (p.axes.contains(axis)) s += " " + axis + "=" + plain_value(p.axes[axis]);
     if (!out.series.count(s)) out.order.push_back(s);
     out.series[s].emplace_back(*xv, *yv);
     const auto samples = p.extra.find("samples");

@@ -38,6 +38,8 @@ bool values_equal(const ojson& a, const ojson& b);
 /// Every field of a report spec's `where` matches the point (lookup, numbers as doubles); its
 /// "model" names an entry by label or registry name.
 bool matches_where(const PointRecord& p, const ojson& where);
+/// The memory bandwidth (bytes/s) of the point's calibration triad, when its record has one.
+std::optional<double> calibration_triad_bytes_per_s(const PointRecord& p);
 /// A point's metric, null when absent.
 ojson metric_of(const PointRecord& p, const std::string& metric);
 /// Writes `text` to `path`, logs it and appends it to `written`; throws std::runtime_error.

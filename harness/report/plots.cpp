@@ -385,11 +385,8 @@ RooflinePoints roofline_points(const ResultSet& r) {
     if (const auto peak = as_number(metric_of(p, "matmul_peak_flops_per_s"))) {
       peaks[dtype].push_back(*peak);
     }
-    const auto cal = p.extra.find("calibration");
-    if (cal != p.extra.end() && cal->is_object()) {
-      if (const auto triad = as_number(cal->value("triad_gb_per_s", ojson()))) {
-        bandwidths[dtype].push_back(*triad * 1e9);
-      }
+    if (const auto bandwidth = calibration_triad_bytes_per_s(p)) {
+      bandwidths[dtype].push_back(*bandwidth);
     }
   }
   for (auto& [name, pts] : xy.series) std::sort(pts.begin(), pts.end());
