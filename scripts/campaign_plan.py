@@ -4,7 +4,11 @@
     scripts/campaign_plan.py lr                      # experiments/campaign_lr.json
     scripts/campaign_plan.py lr_high                 # experiments/campaign_lr_high.json (one lr
                                                      # above the grid, for bests at its edge)
-    scripts/campaign_plan.py budgets [--lr-from DIR] # experiments/campaign_bpb_{text,code}.json
+    scripts/campaign_plan.py lr_check                # experiments/campaign_lr_check.json (the
+                                                     # step above the grid against the grid's
+                                                     # best, 3 seeds)
+    scripts/campaign_plan.py budgets --lr-from DIR [--lr-check]
+                                                     # experiments/campaign_bpb_{text,code}.json
     scripts/campaign_plan.py ngram                   # experiments/campaign_ngram.json
     scripts/campaign_plan.py tables --lr-from DIR    # experiments/campaign_tables.json (Tables
                                                      # 10-13 at the middle budget)
@@ -23,8 +27,14 @@ family takes the size whose compute-matched run sees about 20 bytes per non-embe
 Every model sees the same bytes per step (8 windows of 2048 bytes) and the same recipe: AdamW
 (0.9, 0.98), clip 1, weight decay 0.1, warmup 10% of the steps then linear decay to 0, init
 N(0, 0.006), dropout 0 (Appendix A's runs are far larger: at this scale no model overfits one
-pass). The learning rate comes from the sweep at the smallest budget (`lr`), carried up by
-`budgets --lr-from results/campaign_lr`; its choice is written into each experiment's description.
+pass). The learning rate comes from the sweep at the smallest budget (`lr`, one seed), carried up
+by `budgets --lr-from results/campaign_lr`; its choice is written into each experiment's
+description. When a family's best sits at the grid's top, the sweep continues one step (`lr_high`)
+and that step is carried only if it wins over seeds: `lr_check` runs both rates with 3 seeds, and
+`--lr-check` carries the step only when the harness's Welch test
+(`megabench report --claims`, the checks `lr_check_*` of results/claims.json) puts its mean bpb
+below the grid best's with a 95% CI that excludes 0. A one-seed gain smaller than the seed spread
+does not move the rate.
 """
 import argparse
 import json
@@ -39,6 +49,7 @@ WINDOW, BATCH, BYTES_PER_PARAM = 2048, 8, 20
 BUDGETS = [1e12, 1e13, 1e14]
 LRS = [5e-4, 1.5e-3, 4.5e-3, 1.35e-2]
 LRS_HIGH = [4.05e-2]  # the next step of the grid, run after the sweep put bests at its top
+HIGH_FAMILIES = ["megabyte", "megabyte_paper", "perceiver_ar"]  # their bests sat at LRS[-1]
 FAMILIES = ["transformer", "megabyte", "megabyte_paper", "perceiver_ar"]
 RECIPE = {"betas": [0.9, 0.98], "grad_clip": 1.0, "weight_decay": 0.1, "schedule": "linear",
           "init_std": 0.006, "batch": BATCH, "eval_bytes": 262144, "checkpoint_minutes": 10}
@@ -111,20 +122,44 @@ def write(path, doc):
     print(f"wrote {path.relative_to(ROOT)}")
 
 
-def best_lrs(results_dirs):
-    best = {}
+def check_verdicts():
+    """The checks lr_check_<family> of results/claims.json, judged by the harness (Welch's CI)."""
+    out = subprocess.run([str(BINARY), "report", "--claims", "results/claims.json", "--json"],
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        sys.exit(f"campaign_plan: megabench report --claims failed: {out.stderr}")
+    return {v["id"]: v for v in json.loads(out.stdout)}
+
+
+def best_lrs(results_dirs, check=False):
+    """family -> (lr, bpb at seed 0, why): the sweep's best; with `check`, a best above the grid
+    is carried only when its 3-seed check holds, else the grid's best is."""
+    best, grid = {}, {}
     lines = [l for d in results_dirs for l in (Path(d) / "results.jsonl").read_text().splitlines()]
     for line in lines:
         r = json.loads(line)
         if r.get("type") != "point" or r.get("status") != "ok" or r["metrics"].get("bpb") is None:
             continue
-        family = r["label"].split("@")[0]
+        family, bpb = r["label"].split("@")[0], r["metrics"]["bpb"]
         lr = r["config"]["run"]["train"]["lr"]
-        if family not in best or r["metrics"]["bpb"] < best[family][1]:
-            best[family] = (lr, r["metrics"]["bpb"])
-    missing = [f for f in FAMILIES if f not in best]
+        for table in (best, grid) if lr in LRS else (best,):
+            if family not in table or bpb < table[family][1]:
+                table[family] = (lr, bpb, "best of the sweep")
+    missing = [f for f in FAMILIES if f not in grid]
     if missing:
         sys.exit(f"campaign_plan: the LR sweep in {results_dirs} has no result for {missing}")
+    verdicts = check_verdicts() if check else {}
+    for family, (lr, bpb, _) in best.items():
+        if lr in LRS:
+            continue
+        v = verdicts.get(f"lr_check_{family}")
+        if v is None:
+            best[family] = grid[family][:2] + (f"{lr:g} above the grid unchecked",)
+        elif v["verdict"] == "holds":
+            best[family] = (lr, bpb, f"{lr:g} carried: lower by {v['ours']} over 3 seeds")
+        else:
+            best[family] = grid[family][:2] + (
+                f"{lr:g} not carried: {v['verdict']}, {v['ours']} over 3 seeds",)
     return best
 
 
@@ -170,9 +205,12 @@ def tables(lrs, data):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["lr", "lr_high", "budgets", "ngram", "tables"])
+    ap.add_argument("what", choices=["lr", "lr_high", "lr_check", "budgets", "ngram", "tables"])
     ap.add_argument("--lr-from", action="append",
                     help="results folder of the LR sweep (budgets, tables); repeatable")
+    ap.add_argument("--lr-check", action="store_true",
+                    help="carry a best above the grid only where its 3-seed check "
+                         "(lr_check_* in results/claims.json) holds")
     a = ap.parse_args()
     text = {"source": "dir", "path": "corpora/text"}
     code = {"source": "dir", "path": "corpora/code"}
@@ -213,12 +251,25 @@ def main():
             f"results/campaign_lr_high`.",
             models, BUDGETS[0], [0], text)
         return write(ROOT / "experiments" / "campaign_lr_high.json", doc)
+    if a.what == "lr_check":
+        models = [entry(size(f, BUDGETS[0]), lr, f"@lr={lr:g}") for f in HIGH_FAMILIES
+                  for lr in (LRS[-1], LRS_HIGH[0])]
+        doc = experiment(
+            "campaign_lr_check",
+            f"Is the step above the LR grid a real gain? The families whose sweep best sat at the "
+            f"grid's top ({', '.join(HIGH_FAMILIES)}), at {BUDGETS[0]:g} training FLOPs on the "
+            f"text corpus, at lr {LRS[-1]:g} (the grid's top) and {LRS_HIGH[0]:g} (campaign_lr_high), "
+            f"3 seeds each, sizes as campaign_lr. The checks lr_check_* of results/claims.json "
+            f"compare the means (Welch); `campaign_plan.py budgets --lr-check` carries "
+            f"{LRS_HIGH[0]:g} only where the check holds.",
+            models, BUDGETS[0], [0, 1, 2], text)
+        return write(ROOT / "experiments" / "campaign_lr_check.json", doc)
     if not a.lr_from:
         sys.exit(f"campaign_plan: {a.what} needs --lr-from (the LR sweep's results folder)")
-    lrs = best_lrs(a.lr_from)
+    lrs = best_lrs(a.lr_from, a.lr_check)
     if a.what == "tables":
         return tables(lrs, text)
-    chosen = ", ".join(f"{f} {lrs[f][0]:g} ({lrs[f][1]:.3f} bpb)" for f in FAMILIES)
+    chosen = ", ".join(f"{f} {lrs[f][0]:g} ({lrs[f][1]:.3f} bpb; {lrs[f][2]})" for f in FAMILIES)
     for corpus, data in (("text", text), ("code", code)):
         for budget in BUDGETS:
             seeds = [0, 1] if budget == BUDGETS[-1] else [0, 1, 2]

@@ -34,9 +34,24 @@ void print_points_json(const std::vector<std::string>& dirs) {
   std::cout << pts.dump(2) << "\n";
 }
 
-// Verdicts: printed, written beside the claims file as verdicts.md, and into the README's block.
+// Verdicts: printed, written beside the claims file as verdicts.md, and into the README's block;
+// with --json, only printed, as JSON (for scripts that act on a verdict).
 void judge(const ReportArgs& a) {
-  const std::string table = report::render_verdicts_md(report::judge_claims(a.claims, "."));
+  const auto verdicts = report::judge_claims(a.claims, ".");
+  if (a.as_json) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& v : verdicts) {
+      out.push_back({{"id", v.id},
+                     {"claim", v.claim},
+                     {"paper", v.paper},
+                     {"ours", v.ours},
+                     {"verdict", v.verdict},
+                     {"reason", v.reason}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  const std::string table = report::render_verdicts_md(verdicts);
   std::cout << table;
   const auto md = std::filesystem::path(a.claims).parent_path() / "verdicts.md";
   std::ofstream(md)
@@ -77,7 +92,9 @@ void add_report_command(CLI::App& app) {
   report->add_option("dirs", args->dirs, "Result folders");
   report->add_option("-o,--out", args->out,
                      "Folder for the report files (default: the first result folder)");
-  report->add_flag("--json", args->as_json, "Machine-readable output (the merged points)");
+  report->add_flag("--json", args->as_json,
+                   "Machine-readable output: the merged points; with --claims, the verdicts "
+                   "(nothing written)");
   report->add_flag("--strict", args->strict,
                    "Fail when the results mix commits, carry none, or come from a dirty tree");
   report->add_option("--spec", args->spec,
