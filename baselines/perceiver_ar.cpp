@@ -32,6 +32,17 @@ void PerceiverAROptions::validate() const {
   TORCH_CHECK(ff_mult() > 0, "PerceiverAR: ff_mult must be positive, got ", ff_mult());
 }
 
+DecodeWindow decode_window_of(const std::string& name, const std::string& where) {
+  if (name == "recompute") return DecodeWindow::kRecompute;
+  if (name == "slide") return DecodeWindow::kSlide;
+  throw std::invalid_argument(where + ": expected \"recompute\" or \"slide\", got \"" + name +
+                              "\"");
+}
+
+const char* decode_window_name(DecodeWindow w) {
+  return w == DecodeWindow::kSlide ? "slide" : "recompute";
+}
+
 static torch::nn::LayerNorm layer_norm(int64_t dim) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}));
 }
@@ -280,9 +291,10 @@ torch::Tensor PerceiverARImpl::window_logits(const PerceiverARDecodeState& st) {
 }
 
 void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
-  const int64_t T = st.tokens.size(1), C = options.prefix_len();
+  const int64_t T = st.tokens.size(1) - st.origin, C = options.prefix_len();
   TORCH_INTERNAL_ASSERT(T > C && T <= options.seq_len());
-  auto h = token_emb(st.tokens) + pos_emb(torch::arange(T, st.tokens.options()));  // (B, T, D)
+  auto window = st.tokens.narrow(1, st.origin, T);
+  auto h = token_emb(window) + pos_emb(torch::arange(T, window.options()));  // (B, T, D)
   auto prefix_rotary = rotary_pos_emb(C);
   const size_t P = perceive_attn_.size();
   st.prefix_k.assign(P, {});
@@ -293,13 +305,61 @@ void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
     st.prefix_k[i] = k.contiguous();
     st.prefix_v[i] = v.contiguous();
   }
-  st.prefix_keep = st.pad > 0 ? st.valid.narrow(1, 0, C) : torch::Tensor();
+  st.prefix_keep = st.pad > 0 ? st.valid.narrow(1, st.origin, C) : torch::Tensor();
   st.perceive_cache.clear();
   st.layer_cache.clear();
-  auto logits = run_latents(h.narrow(1, C, T - C), C, st.prefix_k, st.prefix_v, st.prefix_keep,
-                            st.perceive_cache, st.layer_cache);
+  auto latents = h.narrow(1, C, T - C);  // (B, T - C, D)
+  if (options.decode_window() == DecodeWindow::kSlide) st.latent_h = latents;
+  auto logits = run_latents(latents, C, st.prefix_k, st.prefix_v, st.prefix_keep, st.perceive_cache,
+                            st.layer_cache);
   st.logits = logits.select(1, T - C - 1);
   st.cache_live = true;
+}
+
+// Keeps the newest n keys/values of a cache and, from now on, only those (n = 0: none).
+static void keep_newest(LayerCache& c, int64_t n) {
+  if (n == 0) {
+    c = LayerCache();
+    return;
+  }
+  const int64_t drop = c.size() - n;  // before k changes: size() reads k
+  if (drop > 0) {
+    c.k = c.k.narrow(2, drop, n);
+    c.v = c.v.narrow(2, drop, n);
+  }
+  c.k_buf = c.v_buf = torch::Tensor();
+  c.window = n;
+}
+
+// Drops the first of dim `d`'s entries and appends `last` (the window moves by one).
+static torch::Tensor shift_in(const torch::Tensor& t, const torch::Tensor& last, int64_t d) {
+  return torch::cat({t.narrow(d, 1, t.size(d) - 1), last}, d);
+}
+
+void PerceiverARImpl::slide(PerceiverARDecodeState& st, const torch::Tensor& token) {
+  const int64_t S = options.seq_len(), C = options.prefix_len(), N = S - C;
+  const int64_t t = st.tokens.size(1) - 1 - st.origin;  // the new token's position, >= S
+  // The oldest latent (t - N) joins the prefix; the prefix's oldest token (t - S) leaves.
+  if (C > 0) {
+    auto joining = st.latent_h.narrow(1, 0, 1);  // (B, 1, D)
+    auto rotary = rotary_pos_emb(1, t - N);
+    for (size_t i = 0; i < perceive_attn_.size(); ++i) {
+      auto [k, v] = perceive_attn_[i]->prefix_kv(joining, rotary);  // (B, H, 1, d)
+      st.prefix_k[i] = shift_in(st.prefix_k[i], k, 2);
+      st.prefix_v[i] = shift_in(st.prefix_v[i], v, 2);
+    }
+    if (st.prefix_keep.defined())  // the joining latent is a real token
+      st.prefix_keep = shift_in(st.prefix_keep, st.prefix_keep.new_ones({st.tokens.size(0), 1}), 1);
+  }
+  // The latent caches keep the newest N - 1 latents: with the new one, the window's N.
+  for (auto& c : st.perceive_cache) keep_newest(c, N - 1);
+  for (auto& c : st.layer_cache) keep_newest(c, N - 1);
+  // The new token sits at the window's last position, as in the reference's recomputed window.
+  auto h = token_emb(token) + pos_emb(torch::full({1}, S - 1, token.options()));  // (B, 1, D)
+  st.latent_h = shift_in(st.latent_h, h, 1);
+  st.logits =
+      run_latents(h, t, st.prefix_k, st.prefix_v, st.prefix_keep, st.perceive_cache, st.layer_cache)
+          .select(1, 0);  // (B, V)
 }
 
 PerceiverARDecodeState PerceiverARImpl::begin(const torch::Tensor& prime_in, bool use_cache) {
@@ -313,7 +373,10 @@ PerceiverARDecodeState PerceiverARImpl::begin(const torch::Tensor& prime_in, boo
   st.tokens = torch::cat({torch::zeros({b, st.pad}, prime.options()), prime}, 1);
   auto bool_opts = prime.options().dtype(torch::kBool);
   st.valid = torch::cat({torch::zeros({b, st.pad}, bool_opts), torch::ones({b, L}, bool_opts)}, 1);
-  if (use_cache && st.tokens.size(1) <= options.seq_len()) {
+  // The slide mode caches a prime longer than the window too: its last seq_len tokens.
+  const int64_t T = st.tokens.size(1), S = options.seq_len();
+  if (use_cache && options.decode_window() == DecodeWindow::kSlide && T > S) st.origin = T - S;
+  if (use_cache && T - st.origin <= S) {
     prefill(st);
   } else {
     st.logits = window_logits(st);
@@ -330,16 +393,20 @@ void PerceiverARImpl::append(PerceiverARDecodeState& st, const torch::Tensor& to
   auto token = check_ids(token_in.view({b, 1}), "token");  // (B, 1)
   st.tokens = torch::cat({st.tokens, token}, 1);
   st.valid = torch::cat({st.valid, torch::ones({b, 1}, st.valid.options())}, 1);
-  const int64_t T = st.tokens.size(1);
+  const int64_t T = st.tokens.size(1) - st.origin;  // window positions so far
+  const bool slide_mode = options.decode_window() == DecodeWindow::kSlide;
   if (st.use_cache && st.cache_live && T <= options.seq_len()) {
     auto pos = torch::full({1}, T - 1, token.options());
     auto h = token_emb(token) + pos_emb(pos);  // (B, 1, D)
+    if (slide_mode) st.latent_h = torch::cat({st.latent_h, h}, 1);
     st.logits = run_latents(h, T - 1, st.prefix_k, st.prefix_v, st.prefix_keep, st.perceive_cache,
                             st.layer_cache)
                     .select(1, 0);  // (B, V)
     return;
   }
-  // The window slides from here on: every token moves, so it is recomputed, as the reference.
+  if (st.use_cache && st.cache_live && slide_mode) return slide(st, token);
+  // The window slides from here on: every token's learned position moves, so the reference's
+  // semantics (kRecompute) rerun it.
   if (st.cache_live) {
     st.cache_live = false;
     st.prefix_k.clear();

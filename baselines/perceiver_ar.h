@@ -24,6 +24,22 @@
 
 namespace megabench {
 
+/// What cached decoding does once the window is full and slides by one byte per step.
+///  kRecompute: the reference's semantics. The window is rerun for every byte: each token's
+///    learned position changes as the window moves, so no cached key or value stays valid.
+///  kSlide: streaming. The oldest latent joins the prefix (its prefix keys/values are computed
+///    once, from the embedding it got as the newest token), the oldest prefix token leaves, and
+///    every other cached key/value is kept: a latent's self-attention keys stay those computed
+///    when it was newest, with the context it had then. New bytes take the last window position's
+///    embedding, as in the reference; rotary angles use absolute positions (only their differences
+///    matter). Exact where the cached values depend on their token alone (no self-attention layers
+///    and a position table that does not vary); otherwise an approximation, at one latent's cost
+///    per byte instead of a window's.
+enum class DecodeWindow { kRecompute, kSlide };
+/// JSON "recompute" | "slide"; anything else throws std::invalid_argument naming `where`.
+DecodeWindow decode_window_of(const std::string& name, const std::string& where);
+const char* decode_window_name(DecodeWindow w);
+
 struct PerceiverAROptions {
   PerceiverAROptions(int64_t num_tokens, int64_t dim, int64_t depth, int64_t seq_len,
                      int64_t prefix_len)
@@ -62,6 +78,9 @@ struct PerceiverAROptions {
   /// blocks skipped; the same math as the reference up to rounding). kExplicit: the reference's
   /// explicit masked softmax. Default kSdpa (the reference has only the explicit path).
   TORCH_ARG(AttentionPath, attention) = AttentionPath::kSdpa;
+  /// Cached decoding after the window fills: kRecompute (the reference's semantics) or kSlide
+  /// (streaming; see DecodeWindow). Default kRecompute.
+  TORCH_ARG(DecodeWindow, decode_window) = DecodeWindow::kRecompute;
 
  public:  // TORCH_ARG leaves the section private
   /// Rotated features per head: max(32, dim_head / 2), as the reference (it must fit dim_head).
@@ -105,13 +124,16 @@ TORCH_MODULE(CausalPrefixAttention);
 
 /// Incremental decoding state. `tokens` holds the whole sequence, left-padded when the prime was
 /// not longer than the prefix (`valid` false there; those positions are masked via prefix_mask).
-/// The caches describe the window starting at position 0 and are used while it has not slid.
+/// The caches describe the window starting at tokens[:, origin] and are used while it has not
+/// slid, or, under DecodeWindow::kSlide, as it slides.
 struct PerceiverARDecodeState {
   torch::Tensor tokens;  // (B, T) int64
   torch::Tensor valid;   // (B, T) bool
   int64_t pad = 0;       // left-padding positions
   bool use_cache = true;
-  bool cache_live = false;                        // the caches cover tokens[:, :T]
+  bool cache_live = false;                        // the caches cover tokens[:, origin:T]
+  int64_t origin = 0;                             // first token of the prefilled window
+  torch::Tensor latent_h;                         // (B, m, D) embeddings of the window's latents
   std::vector<torch::Tensor> prefix_k, prefix_v;  // per perceive layer (B, H, C, d), rotated
   torch::Tensor prefix_keep;                      // (B, C) bool or undefined
   std::vector<LayerCache> perceive_cache;         // latent keys/values of each perceive layer
@@ -165,8 +187,12 @@ class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {
                             std::vector<LayerCache>& layer_cache);
   /// Next-token logits (B, V) of the window ending at the last token of state, without caches.
   torch::Tensor window_logits(const PerceiverARDecodeState& state);
-  /// (Re)builds the caches for the window tokens[:, :T] (T <= seq_len) and sets state.logits.
+  /// Builds the caches for the window tokens[:, origin:T] (at most seq_len tokens, more than
+  /// prefix_len) and sets state.logits.
   void prefill(PerceiverARDecodeState& state);
+  /// DecodeWindow::kSlide: moves the cached window one token on to the token just appended to
+  /// state.tokens and sets state.logits.
+  void slide(PerceiverARDecodeState& state, const torch::Tensor& token);
 
   std::vector<CausalPrefixAttention> perceive_attn_;
   std::vector<torch::nn::Sequential> perceive_ff_;

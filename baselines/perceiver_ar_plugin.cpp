@@ -43,6 +43,10 @@ const std::vector<OptionSpec>& perceiver_options() {
        "heads the perceive layers score at once"},
       {"attention", "string", attention_name(d.attention()),
        "\"sdpa\" (fused scaled_dot_product_attention) or \"explicit\" (the reference's softmax)"},
+      {"decode_window", "string", decode_window_name(d.decode_window()),
+       "cached decoding once the window slides: \"recompute\" (the reference's semantics: the "
+       "window is rerun per byte) or \"slide\" (streaming: cached keys/values are kept, an "
+       "approximation; baselines/perceiver_ar.h)"},
   };
   return specs;
 }
@@ -101,6 +105,7 @@ json resolve_config(const json& config) {
   json r = apply_option_defaults("perceiver_ar", perceiver_options(), given);
   resolve_window(config, r);
   attention_path(r["attention"].get<std::string>(), "perceiver_ar.attention");
+  decode_window_of(r["decode_window"].get<std::string>(), "perceiver_ar.decode_window");
   return r;
 }
 
@@ -113,7 +118,8 @@ PerceiverAROptions options_of(const json& r) {
       .ff_mult(r["ff_mult"])
       .perceive_depth(r["perceive_depth"])
       .perceive_max_heads_process(r["perceive_max_heads_process"])
-      .attention(attention_path(r["attention"].get<std::string>()));
+      .attention(attention_path(r["attention"].get<std::string>()))
+      .decode_window(decode_window_of(r["decode_window"].get<std::string>(), "decode_window"));
 }
 
 json resolve_checked(const json& config) {
@@ -212,7 +218,8 @@ TypedModelSpec<PerceiverAROptions> perceiver_spec() {
   spec.name = "perceiver_ar";
   spec.description =
       "Perceiver AR (perceiver-ar-pytorch 0.0.10): causal cross-attention from the latents to a "
-      "long prefix, then self-attention over the latents; cached decoding until the window slides";
+      "long prefix, then self-attention over the latents; cached decoding until the window slides, "
+      "then the window recomputed per byte or (decode_window \"slide\") streamed";
   spec.options = perceiver_options();
   spec.resolve = resolve_checked;
   spec.parse = options_of;

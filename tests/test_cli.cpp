@@ -8,9 +8,11 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "harness/io/safetensors.h"
+#include "harness/report/report.h"
 #include "tests/support.h"
 
 using json = nlohmann::json;
@@ -126,6 +128,26 @@ TEST_CASE("megabench run --json prints the records as JSON", "[cli]") {
   auto bad = run("run " + exp + " --set models[0].config.dim=-3 --json");
   CHECK(bad.status == 2);
   CHECK_THAT(bad.out, Catch::Contains("transformer.dim"));
+}
+
+TEST_CASE("megabench report --claims --json prints the verdicts and writes nothing", "[cli]") {
+  // Two committed claims, judged from the committed results (paths from the repository root).
+  const auto dir = megabench::test::fresh_dir("cli_claims");
+  const auto all = json::parse(megabench::test::read_text(source_path("results/claims.json")));
+  const auto file = megabench::test::write_file(
+      dir + "/claims.json", json{{"claims", {all["claims"][0], all["claims"][3]}}}.dump());
+  auto r = megabench::test::run_command("cd " + source_path("") + " && " + MEGABENCH_BINARY +
+                                        " report --claims " + file + " --json 2>/dev/null");
+  REQUIRE(r.status == 0);
+  const auto printed = json::parse(r.out);
+  const auto judged = megabench::report::judge_claims(file, source_path(""));
+  REQUIRE(printed.size() == 2);
+  for (size_t i = 0; i < judged.size(); ++i) {
+    CHECK(printed[i]["id"] == judged[i].id);
+    CHECK(printed[i]["verdict"] == judged[i].verdict);
+    CHECK(printed[i]["ours"] == judged[i].ours);
+  }
+  CHECK_FALSE(std::filesystem::exists(dir + "/verdicts.md"));
 }
 
 TEST_CASE("megabench run --dry-run lists a CUDA experiment's points on any machine", "[cli]") {

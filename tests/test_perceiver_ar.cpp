@@ -249,6 +249,80 @@ TEST_CASE("PerceiverAR cached decoding equals recomputing the window - across th
   CHECK(torch::equal(s1, s2));
 }
 
+// DecodeWindow::kSlide keeps every cached key/value as the window slides. Where each cached value
+// depends on its token alone (one perceive layer, no self-attention layers, a constant position
+// table) that is exact, so the streamed logits must equal the reference's recomputed window at
+// every step: this checks which token joins the prefix, which leaves, and the rotary positions.
+TEST_CASE("PerceiverAR slide decoding equals recomputing where the caches depend on tokens alone",
+          "[perceiver_ar]") {
+  const auto dtype = GENERATE(torch::kFloat32, torch::kFloat64);
+  // 18: longer than the prefix; 5: left-padded; 24: the whole window; 40: longer than it.
+  const int64_t prime_len = GENERATE(18, 5, 24, 40);
+  CAPTURE(dtype, prime_len);
+  const double tol = dtype == torch::kFloat64 ? 1e-9 : 1e-4;
+  torch::manual_seed(3);
+  auto model = PerceiverAR(PerceiverAROptions(32, 16, /*depth=*/0, /*seq_len=*/24,
+                                              /*prefix_len=*/16)
+                               .heads(3)
+                               .dim_head(40)
+                               .perceive_depth(1)
+                               .decode_window(megabench::DecodeWindow::kSlide));
+  model->to(dtype);
+  model->eval();
+  {
+    torch::NoGradGuard no_grad;
+    model->pos_emb->weight.fill_(0.25);  // the same at every position
+  }
+  torch::manual_seed(5);
+  auto prime = torch::randint(0, 32, {2, prime_len});
+  auto streamed = model->begin(prime, /*use_cache=*/true);
+  auto recomputed = model->begin(prime, /*use_cache=*/false);
+  REQUIRE(streamed.cache_live);
+  for (int step = 0; step < 30; ++step) {
+    CAPTURE(step);
+    REQUIRE(rel_err(streamed.logits, recomputed.logits) < tol);
+    auto next = recomputed.logits.argmax(-1);
+    model->append(streamed, next);
+    model->append(recomputed, next);
+  }
+  CHECK(streamed.cache_live);
+  CHECK(streamed.tokens.size(1) > 24 + 16);  // slid by more than the prefix: all of it replaced
+  CHECK(streamed.prefix_k[0].size(2) == 16);
+  CHECK(streamed.perceive_cache[0].size() == 24 - 16 - 1);
+}
+
+TEST_CASE(
+    "PerceiverAR slide decoding: the reference's logits until the window slides, then an "
+    "approximation with bounded caches",
+    "[perceiver_ar]") {
+  auto model = small_model(torch::kFloat64);  // self-attention layers: the caches are contextual
+  model->options.decode_window(megabench::DecodeWindow::kSlide);
+  torch::manual_seed(5);
+  auto prime = torch::randint(0, 32, {2, 18});
+  auto streamed = model->begin(prime, true);
+  auto recomputed = model->begin(prime, false);
+  double after_slide = 0;
+  for (int step = 0; step < 20; ++step) {
+    CAPTURE(step);
+    const double err = rel_err(streamed.logits, recomputed.logits);
+    if (streamed.tokens.size(1) <= 24)
+      REQUIRE(err < 1e-10);
+    else
+      after_slide = std::max(after_slide, err);
+    REQUIRE(torch::isfinite(streamed.logits).all().item<bool>());
+    auto next = recomputed.logits.argmax(-1);
+    model->append(streamed, next);
+    model->append(recomputed, next);
+  }
+  CHECK(after_slide > 1e-6);  // kept keys/values were computed with another context
+  CHECK(streamed.prefix_k[0].size(2) == 16);
+  for (const auto& c : streamed.layer_cache) CHECK(c.size() == 24 - 16 - 1);
+  auto g1 = model->generate(prime, 30, /*temperature=*/0.0, 0.9, /*use_cache=*/true);
+  auto g2 = model->generate(prime, 30, 0.0, 0.9, true);
+  CHECK(g1.sizes() == torch::IntArrayRef({2, 48}));
+  CHECK(torch::equal(g1, g2));
+}
+
 TEST_CASE("PerceiverAR short primes: the padding is masked and does not matter", "[perceiver_ar]") {
   auto model = small_model(torch::kFloat64);
   auto prime = torch::randint(0, 32, {2, 6});
@@ -266,6 +340,11 @@ TEST_CASE("perceiver_ar plugin: config - counts - byte_nll - generate", "[percei
   const auto& spec = megabench::Registry::instance().get("perceiver_ar");
   auto cfg = spec.resolve(spec.tiny_config);
   CHECK_THROWS_WITH(spec.resolve({{"bogus", 1}}), Contains("bogus"));
+  CHECK_THROWS_WITH(spec.resolve({{"decode_window", "stream"}}),
+                    Contains("perceiver_ar.decode_window") && Contains("\"slide\""));
+  const auto slide = spec.parse(spec.resolve({{"decode_window", "slide"}}));
+  CHECK(dynamic_cast<const megabench::TypedOptions<PerceiverAROptions>&>(*slide)
+            .value.decode_window() == megabench::DecodeWindow::kSlide);
   CHECK_THROWS_WITH(spec.resolve({{"dim", "wide"}}), Contains("dim"));
   CHECK_THROWS_WITH(spec.resolve({{"seq_len", 64}, {"max_seq_len", 32}}),
                     Contains("max_seq_len: unknown option"));
