@@ -207,6 +207,8 @@ class PerceiverARByteModel : public ByteModel {
     return model_->generate(prime, n, opts.temperature, opts.filter_thres, opts.use_cache);
   }
 
+  bool generates_past_seq_len() const override { return true; }  // the window slides
+
   ParamCount params() const override { return count_params(model_->options); }
 
  private:

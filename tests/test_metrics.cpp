@@ -181,3 +181,44 @@ TEST_CASE("the matmul peak is the calibration's only at the thread count it was 
   cal.erase("matmul_threads");  // a record from before the field: matches any thread count
   CHECK(megabench::matmul_peak(cal, cpu, torch::kFloat32) == Approx(1e6));
 }
+
+TEST_CASE("generate runs past seq_len only for a model whose window slides", "[metrics]") {
+  const auto dir = fresh_dir("generate_past");
+  // prime 24 + 16 bytes > seq_len 24: Perceiver AR slides its window (both decode_window modes);
+  // the byte Transformer is held to its context with an error naming the numbers.
+  json doc = {
+      {"name", "g"},
+      {"models",
+       {{{"name", "perceiver_ar"},
+         {"label", "par"},
+         {"config",
+          {{"dim", 32},
+           {"depth", 1},
+           {"heads", 2},
+           {"dim_head", 32},
+           {"seq_len", 24},
+           {"num_latents", 8}}}},
+        {{"name", "transformer"},
+         {"label", "tf"},
+         {"config", {{"dim", 16}, {"depth", 1}, {"seq_len", 24}, {"dim_head", 8}, {"heads", 2}}}}}},
+      {"sweep", {{"grid", {{"par.decode_window", {"recompute", "slide"}}}}}},
+      {"metrics", {"generate"}},
+      {"threads", 1},
+      {"generate", {{"bytes", 16}, {"prime", 24}, {"repeat", 1}, {"warmup", 0}}}};
+  const auto run = run_doc(doc, dir);
+  CHECK(run.summary.ok == 2);
+  int par_ok = 0, tf_failed = 0;
+  for (const auto& p : run.points) {
+    if (p["model"] == "perceiver_ar" && p["status"] == "ok") {
+      ++par_ok;
+      CHECK(p["metrics"]["generate_ms_per_byte"].get<double>() > 0);
+    }
+    if (p["model"] == "transformer" && p["status"] == "failed") {
+      ++tf_failed;
+      CHECK_THAT(p["error"].get<std::string>(),
+                 Catch::Contains("prime 24 + bytes 16 exceed the model's seq_len 24"));
+    }
+  }
+  CHECK(par_ok == 2);
+  CHECK(tf_failed >= 1);
+}

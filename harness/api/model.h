@@ -68,6 +68,9 @@ class ByteModel {
   /// as every model's generate does. Uses the model's KV caches unless opts.use_cache is false.
   virtual torch::Tensor generate(const torch::Tensor& prime, int64_t n,
                                  const SamplingOptions& opts) = 0;
+  /// Whether generate() goes on past seq_len bytes (its window slides: Perceiver AR). The
+  /// generate metric holds every other model to prime + bytes <= seq_len.
+  virtual bool generates_past_seq_len() const { return false; }
 
   virtual ParamCount params() const = 0;
 

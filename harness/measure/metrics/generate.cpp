@@ -10,7 +10,7 @@ void run_generate(MetricContext& ctx) {
   ByteModel& model = ctx.model();
   const GenerateSettings& g = ctx.run().generate;
   const int64_t n = g.bytes, T = model.seq_len();
-  if (g.prime + n > T) {
+  if (g.prime + n > T && !model.generates_past_seq_len()) {
     throw std::runtime_error("generate: prime " + std::to_string(g.prime) + " + bytes " +
                              std::to_string(n) + " exceed the model's seq_len " +
                              std::to_string(T));
