@@ -29,7 +29,8 @@ json train_defaults() {
           {"warmup_steps", 0},
           {"schedule", "constant"},
           {"init_std", nullptr},
-          {"checkpoint_minutes", 10}};
+          {"checkpoint_minutes", 10},
+          {"optimizer", "adamw_fused"}};
 }
 json generate_defaults() {
   return {{"bytes", 32}, {"prime", 8},  {"temperature", 1.0}, {"filter_thres", 0.9},
@@ -190,6 +191,8 @@ json resolve_train(const json& doc, TrainSettings& t) {
   if (t.betas == TrainSettings().betas) train.erase("betas");
   t.warmup_steps = read_int(train["warmup_steps"], "train.warmup_steps", 0);
   if (t.warmup_steps == 0) train.erase("warmup_steps");
+  t.optimizer = read_enum(train["optimizer"], "train.optimizer", {"adamw_fused", "adamw"});
+  if (t.optimizer == "adamw_fused") train.erase("optimizer");
   t.schedule = read_enum(train["schedule"], "train.schedule", {"constant", "linear", "cosine"});
   if (t.schedule == "constant") train.erase("schedule");
   if (train["init_std"].is_null()) {

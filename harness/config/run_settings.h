@@ -28,6 +28,10 @@ struct TrainSettings {
   bool stop_on_nonfinite = true;  // a NaN / Inf training loss fails the point, naming the step
   bool save = true;               // save the trained weights: OUTDIR/checkpoints/<key>.safetensors
   int64_t curve_every = 0;        // held-out bpb on the training curve every N steps; 0: ~10 times
+  /// "adamw_fused" (default): AdamW through ATen's fused kernel, one pass per parameter;
+  /// "adamw": LibTorch's torch::optim::AdamW, one op per update term. The same update up to
+  /// rounding (harness/measure/optimizer.h).
+  std::string optimizer = "adamw_fused";
   /// AdamW's (beta1, beta2). Default LibTorch's (0.9, 0.999); the paper trains with (0.9, 0.98).
   std::vector<double> betas = {0.9, 0.999};
   /// Steps of linear warmup from lr / warmup_steps to lr. Default 0.

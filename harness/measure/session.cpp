@@ -16,10 +16,11 @@ TrainSession::TrainSession(ByteModel& model, const RunSettings& run, int64_t tot
       stop_on_nonfinite_(run.train.stop_on_nonfinite),
       scaler_(run.scalar_type() == torch::kFloat16) {
   model_.module().train();
-  opt_ = std::make_unique<torch::optim::AdamW>(
-      model_.module().parameters(), torch::optim::AdamWOptions(run.train.lr)
-                                        .weight_decay(run.train.weight_decay)
-                                        .betas({run.train.betas.at(0), run.train.betas.at(1)}));
+  opt_ = make_adamw(model_.module().parameters(),
+                    torch::optim::AdamWOptions(run.train.lr)
+                        .weight_decay(run.train.weight_decay)
+                        .betas({run.train.betas.at(0), run.train.betas.at(1)}),
+                    run.train.optimizer == "adamw_fused");
 }
 
 double TrainSession::lr() const {

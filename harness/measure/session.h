@@ -11,13 +11,15 @@
 
 #include "harness/api/model.h"
 #include "harness/config/run_settings.h"
+#include "harness/measure/optimizer.h"
 #include "harness/measure/precision.h"
 
 namespace megabench {
 
 class TrainSession {
  public:
-  /// Puts the model in train mode with a fresh AdamW (train.lr, train.weight_decay, train.betas).
+  /// Puts the model in train mode with a fresh AdamW (train.lr, train.weight_decay, train.betas,
+  /// train.optimizer: fused or LibTorch's).
   /// total_steps > 0 lets the learning rate follow train.warmup_steps and train.schedule
   /// (scheduled_lr); 0: warmup only.
   TrainSession(ByteModel& model, const RunSettings& run, int64_t total_steps = 0);
