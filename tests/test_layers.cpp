@@ -59,6 +59,50 @@ TEST_CASE("attend: SDPA and explicit paths match a naive reference", "[layers]")
   }
 }
 
+// bf16 training on the CPU over short sequences takes the explicit path (LibTorch's flash backward
+// is slow there): the values and gradients must still be those of attention, within bf16's
+// rounding, and inference keeps SDPA.
+TEST_CASE("attend: bf16 training on short sequences keeps attention's values and gradients",
+          "[layers]") {
+  torch::manual_seed(2);
+  auto q64 = torch::randn({3, 2, 9, 16}, torch::kFloat64),
+       k64 = torch::randn({3, 2, 9, 16}, torch::kFloat64),
+       v64 = torch::randn({3, 2, 9, 16}, torch::kFloat64);
+  auto keep_keys = torch::rand({3, 9}) > 0.3;
+  keep_keys.select(1, 0).fill_(true);  // every causal query keeps at least one key
+  for (bool masked : {false, true}) {
+    INFO("masked " << masked);
+    auto ref = naive_attention(q64, k64, v64, 0, masked ? keep_keys : torch::Tensor());
+    AttendOptions o;
+    o.attention = AttentionPath::kSdpa;
+    if (masked) o.keep_mask = keep_keys.view({3, 1, 1, 9});
+    auto q = q64.to(torch::kBFloat16).requires_grad_(),
+         k = k64.to(torch::kBFloat16).requires_grad_(),
+         v = v64.to(torch::kBFloat16).requires_grad_();
+    auto out = attend(q, k, v, o);
+    const double tol = 3e-2;  // bf16: 8-bit significands, fp32 accumulation
+    CHECK((out.to(torch::kFloat64) - ref).abs().max().item<double>() <
+          tol * ref.abs().max().item<double>());
+    // Gradients of a weighted sum against the fp64 naive attention's.
+    auto w = torch::randn(ref.sizes(), torch::kFloat64);
+    (out.to(torch::kFloat64) * w).sum().backward();
+    auto q_ref = q64.clone().requires_grad_(), k_ref = k64.clone().requires_grad_(),
+         v_ref = v64.clone().requires_grad_();
+    (naive_attention(q_ref, k_ref, v_ref, 0, masked ? keep_keys : torch::Tensor()) * w)
+        .sum()
+        .backward();
+    for (auto [got, want] : {std::pair{q.grad(), q_ref.grad()}, std::pair{k.grad(), k_ref.grad()},
+                             std::pair{v.grad(), v_ref.grad()}}) {
+      CHECK((got.to(torch::kFloat64) - want).abs().max().item<double>() <
+            tol * want.abs().max().item<double>());
+    }
+    torch::NoGradGuard no_grad;  // inference: SDPA, the same values
+    auto eval = attend(q.detach(), k.detach(), v.detach(), o);
+    CHECK((eval.to(torch::kFloat64) - ref).abs().max().item<double>() <
+          tol * ref.abs().max().item<double>());
+  }
+}
+
 TEST_CASE("attend: causal SDPA allocates no (n, n) mask", "[layers][memory]") {
   memory::install_cpu_tracking();
   const int64_t n = 2048;
