@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <sstream>
 
 #include "harness/config/run_settings.h"
@@ -119,6 +120,24 @@ TEST_CASE("FusedAdamW and AdamW read each other's checkpoints", "[optimizer]") {
   for (size_t i = 0; i < a_params.size(); ++i) {
     CHECK(rel_err(swapped_b_params[i], swapped_a_params[i]) < 1e-12);
   }
+}
+
+TEST_CASE("clip_grad_norm clips as LibTorch's clip_grad_norm_", "[optimizer]") {
+  const auto dtype = GENERATE(torch::kFloat32, torch::kFloat64);
+  const double max_norm = GENERATE(0.5, 1e3);  // clipped, and left alone
+  CAPTURE(dtype, max_norm);
+  auto a = make_params(dtype);
+  auto b = clones(a);
+  set_grads(a, b, 2);
+  const double ours = megabench::clip_grad_norm(a, max_norm);
+  const double theirs = torch::nn::utils::clip_grad_norm_(b, max_norm);
+  const double tol = dtype == torch::kFloat64 ? 1e-12 : 1e-6;
+  CHECK(ours == Approx(theirs).epsilon(tol));
+  for (size_t i = 0; i < a.size(); ++i) CHECK(rel_err(a[i].grad(), b[i].grad()) < tol);
+  double joint = 0;
+  for (const auto& p : a) joint += p.grad().pow(2).sum().item<double>();
+  if (max_norm < ours) CHECK(std::sqrt(joint) == Approx(max_norm).epsilon(1e-4));
+  CHECK(megabench::clip_grad_norm({torch::zeros({2}, dtype).requires_grad_()}, 1.0) == 0.0);
 }
 
 TEST_CASE("train.optimizer picks the AdamW implementation", "[optimizer][config]") {

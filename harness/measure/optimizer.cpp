@@ -65,6 +65,22 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
   return loss;
 }
 
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (grads.empty()) return 0.0;
+  std::vector<torch::Tensor> norms = at::_foreach_norm(grads, 2);  // one per gradient
+  for (auto& n : norms) {  // fp16 / bf16 gradients: a float total; double stays double
+    if (n.scalar_type() != torch::kDouble) n = n.to(torch::kFloat);
+  }
+  const double total = torch::stack(norms).norm(2).item<double>();
+  const double coef = max_norm / (total + 1e-6);  // LibTorch's epsilon
+  if (coef < 1) at::_foreach_mul_(grads, coef);
+  return total;
+}
+
 std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<torch::Tensor>& params,
                                                 const torch::optim::AdamWOptions& options,
                                                 bool fused) {

@@ -6,7 +6,7 @@
 // keeps AdamW's state, so a checkpoint written by either loads into the other.
 //
 //   auto opt = make_adamw(module.parameters(), AdamWOptions(lr).weight_decay(0.1), /*fused=*/true);
-//   opt->zero_grad(); loss.backward(); opt->step();
+//   opt->zero_grad(); loss.backward(); clip_grad_norm(params, 1.0); opt->step();
 #include <torch/torch.h>
 
 #include <memory>
@@ -25,6 +25,12 @@ class FusedAdamW : public torch::optim::AdamW {
  private:
   torch::optim::AdamWParamState& state_of(const torch::Tensor& p, bool amsgrad);
 };
+
+/// Scales the gradients of `params` so that their joint L2 norm is at most max_norm and returns
+/// the norm before scaling: torch::nn::utils::clip_grad_norm_'s result, with one multi-tensor
+/// norm (at::_foreach_norm) instead of one norm per parameter, and no multiply when nothing is
+/// clipped.
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
 
 /// AdamW over `params`: FusedAdamW when `fused`, else torch::optim::AdamW.
 std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<torch::Tensor>& params,

@@ -66,7 +66,7 @@ torch::Tensor TrainSession::step(const torch::Tensor& x) {
   }
   scaler_.scale(loss).backward();
   if (scaler_.unscale(*opt_)) {
-    if (grad_clip_ > 0) torch::nn::utils::clip_grad_norm_(model_.module().parameters(), grad_clip_);
+    if (grad_clip_ > 0) clip_grad_norm(model_.module().parameters(), grad_clip_);
     opt_->step();
   }
   return loss.detach();
