@@ -57,6 +57,8 @@ Timing time_repeats(const std::function<void()>& fn, int64_t warmup, int64_t rep
   return t;
 }
 
+constexpr double kCalibrationMs = 300;  // timed calls per calibration, at least
+
 json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype, int64_t n) {
   torch::NoGradGuard no_grad;
   if (n <= 0) n = device.is_cuda() ? 8192 : 1024;
@@ -64,7 +66,9 @@ json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype, int6
   auto a = torch::randn({n, n}, opts);
   auto b = torch::randn({n, n}, opts);
   torch::Tensor c;
-  auto t = time_repeats([&] { c = torch::matmul(a, b); }, 2, 5, device);
+  // The fastest call of at least 300 ms of calls: a peak, and a few-call window can land wholly
+  // in a slow moment of a shared machine (its clock ramping, a neighbour's burst).
+  auto t = time_repeats([&] { c = torch::matmul(a, b); }, 2, 5, device, kCalibrationMs, 200);
   double flops = 2.0 * static_cast<double>(n) * n * n;
   return {{"matmul_gflops_per_s", flops / (t.min_ms * 1e-3) / 1e9},
           {"matmul_n", n},
@@ -78,8 +82,9 @@ json calibrate_triad(const torch::Device& device, int64_t n) {
   if (n <= 0) n = device.is_cuda() ? (int64_t{1} << 26) : (int64_t{1} << 24);
   auto opts = torch::TensorOptions().device(device).dtype(torch::kFloat32);
   auto a = torch::empty({n}, opts), b = torch::rand({n}, opts), c = torch::rand({n}, opts);
-  auto t = time_repeats([&] { torch::add_out(a, b, c, 3.0); }, 1, 5, device);  // a = b + 3 c
-  const double bytes = 3.0 * static_cast<double>(n) * sizeof(float);           // read b, c; write a
+  auto t = time_repeats([&] { torch::add_out(a, b, c, 3.0); }, 1, 5, device, kCalibrationMs,
+                        200);                                         // a = b + 3 c
+  const double bytes = 3.0 * static_cast<double>(n) * sizeof(float);  // read b, c; write a
   return {{"triad_gb_per_s", bytes / (t.min_ms * 1e-3) / 1e9}, {"triad_n", n}};
 }
 
