@@ -27,9 +27,9 @@ class FusedAdamW : public torch::optim::AdamW {
 };
 
 /// Scales the gradients of `params` so that their joint L2 norm is at most max_norm and returns
-/// the norm before scaling: torch::nn::utils::clip_grad_norm_'s result, with one multi-tensor
-/// norm (at::_foreach_norm) instead of one norm per parameter, and no multiply when nothing is
-/// clipped.
+/// the norm before scaling: torch::nn::utils::clip_grad_norm_'s result, with the squared norms
+/// of fp32 / fp64 gradients taken as BLAS dot products (LibTorch's norm is a second pass slower)
+/// and no multiply when nothing is clipped.
 double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
 
 /// AdamW over `params`: FusedAdamW when `fused`, else torch::optim::AdamW.
