@@ -3,6 +3,7 @@
 // with nothing else changed, and every registered metric runs on a tiny point and writes its
 // values.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <map>
 #include <sstream>
 
@@ -11,6 +12,7 @@
 #include "harness/cli/run.h"
 #include "harness/config/expand.h"
 #include "harness/measure/context.h"
+#include "harness/measure/timing.h"
 #include "tests/support.h"
 
 using megabench::json;
@@ -221,4 +223,17 @@ TEST_CASE("generate runs past seq_len only for a model whose window slides", "[m
   }
   CHECK(par_ok == 2);
   CHECK(tf_failed >= 1);
+}
+
+TEST_CASE("calibration records the matmul peak, the triad and the read bandwidth", "[metrics]") {
+  const auto c = megabench::calibrate(torch::Device(torch::kCPU), torch::kFloat32);
+  for (const char* key : {"matmul_gflops_per_s", "triad_gb_per_s", "read_gb_per_s"}) {
+    INFO(key);
+    REQUIRE(c.contains(key));
+    CHECK(c[key].get<double>() > 0);
+    CHECK(std::isfinite(c[key].get<double>()));
+  }
+  CHECK(c["read_bytes"] == int64_t{64} << 20);  // 8192 x 2048 float32
+  const auto small = megabench::calibrate_read(torch::Device(torch::kCPU), 1 << 20);
+  CHECK(small["read_bytes"] == 1 << 20);
 }

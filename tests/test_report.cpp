@@ -547,13 +547,16 @@ TEST_CASE("derived metrics: the bandwidth roofline of batch-1 generation", "[rep
                         {"flops_forward_per_byte", 1e9},
                         {"generate_weight_bytes", 2e8},
                         {"params_total", 1e8}});
-  p["calibration"] = {{"triad_gb_per_s", 30.0}, {"matmul_gflops_per_s", 100.0}};
+  p["calibration"] = {
+      {"triad_gb_per_s", 30.0}, {"read_gb_per_s", 60.0}, {"matmul_gflops_per_s", 100.0}};
   ojson no_cal = point("h", "megabyte", 2048, 8, p["metrics"]);
   write_text(tmp.path / "results.jsonl", p.dump() + "\n" + no_cal.dump() + "\n");
   const auto r = rep::detail::load_with_spec({tmp.path.string()}, {});
   REQUIRE(r.points.size() == 2);
   CHECK(r.points[0].metrics["generate_roofline_bytes_per_s"].get<double>() == Approx(30.0));
   CHECK(r.points[0].metrics["generate_roofline_fraction"].get<double>() == Approx(0.5));
+  // Against the 60 GB/s read bandwidth the bound is 60 bytes/s: a quarter of it.
+  CHECK(r.points[0].metrics["generate_read_roofline_fraction"].get<double>() == Approx(0.25));
   CHECK_FALSE(r.points[1].metrics.contains("generate_roofline_bytes_per_s"));  // no calibration
 }
 

@@ -88,10 +88,23 @@ json calibrate_triad(const torch::Device& device, int64_t n) {
   return {{"triad_gb_per_s", bytes / (t.min_ms * 1e-3) / 1e9}, {"triad_n", n}};
 }
 
+json calibrate_read(const torch::Device& device, int64_t bytes) {
+  torch::NoGradGuard no_grad;
+  if (bytes <= 0) bytes = int64_t{64} << 20;
+  const int64_t cols = 2048, rows = std::max<int64_t>(1, bytes / (cols * 4));
+  auto opts = torch::TensorOptions().device(device).dtype(torch::kFloat32);
+  auto w = torch::rand({rows, cols}, opts), x = torch::rand({cols}, opts);
+  torch::Tensor y;
+  auto t = time_repeats([&] { y = torch::mv(w, x); }, 1, 5, device, kCalibrationMs, 200);
+  const double read = static_cast<double>(rows * cols) * sizeof(float);
+  return {{"read_gb_per_s", read / (t.min_ms * 1e-3) / 1e9}, {"read_bytes", rows * cols * 4}};
+}
+
 json calibrate(const torch::Device& device, torch::ScalarType dtype) {
   json c = calibrate_matmul(device, dtype);
-  const json triad = calibrate_triad(device);  // kept alive: items() refers to it
-  for (const auto& [k, v] : triad.items()) c[k] = v;
+  for (const json& part : {calibrate_triad(device), calibrate_read(device)}) {
+    for (const auto& [k, v] : part.items()) c[k] = v;
+  }
   c["date"] = utc_now_iso();
   return c;
 }

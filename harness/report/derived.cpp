@@ -9,7 +9,11 @@
 //   generate_roofline_fraction    = generate_bytes_per_s / generate_roofline_bytes_per_s
 // The bandwidth is the point's calibration triad (STREAM-like, harness/measure/timing.cpp). The
 // FLOP count includes the patch models' start position (P + 1 local positions per patch), so the
-// prediction is slightly pessimistic for them.
+// prediction is slightly pessimistic for them. Decoding only reads its weights, and a read runs
+// faster than the triad (which also writes), so beside it:
+//   generate_read_roofline_fraction = generate_bytes_per_s / (read bandwidth / bytes read per byte)
+// against the calibration's read bandwidth (a matrix-vector product over a 64 MB matrix), when the
+// point's calibration has it.
 //
 // Where a point sits on the roofline (achieved FLOP/s against arithmetic intensity, FLOPs per byte
 // of memory traffic; report's plots/roofline.png):
@@ -43,12 +47,16 @@ void add_train_intensity(PointRecord& p) {
 
 }  // namespace
 
-std::optional<double> calibration_triad_bytes_per_s(const PointRecord& p) {
+std::optional<double> calibration_bytes_per_s(const PointRecord& p, const char* key) {
   const auto cal = p.extra.find("calibration");
   if (cal == p.extra.end() || !cal->is_object()) return std::nullopt;
-  const auto triad = as_number(cal->value("triad_gb_per_s", ojson()));
-  if (!triad || *triad <= 0) return std::nullopt;
-  return *triad * 1e9;
+  const auto gb = as_number(cal->value(key, ojson()));
+  if (!gb || *gb <= 0) return std::nullopt;
+  return *gb * 1e9;
+}
+
+std::optional<double> calibration_triad_bytes_per_s(const PointRecord& p) {
+  return calibration_bytes_per_s(p, "triad_gb_per_s");
 }
 
 void add_derived_metrics(ResultSet& r) {
@@ -66,6 +74,8 @@ void add_derived_metrics(ResultSet& r) {
     const double roofline = *bandwidth / bytes_read;
     p.metrics["generate_roofline_bytes_per_s"] = roofline;
     p.metrics["generate_roofline_fraction"] = *rate / roofline;
+    if (const auto read = calibration_bytes_per_s(p, "read_gb_per_s"))
+      p.metrics["generate_read_roofline_fraction"] = *rate / (*read / bytes_read);
     p.metrics["generate_flops_per_s"] = *flops * *rate;
     p.metrics["generate_arithmetic_intensity"] = *flops / bytes_read;
   }
