@@ -1,0 +1,29 @@
+# Renders roofline.png from roofline.dat; run from this folder: gnuplot roofline.gp
+if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
+  set terminal pngcairo size 1300,650 noenhanced font "sans,10"
+} else {
+  set terminal png size 1300,650 noenhanced
+}
+set output "roofline.png"
+set title "roofline: achieved FLOP/s against arithmetic intensity"
+set xlabel "arithmetic intensity (FLOPs per byte of memory traffic)"
+set ylabel "achieved FLOP/s"
+set key outside right top
+set grid
+set logscale xy
+set samples 400
+set xrange [0.166667:759.141]
+plot "roofline.dat" index 0 using 1:2 with points pointtype 7 title "megabyte_1024 train step", \
+     "roofline.dat" index 1 using 1:2 with points pointtype 9 title "megabyte_1024 generate", \
+     "roofline.dat" index 2 using 1:2 with points pointtype 7 title "transformer_1024 train step", \
+     "roofline.dat" index 3 using 1:2 with points pointtype 9 title "transformer_1024 generate", \
+     "roofline.dat" index 4 using 1:2 with points pointtype 7 title "perceiver_ar_1024 train step", \
+     "roofline.dat" index 5 using 1:2 with points pointtype 9 title "perceiver_ar_1024 generate", \
+     "roofline.dat" index 6 using 1:2 with points pointtype 7 title "megabyte_readme train step", \
+     "roofline.dat" index 7 using 1:2 with points pointtype 9 title "megabyte_readme generate", \
+     "roofline.dat" index 8 using 1:2 with points pointtype 7 title "megabyte_3stage train step", \
+     "roofline.dat" index 9 using 1:2 with points pointtype 9 title "megabyte_3stage generate", \
+     (x < 30.5843 ? 2.77315e+10 * x : 8.48149e+11) with lines dashtype 2 title "roof bfloat16, 1 threads: 848 GFLOP/s, 27.7 GB/s", \
+     (x < 53.8136 ? 3.31583e+10 * x : 1.78437e+12) with lines dashtype 2 title "roof bfloat16, 2 threads: 1784 GFLOP/s, 33.2 GB/s", \
+     (x < 5.84428 ? 2.77315e+10 * x : 1.62071e+11) with lines dashtype 2 title "roof float32, 1 threads: 162 GFLOP/s, 27.7 GB/s", \
+     (x < 9.97288 ? 3.31583e+10 * x : 3.30684e+11) with lines dashtype 2 title "roof float32, 2 threads: 331 GFLOP/s, 33.2 GB/s"
