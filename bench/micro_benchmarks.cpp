@@ -1,6 +1,7 @@
 // Microbenchmarks of the blocks MEGABYTE spends its time in, on CPU and (when present) CUDA:
 // global attention (SDPA), local attention (SDPA vs the custom kernel), feedforward, patch
-// embedding and sampling (LibTorch ops vs the fused kernel). Each reports FLOP/s and bytes/s.
+// embedding, sampling (LibTorch ops vs the fused kernel) and RMSNorm (ops vs the fused CPU kernel).
+// Each reports FLOP/s and bytes/s.
 //
 //   build/default/megabench_micro --benchmark_min_time=0.05 --benchmark_out=micro.json
 //
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "kernels/local_attention.h"
+#include "kernels/rms_norm.h"
 #include "kernels/sampling.h"
 #include "models/layers.h"
 
@@ -193,6 +195,23 @@ void BM_Sampling(benchmark::State& state, Dev dev, bool kernel) {
   }
 }
 
+// RMSNorm forward and backward over (rows, dim) fp32 on the CPU: the fused kernel or the composite
+// ATen expression it replaces.
+void BM_RMSNorm(benchmark::State& state, bool fused) {
+  const int64_t rows = state.range(0), dim = state.range(1);
+  auto x = torch::randn({rows, dim}).requires_grad_();
+  auto g = torch::ones({dim}).requires_grad_();
+  auto dy = torch::randn({rows, dim});
+  const double bytes = 5.0 * x.numel() * 4;  // x read twice, y written, dy read, dx written
+  time_it(
+      state, Dev::kCpu,
+      [&] {
+        auto y = fused ? mk::rms_norm(x, g, 1e-8) : mk::rms_norm_reference(x, g, 1e-8);
+        y.backward(dy);
+      },
+      8.0 * x.numel(), bytes, /*grad=*/true);
+}
+
 int register_all() {
   for (Dev dev : {Dev::kCpu, Dev::kCuda}) {
     const std::string d = dev == Dev::kCuda ? "cuda" : "cpu";
@@ -239,6 +258,16 @@ int register_all() {
         ->ArgNames({"seq_len", "patch"})
         ->Args({8192, 8})
         ->Args({65536, 16});
+  }
+  for (bool fused : {false, true}) {
+    benchmark::RegisterBenchmark(
+        (std::string("rms_norm_train/") + (fused ? "fused" : "ops")).c_str(),
+        [fused](benchmark::State& s) { BM_RMSNorm(s, fused); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond)
+        ->ArgNames({"rows", "dim"})
+        ->Args({2048, 1024})
+        ->Args({2048, 512});
   }
   return 0;
 }

@@ -5,6 +5,7 @@
 
 #include "kernels/local_attention.h"
 #include "kernels/profile_range.h"
+#include "kernels/rms_norm.h"
 
 namespace megabench {
 
@@ -41,9 +42,10 @@ void RMSNormImpl::reset() {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  const double scale = std::pow(static_cast<double>(options.dim()), -0.5);
-  auto norm = torch::linalg_vector_norm(x, 2, {-1}, /*keepdim=*/true, c10::nullopt) * scale;
-  return x / norm.clamp_min(options.eps()) * g;
+  // The fused CPU kernel for float32 / float64 (under bf16 autocast the residual stream it reads is
+  // float32); the composite expression elsewhere (CUDA, bf16 inference weights).
+  if (kernels::rms_norm_supported(x, g)) return kernels::rms_norm(x, g, options.eps());
+  return kernels::rms_norm_reference(x, g, options.eps());
 }
 
 torch::nn::AnyModule make_norm(NormKind kind, int64_t dim) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/local_attention.h"
+#include "kernels/rms_norm.h"
 #include "kernels/sampling.h"
 #include "models/decoding.h"
 #include "models/layers.h"
@@ -86,6 +87,49 @@ const std::vector<Shape> kShapes = {
 
 // ---------------------------------------------------------------------------------------------
 // CPU: references and launcher checks
+
+// The fused CPU RMSNorm against the composite ATen expression (its naive reference): values and
+// both gradients, a row whose RMS is under eps (the clamp: no gradient through the norm), 3-D and
+// non-contiguous input. Tolerances: fp64 1e-12; fp32 within 2x the composite's own fp32 error
+// against fp64 (+1e-6), the kernels/ rule.
+TEST_CASE("rms_norm kernel matches the composite RMSNorm: values and gradients", "[kernels]") {
+  torch::manual_seed(6);
+  auto x64 = torch::randn({3, 5, 64}, torch::kFloat64);
+  x64[1][2].mul_(1e-12);  // RMS ~1e-12 < eps 1e-8: clamped
+  auto g64 = torch::randn({64}, torch::kFloat64);
+  auto dy64 = torch::randn({3, 5, 64}, torch::kFloat64);
+  const double eps = 1e-8;
+  auto grads = [&](const torch::Tensor& x0, const torch::Tensor& g0, bool fused) {
+    auto x = x0.clone().requires_grad_(), g = g0.clone().requires_grad_();
+    auto y = fused ? megabench::kernels::rms_norm(x, g, eps)
+                   : megabench::kernels::rms_norm_reference(x, g, eps);
+    (y * dy64.to(y.scalar_type())).sum().backward();
+    return std::vector<torch::Tensor>{y.detach().to(torch::kFloat64), x.grad().to(torch::kFloat64),
+                                      g.grad().to(torch::kFloat64)};
+  };
+  const auto ref = grads(x64, g64, false);
+  const auto fused64 = grads(x64, g64, true);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    CAPTURE(i);
+    CHECK(megabench::test::rel_err(fused64[i], ref[i]) < 1e-12);
+  }
+  CHECK(ref[1][1][2].abs().max().item<double>() > 0);  // the clamped row still gets dy g / eps
+  const auto comp32 = grads(x64.to(torch::kFloat32), g64.to(torch::kFloat32), false);
+  const auto fused32 = grads(x64.to(torch::kFloat32), g64.to(torch::kFloat32), true);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    CAPTURE(i);
+    const double own = megabench::test::rel_err(comp32[i], ref[i]);
+    CHECK(megabench::test::rel_err(fused32[i], ref[i]) <= 2 * own + 1e-6);
+  }
+  // A transposed (non-contiguous) input.
+  auto xt = torch::randn({64, 7}, torch::kFloat64).t();
+  CHECK(megabench::test::rel_err(megabench::kernels::rms_norm(xt, g64, eps),
+                                 megabench::kernels::rms_norm_reference(xt, g64, eps)) < 1e-12);
+  CHECK_FALSE(
+      megabench::kernels::rms_norm_supported(x64.to(torch::kBFloat16), g64.to(torch::kBFloat16)));
+  CHECK_THROWS_WITH(megabench::kernels::rms_norm(x64, g64.narrow(0, 0, 8), eps),
+                    Catch::Contains("x.size(-1) elements"));
+}
 
 TEST_CASE("local_attention_reference matches attend() on CPU", "[kernels]") {
   torch::manual_seed(0);

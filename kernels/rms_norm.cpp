@@ -1,0 +1,140 @@
+#include "kernels/rms_norm.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace megabench::kernels {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+constexpr int64_t kRowGrain = 16;  // rows per parallel task
+
+// Per row r: inv[r] = 1 / max(rms, eps) and clamped[r], whether the clamp was active (the gradient
+// is then dy * g / eps, with no term through the norm).
+// sum_d a[d] b[d] c[d] (c may be null: 1) in T's math type, over 8 partial sums so that the
+// compiler can keep them in vector registers (the order of a plain loop forbids that).
+template <class T>
+at::opmath_type<T> sum_products(const T* a, const T* b, const T* c, int64_t n) {
+  using A = at::opmath_type<T>;
+  A part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t d = 0;
+  for (; d + 8 <= n; d += 8) {
+    for (int k = 0; k < 8; ++k) {
+      part[k] += static_cast<A>(a[d + k]) * b[d + k] * (c ? static_cast<A>(c[d + k]) : A(1));
+    }
+  }
+  A total = 0;
+  for (; d < n; ++d) total += static_cast<A>(a[d]) * b[d] * (c ? static_cast<A>(c[d]) : A(1));
+  for (int k = 0; k < 8; ++k) total += part[k];
+  return total;
+}
+
+template <class T>
+void forward_rows(const T* x, const T* g, T* y, T* inv, bool* clamped, int64_t rows, int64_t D,
+                  double eps) {
+  using A = at::opmath_type<T>;
+  const A rsqrt_d = static_cast<A>(1.0 / std::sqrt(static_cast<double>(D)));
+  at::parallel_for(0, rows, kRowGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = x + r * D;
+      const A rms = std::sqrt(sum_products<T>(xr, xr, nullptr, D)) * rsqrt_d;
+      clamped[r] = !(rms > eps);
+      const T iv = static_cast<T>(A(1) / std::max(rms, static_cast<A>(eps)));
+      inv[r] = iv;
+      T* yr = y + r * D;
+      for (int64_t d = 0; d < D; ++d) yr[d] = xr[d] * iv * g[d];
+    }
+  });
+}
+
+// dx = dy g inv - x inv^3 / D * sum(dy g x)  (rms > eps);  dy g inv  (clamped).
+// dg = sum over rows of dy x inv, from per-thread partial sums.
+template <class T>
+void backward_rows(const T* dy, const T* x, const T* g, const T* inv, const bool* clamped, T* dx,
+                   T* dg, int64_t rows, int64_t D) {
+  using A = at::opmath_type<T>;
+  const int threads = at::get_num_threads();
+  std::vector<double> partial(static_cast<size_t>(threads) * D, 0.0);
+  at::parallel_for(0, rows, kRowGrain, [&](int64_t begin, int64_t end) {
+    double* acc = partial.data() + static_cast<size_t>(at::get_thread_num()) * D;
+    for (int64_t r = begin; r < end; ++r) {
+      const T *dyr = dy + r * D, *xr = x + r * D;
+      const T iv = inv[r];
+      const A dot = sum_products<T>(dyr, g, xr, D);
+      const T c = clamped[r] ? T(0) : static_cast<T>(dot * iv * iv * iv / static_cast<A>(D));
+      T* dxr = dx + r * D;
+      for (int64_t d = 0; d < D; ++d) dxr[d] = dyr[d] * g[d] * iv - xr[d] * c;
+      for (int64_t d = 0; d < D; ++d) acc[d] += static_cast<double>(dyr[d] * xr[d] * iv);
+    }
+  });
+  for (int64_t d = 0; d < D; ++d) {
+    double s = 0;
+    for (int t = 0; t < threads; ++t) s += partial[static_cast<size_t>(t) * D + d];
+    dg[d] = static_cast<T>(s);
+  }
+}
+
+struct RMSNormFunction : public torch::autograd::Function<RMSNormFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in,
+                               const torch::Tensor& g_in, double eps) {
+    auto x = x_in.contiguous();
+    auto g = g_in.contiguous();
+    const int64_t D = x.size(-1), rows = D > 0 ? x.numel() / D : 0;
+    auto y = torch::empty_like(x);
+    auto inv = torch::empty({rows}, x.options());
+    auto clamped = torch::empty({rows}, x.options().dtype(torch::kBool));
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_forward", [&] {
+      forward_rows<scalar_t>(x.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
+                             inv.data_ptr<scalar_t>(), clamped.data_ptr<bool>(), rows, D, eps);
+    });
+    ctx->save_for_backward({x, g, inv, clamped});
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &g = saved[1], &inv = saved[2], &clamped = saved[3];
+    auto dy = grads[0].contiguous();
+    const int64_t D = x.size(-1), rows = D > 0 ? x.numel() / D : 0;
+    auto dx = torch::empty_like(x);
+    auto dg = torch::empty_like(g);
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_backward", [&] {
+      backward_rows<scalar_t>(dy.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(),
+                              g.data_ptr<scalar_t>(), inv.data_ptr<scalar_t>(),
+                              clamped.data_ptr<bool>(), dx.data_ptr<scalar_t>(),
+                              dg.data_ptr<scalar_t>(), rows, D);
+    });
+    return {dx, dg, torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool rms_norm_supported(const torch::Tensor& x, const torch::Tensor& g) {
+  const auto t = x.scalar_type();
+  return x.device().is_cpu() && g.device().is_cpu() &&
+         (t == torch::kFloat || t == torch::kDouble) && g.scalar_type() == t && x.dim() >= 1 &&
+         g.dim() == 1 && g.size(0) == x.size(-1);
+}
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& g, double eps) {
+  TORCH_CHECK(rms_norm_supported(x, g), "rms_norm: needs x on the CPU in float32 or float64 and ",
+              "g of its dtype with x.size(-1) elements; got x ", x.sizes(), " ", x.scalar_type(),
+              " on ", x.device(), ", g ", g.sizes(), " ", g.scalar_type());
+  return RMSNormFunction::apply(x, g, eps);
+}
+
+torch::Tensor rms_norm_reference(const torch::Tensor& x, const torch::Tensor& g, double eps) {
+  const double scale = std::pow(static_cast<double>(x.size(-1)), -0.5);
+  auto norm = torch::linalg_vector_norm(x, 2, {-1}, /*keepdim=*/true, c10::nullopt) * scale;
+  return x / norm.clamp_min(eps) * g;
+}
+
+}  // namespace megabench::kernels
