@@ -316,21 +316,6 @@ void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
   st.cache_live = true;
 }
 
-// Keeps the newest n keys/values of a cache and, from now on, only those (n = 0: none).
-static void keep_newest(LayerCache& c, int64_t n) {
-  if (n == 0) {
-    c = LayerCache();
-    return;
-  }
-  const int64_t drop = c.size() - n;  // before k changes: size() reads k
-  if (drop > 0) {
-    c.k = c.k.narrow(2, drop, n);
-    c.v = c.v.narrow(2, drop, n);
-  }
-  c.k_buf = c.v_buf = torch::Tensor();
-  c.window = n;
-}
-
 // Drops the first of dim `d`'s entries and appends `last` (the window moves by one).
 static torch::Tensor shift_in(const torch::Tensor& t, const torch::Tensor& last, int64_t d) {
   return torch::cat({t.narrow(d, 1, t.size(d) - 1), last}, d);
@@ -352,8 +337,12 @@ void PerceiverARImpl::slide(PerceiverARDecodeState& st, const torch::Tensor& tok
       st.prefix_keep = shift_in(st.prefix_keep, st.prefix_keep.new_ones({st.tokens.size(0), 1}), 1);
   }
   // The latent caches keep the newest N - 1 latents: with the new one, the window's N.
-  for (auto& c : st.perceive_cache) keep_newest(c, N - 1);
-  for (auto& c : st.layer_cache) keep_newest(c, N - 1);
+  for (auto* caches : {&st.perceive_cache, &st.layer_cache}) {
+    for (auto& c : *caches) {
+      c.keep_newest(N - 1);
+      c.window = N - 1;  // and from now on only those (0: none)
+    }
+  }
   // The new token sits at the window's last position, as in the reference's recomputed window.
   auto h = token_emb(token) + pos_emb(torch::full({1}, S - 1, token.options()));  // (B, 1, D)
   st.latent_h = shift_in(st.latent_h, h, 1);

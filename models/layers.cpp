@@ -359,20 +359,23 @@ torch::Tensor AttentionImpl::forward_units(const torch::Tensor& x, const torch::
   return to_out(out.transpose(1, 2).reshape({b, u, n, -1}));  // (B, U, n, D)
 }
 
+void LayerCache::keep_newest(int64_t n) {
+  const int64_t drop = size() - n;  // read before k changes: size() reads k
+  if (drop > 0) {
+    k = n > 0 ? k.narrow(2, drop, n).clone() : torch::Tensor();
+    v = n > 0 ? v.narrow(2, drop, n).clone() : torch::Tensor();
+  }
+  k_buf = v_buf = torch::Tensor();  // the next growing append starts a buffer of its own
+}
+
 void KVCache::next_unit(int64_t r) {
   if (r == 0) {
     reset();
     return;
   }
   for (auto& lc : layers) {
-    LayerCache kept;
-    kept.window = lc.window;
-    const int64_t keep = std::min(r, lc.size());
-    if (keep > 0) {  // copies: the old buffers go away with the old cache
-      kept.k = lc.k.narrow(2, lc.size() - keep, keep).clone();
-      kept.v = lc.v.narrow(2, lc.size() - keep, keep).clone();
-    }
-    lc = std::move(kept);
+    lc.keep_newest(r);
+    lc.last_attn_in = lc.last_ff_in = torch::Tensor();  // token shift starts afresh
   }
 }
 

@@ -162,6 +162,9 @@ struct LayerCache {
   /// Appends n new keys/values and returns the keys/values to attend over.
   std::pair<torch::Tensor, torch::Tensor> append(const torch::Tensor& k_new,
                                                  const torch::Tensor& v_new);
+  /// Keeps only the newest n keys/values (copies when some are dropped) and lets the growth
+  /// buffers go; the keys/values are unchanged when there are at most n.
+  void keep_newest(int64_t n);
   int64_t size() const { return k.defined() ? k.size(2) : 0; }
 };
 
