@@ -16,8 +16,6 @@ using torch::autograd::variable_list;
 
 constexpr int64_t kRowGrain = 16;  // rows per parallel task
 
-// Per row r: inv[r] = 1 / max(rms, eps) and clamped[r], whether the clamp was active (the gradient
-// is then dy * g / eps, with no term through the norm).
 // sum_d a[d] b[d] c[d] (c may be null: 1) in T's math type, over 8 partial sums so that the
 // compiler can keep them in vector registers (the order of a plain loop forbids that).
 template <class T>
@@ -36,6 +34,8 @@ at::opmath_type<T> sum_products(const T* a, const T* b, const T* c, int64_t n) {
   return total;
 }
 
+// Per row r: y, inv[r] = 1 / max(rms, eps) and clamped[r], whether the clamp was active (the
+// gradient is then dy * g / eps, with no term through the norm).
 template <class T>
 void forward_rows(const T* x, const T* g, T* y, T* inv, bool* clamped, int64_t rows, int64_t D,
                   double eps) {

@@ -55,10 +55,6 @@ std::optional<double> calibration_bytes_per_s(const PointRecord& p, const char* 
   return *gb * 1e9;
 }
 
-std::optional<double> calibration_triad_bytes_per_s(const PointRecord& p) {
-  return calibration_bytes_per_s(p, "triad_gb_per_s");
-}
-
 void add_derived_metrics(ResultSet& r) {
   for (auto& p : r.points) {
     if (!p.ok()) continue;
@@ -67,7 +63,7 @@ void add_derived_metrics(ResultSet& r) {
     const auto flops = as_number(metric_of(p, "flops_forward_per_byte"));
     const auto weight_bytes = as_number(metric_of(p, "generate_weight_bytes"));
     const auto params = as_number(metric_of(p, "params_total"));
-    const auto bandwidth = calibration_triad_bytes_per_s(p);
+    const auto bandwidth = calibration_bytes_per_s(p, "triad_gb_per_s");
     if (!rate || !flops || !weight_bytes || !params || !bandwidth || *params <= 0 || *flops <= 0)
       continue;
     const double bytes_read = *flops / 2 * (*weight_bytes / *params);

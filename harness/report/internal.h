@@ -38,8 +38,6 @@ bool values_equal(const ojson& a, const ojson& b);
 /// Every field of a report spec's `where` matches the point (lookup, numbers as doubles); its
 /// "model" names an entry by label or registry name.
 bool matches_where(const PointRecord& p, const ojson& where);
-/// The memory bandwidth (bytes/s) of the point's calibration triad, when its record has one.
-std::optional<double> calibration_triad_bytes_per_s(const PointRecord& p);
 /// The bandwidth (bytes/s) under `key` of a point's calibration ("triad_gb_per_s",
 /// "read_gb_per_s"), when it has a positive one.
 std::optional<double> calibration_bytes_per_s(const PointRecord& p, const char* key);

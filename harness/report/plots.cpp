@@ -385,7 +385,7 @@ RooflinePoints roofline_points(const ResultSet& r) {
     if (const auto peak = as_number(metric_of(p, "matmul_peak_flops_per_s"))) {
       peaks[dtype].push_back(*peak);
     }
-    if (const auto bandwidth = calibration_triad_bytes_per_s(p)) {
+    if (const auto bandwidth = calibration_bytes_per_s(p, "triad_gb_per_s")) {
       bandwidths[dtype].push_back(*bandwidth);
     }
   }
