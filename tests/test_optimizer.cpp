@@ -140,28 +140,38 @@ TEST_CASE("clip_grad_norm clips as LibTorch's clip_grad_norm_", "[optimizer]") {
   CHECK(megabench::clip_grad_norm({torch::zeros({2}, dtype).requires_grad_()}, 1.0) == 0.0);
 }
 
-// At model sizes the two summation orders differ by more than fp32's epsilon, so the reference is
-// the fp64 norm (LibTorch's own fp32 norm of these 2M values is 2.8e-5 off it; the dot product
-// 4e-7).
+// At model sizes fp32 summation orders differ by more than fp32's epsilon, so the reference is the
+// fp64 norm, and the bound is LibTorch's own fp32 norm of the same values: the BLAS dot product
+// must be at least as close to it (on 2M values, one machine: 2.8e-5 off for LibTorch's norm, 4e-7
+// to 1e-5 for the dot, by thread count and BLAS build).
 TEST_CASE("clip_grad_norm on model-sized fp32 and on bf16 gradients", "[optimizer]") {
   const auto dtype = GENERATE(torch::kFloat32, torch::kBFloat16);
   CAPTURE(dtype);
   torch::manual_seed(4);
   std::vector<torch::Tensor> params = {torch::zeros({2048, 1024}, dtype).requires_grad_(),
                                        torch::zeros({1024}, dtype).requires_grad_()};
-  std::vector<torch::Tensor> grads;
+  std::vector<torch::Tensor> grads, norms;
   double sq = 0;
   for (auto& p : params) {
     p.mutable_grad() = torch::randn(p.sizes()).to(dtype);
     grads.push_back(p.grad().to(torch::kFloat64));
+    norms.push_back(p.grad().to(torch::kFloat).norm());
     sq += grads.back().pow(2).sum().item<double>();
   }
   const double want = std::sqrt(sq);
-  const double tol = dtype == torch::kFloat32 ? 2e-6 : 1e-2;  // bf16: a float norm of bf16 values
-  CHECK(megabench::clip_grad_norm(params, 1.0) == Approx(want).epsilon(tol));
+  const double libtorch_err = std::abs(torch::stack(norms).norm().item<double>() - want) / want;
+  const double got = megabench::clip_grad_norm(params, 1.0);
+  const double err = std::abs(got - want) / want;
+  CAPTURE(err, libtorch_err);
+  if (dtype == torch::kFloat32) {
+    CHECK(err <= std::max(libtorch_err, 1e-6));
+  } else {
+    CHECK(err < 1e-2);  // a float norm of bf16 values
+  }
+  // The clipped gradients carry the norm's error and one rounding of the multiply.
+  const double tol = dtype == torch::kFloat32 ? err + 1e-6 : 1e-2;
   for (size_t i = 0; i < params.size(); ++i) {
-    CHECK(rel_err(params[i].grad().to(torch::kFloat64), grads[i] / (want + 1e-6)) <
-          (dtype == torch::kFloat32 ? 2e-6 : 1e-2));
+    CHECK(rel_err(params[i].grad().to(torch::kFloat64), grads[i] / (want + 1e-6)) < tol);
   }
 }
 
