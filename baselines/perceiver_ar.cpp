@@ -103,9 +103,11 @@ torch::Tensor CausalPrefixAttentionImpl::forward(const torch::Tensor& x_in,
   // As the reference: q is scaled before it is rotated, the scores are not scaled again.
   q = apply_rotary(rotary, q * std::pow(static_cast<double>(dim_head), -0.5));
   auto k_lat = apply_rotary(rotary, split_heads(kv[0], heads));
-  auto [k_all, v_all] = cache.append(k_lat, split_heads(kv[1], heads));  // (B, H, m, d)
-  auto k = torch::cat({prefix_k, k_all}, 2);                             // (B, H, C + m, d)
-  auto v = torch::cat({prefix_v, v_all}, 2);
+  auto [k, v] = cache.append(k_lat, split_heads(kv[1], heads));  // (B, H, [C +] m, d)
+  if (prefix_k.defined()) {
+    k = torch::cat({prefix_k, k}, 2);  // (B, H, C + m, d)
+    v = torch::cat({prefix_v, v}, 2);
+  }
 
   AttendOptions ao;
   ao.causal = true;  // end-aligned: every latent sees the whole prefix and latents up to itself
@@ -114,7 +116,8 @@ torch::Tensor CausalPrefixAttentionImpl::forward(const torch::Tensor& x_in,
   ao.training = is_training();
   ao.attention = attention;
   if (prefix_keep.defined()) {
-    auto latent_keep = torch::ones({prefix_keep.size(0), k_all.size(2)}, prefix_keep.options());
+    auto latent_keep =
+        torch::ones({prefix_keep.size(0), k.size(2) - prefix_keep.size(1)}, prefix_keep.options());
     ao.keep_mask = torch::cat({prefix_keep, latent_keep}, 1).view({x.size(0), 1, 1, -1});
   }
   if (attention == AttentionPath::kSdpa)
@@ -199,7 +202,9 @@ torch::Tensor PerceiverARImpl::run_latents(torch::Tensor x, int64_t start,
   for (size_t i = 0; i < perceive_attn_.size(); ++i) {
     {
       profile::Range r("global_attention");
-      x = perceive_attn_[i](x, pk[i], pv[i], prefix_keep, rotary, perceive_cache[i]) + x;
+      const auto& k = pk.empty() ? torch::Tensor() : pk[i];  // empty: the caches hold the prefix
+      const auto& v = pv.empty() ? torch::Tensor() : pv[i];
+      x = perceive_attn_[i](x, k, v, prefix_keep, rotary, perceive_cache[i]) + x;
     }
     profile::Range r("feedforward");
     x = perceive_ff_[i]->forward(x) + x;
@@ -297,21 +302,17 @@ void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
   auto h = token_emb(window) + pos_emb(torch::arange(T, window.options()));  // (B, T, D)
   auto prefix_rotary = rotary_pos_emb(C);
   const size_t P = perceive_attn_.size();
-  st.prefix_k.assign(P, {});
-  st.prefix_v.assign(P, {});
+  // Each perceive layer's cache starts with the prefix keys/values; the latents' follow them.
+  st.perceive_cache.assign(P, {});
+  st.layer_cache.clear();
   for (size_t i = 0; i < P; ++i) {
-    auto [k, v] = perceive_attn_[i]->prefix_kv(h.narrow(1, 0, C), prefix_rotary);
-    // Contiguous, since every later step copies them next to the latents' keys/values.
-    st.prefix_k[i] = k.contiguous();
-    st.prefix_v[i] = v.contiguous();
+    auto [k, v] = perceive_attn_[i]->prefix_kv(h.narrow(1, 0, C), prefix_rotary);  // (B, H, C, d)
+    st.perceive_cache[i].append(k, v);
   }
   st.prefix_keep = st.pad > 0 ? st.valid.narrow(1, st.origin, C) : torch::Tensor();
-  st.perceive_cache.clear();
-  st.layer_cache.clear();
   auto latents = h.narrow(1, C, T - C);  // (B, T - C, D)
   if (options.decode_window() == DecodeWindow::kSlide) st.latent_h = latents;
-  auto logits = run_latents(latents, C, st.prefix_k, st.prefix_v, st.prefix_keep, st.perceive_cache,
-                            st.layer_cache);
+  auto logits = run_latents(latents, C, {}, {}, st.prefix_keep, st.perceive_cache, st.layer_cache);
   st.logits = logits.select(1, T - C - 1);
   st.cache_live = true;
 }
@@ -324,31 +325,28 @@ static torch::Tensor shift_in(const torch::Tensor& t, const torch::Tensor& last,
 void PerceiverARImpl::slide(PerceiverARDecodeState& st, const torch::Tensor& token) {
   const int64_t S = options.seq_len(), C = options.prefix_len(), N = S - C;
   const int64_t t = st.tokens.size(1) - 1 - st.origin;  // the new token's position, >= S
-  // The oldest latent (t - N) joins the prefix; the prefix's oldest token (t - S) leaves.
-  if (C > 0) {
-    auto joining = st.latent_h.narrow(1, 0, 1);  // (B, 1, D)
-    auto rotary = rotary_pos_emb(1, t - N);
-    for (size_t i = 0; i < perceive_attn_.size(); ++i) {
-      auto [k, v] = perceive_attn_[i]->prefix_kv(joining, rotary);  // (B, H, 1, d)
-      st.prefix_k[i] = shift_in(st.prefix_k[i], k, 2);
-      st.prefix_v[i] = shift_in(st.prefix_v[i], v, 2);
-    }
-    if (st.prefix_keep.defined())  // the joining latent is a real token
-      st.prefix_keep = shift_in(st.prefix_keep, st.prefix_keep.new_ones({st.tokens.size(0), 1}), 1);
+  // The oldest latent (t - N) joins the prefix; the prefix's oldest token (t - S) leaves. In each
+  // perceive cache ([C prefix | N latents]) that drops the first entry and overwrites the joining
+  // latent's keys/values, now at prefix position C - 1, with its prefix keys/values: in place.
+  auto joining = st.latent_h.narrow(1, 0, 1);  // (B, 1, D)
+  auto rotary = rotary_pos_emb(1, t - N);
+  for (size_t i = 0; i < perceive_attn_.size(); ++i) {
+    auto& c = st.perceive_cache[i];
+    c.keep_newest(C + N - 1);
+    if (C == 0) continue;
+    auto [k, v] = perceive_attn_[i]->prefix_kv(joining, rotary);  // (B, H, 1, d)
+    c.k.narrow(2, C - 1, 1).copy_(k);
+    c.v.narrow(2, C - 1, 1).copy_(v);
   }
-  // The latent caches keep the newest N - 1 latents: with the new one, the window's N.
-  for (auto* caches : {&st.perceive_cache, &st.layer_cache}) {
-    for (auto& c : *caches) {
-      c.keep_newest(N - 1);
-      c.window = N - 1;  // and from now on only those (0: none)
-    }
-  }
+  if (C > 0 && st.prefix_keep.defined())  // the joining latent is a real token
+    st.prefix_keep = shift_in(st.prefix_keep, st.prefix_keep.new_ones({st.tokens.size(0), 1}), 1);
+  // The self-attention caches keep the newest N - 1 latents: with the new one, the window's N.
+  for (auto& c : st.layer_cache) c.keep_newest(N - 1);
   // The new token sits at the window's last position, as in the reference's recomputed window.
   auto h = token_emb(token) + pos_emb(torch::full({1}, S - 1, token.options()));  // (B, 1, D)
   st.latent_h = shift_in(st.latent_h, h, 1);
-  st.logits =
-      run_latents(h, t, st.prefix_k, st.prefix_v, st.prefix_keep, st.perceive_cache, st.layer_cache)
-          .select(1, 0);  // (B, V)
+  st.logits = run_latents(h, t, {}, {}, st.prefix_keep, st.perceive_cache, st.layer_cache)
+                  .select(1, 0);  // (B, V)
 }
 
 PerceiverARDecodeState PerceiverARImpl::begin(const torch::Tensor& prime_in, bool use_cache) {
@@ -388,8 +386,7 @@ void PerceiverARImpl::append(PerceiverARDecodeState& st, const torch::Tensor& to
     auto pos = torch::full({1}, T - 1, token.options());
     auto h = token_emb(token) + pos_emb(pos);  // (B, 1, D)
     if (slide_mode) st.latent_h = torch::cat({st.latent_h, h}, 1);
-    st.logits = run_latents(h, T - 1, st.prefix_k, st.prefix_v, st.prefix_keep, st.perceive_cache,
-                            st.layer_cache)
+    st.logits = run_latents(h, T - 1, {}, {}, st.prefix_keep, st.perceive_cache, st.layer_cache)
                     .select(1, 0);  // (B, V)
     return;
   }
@@ -398,8 +395,6 @@ void PerceiverARImpl::append(PerceiverARDecodeState& st, const torch::Tensor& to
   // semantics (kRecompute) rerun it.
   if (st.cache_live) {
     st.cache_live = false;
-    st.prefix_k.clear();
-    st.prefix_v.clear();
     st.perceive_cache.clear();
     st.layer_cache.clear();
   }

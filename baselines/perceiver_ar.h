@@ -106,9 +106,11 @@ class CausalPrefixAttentionImpl : public torch::nn::Cloneable<CausalPrefixAttent
   /// Prefix keys and values (B, H, C, d), rotated by prefix_rotary (C, r) or (B, 1, C, r).
   std::pair<torch::Tensor, torch::Tensor> prefix_kv(const torch::Tensor& context,
                                                     const torch::Tensor& prefix_rotary);
-  /// x (B, n, D): the n newest latents; their keys/values are appended to `cache` (which holds the
-  /// earlier latents, or nothing). prefix_keep (B, C) bool or undefined. rotary (n, r) for the n
-  /// latents. Returns (B, n, D).
+  /// x (B, n, D): the n newest latents; their keys/values are appended to `cache`. Either the
+  /// prefix keys/values come in prefix_k / prefix_v (a forward: `cache` is empty) or `cache` holds
+  /// them before the earlier latents (decoding: prefix_k undefined; one buffer, so a step copies
+  /// no prefix). prefix_keep (B, C) bool or undefined. rotary (n, r) for the n latents.
+  /// Returns (B, n, D).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& prefix_k,
                         const torch::Tensor& prefix_v, const torch::Tensor& prefix_keep,
                         const torch::Tensor& rotary, LayerCache& cache);
@@ -131,14 +133,13 @@ struct PerceiverARDecodeState {
   torch::Tensor valid;   // (B, T) bool
   int64_t pad = 0;       // left-padding positions
   bool use_cache = true;
-  bool cache_live = false;                        // the caches cover tokens[:, origin:T]
-  int64_t origin = 0;                             // first token of the prefilled window
-  torch::Tensor latent_h;                         // (B, m, D) embeddings of the window's latents
-  std::vector<torch::Tensor> prefix_k, prefix_v;  // per perceive layer (B, H, C, d), rotated
-  torch::Tensor prefix_keep;                      // (B, C) bool or undefined
-  std::vector<LayerCache> perceive_cache;         // latent keys/values of each perceive layer
-  std::vector<LayerCache> layer_cache;            // of each self-attention layer
-  torch::Tensor logits;                           // (B, V): distribution of the next token
+  bool cache_live = false;                 // the caches cover tokens[:, origin:T]
+  int64_t origin = 0;                      // first token of the prefilled window
+  torch::Tensor latent_h;                  // (B, m, D) embeddings of the window's latents
+  torch::Tensor prefix_keep;               // (B, C) bool or undefined
+  std::vector<LayerCache> perceive_cache;  // per perceive layer: prefix then latent keys/values
+  std::vector<LayerCache> layer_cache;     // latent keys/values of each self-attention layer
+  torch::Tensor logits;                    // (B, V): distribution of the next token
 };
 
 class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {
@@ -180,7 +181,8 @@ class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {
  private:
   torch::Tensor check_ids(const torch::Tensor& x, const char* what) const;
   /// Runs the latents x (B, n, D) at absolute positions [start, start + n) through every layer,
-  /// appending to the caches, and returns their logits (B, n, V).
+  /// appending to the caches, and returns their logits (B, n, V). pk / pv: each perceive layer's
+  /// prefix keys/values, or empty when its cache holds them (decoding).
   torch::Tensor run_latents(torch::Tensor x, int64_t start, const std::vector<torch::Tensor>& pk,
                             const std::vector<torch::Tensor>& pv, const torch::Tensor& prefix_keep,
                             std::vector<LayerCache>& perceive_cache,

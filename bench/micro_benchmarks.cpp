@@ -1,6 +1,9 @@
 // Microbenchmarks of the blocks MEGABYTE spends its time in, on CPU and (when present) CUDA:
 // global attention (SDPA), local attention (SDPA vs the custom kernel), feedforward, patch
-// embedding, sampling (LibTorch ops vs the fused kernel) and RMSNorm (ops vs the fused CPU kernel).
+// embedding, sampling (LibTorch ops vs the fused kernel), RMSNorm (ops vs the fused CPU kernel)
+// the batch-1 bf16 GEMV of decoding (at::mv in bf16 and fp32 vs the kernel), and a Linear over
+// (B, T, D) input, forward and backward, as LibTorch's functional linear and as ATen's linear, and
+// a windowed KV cache's append (a concatenation per step vs LayerCache).
 // Each reports FLOP/s and bytes/s.
 //
 //   build/default/megabench_micro --benchmark_min_time=0.05 --benchmark_out=micro.json
@@ -16,6 +19,8 @@
 #include <optional>
 #include <string>
 
+#include "harness/measure/precision.h"
+#include "kernels/gemv_bf16.h"
 #include "kernels/local_attention.h"
 #include "kernels/rms_norm.h"
 #include "kernels/sampling.h"
@@ -212,6 +217,72 @@ void BM_RMSNorm(benchmark::State& state, bool fused) {
       8.0 * x.numel(), bytes, /*grad=*/true);
 }
 
+// One decoding row through an (out, in) weight on the CPU: "mv_f32" (at::mv, fp32 weights),
+// "mv_bf16" (at::mv, bf16 weights: what Linear ran before the kernel) or "kernel" (gemv_bf16).
+// bytes/s counts the weights read.
+void BM_Gemv(benchmark::State& state, const std::string& variant) {
+  const int64_t out = state.range(0), in = state.range(1);
+  const auto dtype = variant == "mv_f32" ? torch::kFloat32 : torch::kBFloat16;
+  auto w = torch::randn({out, in}).to(dtype);
+  auto x = torch::randn({in}).to(dtype);
+  time_it(
+      state, Dev::kCpu,
+      [&] {
+        auto y = variant == "kernel" ? mk::gemv_bf16(w, x) : at::mv(w, x);
+        benchmark::DoNotOptimize(y.data_ptr());
+      },
+      2.0 * w.numel(), static_cast<double>(w.nbytes()));
+}
+
+// A Linear over (B, T, in) input, forward + backward, fp32 or under bf16 autocast (fp32 weights):
+// "functional" is LibTorch's torch::nn::functional::linear (matmul, then the bias in a second
+// pass), "aten" is at::linear (one addmm over the folded batch), which megabench::Linear runs.
+void BM_LinearTrain(benchmark::State& state, bool aten, bool bf16) {
+  const int64_t rows = state.range(0), in = state.range(1), out = state.range(2);
+  auto x = torch::randn({rows / 8, 8, in}).requires_grad_();
+  auto w = (torch::randn({out, in}) / std::sqrt(static_cast<double>(in))).requires_grad_();
+  auto b = torch::zeros({out}).requires_grad_();
+  auto dy = torch::randn({rows / 8, 8, out});
+  time_it(
+      state, Dev::kCpu,
+      [&] {
+        megabench::AutocastGuard autocast(torch::kCPU, bf16 ? torch::kBFloat16 : torch::kFloat32);
+        auto y = aten ? at::linear(x, w, b) : torch::nn::functional::linear(x, w, b);
+        y.backward(dy.to(y.scalar_type()));
+      },
+      6.0 * rows * in * out, 4.0 * rows * (in + out) * (bf16 ? 2 : 4), /*grad=*/true);
+}
+
+// One decoding step's append to a windowed KV cache, (1, heads, window, 64) fp32 keys and values:
+// "cat" concatenates and keeps the window's tail (what LayerCache did before: a copy of the whole
+// window per step), "layer_cache" is LayerCache::append (new keys written after the kept ones,
+// copied only when the buffer's end is reached). bytes/s counts the keys/values kept.
+void BM_KVWindowAppend(benchmark::State& state, bool layer_cache) {
+  const int64_t window = state.range(0), heads = state.range(1);
+  auto step = torch::randn({1, heads, 1, 64});
+  megabench::LayerCache cache;
+  cache.window = window;
+  torch::Tensor k, v;
+  for (int64_t t = 0; t < window; ++t) {
+    if (layer_cache) cache.append(step, step);
+  }
+  if (!layer_cache) k = v = torch::randn({1, heads, window, 64});
+  time_it(
+      state, Dev::kCpu,
+      [&] {
+        if (layer_cache) {
+          auto kv = cache.append(step, step);
+          benchmark::DoNotOptimize(kv.first.data_ptr());
+          return;
+        }
+        auto k_all = torch::cat({k, step}, 2), v_all = torch::cat({v, step}, 2);
+        k = k_all.narrow(2, 1, window);
+        v = v_all.narrow(2, 1, window);
+        benchmark::DoNotOptimize(k_all.data_ptr());
+      },
+      0.0, 2.0 * heads * window * 64 * 4);
+}
+
 int register_all() {
   for (Dev dev : {Dev::kCpu, Dev::kCuda}) {
     const std::string d = dev == Dev::kCuda ? "cuda" : "cpu";
@@ -268,6 +339,41 @@ int register_all() {
         ->ArgNames({"rows", "dim"})
         ->Args({2048, 1024})
         ->Args({2048, 512});
+  }
+  for (const bool bf16 : {false, true}) {
+    for (const bool aten : {false, true}) {
+      benchmark::RegisterBenchmark(
+          (std::string("linear_train/") + (aten ? "aten/" : "functional/") +
+           (bf16 ? "bf16" : "fp32"))
+              .c_str(),
+          [aten, bf16](benchmark::State& s) { BM_LinearTrain(s, aten, bf16); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond)
+          ->ArgNames({"rows", "in", "out"})
+          ->Args({2048, 1024, 4096})
+          ->Args({16384, 64, 256})
+          ->Args({16384, 32, 128});
+    }
+  }
+  for (const bool layer_cache : {false, true}) {
+    benchmark::RegisterBenchmark(
+        (std::string("kv_window_append/") + (layer_cache ? "layer_cache" : "cat")).c_str(),
+        [layer_cache](benchmark::State& s) { BM_KVWindowAppend(s, layer_cache); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond)
+        ->ArgNames({"window", "heads"})
+        ->Args({1024, 16})
+        ->Args({512, 8});
+  }
+  for (const std::string variant : {"mv_f32", "mv_bf16", "kernel"}) {
+    benchmark::RegisterBenchmark(("gemv/" + variant).c_str(),
+                                 [variant](benchmark::State& s) { BM_Gemv(s, variant); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond)
+        ->ArgNames({"out", "in"})
+        ->Args({4096, 1024})
+        ->Args({8192, 2048})
+        ->Args({1024, 4096});
   }
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "kernels/gemv_bf16.h"
 #include "kernels/local_attention.h"
 #include "kernels/profile_range.h"
 #include "kernels/rms_norm.h"
@@ -17,13 +18,16 @@ namespace F = torch::nn::functional;
 torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
   const int64_t k = weight.size(1);
   const bool one_row = input.numel() == k && input.dim() >= 1 && input.size(-1) == k;
-  if (!one_row || !input.is_cpu() || weight.scalar_type() != torch::kBFloat16 ||
-      input.scalar_type() != torch::kBFloat16 ||
+  if (!one_row || !kernels::gemv_bf16_supported(weight, input) ||
+      (bias.defined() && bias.scalar_type() != torch::kBFloat16) ||
       (torch::GradMode::is_enabled() && (weight.requires_grad() || input.requires_grad()))) {
-    return torch::nn::LinearImpl::forward(input);
+    return at::linear(input, weight, bias);
   }
-  auto out = at::mv(weight, input.reshape({k}));  // (N)
-  if (bias.defined()) out.add_(bias);
+  // The kernel where its AVX512-BF16 path runs; elsewhere at::mv, which reads bf16 weights as fast
+  // as the kernel's portable path does.
+  auto out = kernels::gemv_bf16_auto_path() == kernels::GemvPath::kAvx512Bf16
+                 ? kernels::gemv_bf16(weight, input, bias)
+                 : kernels::gemv_bf16_reference(weight, input, bias);  // (N)
   auto shape = input.sizes().vec();
   shape.back() = weight.size(0);
   return out.view(shape);  // (..., 1, N)
@@ -219,41 +223,36 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 
 std::pair<torch::Tensor, torch::Tensor> LayerCache::append(const torch::Tensor& k_new,
                                                            const torch::Tensor& v_new) {
-  if (window == 0) {
-    const int64_t len = size(), n = k_new.size(2);
-    if (len == 0) {  // a one-shot forward pays for no buffer (and autograd sees no copy)
-      k = k_new;
-      v = v_new;
-      return {k, v};
-    }
-    // Later appends write into growing buffers: a cat per step would copy the whole cache.
-    if (!k_buf.defined() || len + n > k_buf.size(2)) {
-      const int64_t cap = std::max<int64_t>(2 * (len + n), 16);
-      auto grow = [&](const torch::Tensor& like, const torch::Tensor& old) {
-        auto sizes = like.sizes().vec();
-        sizes[2] = cap;
-        auto buf = torch::empty(sizes, like.options());
-        if (len > 0) buf.narrow(2, 0, len).copy_(old);
-        return buf;
-      };
-      k_buf = grow(k_new, k);
-      v_buf = grow(v_new, v);
-    }
-    k_buf.narrow(2, len, n).copy_(k_new);
-    v_buf.narrow(2, len, n).copy_(v_new);
-    k = k_buf.narrow(2, 0, len + n);
-    v = v_buf.narrow(2, 0, len + n);
-    return {k, v};
+  const int64_t len = size(), n = k_new.size(2);
+  if (len == 0) {  // a one-shot forward pays for no buffer (and autograd sees no copy)
+    k_buf = v_buf = torch::Tensor();
+    start = 0;
+    k = k_new;
+    v = v_new;
+    keep_newest(window > 0 ? window : n);
+    return {k_new, v_new};
   }
-  torch::Tensor k_all = k.defined() ? torch::cat({k, k_new}, 2) : k_new;
-  torch::Tensor v_all = v.defined() ? torch::cat({v, v_new}, 2) : v_new;
-  if (window > 0 && k_all.size(2) > window) {
-    k = k_all.narrow(2, k_all.size(2) - window, window);
-    v = v_all.narrow(2, v_all.size(2) - window, window);
-  } else {
-    k = k_all;
-    v = v_all;
+  if (!k_buf.defined() || start + len + n > k_buf.size(2)) {
+    // The kept keys move to the front of new buffers with room for as many again.
+    const int64_t cap = std::max<int64_t>(2 * (len + n), 16);
+    auto moved = [&](const torch::Tensor& kept) {
+      auto sizes = kept.sizes().vec();
+      sizes[2] = cap;
+      auto buf = torch::empty(sizes, kept.options());
+      buf.narrow(2, 0, len).copy_(kept);
+      return buf;
+    };
+    k_buf = moved(k);
+    v_buf = moved(v);
+    start = 0;
   }
+  k_buf.narrow(2, start + len, n).copy_(k_new);
+  v_buf.narrow(2, start + len, n).copy_(v_new);
+  auto k_all = k_buf.narrow(2, start, len + n);  // (B, H, len + n, d)
+  auto v_all = v_buf.narrow(2, start, len + n);
+  k = k_all;
+  v = v_all;
+  if (window > 0) keep_newest(window);
   return {k_all, v_all};
 }
 
@@ -361,11 +360,15 @@ torch::Tensor AttentionImpl::forward_units(const torch::Tensor& x, const torch::
 
 void LayerCache::keep_newest(int64_t n) {
   const int64_t drop = size() - n;  // read before k changes: size() reads k
-  if (drop > 0) {
-    k = n > 0 ? k.narrow(2, drop, n).clone() : torch::Tensor();
-    v = n > 0 ? v.narrow(2, drop, n).clone() : torch::Tensor();
+  if (drop <= 0) return;
+  if (n == 0) {
+    k = v = k_buf = v_buf = torch::Tensor();
+    start = 0;
+    return;
   }
-  k_buf = v_buf = torch::Tensor();  // the next growing append starts a buffer of its own
+  k = k.narrow(2, drop, n);  // a view: of the buffers, or of a one-shot forward's keys
+  v = v.narrow(2, drop, n);
+  if (k_buf.defined()) start += drop;
 }
 
 void KVCache::next_unit(int64_t r) {

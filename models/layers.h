@@ -17,11 +17,15 @@ namespace megabench {
 // ---------------------------------------------------------------------------------------------
 // Linear
 
-/// torch::nn::Linear (same parameters, same names), except for one case: a single input row on the
-/// CPU with bf16 weights and no gradient to record (batch-1 decoding with inference weights) goes
-/// through at::mv, which LibTorch runs about 1.4x faster than its bf16 matrix-product path at
-/// M = 1 (41 against 29 GB/s of weights read for 8192 x 2048 at 2 threads; fp32 is the same on
-/// both paths, so it keeps the usual one).
+/// torch::nn::Linear (same parameters, same names), computed as PyTorch's nn.Linear computes it:
+/// ATen's linear, which folds the batch dimensions of a contiguous input into one matrix product
+/// with the bias inside it (addmm). LibTorch's own functional linear does that only for 2-D input
+/// and otherwise adds the bias in a separate pass over the output (a mixed-dtype one under bf16
+/// autocast, where the bias stays fp32). One more case: a single input row on the CPU with bf16
+/// weights and no gradient to record (batch-1 decoding with inference weights) is a matrix-vector
+/// product: kernels::gemv_bf16 on CPUs with AVX512-BF16 (there LibTorch's bf16 at::mv reads the
+/// weights at about half the bytes/s of its fp32 GEMV), at::mv elsewhere (about 1.4x faster than
+/// LibTorch's bf16 matrix-product path at M = 1).
 class LinearImpl : public torch::nn::LinearImpl {
  public:
   using torch::nn::LinearImpl::LinearImpl;
@@ -153,17 +157,21 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 // KV cache: keys and values of one attention layer, plus the last inputs that token shift needs.
 
 struct LayerCache {
-  torch::Tensor k, v;          // (B, H, len, d) views of the buffers; keys already rotated
-  torch::Tensor k_buf, v_buf;  // (B, H, capacity, d); grown by doubling, so appends are O(n)
+  torch::Tensor k, v;  // (B, H, len, d): the kept keys/values (rotated), views of the buffers
+  torch::Tensor k_buf, v_buf;  // (B, H, capacity, d); k = k_buf[:, :, start : start + len]
+  int64_t start = 0;           // where the kept keys begin in the buffers
   torch::Tensor last_attn_in;  // (B, 1, D) input of the attention block at the last position
   torch::Tensor last_ff_in;    // (B, 1, D) input of the feedforward block at the last position
   int64_t window = 0;          // > 0: keep only the last `window` keys
 
-  /// Appends n new keys/values and returns the keys/values to attend over.
+  /// Appends n new keys/values and returns the keys/values to attend over: the kept ones and the
+  /// new ones, in order. New keys are written after the kept ones; dropping the oldest (the
+  /// window, keep_newest) moves `start`; the kept keys are copied only when the buffers' end is
+  /// reached, into buffers of twice their size. So an append costs O(n) amortised, with or
+  /// without a window, and the keys stay in order (the window mask relies on it).
   std::pair<torch::Tensor, torch::Tensor> append(const torch::Tensor& k_new,
                                                  const torch::Tensor& v_new);
-  /// Keeps only the newest n keys/values (copies when some are dropped) and lets the growth
-  /// buffers go; the keys/values are unchanged when there are at most n.
+  /// Keeps only the newest n keys/values (no copy); unchanged when there are at most n.
   void keep_newest(int64_t n);
   int64_t size() const { return k.defined() ? k.size(2) : 0; }
 };
@@ -311,7 +319,7 @@ class CausalConvStackImpl : public torch::nn::Cloneable<CausalConvStackImpl> {
   torch::nn::ModuleList convs{nullptr};
 
  private:
-  std::vector<torch::nn::Linear> linears_;
+  std::vector<Linear> linears_;
 };
 TORCH_MODULE(CausalConvStack);
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemv_bf16.h"
 #include "kernels/local_attention.h"
 #include "kernels/rms_norm.h"
 #include "kernels/sampling.h"
@@ -129,6 +130,65 @@ TEST_CASE("rms_norm kernel matches the composite RMSNorm: values and gradients",
       megabench::kernels::rms_norm_supported(x64.to(torch::kBFloat16), g64.to(torch::kBFloat16)));
   CHECK_THROWS_WITH(megabench::kernels::rms_norm(x64, g64.narrow(0, 0, 8), eps),
                     Catch::Contains("x.size(-1) elements"));
+}
+
+TEST_CASE("gemv_bf16 matches at::mv in bf16 and the fp64 product", "[kernels]") {
+  torch::manual_seed(7);
+  // Every path this CPU runs; the others are named in a warning, not passed.
+  std::vector<mk::GemvPath> paths;
+  for (const auto& [path, name] : {std::pair{mk::GemvPath::kAvx512Bf16, "AVX512-BF16"},
+                                   std::pair{mk::GemvPath::kPortable, "portable"}}) {
+    if (mk::gemv_bf16_path_available(path)) {
+      paths.push_back(path);
+    } else {
+      WARN("gemv_bf16: this CPU cannot run the " << name << " path: not tested here");
+    }
+  }
+  const std::vector<std::pair<int64_t, int64_t>> shapes{{16, 1},   {17, 31},   {18, 32},
+                                                        {19, 100}, {64, 1024}, {257, 65}};
+  for (const auto& [N, K] : shapes) {
+    for (const bool with_bias : {false, true}) {
+      auto w = torch::randn({N, K}).to(torch::kBFloat16);
+      auto x = torch::randn({1, 1, K}).to(torch::kBFloat16);  // a decoding step's row
+      auto b = with_bias ? torch::randn({N}).to(torch::kBFloat16) : torch::Tensor();
+      auto exact = at::mv(w.to(torch::kFloat64), x.reshape({K}).to(torch::kFloat64));
+      if (with_bias) exact = exact + b.to(torch::kFloat64);
+      const double own = max_abs(mk::gemv_bf16_reference(w, x, b), exact);
+      // Rounding to bf16 (half an ulp, 2^-9 relative) plus fp32 summation of K products.
+      auto bound =
+          exact.abs() * std::ldexp(1.0, -8) +
+          1e-6 * at::mv(w.to(torch::kFloat64).abs(), x.reshape({K}).to(torch::kFloat64).abs());
+      for (const auto path : paths) {
+        CAPTURE(N, K, with_bias, static_cast<int>(path));
+        auto y = mk::gemv_bf16(w, x, b, path);
+        REQUIRE(y.sizes() == torch::IntArrayRef{N});
+        CHECK(y.scalar_type() == torch::kBFloat16);
+        CHECK(max_abs(y, exact) <= 2 * own + 1e-5);
+        CHECK(((y.to(torch::kFloat64) - exact).abs() <= bound).all().item<bool>());
+      }
+    }
+  }
+}
+
+TEST_CASE("gemv_bf16 rejects what it cannot run", "[kernels]") {
+  auto w = torch::randn({8, 16}).to(torch::kBFloat16);
+  auto x = torch::randn({16}).to(torch::kBFloat16);
+  CHECK_FALSE(mk::gemv_bf16_supported(w.to(torch::kFloat32), x));
+  CHECK_FALSE(mk::gemv_bf16_supported(w.t(), torch::randn({8}).to(torch::kBFloat16)));
+  CHECK_THROWS_WITH(mk::gemv_bf16(w, x.narrow(0, 0, 15)), Catch::Contains("K elements"));
+  CHECK_THROWS_WITH(mk::gemv_bf16(w, x, torch::zeros({7}, torch::kBFloat16)),
+                    Catch::Contains("b must be undefined or 8 bf16 values"));
+  // kAuto takes the first path the CPU runs, in the header's order.
+  const auto automatic = mk::gemv_bf16_auto_path();
+  CHECK(mk::gemv_bf16_path_available(automatic));
+  if (mk::gemv_bf16_path_available(mk::GemvPath::kAvx512Bf16)) {
+    CHECK(automatic == mk::GemvPath::kAvx512Bf16);
+  }
+  CHECK(torch::equal(mk::gemv_bf16(w, x), mk::gemv_bf16(w, x, {}, automatic)));
+  if (!mk::gemv_bf16_path_available(mk::GemvPath::kAvx512Bf16)) {
+    CHECK_THROWS_WITH(mk::gemv_bf16(w, x, {}, mk::GemvPath::kAvx512Bf16),
+                      Catch::Contains("cannot run path"));
+  }
 }
 
 TEST_CASE("local_attention_reference matches attend() on CPU", "[kernels]") {

@@ -126,14 +126,37 @@ TEST_CASE("KV cache: appends one at a time give the one-shot keys", "[layers]") 
     CHECK(torch::equal(kk, k.narrow(2, 0, t + 1)));
     CHECK(torch::equal(vv, v.narrow(2, 0, t + 1)));
   }
+  // keep_newest trims without a copy, and appends go on after the kept keys.
+  c.keep_newest(10);
+  CHECK(torch::equal(c.k, k.narrow(2, 30, 10)));
+  CHECK(c.k.data_ptr() == c.k_buf.narrow(2, c.start, 10).data_ptr());
+  auto more = torch::randn({2, 2, 3, 4});
+  auto [kk, vv] = c.append(more, more);
+  CHECK(torch::equal(kk, torch::cat({k.narrow(2, 30, 10), more}, 2)));
+  // A window: each append returns the kept keys and the new one, in order, and keeps the last 5.
+  auto long_k = torch::randn({2, 2, 200, 4});
   LayerCache w;
   w.window = 5;
-  for (int64_t t = 0; t < 12; ++t) w.append(k.narrow(2, t, 1), v.narrow(2, t, 1));
-  CHECK(w.size() == 5);
-  CHECK(torch::equal(w.k, k.narrow(2, 7, 5)));
+  int reallocations = 0;
+  void* buffer = nullptr;
+  for (int64_t t = 0; t < 200; ++t) {
+    auto [wk, wv] = w.append(long_k.narrow(2, t, 1), long_k.narrow(2, t, 1));
+    const int64_t first = std::max<int64_t>(0, t - 5);
+    REQUIRE(wk.size(2) == t + 1 - first);
+    CHECK(torch::equal(wk, long_k.narrow(2, first, t + 1 - first)));
+    CHECK(w.size() == std::min<int64_t>(5, t + 1));
+    if (w.k_buf.defined() && w.k_buf.data_ptr() != buffer) {
+      buffer = w.k_buf.data_ptr();
+      ++reallocations;
+    }
+  }
+  CHECK(torch::equal(w.k, long_k.narrow(2, 195, 5)));
+  // The window's keys move only when the buffer's end is reached: not once per append.
+  CHECK(reallocations >= 1);
+  CHECK(reallocations <= 200 / 5);
 }
 
-TEST_CASE("Linear: a bf16 row without grad takes at::mv and matches the matrix product",
+TEST_CASE("Linear: a bf16 row without grad takes the GEMV kernel and matches the matrix product",
           "[layers]") {
   torch::manual_seed(0);
   megabench::Linear lin(torch::nn::LinearOptions(64, 96).bias(true));
@@ -142,7 +165,7 @@ TEST_CASE("Linear: a bf16 row without grad takes at::mv and matches the matrix p
   lin->to(torch::kBFloat16);
   auto x = x32.to(torch::kBFloat16);
   torch::NoGradGuard no_grad;
-  auto got = lin(x);  // the at::mv path
+  auto got = lin(x);  // the kernels::gemv_bf16 path
   CHECK(got.sizes() == want.sizes());
   CHECK(got.scalar_type() == torch::kBFloat16);
   // bf16 inputs and weights, fp32 accumulation: within a few bf16 ulps of the fp32 result.
@@ -153,4 +176,27 @@ TEST_CASE("Linear: a bf16 row without grad takes at::mv and matches the matrix p
   // More than one row keeps the usual path (and its shape).
   auto rows = torch::randn({2, 3, 64}).to(torch::kBFloat16);
   CHECK(lin(rows).sizes() == torch::IntArrayRef({2, 3, 96}));
+}
+
+TEST_CASE("Linear over batched input: ATen's linear, equal to LibTorch's functional one",
+          "[layers]") {
+  torch::manual_seed(1);
+  megabench::Linear lin(torch::nn::LinearOptions(24, 40).bias(true));
+  lin->to(torch::kFloat64);
+  for (const auto& shape : {std::vector<int64_t>{3, 5, 24}, std::vector<int64_t>{2, 3, 4, 24}}) {
+    auto x = torch::randn(shape, torch::kFloat64);
+    auto x_ref = x.clone().requires_grad_(), x_ours = x.clone().requires_grad_();
+    auto want = torch::nn::functional::linear(x_ref, lin->weight, lin->bias);
+    auto dy = torch::randn_like(want);
+    auto w_ref = torch::autograd::grad({want}, {x_ref, lin->weight, lin->bias}, {dy});
+    auto got = lin(x_ours);
+    auto w_ours = torch::autograd::grad({got}, {x_ours, lin->weight, lin->bias}, {dy});
+    CHECK(torch::allclose(got, want, 1e-12, 1e-12));
+    for (size_t i = 0; i < w_ref.size(); ++i)
+      CHECK(torch::allclose(w_ours[i], w_ref[i], 1e-12, 1e-12));
+  }
+  // A transposed (non-contiguous) input takes the matmul path inside at::linear: same values.
+  auto xt = torch::randn({24, 6}, torch::kFloat64).t().unsqueeze(0);
+  CHECK(torch::allclose(lin(xt), torch::nn::functional::linear(xt, lin->weight, lin->bias), 1e-12,
+                        1e-12));
 }
