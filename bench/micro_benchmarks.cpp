@@ -284,13 +284,13 @@ void BM_KVWindowAppend(benchmark::State& state, bool layer_cache) {
 }
 
 int register_all() {
+  auto reg = [](const std::string& name, auto fn) {
+    return benchmark::RegisterBenchmark(name.c_str(), fn)
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+  };
   for (Dev dev : {Dev::kCpu, Dev::kCuda}) {
     const std::string d = dev == Dev::kCuda ? "cuda" : "cpu";
-    auto reg = [](const std::string& name, auto fn) {
-      return benchmark::RegisterBenchmark(name.c_str(), fn)
-          ->UseManualTime()
-          ->Unit(benchmark::kMicrosecond);
-    };
     reg("global_attention/sdpa/" + d, [dev](benchmark::State& s) { BM_GlobalAttention(s, dev); })
         ->ArgNames({"seq_len", "patch"})
         ->Args({1024, 8})
@@ -331,24 +331,17 @@ int register_all() {
         ->Args({65536, 16});
   }
   for (bool fused : {false, true}) {
-    benchmark::RegisterBenchmark(
-        (std::string("rms_norm_train/") + (fused ? "fused" : "ops")).c_str(),
+    reg(std::string("rms_norm_train/") + (fused ? "fused" : "ops"),
         [fused](benchmark::State& s) { BM_RMSNorm(s, fused); })
-        ->UseManualTime()
-        ->Unit(benchmark::kMicrosecond)
         ->ArgNames({"rows", "dim"})
         ->Args({2048, 1024})
         ->Args({2048, 512});
   }
   for (const bool bf16 : {false, true}) {
     for (const bool aten : {false, true}) {
-      benchmark::RegisterBenchmark(
-          (std::string("linear_train/") + (aten ? "aten/" : "functional/") +
-           (bf16 ? "bf16" : "fp32"))
-              .c_str(),
+      reg(std::string("linear_train/") + (aten ? "aten/" : "functional/") +
+              (bf16 ? "bf16" : "fp32"),
           [aten, bf16](benchmark::State& s) { BM_LinearTrain(s, aten, bf16); })
-          ->UseManualTime()
-          ->Unit(benchmark::kMicrosecond)
           ->ArgNames({"rows", "in", "out"})
           ->Args({2048, 1024, 4096})
           ->Args({16384, 64, 256})
@@ -356,20 +349,14 @@ int register_all() {
     }
   }
   for (const bool layer_cache : {false, true}) {
-    benchmark::RegisterBenchmark(
-        (std::string("kv_window_append/") + (layer_cache ? "layer_cache" : "cat")).c_str(),
+    reg(std::string("kv_window_append/") + (layer_cache ? "layer_cache" : "cat"),
         [layer_cache](benchmark::State& s) { BM_KVWindowAppend(s, layer_cache); })
-        ->UseManualTime()
-        ->Unit(benchmark::kMicrosecond)
         ->ArgNames({"window", "heads"})
         ->Args({1024, 16})
         ->Args({512, 8});
   }
   for (const std::string variant : {"mv_f32", "mv_bf16", "kernel"}) {
-    benchmark::RegisterBenchmark(("gemv/" + variant).c_str(),
-                                 [variant](benchmark::State& s) { BM_Gemv(s, variant); })
-        ->UseManualTime()
-        ->Unit(benchmark::kMicrosecond)
+    reg("gemv/" + variant, [variant](benchmark::State& s) { BM_Gemv(s, variant); })
         ->ArgNames({"out", "in"})
         ->Args({4096, 1024})
         ->Args({8192, 2048})

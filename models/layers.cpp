@@ -229,7 +229,7 @@ std::pair<torch::Tensor, torch::Tensor> LayerCache::append(const torch::Tensor& 
     start = 0;
     k = k_new;
     v = v_new;
-    keep_newest(window > 0 ? window : n);
+    if (window > 0) keep_newest(window);
     return {k_new, v_new};
   }
   if (!k_buf.defined() || start + len + n > k_buf.size(2)) {
