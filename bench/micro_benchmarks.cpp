@@ -3,7 +3,9 @@
 // embedding, sampling (LibTorch ops vs the fused kernel), RMSNorm (ops vs the fused CPU kernel)
 // the batch-1 bf16 GEMV of decoding (at::mv in bf16 and fp32 vs the kernel), and a Linear over
 // (B, T, D) input, forward and backward, as LibTorch's functional linear and as ATen's linear, and
-// a windowed KV cache's append (a concatenation per step vs LayerCache).
+// a windowed KV cache's append (a concatenation per step vs LayerCache), and causal attention over
+// short key ranges on the CPU (the references' unfused ops, LibTorch's flash kernel, the
+// short-attention kernel).
 // Each reports FLOP/s and bytes/s.
 //
 //   build/default/megabench_micro --benchmark_min_time=0.05 --benchmark_out=micro.json
@@ -24,6 +26,7 @@
 #include "kernels/local_attention.h"
 #include "kernels/rms_norm.h"
 #include "kernels/sampling.h"
+#include "kernels/short_attention.h"
 #include "models/layers.h"
 
 #ifdef MEGABENCH_WITH_CUDA
@@ -141,6 +144,37 @@ void BM_LocalAttention(benchmark::State& state, Dev dev, bool kernel, bool train
   time_it(
       state, dev, [&] { megabench::attend(q, k, v, o).backward(grad); }, 3 * forward_flops, 2 * io,
       /*grad=*/true);
+}
+
+// Causal attention over `seqs` sequences of n positions on the CPU, fp32, forward + backward, with
+// q, k, v the split heads of one (seqs, n, 3 H d) projection as in the models: "explicit" (the
+// references' einsum / masked_fill / softmax / einsum, attend()'s explicit path), "flash"
+// (at::scaled_dot_product_attention, LibTorch's CPU flash kernel) or "kernel" (short_attention).
+void BM_ShortAttention(benchmark::State& state, const std::string& variant) {
+  const int64_t seqs = state.range(0), n = state.range(1), d = kDimHead, h = kHeads;
+  auto proj = torch::randn({seqs, n, 3 * h * d}).requires_grad_();
+  auto grad = torch::randn({seqs, n, h * d});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const double forward_flops = 4.0 * seqs * h * n * n * d / 2;
+  time_it(
+      state, Dev::kCpu,
+      [&] {
+        auto parts = proj.chunk(3, -1);
+        std::vector<torch::Tensor> qkv;
+        for (auto& t : parts) qkv.push_back(t.view({seqs, n, h, d}).transpose(1, 2));
+        torch::Tensor out;
+        if (variant == "kernel") {
+          out = mk::short_attention(qkv[0], qkv[1], qkv[2], scale, true);
+        } else if (variant == "flash") {
+          out = at::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], {}, 0.0, true, scale);
+        } else {
+          megabench::AttendOptions o;
+          o.attention = megabench::AttentionPath::kExplicit;
+          out = megabench::attend(qkv[0], qkv[1], qkv[2], o);
+        }
+        out.transpose(1, 2).reshape({seqs, n, h * d}).backward(grad);
+      },
+      4 * forward_flops, 8.0 * proj.numel() / 3 * 4, /*grad=*/true);
 }
 
 // Feedforward (norm, dim -> 4 dim -> dim) over seq_len positions.
@@ -347,6 +381,18 @@ int register_all() {
           ->Args({16384, 64, 256})
           ->Args({16384, 32, 128});
     }
+  }
+  for (const std::string variant : {"explicit", "flash", "kernel"}) {
+    // MEGABYTE's local stages (P + 1 = 5, 9, 17), a 3-stage model's middle and global ones, and
+    // the kernel's limit.
+    reg("short_attention_train/" + variant,
+        [variant](benchmark::State& s) { BM_ShortAttention(s, variant); })
+        ->ArgNames({"seqs", "n"})
+        ->Args({1024, 5})
+        ->Args({512, 9})
+        ->Args({256, 17})
+        ->Args({64, 33})
+        ->Args({16, 65});
   }
   for (const bool layer_cache : {false, true}) {
     reg(std::string("kv_window_append/") + (layer_cache ? "layer_cache" : "cat"),

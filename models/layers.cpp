@@ -7,6 +7,7 @@
 #include "kernels/local_attention.h"
 #include "kernels/profile_range.h"
 #include "kernels/rms_norm.h"
+#include "kernels/short_attention.h"
 
 namespace megabench {
 
@@ -187,6 +188,13 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   }
 
   const double p = o.training ? o.dropout : 0.0;
+  // The fused path on the CPU: short key ranges (MEGABYTE's local stages) take the short-attention
+  // kernel, which fuses what LibTorch's flash kernel spends on blocking there; windows beyond the
+  // key range are no windows.
+  if (o.attention == AttentionPath::kSdpa && p == 0.0 && (o.window == 0 || o.window >= k_len) &&
+      kernels::short_attention_supported(q, k, v, o.keep_mask)) {
+    return kernels::short_attention(q, k, v, scale, o.causal, o.keep_mask);  // (B, H, n, d)
+  }
   const bool sdpa = o.attention == AttentionPath::kSdpa && !slow_cpu_flash_backward(q, k, v);
   // Plain causal self-attention goes through is_causal, which lets LibTorch pick its flash kernel
   // and never builds the (n, k_len) mask: memory stays linear in the length.

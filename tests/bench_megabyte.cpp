@@ -1,7 +1,8 @@
 // Hidden benchmark cases, not run by CTest: `megabench_tests "[.bench]"`. They print one
 // "BENCH ..." line per measurement; scripts/bench_vs_reference.py runs them beside the Python
 // reference in the same run. The config comes from MEGABENCH_BENCH_CONFIG as
-// "dim,dim;depth,depth;len,len" (default: the reference README's (512, 256), (6, 4), (1024, 4)).
+// "dim,dim;depth,depth;len,len" (default: the reference README's (512, 256), (6, 4), (1024, 4)),
+// the attention path from MEGABENCH_BENCH_ATTENTION ("explicit", the default, or "sdpa").
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -40,7 +41,11 @@ MEGABYTEOptions bench_options() {
   for (auto n : parts[2]) seq_len *= n;
   return MEGABYTEOptions(256, parts[0], parts[1], seq_len,
                          std::vector<int64_t>(parts[2].begin() + 1, parts[2].end()))
-      .context(ContextMode::kReference);
+      .context(ContextMode::kReference)
+      .attention(attention_path(std::getenv("MEGABENCH_BENCH_ATTENTION")
+                                    ? std::getenv("MEGABENCH_BENCH_ATTENTION")
+                                    : "explicit",
+                                "MEGABENCH_BENCH_ATTENTION"));
 }
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include "kernels/local_attention.h"
 #include "kernels/rms_norm.h"
 #include "kernels/sampling.h"
+#include "kernels/short_attention.h"
 #include "models/decoding.h"
 #include "models/layers.h"
 #include "support.h"
@@ -189,6 +190,142 @@ TEST_CASE("gemv_bf16 rejects what it cannot run", "[kernels]") {
     CHECK_THROWS_WITH(mk::gemv_bf16(w, x, {}, mk::GemvPath::kAvx512Bf16),
                       Catch::Contains("cannot run path"));
   }
+}
+
+// The short-attention CPU kernel against its unfused reference (einsum, masked_fill(-finfo.max),
+// softmax, einsum), values and the three gradients, on the cases models give it: causal self-attention
+// over patches, queries after cached keys (n < k_len), MEGABYTE's cross-patch keys (a broadcast keep
+// mask, the first unit's keys masked), a window-free non-causal call with more queries than keys, a
+// row that sees no key (uniform, as the -finfo.max fill makes it), and strided heads split from one
+// projection. Tolerances: fp64 1e-12 relative; fp32 and bf16 within 2x the reference's own error
+// against fp64 in that dtype (+1e-5), the kernels/ rule.
+namespace {
+struct ShortCase {
+  const char* name;
+  int64_t b, h, n, k_len, d;
+  bool causal;
+  int keep;  // 0: none; 1: (B, 1, 1, k_len) with the first k_len - n keys of batch 0 masked; 2: a row with no key
+};
+
+std::vector<torch::Tensor> short_run(const torch::Tensor& q0, const torch::Tensor& k0,
+                                     const torch::Tensor& v0, const torch::Tensor& dout,
+                                     const torch::Tensor& keep, bool causal, bool fused,
+                                     c10::ScalarType t) {
+  // Fresh leaves each run (to() of the same dtype would return the caller's tensor itself).
+  auto leaf = [&](const torch::Tensor& x) { return x.to(t).clone().requires_grad_(); };
+  auto q = leaf(q0), k = leaf(k0), v = leaf(v0);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  auto out = fused ? mk::short_attention(q, k, v, scale, causal, keep)
+                   : mk::short_attention_reference(q, k, v, scale, causal, keep);
+  (out * dout.to(t)).sum().backward();
+  return {out.detach().to(torch::kFloat64).clone(), q.grad().to(torch::kFloat64).clone(),
+          k.grad().to(torch::kFloat64).clone(), v.grad().to(torch::kFloat64).clone()};
+}
+}  // namespace
+
+TEST_CASE("short_attention kernel matches its reference: values and gradients", "[kernels]") {
+  torch::manual_seed(11);
+  const std::vector<ShortCase> cases{
+      {"patches, causal", 6, 4, 5, 5, 64, true, 0},
+      {"one query", 3, 2, 1, 1, 32, true, 0},
+      {"after cached keys", 2, 3, 3, 9, 16, true, 0},
+      {"cross-patch keys", 4, 2, 5, 7, 24, true, 1},
+      {"non-causal, more queries than keys", 2, 2, 7, 3, 8, false, 0},
+      {"a query that sees no key", 2, 2, 4, 4, 8, false, 2},
+      {"64 keys, odd width", 2, 3, 64, 64, 33, true, 0}};
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    auto q = torch::randn({c.b, c.h, c.n, c.d}, torch::kFloat64);
+    auto k = torch::randn({c.b, c.h, c.k_len, c.d}, torch::kFloat64);
+    auto v = torch::randn({c.b, c.h, c.k_len, c.d}, torch::kFloat64);
+    auto dout = torch::randn({c.b, c.h, c.n, c.d}, torch::kFloat64);
+    torch::Tensor keep;
+    if (c.keep == 1) {
+      keep = torch::ones({c.b, 1, 1, c.k_len}, torch::kBool);
+      keep[0].narrow(-1, 0, c.k_len - c.n).fill_(false);
+    } else if (c.keep == 2) {
+      keep = torch::ones({c.n, c.k_len}, torch::kBool);
+      keep[1].fill_(false);  // query 1 sees nothing
+    }
+    const auto ref = short_run(q, k, v, dout, keep, c.causal, false, torch::kFloat64);
+    const auto fused64 = short_run(q, k, v, dout, keep, c.causal, true, torch::kFloat64);
+    for (size_t i = 0; i < ref.size(); ++i) {
+      CAPTURE(i);
+      CHECK(megabench::test::rel_err(fused64[i], ref[i]) < 1e-12);
+    }
+    for (const auto t : {torch::kFloat32, torch::kBFloat16}) {
+      const auto own = short_run(q, k, v, dout, keep, c.causal, false, t);
+      const auto fused = short_run(q, k, v, dout, keep, c.causal, true, t);
+      for (size_t i = 0; i < ref.size(); ++i) {
+        CAPTURE(i, t);
+        CHECK(max_abs(fused[i], ref[i]) <= 2 * max_abs(own[i], ref[i]) + 1e-5);
+      }
+    }
+  }
+}
+
+TEST_CASE("short_attention takes strided heads and returns (B, n, H, d) storage", "[kernels]") {
+  torch::manual_seed(12);
+  const int64_t B = 3, n = 5, H = 4, d = 16;
+  auto proj = torch::randn({B, n, 3 * H * d}, torch::kFloat64).requires_grad_();
+  auto heads = [&](const torch::Tensor& t) { return t.view({B, n, H, d}).transpose(1, 2); };
+  auto run = [&](bool fused) {
+    auto parts = proj.chunk(3, -1);
+    auto q = heads(parts[0]), k = heads(parts[1]), v = heads(parts[2]);
+    auto out = fused ? mk::short_attention(q, k, v, 0.25, true)
+                     : mk::short_attention_reference(q, k, v, 0.25, true);
+    auto flat = out.transpose(1, 2).reshape({B, n, H * d});
+    (flat * flat).sum().backward();
+    auto g = proj.grad().clone();
+    proj.grad().zero_();
+    return std::pair{out, g};
+  };
+  const auto [ref_out, ref_grad] = run(false);
+  const auto [out, grad] = run(true);
+  CHECK(megabench::test::rel_err(out.detach(), ref_out.detach()) < 1e-12);
+  CHECK(megabench::test::rel_err(grad, ref_grad) < 1e-12);
+  CHECK(out.transpose(1, 2).is_contiguous());  // the caller's merge of heads is a view
+}
+
+TEST_CASE("attend() on the fused path takes the short kernel and agrees with the explicit path",
+          "[kernels]") {
+  torch::manual_seed(13);
+  auto q = torch::randn({8, 2, 9, 16}, torch::kFloat64);
+  auto k = torch::randn_like(q), v = torch::randn_like(q);
+  AttendOptions o;
+  o.causal = true;
+  o.attention = megabench::AttentionPath::kExplicit;
+  auto explicit_out = megabench::attend(q, k, v, o);
+  o.attention = megabench::AttentionPath::kSdpa;
+  CHECK(max_abs(megabench::attend(q, k, v, o), explicit_out) < 1e-12);
+  o.window = 4;  // a window inside the keys: the masked paths, still equal
+  auto windowed = megabench::attend(q, k, v, o);
+  o.attention = megabench::AttentionPath::kExplicit;
+  CHECK(max_abs(windowed, megabench::attend(q, k, v, o)) < 1e-12);
+  CHECK(max_abs(windowed, explicit_out) > 1e-3);  // the window changes the result
+}
+
+TEST_CASE("short_attention rejects what it cannot take, naming the argument", "[kernels]") {
+  auto q = torch::randn({2, 3, 5, 8});
+  std::string why;
+  CHECK(mk::short_attention_supported(q, q, q));
+  const int64_t over = mk::kShortAttentionMaxKeys + 1;
+  CHECK_FALSE(mk::short_attention_supported(q, torch::randn({2, 3, over, 8}),
+                                            torch::randn({2, 3, over, 8}), {},
+                                            mk::kShortAttentionMaxKeys, &why));
+  CHECK(why.find("k_len must be at most " + std::to_string(over - 1)) != std::string::npos);
+  CHECK_FALSE(mk::short_attention_supported(q.to(torch::kInt32), q, q, {}, 64, &why));
+  CHECK(why.find("float32, float64, bfloat16 or float16") != std::string::npos);
+  auto wide = torch::randn({2, 3, 8, 5}).transpose(2, 3);  // features strided
+  CHECK_FALSE(mk::short_attention_supported(wide, wide, wide, {}, 64, &why));
+  CHECK(why.find("last dimension") != std::string::npos);
+  CHECK_FALSE(mk::short_attention_supported(q, q, q, torch::ones({4, 5}, torch::kBool), 64, &why));
+  CHECK(why.find("keep must broadcast") != std::string::npos);
+  CHECK_THROWS_WITH(mk::short_attention(q, q, torch::randn({2, 3, 4, 8}), 1.0, true),
+                    Catch::Contains("k and v must be (B, H, k_len, d)"));
+  CHECK_THROWS_WITH(mk::short_attention(q, torch::randn({2, 3, 4, 8}), torch::randn({2, 3, 4, 8}),
+                                        1.0, true),
+                    Catch::Contains("causal attention needs at least as many keys"));
 }
 
 TEST_CASE("local_attention_reference matches attend() on CPU", "[kernels]") {

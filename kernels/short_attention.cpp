@@ -1,0 +1,395 @@
+#include "kernels/short_attention.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <vector>
+
+// The small matrix products below are compiled once per x86-64 level (AVX-512, AVX2 + FMA, the
+// baseline) and picked at load time, so that a portable build still runs wide vectors; the rest
+// of the file stays at the baseline.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define MEGABENCH_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MEGABENCH_CLONES
+#endif
+
+namespace megabench::kernels {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// ---------------------------------------------------------------------------------------------
+// Small matrix products on row-major float / double blocks (leading dimension = row stride).
+
+// sum_l a[l] b[l] over 8 partial sums (a plain loop's order forbids vectorizing it).
+template <class A>
+[[gnu::always_inline]] inline A dot(const A* a, const A* b, int64_t k) {
+  A part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t l = 0;
+  for (; l + 8 <= k; l += 8) {
+    for (int t = 0; t < 8; ++t) part[t] += a[l + t] * b[l + t];
+  }
+  A total = 0;
+  for (; l < k; ++l) total += a[l] * b[l];
+  for (int t = 0; t < 8; ++t) total += part[t];
+  return total;
+}
+
+// C (m x n) = alpha A B^T; A (m x k), B (n x k).
+template <class A>
+[[gnu::always_inline]] inline void gemm_nt_impl(const A* a, const A* b, A* c, int64_t m, int64_t n,
+                                                int64_t k, A alpha) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) c[i * n + j] = alpha * dot(a + i * k, b + j * k, k);
+  }
+}
+
+// C (m x n) = A B; A (m x k), B (k x n): row updates, skipping zero weights (masked keys).
+template <class A>
+[[gnu::always_inline]] inline void gemm_nn_impl(const A* a, const A* b, A* c, int64_t m, int64_t n,
+                                                int64_t k) {
+  for (int64_t i = 0; i < m; ++i) {
+    A* ci = c + i * n;
+    for (int64_t j = 0; j < n; ++j) ci[j] = 0;
+    for (int64_t l = 0; l < k; ++l) {
+      const A w = a[i * k + l];
+      if (w == A(0)) continue;
+      const A* bl = b + l * n;
+      for (int64_t j = 0; j < n; ++j) ci[j] += w * bl[j];
+    }
+  }
+}
+
+// C (k x n) = A^T B; A (m x k), B (m x n).
+template <class A>
+[[gnu::always_inline]] inline void gemm_tn_impl(const A* a, const A* b, A* c, int64_t m, int64_t n,
+                                                int64_t k) {
+  for (int64_t l = 0; l < k * n; ++l) c[l] = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    const A* bi = b + i * n;
+    for (int64_t l = 0; l < k; ++l) {
+      const A w = a[i * k + l];
+      if (w == A(0)) continue;
+      A* cl = c + l * n;
+      for (int64_t j = 0; j < n; ++j) cl[j] += w * bi[j];
+    }
+  }
+}
+
+MEGABENCH_CLONES void gemm_nt(const float* a, const float* b, float* c, int64_t m, int64_t n,
+                              int64_t k, float alpha) {
+  gemm_nt_impl(a, b, c, m, n, k, alpha);
+}
+MEGABENCH_CLONES void gemm_nt(const double* a, const double* b, double* c, int64_t m, int64_t n,
+                              int64_t k, double alpha) {
+  gemm_nt_impl(a, b, c, m, n, k, alpha);
+}
+MEGABENCH_CLONES void gemm_nn(const float* a, const float* b, float* c, int64_t m, int64_t n,
+                              int64_t k) {
+  gemm_nn_impl(a, b, c, m, n, k);
+}
+MEGABENCH_CLONES void gemm_nn(const double* a, const double* b, double* c, int64_t m, int64_t n,
+                              int64_t k) {
+  gemm_nn_impl(a, b, c, m, n, k);
+}
+MEGABENCH_CLONES void gemm_tn(const float* a, const float* b, float* c, int64_t m, int64_t n,
+                              int64_t k) {
+  gemm_tn_impl(a, b, c, m, n, k);
+}
+MEGABENCH_CLONES void gemm_tn(const double* a, const double* b, double* c, int64_t m, int64_t n,
+                              int64_t k) {
+  gemm_tn_impl(a, b, c, m, n, k);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One (batch, head) slice at a time.
+
+// A (B, H, rows, d) tensor's slice (b, h) as pointer + row stride (the last dimension is
+// contiguous).
+template <class T>
+struct Slices {
+  T* base;
+  int64_t sb, sh, sr;
+  explicit Slices(const torch::Tensor& t)
+      : base(t.data_ptr<T>()), sb(t.stride(0)), sh(t.stride(1)), sr(t.stride(2)) {}
+  T* row(int64_t b, int64_t h, int64_t r) const { return base + b * sb + h * sh + r * sr; }
+};
+
+template <class T, class A>
+void load(const Slices<T>& s, int64_t b, int64_t h, int64_t rows, int64_t d, A* dst) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* src = s.row(b, h, r);
+    for (int64_t e = 0; e < d; ++e) dst[r * d + e] = static_cast<A>(src[e]);
+  }
+}
+
+template <class T, class A>
+void store(const A* src, int64_t rows, int64_t d, const Slices<T>& s, int64_t b, int64_t h) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* dst = s.row(b, h, r);
+    for (int64_t e = 0; e < d; ++e) dst[e] = static_cast<T>(src[r * d + e]);
+  }
+}
+
+// Which keys each query of a slice sees: causal (j <= i + k_len - n) and keep.
+struct Visibility {
+  bool causal;
+  int64_t n, k_len;
+  const bool* keep = nullptr;  // keep expanded to (B, H, n, k_len): strides may be 0
+  int64_t kb = 0, kh = 0, ki = 0, kj = 0;
+  bool sees(int64_t b, int64_t h, int64_t i, int64_t j) const {
+    if (causal && j > i + k_len - n) return false;
+    return !keep || keep[b * kb + h * kh + i * ki + j * kj];
+  }
+};
+
+// P (n x k_len) from the scaled scores S in place: softmax over the visible keys, 0 elsewhere;
+// a row with no visible key is uniform (the references' -finfo.max fill gives equal scores).
+// lse[i] = the row's log-sum-exp, NaN for a uniform row.
+template <class A>
+void softmax_rows(A* s, A* lse, const Visibility& vis, int64_t b, int64_t h) {
+  const int64_t n = vis.n, kl = vis.k_len;
+  for (int64_t i = 0; i < n; ++i) {
+    A* row = s + i * kl;
+    A mx = -std::numeric_limits<A>::infinity();
+    for (int64_t j = 0; j < kl; ++j) {
+      if (vis.sees(b, h, i, j)) mx = std::max(mx, row[j]);
+    }
+    if (mx == -std::numeric_limits<A>::infinity()) {
+      for (int64_t j = 0; j < kl; ++j) row[j] = A(1) / static_cast<A>(kl);
+      lse[i] = std::numeric_limits<A>::quiet_NaN();
+      continue;
+    }
+    A sum = 0;
+    for (int64_t j = 0; j < kl; ++j) {
+      row[j] = vis.sees(b, h, i, j) ? std::exp(row[j] - mx) : A(0);
+      sum += row[j];
+    }
+    const A inv = A(1) / sum;
+    for (int64_t j = 0; j < kl; ++j) row[j] *= inv;
+    lse[i] = mx + std::log(sum);
+  }
+}
+
+int64_t slice_grain(int64_t n, int64_t k_len, int64_t d) {
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n * k_len * d));
+}
+
+template <class T>
+void forward_slices(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                    const torch::Tensor& out, const torch::Tensor& lse, const Visibility& vis,
+                    double scale) {
+  using A = at::opmath_type<T>;
+  const int64_t B = q.size(0), H = q.size(1), n = q.size(2), kl = k.size(2), d = q.size(3);
+  const Slices<T> Q(q), K(k), V(v), O(out);
+  A* lse_p = lse.data_ptr<A>();
+  at::parallel_for(0, B * H, slice_grain(n, kl, d), [&](int64_t begin, int64_t end) {
+    std::vector<A> qf(n * d), kf(kl * d), vf(kl * d), s(n * kl), of(n * d);
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      load(Q, b, h, n, d, qf.data());
+      load(K, b, h, kl, d, kf.data());
+      load(V, b, h, kl, d, vf.data());
+      gemm_nt(qf.data(), kf.data(), s.data(), n, kl, d, static_cast<A>(scale));
+      softmax_rows(s.data(), lse_p + bh * n, vis, b, h);
+      gemm_nn(s.data(), vf.data(), of.data(), n, d, kl);
+      store(of.data(), n, d, O, b, h);
+    }
+  });
+}
+
+template <class T>
+void backward_slices(const torch::Tensor& dout, const torch::Tensor& q, const torch::Tensor& k,
+                     const torch::Tensor& v, const torch::Tensor& lse, const torch::Tensor& dq,
+                     const torch::Tensor& dk, const torch::Tensor& dv, const Visibility& vis,
+                     double scale) {
+  using A = at::opmath_type<T>;
+  const int64_t B = q.size(0), H = q.size(1), n = q.size(2), kl = k.size(2), d = q.size(3);
+  const Slices<T> dO(dout), Q(q), K(k), V(v), dQ(dq), dK(dk), dV(dv);
+  const A* lse_p = lse.data_ptr<A>();
+  const A sc = static_cast<A>(scale);
+  at::parallel_for(0, B * H, slice_grain(n, kl, d), [&](int64_t begin, int64_t end) {
+    std::vector<A> qf(n * d), kf(kl * d), vf(kl * d), dof(n * d), p(n * kl), dp(n * kl),
+        dqf(n * d), dkf(kl * d), dvf(kl * d);
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      load(Q, b, h, n, d, qf.data());
+      load(K, b, h, kl, d, kf.data());
+      load(V, b, h, kl, d, vf.data());
+      load(dO, b, h, n, d, dof.data());
+      gemm_nt(qf.data(), kf.data(), p.data(), n, kl, d, sc);  // scaled scores
+      gemm_nt(dof.data(), vf.data(), dp.data(), n, kl, d, A(1));  // dP = dO V^T
+      for (int64_t i = 0; i < n; ++i) {
+        A* pi = p.data() + i * kl;
+        A* dpi = dp.data() + i * kl;  // becomes dS (scaled) in place
+        const A l = lse_p[bh * n + i];
+        if (std::isnan(l)) {  // a uniform row: constant scores, no gradient to q or k
+          for (int64_t j = 0; j < kl; ++j) {
+            pi[j] = A(1) / static_cast<A>(kl);
+            dpi[j] = 0;
+          }
+          continue;
+        }
+        A dsum = 0;  // D_i = sum_j P_ij dP_ij (= dO_i . O_i)
+        for (int64_t j = 0; j < kl; ++j) {
+          pi[j] = vis.sees(b, h, i, j) ? std::exp(pi[j] - l) : A(0);
+          dsum += pi[j] * dpi[j];
+        }
+        for (int64_t j = 0; j < kl; ++j) dpi[j] = pi[j] * (dpi[j] - dsum) * sc;
+      }
+      gemm_nn(dp.data(), kf.data(), dqf.data(), n, d, kl);  // dQ = dS K
+      gemm_tn(dp.data(), qf.data(), dkf.data(), n, d, kl);  // dK = dS^T Q
+      gemm_tn(p.data(), dof.data(), dvf.data(), n, d, kl);  // dV = P^T dO
+      store(dqf.data(), n, d, dQ, b, h);
+      store(dkf.data(), kl, d, dK, b, h);
+      store(dvf.data(), kl, d, dV, b, h);
+    }
+  });
+}
+
+// (B, rows, H, d) storage seen as (B, H, rows, d).
+torch::Tensor heads_view(int64_t B, int64_t H, int64_t rows, int64_t d,
+                         const torch::TensorOptions& o) {
+  return torch::empty({B, rows, H, d}, o).transpose(1, 2);
+}
+
+Visibility visibility(const torch::Tensor& q, const torch::Tensor& k, bool causal,
+                      const torch::Tensor& keep_expanded) {
+  Visibility vis{causal, q.size(2), k.size(2)};
+  if (keep_expanded.defined()) {
+    vis.keep = keep_expanded.data_ptr<bool>();
+    vis.kb = keep_expanded.stride(0);
+    vis.kh = keep_expanded.stride(1);
+    vis.ki = keep_expanded.stride(2);
+    vis.kj = keep_expanded.stride(3);
+  }
+  return vis;
+}
+
+struct ShortAttentionFunction : public torch::autograd::Function<ShortAttentionFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, double scale, bool causal,
+                               const std::optional<torch::Tensor>& keep_opt) {
+    // keep travels as an optional: autograd records every Tensor argument as an input, and an
+    // undefined one has no device to record.
+    const torch::Tensor keep = keep_opt.value_or(torch::Tensor());
+    const int64_t B = q.size(0), H = q.size(1), n = q.size(2), d = q.size(3);
+    auto out = heads_view(B, H, n, d, q.options());
+    auto lse = torch::empty({B, H, n}, q.options().dtype(at::toOpMathType(q.scalar_type())));
+    const auto vis = visibility(q, k, causal, keep);
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, q.scalar_type(), "short_attention",
+                                    [&] { forward_slices<scalar_t>(q, k, v, out, lse, vis, scale); });
+    ctx->save_for_backward({q, k, v, lse, keep});
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["causal"] = causal;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &q = saved[0], &k = saved[1], &v = saved[2], &lse = saved[3], &keep = saved[4];
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const bool causal = ctx->saved_data["causal"].toBool();
+    auto dout = grads[0];
+    if (dout.stride(-1) != 1) dout = dout.contiguous();
+    const int64_t B = q.size(0), H = q.size(1), n = q.size(2), kl = k.size(2), d = q.size(3);
+    auto dq = heads_view(B, H, n, d, q.options());
+    auto dk = heads_view(B, H, kl, d, k.options());
+    auto dv = heads_view(B, H, kl, d, v.options());
+    const auto vis = visibility(q, k, causal, keep);
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::kBFloat16, at::kHalf, q.scalar_type(), "short_attention_backward",
+        [&] { backward_slices<scalar_t>(dout, q, k, v, lse, dq, dk, dv, vis, scale); });
+    return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor short_attention_reference(const torch::Tensor& q, const torch::Tensor& k,
+                                        const torch::Tensor& v, double scale, bool causal,
+                                        const torch::Tensor& keep) {
+  const int64_t n = q.size(-2), kl = k.size(-2);
+  auto sim = torch::matmul(q, k.transpose(-1, -2)) * scale;  // (B, H, n, k_len)
+  torch::Tensor visible = keep;
+  if (causal) {
+    auto opts = torch::TensorOptions().dtype(torch::kLong).device(q.device());
+    auto qi = torch::arange(kl - n, kl, opts).unsqueeze(1);
+    auto kj = torch::arange(0, kl, opts).unsqueeze(0);
+    auto c = kj <= qi;
+    visible = visible.defined() ? visible & c : c;
+  }
+  if (visible.defined()) {
+    double lowest = 0;
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, sim.scalar_type(), "lowest", [&] {
+      lowest = -static_cast<double>(std::numeric_limits<scalar_t>::max());
+    });
+    sim = sim.masked_fill(visible.logical_not(), lowest);
+  }
+  return torch::matmul(sim.softmax(-1), v);
+}
+
+bool short_attention_supported(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& keep, int64_t max_keys,
+                               std::string* why) {
+  auto no = [&](const std::string& reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  for (const auto* t : {&q, &k, &v}) {
+    if (!t->defined()) return no("q, k and v must be defined");
+  }
+  if (!q.device().is_cpu() || !k.device().is_cpu() || !v.device().is_cpu()) {
+    return no("q, k and v must be on the CPU");
+  }
+  const auto t = q.scalar_type();
+  if (t != torch::kFloat && t != torch::kDouble && t != torch::kBFloat16 && t != torch::kHalf) {
+    return no("q must be float32, float64, bfloat16 or float16");
+  }
+  if (k.scalar_type() != t || v.scalar_type() != t) return no("k and v must have q's dtype");
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) return no("q, k and v must be (B, H, n, d)");
+  if (k.sizes() != v.sizes() || k.size(0) != q.size(0) || k.size(1) != q.size(1) ||
+      k.size(3) != q.size(3)) {
+    return no("k and v must be (B, H, k_len, d) with q's B, H and d");
+  }
+  if (q.size(2) < 1 || q.size(3) < 1) return no("q must have at least one query and feature");
+  if (k.size(2) > max_keys) return no("k_len must be at most " + std::to_string(max_keys));
+  if (q.stride(3) != 1 || k.stride(3) != 1 || v.stride(3) != 1) {
+    return no("the last dimension of q, k and v must be contiguous");
+  }
+  if (keep.defined()) {
+    if (keep.scalar_type() != torch::kBool || !keep.device().is_cpu() || keep.dim() > 4) {
+      return no("keep must be a CPU bool tensor of at most 4 dimensions");
+    }
+    const std::vector<int64_t> full{q.size(0), q.size(1), q.size(2), k.size(2)};
+    for (int64_t i = 0; i < keep.dim(); ++i) {
+      const int64_t s = keep.size(keep.dim() - 1 - i), f = full[3 - i];
+      if (s != 1 && s != f) return no("keep must broadcast to (B, H, n, k_len)");
+    }
+  }
+  return true;
+}
+
+torch::Tensor short_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                              double scale, bool causal, const torch::Tensor& keep) {
+  std::string why;
+  TORCH_CHECK(short_attention_supported(q, k, v, keep, std::numeric_limits<int64_t>::max(), &why),
+              "short_attention: ", why, "; got q ", q.sizes(), " ", q.scalar_type(), ", k ",
+              k.sizes(), ", v ", v.sizes());
+  TORCH_CHECK(!causal || k.size(2) >= q.size(2), "short_attention: causal attention needs at ",
+              "least as many keys (", k.size(2), ") as queries (", q.size(2), ")");
+  torch::Tensor keep_full;
+  if (keep.defined()) keep_full = keep.expand({q.size(0), q.size(1), q.size(2), k.size(2)});
+  return ShortAttentionFunction::apply(q, k, v, scale, causal,
+                                       keep_full.defined() ? std::optional<torch::Tensor>(keep_full)
+                                                           : std::nullopt);
+}
+
+}  // namespace megabench::kernels
