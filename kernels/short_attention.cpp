@@ -14,7 +14,8 @@
 // baseline) and picked at load time, so that a portable build still runs wide vectors; the rest
 // of the file stays at the baseline.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define MEGABENCH_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define MEGABENCH_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MEGABENCH_CLONES
 #endif
@@ -216,15 +217,15 @@ void backward_slices(const torch::Tensor& dout, const torch::Tensor& q, const to
   const A* lse_p = lse.data_ptr<A>();
   const A sc = static_cast<A>(scale);
   at::parallel_for(0, B * H, slice_grain(n, kl, d), [&](int64_t begin, int64_t end) {
-    std::vector<A> qf(n * d), kf(kl * d), vf(kl * d), dof(n * d), p(n * kl), dp(n * kl),
-        dqf(n * d), dkf(kl * d), dvf(kl * d);
+    std::vector<A> qf(n * d), kf(kl * d), vf(kl * d), dof(n * d), p(n * kl), dp(n * kl), dqf(n * d),
+        dkf(kl * d), dvf(kl * d);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       load(Q, b, h, n, d, qf.data());
       load(K, b, h, kl, d, kf.data());
       load(V, b, h, kl, d, vf.data());
       load(dO, b, h, n, d, dof.data());
-      gemm_nt(qf.data(), kf.data(), p.data(), n, kl, d, sc);  // scaled scores
+      gemm_nt(qf.data(), kf.data(), p.data(), n, kl, d, sc);      // scaled scores
       gemm_nt(dof.data(), vf.data(), dp.data(), n, kl, d, A(1));  // dP = dO V^T
       for (int64_t i = 0; i < n; ++i) {
         A* pi = p.data() + i * kl;
@@ -284,8 +285,9 @@ struct ShortAttentionFunction : public torch::autograd::Function<ShortAttentionF
     auto out = heads_view(B, H, n, d, q.options());
     auto lse = torch::empty({B, H, n}, q.options().dtype(at::toOpMathType(q.scalar_type())));
     const auto vis = visibility(q, k, causal, keep);
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, q.scalar_type(), "short_attention",
-                                    [&] { forward_slices<scalar_t>(q, k, v, out, lse, vis, scale); });
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::kBFloat16, at::kHalf, q.scalar_type(), "short_attention",
+        [&] { forward_slices<scalar_t>(q, k, v, out, lse, vis, scale); });
     ctx->save_for_backward({q, k, v, lse, keep});
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["causal"] = causal;
@@ -377,8 +379,9 @@ bool short_attention_supported(const torch::Tensor& q, const torch::Tensor& k,
   return true;
 }
 
-torch::Tensor short_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                              double scale, bool causal, const torch::Tensor& keep) {
+torch::Tensor short_attention(const torch::Tensor& q, const torch::Tensor& k,
+                              const torch::Tensor& v, double scale, bool causal,
+                              const torch::Tensor& keep) {
   std::string why;
   TORCH_CHECK(short_attention_supported(q, k, v, keep, std::numeric_limits<int64_t>::max(), &why),
               "short_attention: ", why, "; got q ", q.sizes(), " ", q.scalar_type(), ", k ",
@@ -387,9 +390,9 @@ torch::Tensor short_attention(const torch::Tensor& q, const torch::Tensor& k, co
               "least as many keys (", k.size(2), ") as queries (", q.size(2), ")");
   torch::Tensor keep_full;
   if (keep.defined()) keep_full = keep.expand({q.size(0), q.size(1), q.size(2), k.size(2)});
-  return ShortAttentionFunction::apply(q, k, v, scale, causal,
-                                       keep_full.defined() ? std::optional<torch::Tensor>(keep_full)
-                                                           : std::nullopt);
+  return ShortAttentionFunction::apply(
+      q, k, v, scale, causal,
+      keep_full.defined() ? std::optional<torch::Tensor>(keep_full) : std::nullopt);
 }
 
 }  // namespace megabench::kernels

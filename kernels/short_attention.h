@@ -46,7 +46,8 @@ bool short_attention_supported(const torch::Tensor& q, const torch::Tensor& k,
 
 /// The kernel as a torch::autograd::Function (first order in q, k and v). Same semantics as the
 /// reference. Throws, naming the argument, unless short_attention_supported() with any max_keys.
-torch::Tensor short_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                              double scale, bool causal, const torch::Tensor& keep = {});
+torch::Tensor short_attention(const torch::Tensor& q, const torch::Tensor& k,
+                              const torch::Tensor& v, double scale, bool causal,
+                              const torch::Tensor& keep = {});
 
 }  // namespace megabench::kernels

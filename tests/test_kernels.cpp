@@ -193,18 +193,19 @@ TEST_CASE("gemv_bf16 rejects what it cannot run", "[kernels]") {
 }
 
 // The short-attention CPU kernel against its unfused reference (einsum, masked_fill(-finfo.max),
-// softmax, einsum), values and the three gradients, on the cases models give it: causal self-attention
-// over patches, queries after cached keys (n < k_len), MEGABYTE's cross-patch keys (a broadcast keep
-// mask, the first unit's keys masked), a window-free non-causal call with more queries than keys, a
-// row that sees no key (uniform, as the -finfo.max fill makes it), and strided heads split from one
-// projection. Tolerances: fp64 1e-12 relative; fp32 and bf16 within 2x the reference's own error
-// against fp64 in that dtype (+1e-5), the kernels/ rule.
+// softmax, einsum), values and the three gradients, on the cases models give it: causal
+// self-attention over patches, queries after cached keys (n < k_len), MEGABYTE's cross-patch keys
+// (a broadcast keep mask, the first unit's keys masked), a window-free non-causal call with more
+// queries than keys, a row that sees no key (uniform, as the -finfo.max fill makes it), and strided
+// heads split from one projection. Tolerances: fp64 1e-12 relative; fp32 and bf16 within 2x the
+// reference's own error against fp64 in that dtype (+1e-5), the kernels/ rule.
 namespace {
 struct ShortCase {
   const char* name;
   int64_t b, h, n, k_len, d;
   bool causal;
-  int keep;  // 0: none; 1: (B, 1, 1, k_len) with the first k_len - n keys of batch 0 masked; 2: a row with no key
+  int keep;  // 0: none; 1: (B, 1, 1, k_len) with the first k_len - n keys of batch 0 masked; 2: a
+             // row with no key
 };
 
 std::vector<torch::Tensor> short_run(const torch::Tensor& q0, const torch::Tensor& k0,
@@ -323,9 +324,9 @@ TEST_CASE("short_attention rejects what it cannot take, naming the argument", "[
   CHECK(why.find("keep must broadcast") != std::string::npos);
   CHECK_THROWS_WITH(mk::short_attention(q, q, torch::randn({2, 3, 4, 8}), 1.0, true),
                     Catch::Contains("k and v must be (B, H, k_len, d)"));
-  CHECK_THROWS_WITH(mk::short_attention(q, torch::randn({2, 3, 4, 8}), torch::randn({2, 3, 4, 8}),
-                                        1.0, true),
-                    Catch::Contains("causal attention needs at least as many keys"));
+  CHECK_THROWS_WITH(
+      mk::short_attention(q, torch::randn({2, 3, 4, 8}), torch::randn({2, 3, 4, 8}), 1.0, true),
+      Catch::Contains("causal attention needs at least as many keys"));
 }
 
 TEST_CASE("local_attention_reference matches attend() on CPU", "[kernels]") {
