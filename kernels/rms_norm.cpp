@@ -46,10 +46,12 @@ void forward_rows(const T* x, const T* g, T* y, T* inv, bool* clamped, int64_t r
       const T* xr = x + r * D;
       const A rms = std::sqrt(sum_products<T>(xr, xr, nullptr, D)) * rsqrt_d;
       clamped[r] = !(rms > eps);
-      const T iv = static_cast<T>(A(1) / std::max(rms, static_cast<A>(eps)));
-      inv[r] = iv;
-      T* yr = y + r * D;
-      for (int64_t d = 0; d < D; ++d) yr[d] = xr[d] * iv * g[d];
+      const A iv = A(1) / std::max(rms, static_cast<A>(eps));
+      inv[r] = static_cast<T>(iv);
+      T* yr = y + r * D;  // bf16: one rounding per element, of the fp32 product
+      for (int64_t d = 0; d < D; ++d) {
+        yr[d] = static_cast<T>(static_cast<A>(xr[d]) * iv * static_cast<A>(g[d]));
+      }
     }
   });
 }
@@ -90,7 +92,7 @@ struct RMSNormFunction : public torch::autograd::Function<RMSNormFunction> {
     auto y = torch::empty_like(x);
     auto inv = torch::empty({rows}, x.options());
     auto clamped = torch::empty({rows}, x.options().dtype(torch::kBool));
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_forward", [&] {
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "rms_norm_forward", [&] {
       forward_rows<scalar_t>(x.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
                              inv.data_ptr<scalar_t>(), clamped.data_ptr<bool>(), rows, D, eps);
     });
@@ -119,15 +121,19 @@ struct RMSNormFunction : public torch::autograd::Function<RMSNormFunction> {
 
 bool rms_norm_supported(const torch::Tensor& x, const torch::Tensor& g) {
   const auto t = x.scalar_type();
+  // bf16 forward only (inference weights): the backward keeps its math in T.
+  const bool bf16_inference = t == torch::kBFloat16 && !(torch::GradMode::is_enabled() &&
+                                                         (x.requires_grad() || g.requires_grad()));
   return x.device().is_cpu() && g.device().is_cpu() &&
-         (t == torch::kFloat || t == torch::kDouble) && g.scalar_type() == t && x.dim() >= 1 &&
-         g.dim() == 1 && g.size(0) == x.size(-1);
+         (t == torch::kFloat || t == torch::kDouble || bf16_inference) && g.scalar_type() == t &&
+         x.dim() >= 1 && g.dim() == 1 && g.size(0) == x.size(-1);
 }
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& g, double eps) {
-  TORCH_CHECK(rms_norm_supported(x, g), "rms_norm: needs x on the CPU in float32 or float64 and ",
-              "g of its dtype with x.size(-1) elements; got x ", x.sizes(), " ", x.scalar_type(),
-              " on ", x.device(), ", g ", g.sizes(), " ", g.scalar_type());
+  TORCH_CHECK(rms_norm_supported(x, g), "rms_norm: needs x on the CPU in float32 or float64 (or ",
+              "bfloat16 without gradients) and g of its dtype with x.size(-1) elements; got x ",
+              x.sizes(), " ", x.scalar_type(), " on ", x.device(), ", g ", g.sizes(), " ",
+              g.scalar_type());
   return RMSNormFunction::apply(x, g, eps);
 }
 

@@ -11,7 +11,8 @@
 
 namespace megabench::kernels {
 
-/// x on the CPU in float32 or float64, g of x's dtype with x.size(-1) elements.
+/// x on the CPU in float32 or float64, or in bfloat16 where no gradient is needed (inference
+/// weights: fp32 math, one rounding per output), g of x's dtype with x.size(-1) elements.
 bool rms_norm_supported(const torch::Tensor& x, const torch::Tensor& g);
 
 /// The fused RMSNorm; differentiable in x and g (first order). Throws unless supported.

@@ -48,7 +48,8 @@ void RMSNormImpl::reset() {
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   // The fused CPU kernel for float32 / float64 (under bf16 autocast the residual stream it reads is
-  // float32); the composite expression elsewhere (CUDA, bf16 inference weights).
+  // float32) and for bf16 inference weights without gradients; the composite expression elsewhere
+  // (CUDA, bf16 with gradients).
   if (kernels::rms_norm_supported(x, g)) return kernels::rms_norm(x, g, options.eps());
   return kernels::rms_norm_reference(x, g, options.eps());
 }
@@ -88,16 +89,16 @@ void RotaryEmbeddingImpl::reset() {
   auto exponent =
       torch::arange(0, options.dim(), 2).to(torch::kFloat32) / static_cast<double>(options.dim());
   inv_freq = register_buffer("inv_freq", 1.0 / torch::pow(options.theta(), exponent));
+  exact_inv_freq_ = inv_freq.clone();
 }
 
 torch::Tensor RotaryEmbeddingImpl::forward(int64_t n, int64_t start) {
   auto freq = inv_freq;
   if (freq.scalar_type() == torch::kBFloat16 || freq.scalar_type() == torch::kHalf) {
     // Weights cast to 16 bits for inference: the angles stay float32, from the exact frequencies
-    // (a position times a rounded frequency is off by radians at long contexts).
-    auto exponent = torch::arange(0, options.dim(), 2, freq.options().dtype(torch::kFloat32)) /
-                    static_cast<double>(options.dim());
-    freq = 1.0 / torch::pow(options.theta(), exponent);
+    // (a position times a rounded frequency is off by radians at long contexts), kept since
+    // reset() so that a decoding step does not recompute them.
+    freq = exact_inv_freq_.to(freq.device());
   }
   auto t = torch::arange(start, start + n, freq.options());
   auto freqs = torch::outer(t, freq);     // (n, dim/2)

@@ -96,6 +96,9 @@ class RotaryEmbeddingImpl : public torch::nn::Cloneable<RotaryEmbeddingImpl> {
   torch::Tensor forward(int64_t n, int64_t start = 0);
   RotaryEmbeddingOptions options;
   torch::Tensor inv_freq;
+
+ private:
+  torch::Tensor exact_inv_freq_;  // float32, unregistered: what 16-bit inv_freq rounds
 };
 TORCH_MODULE(RotaryEmbedding);
 

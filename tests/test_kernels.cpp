@@ -127,8 +127,23 @@ TEST_CASE("rms_norm kernel matches the composite RMSNorm: values and gradients",
   auto xt = torch::randn({64, 7}, torch::kFloat64).t();
   CHECK(megabench::test::rel_err(megabench::kernels::rms_norm(xt, g64, eps),
                                  megabench::kernels::rms_norm_reference(xt, g64, eps)) < 1e-12);
-  CHECK_FALSE(
-      megabench::kernels::rms_norm_supported(x64.to(torch::kBFloat16), g64.to(torch::kBFloat16)));
+  // bf16 (inference weights): forward only, in fp32 math with one rounding per output, so within
+  // bf16's unit roundoff 2^-8 of fp64 and no further off than the composite's bf16 expression.
+  const auto xb = x64.to(torch::kBFloat16), gb = g64.to(torch::kBFloat16);
+  {
+    c10::InferenceMode inference;
+    REQUIRE(megabench::kernels::rms_norm_supported(xb, gb));
+    auto ref_b =
+        megabench::kernels::rms_norm_reference(xb.to(torch::kFloat64), gb.to(torch::kFloat64), eps);
+    auto fused_b = megabench::kernels::rms_norm(xb, gb, eps);
+    CHECK(fused_b.scalar_type() == torch::kBFloat16);
+    const double err = megabench::test::rel_err(fused_b.to(torch::kFloat64), ref_b);
+    const double own = megabench::test::rel_err(
+        megabench::kernels::rms_norm_reference(xb, gb, eps).to(torch::kFloat64), ref_b);
+    CHECK(err <= std::ldexp(1.0, -8));
+    CHECK(err <= own + 1e-4);
+  }
+  CHECK_FALSE(megabench::kernels::rms_norm_supported(xb.clone().requires_grad_(), gb));
   CHECK_THROWS_WITH(megabench::kernels::rms_norm(x64, g64.narrow(0, 0, 8), eps),
                     Catch::Contains("x.size(-1) elements"));
 }
