@@ -1,5 +1,10 @@
 #include "models/layers.h"
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <limits>
 #include <stdexcept>
 
@@ -176,6 +181,58 @@ static bool slow_cpu_flash_backward(const torch::Tensor& q, const torch::Tensor&
          (q.requires_grad() || k.requires_grad() || v.requires_grad());
 }
 
+namespace {
+
+// -1: not measured yet; 0 / 1: the decision (measured or set).
+std::atomic<int> g_cpu_sdpa_in_fp32{-1};
+
+// Seconds of the fastest of five 256^3 products in `dtype` on the CPU.
+double matmul_seconds(torch::ScalarType dtype) {
+  c10::InferenceMode inference;
+  // Called from inside autocast regions, which would run the fp32 product in bf16.
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  auto a = torch::randn({256, 256}).to(dtype), b = torch::randn({256, 256}).to(dtype);
+  at::mm(a, b);  // warm: the first call may pick or pack kernels
+  double best = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    at::mm(a, b);
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+// SDPA on 16-bit CPU inputs, widened to float32 when cpu_sdpa_in_fp32() says so.
+torch::Tensor cpu_aware_sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             const std::optional<torch::Tensor>& mask, double p, bool causal,
+                             double scale) {
+  const auto t = q.scalar_type();
+  if (!q.device().is_cpu() || (t != torch::kBFloat16 && t != torch::kHalf) || !cpu_sdpa_in_fp32()) {
+    return at::scaled_dot_product_attention(q, k, v, mask, p, causal, scale);
+  }
+  // Autocast would narrow the widened inputs again: SDPA is on its lower-precision list.
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  auto wide = [](const torch::Tensor& x) { return x.to(torch::kFloat32); };
+  return at::scaled_dot_product_attention(wide(q), wide(k), wide(v), mask, p, causal, scale)
+      .to(t);  // (B, H, n, d)
+}
+
+}  // namespace
+
+bool cpu_sdpa_in_fp32() {
+  int value = g_cpu_sdpa_in_fp32.load();
+  if (value < 0) {
+    value = matmul_seconds(torch::kBFloat16) > 1.2 * matmul_seconds(torch::kFloat32) ? 1 : 0;
+    g_cpu_sdpa_in_fp32.store(value);
+  }
+  return value == 1;
+}
+
+void set_cpu_sdpa_in_fp32(std::optional<bool> value) {
+  g_cpu_sdpa_in_fp32.store(value ? static_cast<int>(*value) : -1);
+}
+
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                      const AttendOptions& o) {
   const int64_t n = q.size(-2), k_len = k.size(-2);
@@ -200,7 +257,7 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   // Plain causal self-attention goes through is_causal, which lets LibTorch pick its flash kernel
   // and never builds the (n, k_len) mask: memory stays linear in the length.
   if (sdpa && o.causal && n == k_len && o.window == 0 && !o.keep_mask.defined()) {
-    return at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true, scale);
+    return cpu_aware_sdpa(q, k, v, std::nullopt, p, /*causal=*/true, scale);
   }
 
   // Keys that query i may see, as a bool (n, k_len) mask; undefined when all are visible.
@@ -218,7 +275,7 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   if (sdpa) {
     std::optional<torch::Tensor> mask;
     if (keep.defined()) mask = keep;
-    return at::scaled_dot_product_attention(q, k, v, mask, p, /*is_causal=*/false, scale);
+    return cpu_aware_sdpa(q, k, v, mask, p, /*causal=*/false, scale);
   }
   auto sim = torch::matmul(q, k.transpose(-1, -2));  // (B, H, n, k_len)
   if (scale != 1.0) sim = sim * scale;  // callers that pre-scale q skip a pass over the scores

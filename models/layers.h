@@ -122,7 +122,8 @@ torch::Tensor token_shift_step(const torch::Tensor& x, const torch::Tensor& prev
 /// short-attention kernel (kernels/short_attention.h) unless attention dropout is on; otherwise
 /// at::scaled_dot_product_attention (LibTorch picks flash / memory-efficient / math), except in
 /// bf16 / fp16 training on the CPU over at most 256 keys, where LibTorch's flash backward is slow
-/// and attend() takes the explicit path. Every model's `attention` option, and JSON
+/// and attend() takes the explicit path; 16-bit CPU inputs may run SDPA widened to fp32
+/// (cpu_sdpa_in_fp32 below). Every model's `attention` option, and JSON
 /// "attention": "explicit" | "sdpa" (the references' flash_attn false | true).
 enum class AttentionPath { kExplicit, kSdpa };
 
@@ -157,6 +158,17 @@ struct AttendOptions {
 /// q (B, H, n, d), k and v (B, H, k_len, d) -> (B, H, n, d).
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                      const AttendOptions& options);
+
+/// Whether attend()'s SDPA calls on the CPU with bf16 / fp16 inputs run in float32 (inputs widened,
+/// the output rounded back; autocast does not narrow them again). LibTorch's CPU flash kernel runs
+/// its block products in the input dtype, so where this CPU's bf16 matrix product is slower than
+/// its fp32 one (AVX512-BF16 without AMX, or no bf16 instructions at all) bf16 flash attention is
+/// slower than fp32 flash attention on the same inputs: causal (1, 16, 2048, 64) forward and
+/// backward, 1 thread, on a Xeon with AVX512-BF16 and no AMX: 581 ms in bf16, 349 ms widened.
+/// Decided once per process by timing a 256^3 product in each dtype (16-bit slower by more than
+/// 20%: widen); set_cpu_sdpa_in_fp32() overrides the decision (nullopt: measure again).
+bool cpu_sdpa_in_fp32();
+void set_cpu_sdpa_in_fp32(std::optional<bool> value);
 
 // ---------------------------------------------------------------------------------------------
 // KV cache: keys and values of one attention layer, plus the last inputs that token shift needs.

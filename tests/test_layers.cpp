@@ -1,5 +1,6 @@
 // The shared blocks: attend()'s SDPA and explicit paths agree (causal, windowed, masked), the
 // causal SDPA path allocates no (n, n) mask, and the KV cache's appends give what one call gives.
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <catch2/catch.hpp>
@@ -101,6 +102,61 @@ TEST_CASE("attend: bf16 training on short sequences keeps attention's values and
     CHECK((eval.to(torch::kFloat64) - ref).abs().max().item<double>() <
           tol * ref.abs().max().item<double>());
   }
+}
+
+// The widened SDPA path for 16-bit CPU inputs (cpu_sdpa_in_fp32): under bf16 autocast its output is
+// exactly fp32 SDPA on the widened inputs, rounded once (autocast does not narrow them again), and
+// both paths keep values and gradients within bf16's tolerance of fp64 attention. 300 keys: beyond
+// the explicit path's short-sequence range, so SDPA runs with gradients.
+TEST_CASE("attend: 16-bit CPU SDPA in fp32 where the CPU's bf16 products are slower", "[layers]") {
+  torch::manual_seed(4);
+  const int64_t n = 300;
+  auto qb = torch::randn({1, 2, n, 16}).to(torch::kBFloat16),
+       kb = torch::randn({1, 2, n, 16}).to(torch::kBFloat16),
+       vb = torch::randn({1, 2, n, 16}).to(torch::kBFloat16);
+  auto ref = naive_attention(qb.to(torch::kFloat64), kb.to(torch::kFloat64), vb.to(torch::kFloat64),
+                             0, torch::Tensor());
+  auto w = torch::randn(ref.sizes(), torch::kFloat64);
+  auto q_ref = qb.to(torch::kFloat64).requires_grad_(),
+       k_ref = kb.to(torch::kFloat64).requires_grad_(),
+       v_ref = vb.to(torch::kFloat64).requires_grad_();
+  (naive_attention(q_ref, k_ref, v_ref, 0, torch::Tensor()) * w).sum().backward();
+  const auto widened =
+      at::scaled_dot_product_attention(qb.to(torch::kFloat32), kb.to(torch::kFloat32),
+                                       vb.to(torch::kFloat32), {}, 0.0, true)
+          .to(torch::kBFloat16);
+  AttendOptions o;
+  o.attention = AttentionPath::kSdpa;
+  for (bool wide : {true, false}) {
+    INFO("widened " << wide);
+    set_cpu_sdpa_in_fp32(wide);
+    CHECK(cpu_sdpa_in_fp32() == wide);
+    auto q = qb.clone().requires_grad_(), k = kb.clone().requires_grad_(),
+         v = vb.clone().requires_grad_();
+    torch::Tensor out;
+    {
+      at::autocast::set_autocast_enabled(at::kCPU, true);
+      at::autocast::set_autocast_dtype(at::kCPU, torch::kBFloat16);
+      out = attend(q, k, v, o);
+      at::autocast::set_autocast_enabled(at::kCPU, false);
+      at::autocast::clear_cache();
+    }
+    CHECK(out.scalar_type() == torch::kBFloat16);
+    if (wide) CHECK(torch::equal(out, widened));
+    const double tol = 3e-2;  // bf16: 8-bit significands, fp32 accumulation
+    CHECK((out.to(torch::kFloat64) - ref).abs().max().item<double>() <
+          tol * ref.abs().max().item<double>());
+    (out.to(torch::kFloat64) * w).sum().backward();
+    for (auto [got, want] : {std::pair{q.grad(), q_ref.grad()}, std::pair{k.grad(), k_ref.grad()},
+                             std::pair{v.grad(), v_ref.grad()}}) {
+      CHECK(got.scalar_type() == torch::kBFloat16);
+      CHECK((got.to(torch::kFloat64) - want).abs().max().item<double>() <
+            tol * want.abs().max().item<double>());
+    }
+  }
+  set_cpu_sdpa_in_fp32(std::nullopt);
+  const bool measured = cpu_sdpa_in_fp32();
+  CHECK(cpu_sdpa_in_fp32() == measured);  // decided once
 }
 
 TEST_CASE("attend: causal SDPA allocates no (n, n) mask", "[layers][memory]") {
