@@ -184,6 +184,23 @@ TEST_CASE("the matmul peak is the calibration's only at the thread count it was 
   CHECK(megabench::matmul_peak(cal, cpu, torch::kFloat32) == Approx(1e6));
 }
 
+TEST_CASE("the read bandwidth is the calibration's only at the thread count it was measured at",
+          "[metrics][threads]") {
+  // An impossible calibration (1 MB/s) stands when the threads match; at another thread count
+  // the bandwidth is measured (far above it), once per process.
+  const int threads = at::get_num_threads();
+  json cal = {{"read_gb_per_s", 1e-3}, {"device_type", "cpu"}, {"matmul_threads", threads}};
+  const torch::Device cpu(torch::kCPU);
+  CHECK(megabench::read_bandwidth(cal, cpu) == Approx(1e6));
+  cal["matmul_threads"] = threads + 1;
+  const double measured = megabench::read_bandwidth(cal, cpu);
+  CHECK(measured > 1e8);
+  CHECK(megabench::read_bandwidth(cal, cpu) == measured);
+  cal.erase("read_gb_per_s");  // a calibration without it: measured too
+  cal["matmul_threads"] = threads;
+  CHECK(megabench::read_bandwidth(cal, cpu) > 1e8);
+}
+
 TEST_CASE("generate runs past seq_len only for a model whose window slides", "[metrics]") {
   const auto dir = fresh_dir("generate_past");
   // prime 24 + 16 bytes > seq_len 24: Perceiver AR slides its window (both decode_window modes);

@@ -558,6 +558,16 @@ TEST_CASE("derived metrics: the bandwidth roofline of batch-1 generation", "[rep
   // Against the 60 GB/s read bandwidth the bound is 60 bytes/s: a quarter of it.
   CHECK(r.points[0].metrics["generate_read_roofline_fraction"].get<double>() == Approx(0.25));
   CHECK_FALSE(r.points[1].metrics.contains("generate_roofline_bytes_per_s"));  // no calibration
+  // A point that measured the read bandwidth at its own thread count (20 GB/s) is held to that.
+  ojson own = p;
+  own["name"] = "own";
+  own["metrics"]["generate_read_bandwidth_gb_per_s"] = 20.0;
+  TempDir tmp2("roofline_own");
+  write_text(tmp2.path / "results.jsonl", own.dump() + "\n");
+  const auto r2 = rep::detail::load_with_spec({tmp2.path.string()}, {});
+  REQUIRE(r2.points.size() == 1);
+  CHECK(r2.points[0].metrics["generate_read_roofline_fraction"].get<double>() == Approx(0.75));
+  CHECK(r2.points[0].metrics["generate_roofline_fraction"].get<double>() == Approx(0.5));
 }
 
 TEST_CASE("roofline: arithmetic intensity of training and generation, and the plot's roofs",

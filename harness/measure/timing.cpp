@@ -136,4 +136,24 @@ double matmul_peak(const json& calibration, const torch::Device& device, torch::
   return it->second;
 }
 
+double read_bandwidth(const json& calibration, const torch::Device& device) {
+  const int threads = at::get_num_threads();
+  const bool cpu = device.is_cpu();
+  const auto read = calibration.find("read_gb_per_s");
+  if (read != calibration.end() && read->is_number() &&
+      calibration.value("device_type", std::string("cpu")) ==
+          c10::DeviceTypeName(device.type(), true) &&
+      (!cpu || calibration.value("matmul_threads", threads) == threads)) {
+    return read->get<double>() * 1e9;
+  }
+  static std::map<std::string, double> measured;
+  const std::string key = c10::DeviceTypeName(device.type(), true) +
+                          (cpu ? "/" + std::to_string(threads) : std::string());
+  auto it = measured.find(key);
+  if (it == measured.end()) {
+    it = measured.emplace(key, calibrate_read(device)["read_gb_per_s"].get<double>() * 1e9).first;
+  }
+  return it->second;
+}
+
 }  // namespace megabench

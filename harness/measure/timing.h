@@ -59,4 +59,10 @@ json calibrate(const torch::Device& device, torch::ScalarType dtype);
 /// combination (run-level axes may sweep device, dtype or threads).
 double matmul_peak(const json& calibration, const torch::Device& device, torch::ScalarType dtype);
 
+/// The read bandwidth (bytes/s, calibrate_read) at the current (CPU) intra-op thread count, as
+/// matmul_peak finds its peak: the calibration's when its threads match, else measured once per
+/// process for that device and thread count. One core cannot draw the bandwidth that all of them
+/// do, so a 1-thread point's roofline is its own thread count's.
+double read_bandwidth(const json& calibration, const torch::Device& device);
+
 }  // namespace megabench

@@ -12,8 +12,9 @@
 // prediction is slightly pessimistic for them. Decoding only reads its weights, and a read runs
 // faster than the triad (which also writes), so beside it:
 //   generate_read_roofline_fraction = generate_bytes_per_s / (read bandwidth / bytes read per byte)
-// against the calibration's read bandwidth (a matrix-vector product over a 64 MB matrix), when the
-// point's calibration has it.
+// against the read bandwidth (a matrix-vector product over a 64 MB matrix) at the point's own
+// thread count (its generate_read_bandwidth_gb_per_s: one core draws about half of what two do),
+// else the calibration's (all threads), when the point has either.
 //
 // Where a point sits on the roofline (achieved FLOP/s against arithmetic intensity, FLOPs per byte
 // of memory traffic; report's plots/roofline.png):
@@ -70,8 +71,10 @@ void add_derived_metrics(ResultSet& r) {
     const double roofline = *bandwidth / bytes_read;
     p.metrics["generate_roofline_bytes_per_s"] = roofline;
     p.metrics["generate_roofline_fraction"] = *rate / roofline;
-    if (const auto read = calibration_bytes_per_s(p, "read_gb_per_s"))
-      p.metrics["generate_read_roofline_fraction"] = *rate / (*read / bytes_read);
+    auto read = calibration_bytes_per_s(p, "read_gb_per_s");
+    const auto own = as_number(metric_of(p, "generate_read_bandwidth_gb_per_s"));
+    if (own && *own > 0) read = *own * 1e9;
+    if (read) p.metrics["generate_read_roofline_fraction"] = *rate / (*read / bytes_read);
     p.metrics["generate_flops_per_s"] = *flops * *rate;
     p.metrics["generate_arithmetic_intensity"] = *flops / bytes_read;
   }

@@ -2,6 +2,7 @@
 #include "harness/measure/context.h"
 #include "harness/measure/precision.h"
 #include "harness/measure/session.h"
+#include "harness/measure/timing.h"
 
 namespace megabench {
 namespace {
@@ -27,6 +28,9 @@ void run_generate(MetricContext& ctx) {
   auto& m = ctx.metrics();
   ctx.record_timing("generate_ms_per_byte", cached, 1.0 / static_cast<double>(n));
   m["generate_bytes_per_s"] = n / (cached.median_ms * 1e-3);
+  // The roofline's bandwidth at this point's thread count (report:
+  // generate_read_roofline_fraction).
+  m["generate_read_bandwidth_gb_per_s"] = read_bandwidth(ctx.calibration(), ctx.device()) / 1e9;
   if (!g.uncached) return;
   so.use_cache = false;
   const Timing uncached = ctx.time([&] { model.generate(prime, n, so); }, g.warmup, g.repeat);
@@ -50,7 +54,8 @@ MEGABENCH_REGISTER_METRIC(generate,
                                              "(KV-cached), the uncached ones and "
                                              "generate_cache_speedup; generate_weight_bytes "
                                              "(parameters and buffers as generate.weights "
-                                             "stores them)",
+                                             "stores them); generate_read_bandwidth_gb_per_s "
+                                             "(the read bandwidth at the point's threads)",
                                      .order = 70,
                                      .needs = kNeedsModel | kNeedsEval | kNeedsGenerator,
                                      .run = run_generate_metric});
