@@ -9,6 +9,7 @@
 #include <string>
 
 #include "baselines/perceiver_ar.h"
+#include "harness/api/flops.h"
 #include "harness/api/registry.h"
 
 namespace megabench {
@@ -149,26 +150,22 @@ ParamCount count_params(const PerceiverAROptions& o) {
   return pc;
 }
 
-// harness/api/flops.h declares shared building blocks; they are not implemented in this tree yet,
-// so the count is written out here with the same convention (a multiply-add is 2 FLOPs, every query
-// scores its whole key range).
+// Per predicted byte, from the shared per-layer counts (harness/api/flops.h: a multiply-add is 2
+// FLOPs, every query scores its whole key range). The perceive layers' queries are the N latents;
+// their keys are the whole window (L), and the prefix's C keys and values, projected once, are
+// shared by the N latents.
 FlopBreakdown count_flops(const PerceiverAROptions& o) {
-  const double D = static_cast<double>(o.dim()), V = static_cast<double>(o.num_tokens());
-  const double I = static_cast<double>(o.heads() * o.dim_head());
-  const double hidden = static_cast<double>(static_cast<int64_t>(D * o.ff_mult()));
-  const double L = static_cast<double>(o.seq_len());
-  const double C = static_cast<double>(o.prefix_len());
-  const double N = L - C;  // latents: the bytes one window predicts
+  const int64_t I = o.heads() * o.dim_head();
+  const auto hidden = static_cast<int64_t>(static_cast<double>(o.dim()) * o.ff_mult());
+  const int64_t L = o.seq_len(), C = o.prefix_len(), N = L - C;
+  const auto perceive = flops::layer_per_token({o.dim(), I, hidden, L});
+  const auto self = flops::layer_per_token({o.dim(), I, hidden, N});
+  const double prefix_kv =
+      flops::linear_per_token(o.dim(), 2 * I) * static_cast<double>(C) / static_cast<double>(N);
   FlopBreakdown f;
-  const double ff = 2 * 2 * D * hidden;
-  // Perceive layer, per latent: q, kv, out projections; scores over prefix + latents; and the
-  // prefix's keys/values (C positions), shared by the N latents.
-  f.dense += o.perceive_depth() * (2 * 4 * D * I + ff + 2 * 2 * D * I * C / N);
-  f.attention += o.perceive_depth() * (2 * 2 * I * L);
-  // Self-attention layers over the N latents.
-  f.dense += o.depth() * (2 * 4 * D * I + ff);
-  f.attention += o.depth() * (2 * 2 * I * N);
-  f.embed_logits = 2 * D * V;
+  f.attention = o.perceive_depth() * perceive.attention + o.depth() * self.attention;
+  f.dense = o.perceive_depth() * (perceive.dense + prefix_kv) + o.depth() * self.dense;
+  f.embed_logits = flops::linear_per_token(o.dim(), o.num_tokens());
   return f;
 }
 
