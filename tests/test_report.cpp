@@ -590,9 +590,18 @@ TEST_CASE("roofline: arithmetic intensity of training and generation, and the pl
   p["config"]["run"] = {{"dtype", "float32"}};
   ojson no_memory = point("h", "megabyte", 2048, 8, p["metrics"]);
   no_memory["metrics"].erase("peak_memory_train_bytes");
-  write_text(tmp.path / "results.jsonl", p.dump() + "\n" + no_memory.dump() + "\n");
+  // A point whose generation measured the read bandwidth at its threads (50 GB/s): its roof.
+  ojson own_bw = p;
+  own_bw["key"] = "k";
+  own_bw["name"] = "megabyte/seq_len=4096/patch=8";
+  own_bw["axes"]["seq_len"] = 4096;
+  own_bw["label"] = "k";
+  own_bw["config"]["run"] = {{"dtype", "bfloat16"}};
+  own_bw["metrics"]["generate_read_bandwidth_gb_per_s"] = 50.0;
+  write_text(tmp.path / "results.jsonl",
+             p.dump() + "\n" + no_memory.dump() + "\n" + own_bw.dump() + "\n");
   const auto r = rep::detail::load_with_spec({tmp.path.string()}, {});
-  REQUIRE(r.points.size() == 2);
+  REQUIRE(r.points.size() == 3);
   CHECK(r.points[0].metrics["train_arithmetic_intensity"].get<double>() == Approx(5.0));
   CHECK(r.points[0].metrics["generate_arithmetic_intensity"].get<double>() == Approx(1.0));
   CHECK(r.points[0].metrics["generate_flops_per_s"].get<double>() == Approx(1.5e10));
@@ -607,6 +616,8 @@ TEST_CASE("roofline: arithmetic intensity of training and generation, and the pl
   // One roof for the points' dtype: the ridge at peak / bandwidth = 2e11 / 3e10 FLOPs per byte.
   const std::string gp = read_text(out.path / "plots/roofline.gp");
   CHECK(gp.find("(x < 6.66667 ? 3e+10 * x : 2e+11) with lines dashtype 2 title \"roof float32") !=
+        std::string::npos);
+  CHECK(gp.find("(x < 4 ? 5e+10 * x : 2e+11) with lines dashtype 2 title \"roof bfloat16") !=
         std::string::npos);
   CHECK(gp.find("set logscale xy") != std::string::npos);
 }
