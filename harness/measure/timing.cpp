@@ -109,51 +109,51 @@ json calibrate(const torch::Device& device, torch::ScalarType dtype) {
   return c;
 }
 
-// The matmul peak (FLOP/s) for a point's device, dtype and intra-op threads: the experiment's
-// calibration when it matches (the usual case), else one measured once per process for that
-// triple (run-level axes may sweep device, dtype or threads). A calibration without
-// "matmul_threads" (written before it was recorded) matches any thread count, as it did then.
-double matmul_peak(const json& calibration, const torch::Device& device, torch::ScalarType dtype) {
-  const std::string dtype_name = c10::toString(dtype);
+namespace {
+
+// `value` (in the calibration's unit) x `scale` when the calibration was measured on this device
+// type and, on the CPU, at the current intra-op thread count (a calibration without
+// "matmul_threads", written before it was recorded, matches any thread count, as it did then) and
+// `extra_match` holds; else `measure()` x `scale`, taken once per process per `what`, device and
+// thread count.
+double calibrated_or_measured(const json& calibration, const torch::Device& device,
+                              const char* field, bool extra_match, const std::string& what,
+                              const std::function<json()>& measure, double scale) {
   const int threads = at::get_num_threads();
   const bool cpu = device.is_cpu();
-  if (calibration.value("matmul_dtype", std::string("Float")) == dtype_name &&
-      calibration.value("device_type", std::string("cpu")) ==
-          c10::DeviceTypeName(device.type(), true) &&
+  const std::string device_name = c10::DeviceTypeName(device.type(), true);
+  const auto value = calibration.find(field);
+  if (extra_match && value != calibration.end() && value->is_number() &&
+      calibration.value("device_type", std::string("cpu")) == device_name &&
       (!cpu || calibration.value("matmul_threads", threads) == threads)) {
-    return calibration["matmul_gflops_per_s"].get<double>() * 1e9;
+    return value->get<double>() * scale;
   }
   static std::map<std::string, double> measured;
-  const std::string key = c10::DeviceTypeName(device.type(), true) + "/" + dtype_name +
-                          (cpu ? "/" + std::to_string(threads) : std::string());
+  const std::string key =
+      what + "/" + device_name + (cpu ? "/" + std::to_string(threads) : std::string());
   auto it = measured.find(key);
-  if (it == measured.end()) {
-    it = measured
-             .emplace(key,
-                      calibrate_matmul(device, dtype)["matmul_gflops_per_s"].get<double>() * 1e9)
-             .first;
-  }
+  if (it == measured.end())
+    it = measured.emplace(key, measure()[field].get<double>() * scale).first;
   return it->second;
 }
 
+}  // namespace
+
+// The matmul peak (FLOP/s) for a point's device, dtype and intra-op threads: the experiment's
+// calibration when it matches (the usual case), else one measured once per process for that
+// triple (run-level axes may sweep device, dtype or threads).
+double matmul_peak(const json& calibration, const torch::Device& device, torch::ScalarType dtype) {
+  const std::string dtype_name = c10::toString(dtype);
+  return calibrated_or_measured(
+      calibration, device, "matmul_gflops_per_s",
+      calibration.value("matmul_dtype", std::string("Float")) == dtype_name, "matmul/" + dtype_name,
+      [&] { return calibrate_matmul(device, dtype); }, 1e9);
+}
+
 double read_bandwidth(const json& calibration, const torch::Device& device) {
-  const int threads = at::get_num_threads();
-  const bool cpu = device.is_cpu();
-  const auto read = calibration.find("read_gb_per_s");
-  if (read != calibration.end() && read->is_number() &&
-      calibration.value("device_type", std::string("cpu")) ==
-          c10::DeviceTypeName(device.type(), true) &&
-      (!cpu || calibration.value("matmul_threads", threads) == threads)) {
-    return read->get<double>() * 1e9;
-  }
-  static std::map<std::string, double> measured;
-  const std::string key = c10::DeviceTypeName(device.type(), true) +
-                          (cpu ? "/" + std::to_string(threads) : std::string());
-  auto it = measured.find(key);
-  if (it == measured.end()) {
-    it = measured.emplace(key, calibrate_read(device)["read_gb_per_s"].get<double>() * 1e9).first;
-  }
-  return it->second;
+  return calibrated_or_measured(
+      calibration, device, "read_gb_per_s", true, "read", [&] { return calibrate_read(device); },
+      1e9);
 }
 
 }  // namespace megabench
