@@ -56,6 +56,12 @@ std::optional<double> calibration_bytes_per_s(const PointRecord& p, const char* 
   return *gb * 1e9;
 }
 
+std::optional<double> own_read_bytes_per_s(const PointRecord& p) {
+  const auto gb = as_number(metric_of(p, "generate_read_bandwidth_gb_per_s"));
+  if (!gb || *gb <= 0) return std::nullopt;
+  return *gb * 1e9;
+}
+
 void add_derived_metrics(ResultSet& r) {
   for (auto& p : r.points) {
     if (!p.ok()) continue;
@@ -71,9 +77,8 @@ void add_derived_metrics(ResultSet& r) {
     const double roofline = *bandwidth / bytes_read;
     p.metrics["generate_roofline_bytes_per_s"] = roofline;
     p.metrics["generate_roofline_fraction"] = *rate / roofline;
-    auto read = calibration_bytes_per_s(p, "read_gb_per_s");
-    const auto own = as_number(metric_of(p, "generate_read_bandwidth_gb_per_s"));
-    if (own && *own > 0) read = *own * 1e9;
+    auto read = own_read_bytes_per_s(p);
+    if (!read) read = calibration_bytes_per_s(p, "read_gb_per_s");
     if (read) p.metrics["generate_read_roofline_fraction"] = *rate / (*read / bytes_read);
     p.metrics["generate_flops_per_s"] = *flops * *rate;
     p.metrics["generate_arithmetic_intensity"] = *flops / bytes_read;

@@ -41,6 +41,9 @@ bool matches_where(const PointRecord& p, const ojson& where);
 /// The bandwidth (bytes/s) under `key` of a point's calibration ("triad_gb_per_s",
 /// "read_gb_per_s"), when it has a positive one.
 std::optional<double> calibration_bytes_per_s(const PointRecord& p, const char* key);
+/// The read bandwidth (bytes/s) the point's generation measured at its own thread count
+/// (generate_read_bandwidth_gb_per_s), when it has a positive one.
+std::optional<double> own_read_bytes_per_s(const PointRecord& p);
 /// A point's metric, null when absent.
 ojson metric_of(const PointRecord& p, const std::string& metric);
 /// Writes `text` to `path`, logs it and appends it to `written`; throws std::runtime_error.

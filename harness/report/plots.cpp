@@ -387,12 +387,9 @@ RooflinePoints roofline_points(const ResultSet& r) {
     }
     // The read bandwidth at the point's own threads where generation measured it (decoding reads;
     // one core draws less than all of them), else the calibration's all-thread triad.
-    const auto read = as_number(metric_of(p, "generate_read_bandwidth_gb_per_s"));
-    if (read && *read > 0) {
-      bandwidths[dtype].push_back(*read * 1e9);
-    } else if (const auto bandwidth = calibration_bytes_per_s(p, "triad_gb_per_s")) {
-      bandwidths[dtype].push_back(*bandwidth);
-    }
+    auto bandwidth = own_read_bytes_per_s(p);
+    if (!bandwidth) bandwidth = calibration_bytes_per_s(p, "triad_gb_per_s");
+    if (bandwidth) bandwidths[dtype].push_back(*bandwidth);
   }
   for (auto& [name, pts] : xy.series) std::sort(pts.begin(), pts.end());
   return out;
