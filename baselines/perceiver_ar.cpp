@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "kernels/cross_entropy.h"
 #include "kernels/profile_range.h"
 
 namespace megabench {
@@ -278,8 +279,8 @@ torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::T
   std::vector<LayerCache> perceive_cache, layer_cache;
   auto logits = run_latents(latents, C, pk, pv, keep, perceive_cache, layer_cache);
   if (!targets.defined()) return logits;  // (B, n - C, V)
-  return F::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
-                          F::CrossEntropyFuncOptions().ignore_index(0));
+  return kernels::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
+                                /*ignore_index=*/0);
 }
 
 // ---------------------------------------------------------------------------------------------

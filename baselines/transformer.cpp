@@ -1,5 +1,6 @@
 #include "baselines/transformer.h"
 
+#include "kernels/cross_entropy.h"
 #include "kernels/profile_range.h"
 
 namespace megabench {
@@ -77,8 +78,8 @@ torch::Tensor ByteTransformerImpl::next_byte_logits(const torch::Tensor& ids) {
 
 torch::Tensor ByteTransformerImpl::loss(const torch::Tensor& ids) {
   auto logits = next_byte_logits(ids);
-  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                              ids.to(torch::kLong).reshape({-1}));
+  return kernels::cross_entropy(logits.reshape({-1, logits.size(-1)}),
+                                ids.to(torch::kLong).reshape({-1}));
 }
 
 ByteTransformerDecodeState ByteTransformerImpl::begin(int64_t batch) {

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "harness/measure/precision.h"
+#include "kernels/cross_entropy.h"
 #include "kernels/gemv_bf16.h"
 #include "kernels/local_attention.h"
 #include "kernels/rms_norm.h"
@@ -251,6 +252,21 @@ void BM_RMSNorm(benchmark::State& state, bool fused) {
       8.0 * x.numel(), bytes, /*grad=*/true);
 }
 
+// Mean cross-entropy forward + backward of (rows, 256) logits: LibTorch's (log_softmax + nll_loss)
+// or the fused kernel. bytes: the logits read forward, read and the gradient written backward.
+void BM_CrossEntropy(benchmark::State& state, bool fused) {
+  const int64_t rows = state.range(0), V = 256;
+  auto x = torch::randn({rows, V}).requires_grad_();
+  auto t = torch::randint(0, V, {rows}, torch::kLong);
+  time_it(
+      state, Dev::kCpu,
+      [&] {
+        auto loss = fused ? mk::cross_entropy(x, t) : mk::cross_entropy_reference(x, t);
+        loss.backward();
+      },
+      4.0 * x.numel(), 3.0 * x.numel() * 4, /*grad=*/true);
+}
+
 // One decoding row through an (out, in) weight on the CPU: "mv_f32" (at::mv, fp32 weights),
 // "mv_bf16" (at::mv, bf16 weights: what Linear ran before the kernel) or "kernel" (gemv_bf16).
 // bytes/s counts the weights read.
@@ -370,6 +386,14 @@ int register_all() {
         ->ArgNames({"rows", "dim"})
         ->Args({2048, 1024})
         ->Args({2048, 512});
+  }
+  for (const bool fused : {false, true}) {
+    // A small MEGABYTE's 8 x 2048 bytes with the start positions (x 9/8), and 2048 bytes.
+    reg(std::string("cross_entropy_train/") + (fused ? "fused" : "aten"),
+        [fused](benchmark::State& s) { BM_CrossEntropy(s, fused); })
+        ->ArgNames({"rows"})
+        ->Args({18432})
+        ->Args({2048});
   }
   for (const bool bf16 : {false, true}) {
     for (const bool aten : {false, true}) {

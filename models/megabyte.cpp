@@ -2,6 +2,7 @@
 
 #include <numeric>
 
+#include "kernels/cross_entropy.h"
 #include "kernels/profile_range.h"
 
 namespace megabench {
@@ -286,35 +287,60 @@ MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
   }
 
   profile::Range logits_range("logits");
-  auto logits = to_logits(attended);  // (B, ..., n+1, V)
-  const int64_t V = options.num_tokens();
-  auto start_logits = logits.reshape({batch, -1, logits.size(-2), V}).select(1, 0).select(1, 0);
-  out.shaped_logits = logits.narrow(-2, 1, logits.size(-2) - 1);  // (B, ..., n, V)
-  auto flat_logits = out.shaped_logits.reshape({batch, -1, V});   // (B, N, V)
-  out.logits =
-      torch::cat({start_logits.unsqueeze(1), flat_logits.narrow(1, 0, flat_logits.size(1) - 1)}, 1);
-  out.labels = ids.reshape({batch, -1});
+  out.all_logits = to_logits(attended);   // (B, ..., n + 1, V)
+  out.labels = ids.reshape({batch, -1});  // (B, N)
   return out;
+}
+
+// Row t of the flat logits predicts byte t: row 0 is unit 0's start position, row t > 0 position
+// (t - 1) % n + 1 of unit (t - 1) / n (each unit's last position predicts nothing: dropped).
+torch::Tensor MEGABYTEImpl::flat_logits(const Forward& f) const {
+  const auto& logits = f.all_logits;  // (B, ..., n + 1, V)
+  const int64_t batch = logits.size(0), V = logits.size(-1), n = logits.size(-2) - 1;
+  auto units = logits.reshape({batch, -1, n + 1, V});                  // (B, U, n + 1, V)
+  auto start = units.select(1, 0).narrow(1, 0, 1);                     // (B, 1, V)
+  auto rest = units.narrow(2, 1, n).reshape({batch, -1, V});           // (B, U n, V)
+  return torch::cat({start, rest.narrow(1, 0, rest.size(1) - 1)}, 1);  // (B, N, V)
+}
+
+// The loss of the flat logits, without building them: each position of all_logits gets the label
+// its flat row would have (`ignore` where it has none), so the loss reads the logits in place
+// instead of through copies and their backward.
+torch::Tensor MEGABYTEImpl::loss(const Forward& f, const torch::Tensor& labels,
+                                 int64_t ignore) const {
+  const auto& logits = f.all_logits;  // (B, ..., n + 1, V)
+  const int64_t batch = logits.size(0), V = logits.size(-1), n = logits.size(-2) - 1;
+  auto next = torch::constant_pad_nd(labels.narrow(1, 1, labels.size(1) - 1), {0, 1}, ignore)
+                  .reshape({batch, -1, n});  // (B, U, n): position k >= 1 predicts byte u n + k
+  auto first = torch::full({batch, next.size(1), 1}, ignore, labels.options());
+  first.select(1, 0).copy_(labels.narrow(1, 0, 1));  // unit 0's start position predicts byte 0
+  auto targets = torch::cat({first, next}, -1);      // (B, U, n + 1)
+  return kernels::cross_entropy(logits.reshape({-1, V}), targets.reshape({-1}), ignore);
 }
 
 torch::Tensor MEGABYTEImpl::forward(const torch::Tensor& ids, bool return_loss) {
   auto f = forward_all(ids);
-  if (!return_loss) {
-    if (f.seq_len < 0) return f.shaped_logits;
-    const int64_t V = options.num_tokens();
-    return f.shaped_logits.reshape({ids.size(0), -1, V}).narrow(1, 0, f.seq_len);
-  }
-  const int64_t V = options.num_tokens();
-  return torch::nn::functional::cross_entropy(
-      f.logits.reshape({-1, V}), f.labels.reshape({-1}),
-      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(options.pad_id()));
+  if (return_loss) return loss(f, f.labels, options.pad_id());
+  const auto shaped = f.all_logits.narrow(-2, 1, f.all_logits.size(-2) - 1);  // (B, ..., n, V)
+  if (f.seq_len < 0) return shaped;
+  return shaped.reshape({ids.size(0), -1, shaped.size(-1)}).narrow(1, 0, f.seq_len);
 }
 
 torch::Tensor MEGABYTEImpl::next_byte_logits(const torch::Tensor& ids) {
   TORCH_CHECK(ids.dim() == 2,
               "MEGABYTE: next_byte_logits needs flat ids (batch, length), got shape ", ids.sizes());
   auto f = forward_all(ids);
-  return f.logits.narrow(1, 0, f.seq_len);
+  return flat_logits(f).narrow(1, 0, f.seq_len);
+}
+
+torch::Tensor MEGABYTEImpl::next_byte_loss(const torch::Tensor& ids) {
+  TORCH_CHECK(ids.dim() == 2, "MEGABYTE: next_byte_loss needs flat ids (batch, length), got shape ",
+              ids.sizes());
+  auto f = forward_all(ids);
+  constexpr int64_t kNone = -100;  // not a byte: the right-padding is not scored
+  auto labels = f.labels.clone();
+  labels.narrow(1, f.seq_len, labels.size(1) - f.seq_len).fill_(kNone);
+  return loss(f, labels, kNone);
 }
 
 torch::Tensor MEGABYTEImpl::forward_empty(int64_t batch) {
@@ -435,7 +461,7 @@ torch::Tensor MEGABYTEImpl::next_logits_uncached(const torch::Tensor& seq) {
     }
     // Corrected mode: byte 0's distribution is the one the loss trains, from the start tokens.
     auto dummy = torch::zeros({seq.size(0), 1}, seq.options().dtype(torch::kLong));
-    return forward_all(dummy).logits.select(1, 0);
+    return flat_logits(forward_all(dummy)).select(1, 0);
   }
   return forward(seq).select(1, seq.size(1) - 1);
 }

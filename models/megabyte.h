@@ -125,6 +125,9 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
   /// Logits for every byte of flat ids (B, L): row t is the distribution of byte t given bytes
   /// < t (row 0 comes from the start tokens). (B, L, V). Unlike the loss, pads nothing away.
   torch::Tensor next_byte_logits(const torch::Tensor& ids);
+  /// Mean cross-entropy (nats) of next_byte_logits(ids) against ids (B, L), every byte counted
+  /// (pad_id too); the same value, computed without building the (B, L, V) logits.
+  torch::Tensor next_byte_loss(const torch::Tensor& ids);
 
   /// The reference's forward_empty: distribution of byte 0, (B, 1, V).
   torch::Tensor forward_empty(int64_t batch);
@@ -168,12 +171,17 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
 
  private:
   struct Forward {
-    torch::Tensor logits;         // (B, N, V): row t predicts byte t (row 0 from the start tokens)
-    torch::Tensor labels;         // (B, N) padded ids
-    torch::Tensor shaped_logits;  // reference-shaped logits (B, ..., V) for the non-loss path
-    int64_t seq_len = 0;          // unpadded length for flat input, -1 for pre-shaped
+    torch::Tensor all_logits;  // (B, d_0, ..., d_{S-2}, d_{S-1} + 1, V): the last stage's every
+                               // position, start tokens included (contiguous, as to_logits made it)
+    torch::Tensor labels;      // (B, N) padded ids
+    int64_t seq_len = 0;       // unpadded length for flat input, -1 for pre-shaped
   };
   Forward forward_all(const torch::Tensor& ids);
+  /// (B, N, V): row t predicts byte t (row 0 from the start tokens).
+  torch::Tensor flat_logits(const Forward& f) const;
+  /// Mean cross-entropy of flat_logits(f) against `labels` (B, N), ignoring the label `ignore`,
+  /// computed on all_logits in place.
+  torch::Tensor loss(const Forward& f, const torch::Tensor& labels, int64_t ignore) const;
   torch::Tensor check_ids(const torch::Tensor& ids) const;
   /// Checked ids in the reference's shape (B, m, patch[0], ...); flat ids (B, L) are right-padded
   /// with pad_id to whole patches and seq_len set to L (-1 for pre-shaped ids).

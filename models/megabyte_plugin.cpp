@@ -6,6 +6,7 @@
 
 #include "harness/api/flops.h"
 #include "harness/api/registry.h"
+#include "kernels/cross_entropy.h"
 #include "models/megabyte.h"
 #include "models/megabyte_paper.h"
 
@@ -490,9 +491,10 @@ class MegabyteAdapter : public ByteModel {
     return nll_from_logits(next_byte_logits(bytes), bytes);  // (B, L)
   }
   torch::Tensor loss(const torch::Tensor& bytes) override {
+    if (config_.global) return model_->next_byte_loss(bytes);
     auto logits = next_byte_logits(bytes);
-    return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                                bytes.to(torch::kLong).reshape({-1}));
+    return kernels::cross_entropy(logits.reshape({-1, logits.size(-1)}),
+                                  bytes.to(torch::kLong).reshape({-1}));
   }
   torch::Tensor logits(const torch::Tensor& bytes) override {
     if (config_.global) return model_->forward(bytes);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/cross_entropy.h"
 #include "kernels/profile_range.h"
 
 namespace megabench {
@@ -146,8 +147,8 @@ torch::Tensor SpaceByteImpl::next_byte_logits(const torch::Tensor& ids) {
 
 torch::Tensor SpaceByteImpl::loss(const torch::Tensor& ids) {
   auto logits = next_byte_logits(ids);
-  return nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                       ids.to(torch::kLong).reshape({-1}));
+  return kernels::cross_entropy(logits.reshape({-1, logits.size(-1)}),
+                                ids.to(torch::kLong).reshape({-1}));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ REF_PACKAGES=(megabyte-pytorch==0.3.6 perceiver-ar-pytorch==0.0.10 safetensors n
 LIZARD_VERSION=1.24.3  # scripts/check_functions.py
 APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv python3-pip
               nlohmann-json3-dev libeigen3-dev libboost-math-dev catch2 libbenchmark-dev libcli11-dev libfmt-dev
+              libtcmalloc-minimal4  # the allocator (CMakeLists.txt: MEGABENCH_ALLOCATOR)
               gnuplot-nox  # plots in reports
               fortunes     # the built-in "text" corpus (harness/io/data.h)
               clang-format  # scripts/check_format.sh (version 14 on Debian 12)

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "harness/io/safetensors.h"
@@ -125,6 +126,12 @@ TEST_CASE("megabench run --json prints the records as JSON", "[cli]") {
   CHECK(j["ok"] == 1);
   REQUIRE(j["records"].size() == 1);
   CHECK(j["records"][0]["metrics"]["params_total"].get<int64_t>() > 0);
+  // The context record names the allocator the binary runs with (CMakeLists.txt:
+  // MEGABENCH_ALLOCATOR): tcmalloc where it was linked in, else glibc's, tuned.
+  std::ifstream in(dir + "/out/results.jsonl");
+  std::string first;
+  REQUIRE(std::getline(in, first));
+  CHECK(json::parse(first)["provenance"]["allocator"] == MEGABENCH_BINARY_ALLOCATOR);
   auto bad = run("run " + exp + " --set models[0].config.dim=-3 --json");
   CHECK(bad.status == 2);
   CHECK_THAT(bad.out, Catch::Contains("transformer.dim"));

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cross_entropy.h"
+#include "kernels/cross_entropy_rows.h"
 #include "kernels/gemv_bf16.h"
 #include "kernels/local_attention.h"
 #include "kernels/rms_norm.h"
@@ -146,6 +148,136 @@ TEST_CASE("rms_norm kernel matches the composite RMSNorm: values and gradients",
   CHECK_FALSE(megabench::kernels::rms_norm_supported(xb.clone().requires_grad_(), gb));
   CHECK_THROWS_WITH(megabench::kernels::rms_norm(x64, g64.narrow(0, 0, 8), eps),
                     Catch::Contains("x.size(-1) elements"));
+}
+
+// The fused cross-entropy against LibTorch's (log_softmax + nll_loss): loss and logit gradient
+// with and without ignored rows (byte 0 as MEGABYTE's pad_id, -100 as LibTorch's default), a
+// non-contiguous input, an upstream gradient other than 1, and a row with a large logit (the
+// log-sum-exp must subtract the row maximum). fp64 within 1e-12; fp32 within 2x LibTorch's own
+// fp32 error against fp64 (+1e-6), the kernels/ rule. bf16 logits (autocast) take fp32 math:
+// the same as LibTorch's loss on the widened logits. Every ignored row: NaN loss, zero gradient.
+TEST_CASE("cross_entropy kernel matches LibTorch's cross_entropy: loss and gradients",
+          "[kernels]") {
+  torch::manual_seed(8);
+  const int64_t N = 300, V = 256;
+  auto x64 = torch::randn({N, V}, torch::kFloat64) * 3;
+  x64[7][11] = 200.0;  // exp(200) overflows fp32 without the max subtracted
+  auto t = torch::randint(0, V, {N}, torch::kLong);
+  t[7] = 11;
+  t.narrow(0, 20, 30).fill_(0);
+  auto run = [&](const torch::Tensor& x0, int64_t ignore, bool fused, double g) {
+    auto x = x0.clone().requires_grad_();
+    auto loss = fused ? mk::cross_entropy(x, t, ignore) : mk::cross_entropy_reference(x, t, ignore);
+    (loss * g).backward();
+    return std::vector<torch::Tensor>{loss.detach().to(torch::kFloat64),
+                                      x.grad().to(torch::kFloat64)};
+  };
+  for (const int64_t ignore : {int64_t{-100}, int64_t{0}}) {
+    CAPTURE(ignore);
+    REQUIRE(mk::cross_entropy_supported(x64, t));
+    const auto ref = run(x64, ignore, false, 0.7);
+    const auto fused64 = run(x64, ignore, true, 0.7);
+    const auto ref32 = run(x64.to(torch::kFloat32), ignore, false, 0.7);
+    const auto fused32 = run(x64.to(torch::kFloat32), ignore, true, 0.7);
+    for (size_t i = 0; i < ref.size(); ++i) {
+      CAPTURE(i);
+      CHECK(megabench::test::rel_err(fused64[i], ref[i]) < 1e-12);
+      const double own = megabench::test::rel_err(ref32[i], ref[i]);
+      CHECK(megabench::test::rel_err(fused32[i], ref[i]) <= 2 * own + 1e-6);
+    }
+    if (ignore == 0) CHECK(fused64[1].narrow(0, 20, 30).abs().max().item<double>() == 0);
+  }
+  // Non-contiguous logits: the transpose of a (V, N) tensor.
+  auto xt = x64.t().contiguous().t();
+  REQUIRE_FALSE(xt.is_contiguous());
+  CHECK(megabench::test::rel_err(mk::cross_entropy(xt, t), mk::cross_entropy_reference(xt, t)) <
+        1e-12);
+  // bf16 logits: LibTorch's loss on the fp32-widened logits, and a bf16 gradient.
+  {
+    auto xb = x64.to(torch::kBFloat16).requires_grad_();
+    auto loss = mk::cross_entropy(xb, t);
+    loss.backward();
+    auto xw = xb.detach().to(torch::kFloat32).requires_grad_();
+    auto want = mk::cross_entropy_reference(xw, t);
+    want.backward();
+    CHECK(loss.scalar_type() == torch::kFloat32);
+    CHECK(std::abs(loss.item<double>() - want.item<double>()) <= 1e-6 * want.item<double>());
+    CHECK(xb.grad().scalar_type() == torch::kBFloat16);
+    // One bf16 rounding of the fp32 gradient: within bf16's unit roundoff.
+    CHECK(megabench::test::rel_err(xb.grad().to(torch::kFloat64), xw.grad().to(torch::kFloat64)) <=
+          std::ldexp(1.0, -8));
+  }
+  // Every row ignored: NaN, as LibTorch's mean over no rows, and no gradient.
+  {
+    auto x = x64.clone().requires_grad_();
+    auto loss = mk::cross_entropy(x, torch::full({N}, -100, torch::kLong));
+    CHECK(std::isnan(loss.item<double>()));
+    CHECK(std::isnan(
+        mk::cross_entropy_reference(x64, torch::full({N}, -100, torch::kLong)).item<double>()));
+    loss.backward();
+    CHECK(x.grad().abs().max().item<double>() == 0);
+  }
+  auto bad = t.clone();
+  bad[5] = V;
+  CHECK_THROWS_WITH(mk::cross_entropy(x64, bad), Catch::Contains("targets[5] = 256"));
+}
+
+// Each x86-64 level's row loops (the kernel runs the one ATen picks; the others are checked here
+// where the CPU can run them): the log-sum-exp against at::logsumexp, the gradient rows against
+// the softmax, an ignored row zero, the sum and count of the counted rows.
+TEST_CASE("cross_entropy row loops agree at every x86-64 level this CPU runs", "[kernels]") {
+  namespace rows = megabench::kernels::cross_entropy_rows;
+  torch::manual_seed(9);
+  const int64_t N = 130, V = 256;
+  auto x = torch::randn({N, V}, torch::kFloat32) * 4;
+  auto t = torch::randint(0, V, {N}, torch::kLong);
+  t[3] = -100;
+  const auto want_lse = at::logsumexp(x.to(torch::kFloat64), {1});
+  auto want_dx = torch::softmax(x.to(torch::kFloat64), 1) * 0.5;
+  want_dx.index_put_({torch::arange(N), t.clamp_min(0)},
+                     want_dx.index({torch::arange(N), t.clamp_min(0)}) - 0.5);
+  want_dx[3].zero_();
+  struct Level {
+    const char* name;
+    bool runs;
+    rows::Sums (*fwd)(const float*, const int64_t*, float*, int64_t, int64_t, int64_t);
+    void (*bwd)(const float*, const int64_t*, const float*, float*, int64_t, int64_t, int64_t,
+                float);
+  };
+  const Level levels[] = {
+    {"generic", true, rows::generic::forward, rows::generic::backward},
+#if defined(__x86_64__)
+    {"avx2", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"), rows::avx2::forward,
+     rows::avx2::backward},
+    {"avx512",
+     __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"),
+     rows::avx512::forward, rows::avx512::backward},
+#endif
+  };
+  for (const auto& level : levels) {
+    CAPTURE(level.name);
+    if (!level.runs) {
+      WARN("this CPU cannot run the " << level.name << " row loops: not checked here");
+      continue;
+    }
+    auto lse = torch::empty({N}, torch::kFloat32);
+    const auto sums =
+        level.fwd(x.data_ptr<float>(), t.data_ptr<int64_t>(), lse.data_ptr<float>(), N, V, -100);
+    CHECK(sums.count == N - 1);
+    CHECK(sums.bad_row == -1);
+    CHECK(megabench::test::rel_err(lse.to(torch::kFloat64), want_lse) < 1e-6);
+    const double want_total =
+        (want_lse - x.to(torch::kFloat64).gather(1, t.clamp_min(0).unsqueeze(1)).squeeze(1))
+            .index({t != -100})
+            .sum()
+            .item<double>();
+    CHECK(std::abs(sums.total - want_total) < 1e-5 * std::abs(want_total));
+    auto dx = torch::empty_like(x);
+    level.bwd(x.data_ptr<float>(), t.data_ptr<int64_t>(), lse.data_ptr<float>(),
+              dx.data_ptr<float>(), N, V, -100, 0.5f);
+    CHECK(max_abs(dx, want_dx) < 1e-6);
+  }
 }
 
 TEST_CASE("gemv_bf16 matches at::mv in bf16 and the fp64 product", "[kernels]") {

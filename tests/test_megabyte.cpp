@@ -291,6 +291,45 @@ TEST_CASE("MEGABYTE fused attention equals explicit attention: loss and gradient
   }
 }
 
+// next_byte_loss reads the logits in place (each position given its flat row's label) instead of
+// building next_byte_logits: against the cross-entropy of those logits, in fp64, for 2 and 3
+// stages, lengths that do and do not fill the last patch (the padding is not scored), pad_id
+// bytes in the input (scored: the harness's loss ignores nothing) and cross-patch attention.
+TEST_CASE("MEGABYTE next_byte_loss equals the cross-entropy of next_byte_logits", "[megabyte]") {
+  struct Case {
+    std::vector<int64_t> dims, depths, patch;
+    int64_t cross, len;
+  };
+  for (const auto& c : {Case{{32, 16}, {1, 1}, {4}, 0, 24}, Case{{32, 16}, {1, 1}, {4}, 2, 22},
+                        Case{{32, 24, 16}, {1, 1, 1}, {3, 4}, 0, 31}}) {
+    CAPTURE(c.dims.size(), c.cross, c.len);
+    int64_t seq = 1;
+    for (auto p : c.patch) seq *= p;
+    torch::manual_seed(5);
+    auto m = MEGABYTE(MEGABYTEOptions(256, c.dims, c.depths, 8 * seq, c.patch)
+                          .dim_head(8)
+                          .heads(2)
+                          .cross_patch_attention(c.cross));
+    m->to(torch::kFloat64);
+    auto ids = torch::randint(0, 256, {2, c.len}, torch::kLong);
+    ids.index_put_({0, 3}, 0);  // pad_id as data: scored
+    std::vector<torch::Tensor> losses, grads;
+    for (const bool in_place : {false, true}) {
+      m->zero_grad();
+      auto loss = in_place ? m->next_byte_loss(ids)
+                           : torch::nn::functional::cross_entropy(
+                                 m->next_byte_logits(ids).reshape({-1, 256}), ids.reshape({-1}));
+      loss.backward();
+      losses.push_back(loss.detach());
+      std::vector<torch::Tensor> g;
+      for (const auto& p : m->parameters()) g.push_back(p.grad().flatten());
+      grads.push_back(torch::cat(g));
+    }
+    CHECK(std::abs(losses[1].item<double>() - losses[0].item<double>()) < 1e-12);
+    CHECK(test::rel_err(grads[1], grads[0]) < 1e-12);
+  }
+}
+
 TEST_CASE("MEGABYTE rejects bad input with clear errors", "[megabyte][errors]") {
   auto model = tiny({4, 4}, ContextMode::kCorrected, torch::kFloat32);
   using Catch::Contains;

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <string>
 
+#include "harness/measure/allocator.h"
+
 #ifdef MEGABENCH_WITH_CUDA
 #include <cuda_runtime_api.h>
 #endif
@@ -76,6 +78,7 @@ nlohmann::json compute() {
       {"onednn_version", at::get_mkldnn_version()},
       {"openmp_version", at::get_openmp_version()},
       {"cpu_capability", at::get_cpu_capability()},
+      {"allocator", allocator::name()},
       {"cuda_version", nullptr}};
   if (!p["git_commit"].is_null()) {
     const auto changes = command_output(

@@ -12,8 +12,9 @@ namespace megabench {
 /// {"host", "cpu" (the CPU model: with the host, what names a machine), "git_commit" (null outside
 /// a git checkout), "git_dirty" (tracked changes outside results/: a running sweep appends to
 /// tracked files there), "build_type", "cxx_flags", "compiler", "libtorch_version", "blas",
-/// "mkl_version", "onednn_version", "openmp_version", "cpu_capability", "cuda_version" (null
-/// without CUDA)}. Git is asked about the source tree the binary was built from.
+/// "mkl_version", "onednn_version", "openmp_version", "cpu_capability", "allocator"
+/// (harness/measure/allocator.h), "cuda_version" (null without CUDA)}. Git is asked about the
+/// source tree the binary was built from.
 const nlohmann::json& provenance();
 
 }  // namespace megabench

@@ -1,0 +1,31 @@
+#include "harness/measure/allocator.h"
+
+#include <dlfcn.h>
+#include <malloc.h>
+
+namespace megabench::allocator {
+namespace {
+
+bool tuned = false;
+
+bool defined(const char* symbol) {
+  return ::dlsym(RTLD_DEFAULT, symbol) != nullptr;
+}
+
+}  // namespace
+
+std::string name() {
+  if (defined("tc_malloc")) return "tcmalloc";
+  if (defined("mallctl") || defined("je_mallctl")) return "jemalloc";
+  return tuned ? "glibc (mmap threshold 32 MiB)" : "glibc";
+}
+
+void tune_glibc() {
+  if (tuned || name() != "glibc") return;
+  constexpr int kMmapThreshold = 32 << 20;  // glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit
+  constexpr int kTrimThreshold = 1 << 30;
+  tuned = ::mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 &&
+          ::mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1;
+}
+
+}  // namespace megabench::allocator
