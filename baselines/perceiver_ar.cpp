@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernels/cross_entropy.h"
+#include "kernels/embedding.h"
 #include "kernels/profile_range.h"
 
 namespace megabench {
@@ -246,10 +247,11 @@ torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::T
 
   std::optional<profile::Range> embedding_range(std::in_place, "embedding");
   auto positions = torch::arange(n, ids.options());
-  auto h = token_emb(ids) + pos_emb(positions);  // (B, n, D)
-  auto prefix = h.narrow(1, 0, C);               // (B, C, D)
-  auto latents = h.narrow(1, C, n - C);          // (B, n - C, D)
-  auto prefix_rotary = rotary_pos_emb(C);        // (C, r)
+  auto h = kernels::embedding(token_emb->weight, ids) +
+           kernels::embedding(pos_emb->weight, positions);  // (B, n, D)
+  auto prefix = h.narrow(1, 0, C);                          // (B, C, D)
+  auto latents = h.narrow(1, C, n - C);                     // (B, n - C, D)
+  auto prefix_rotary = rotary_pos_emb(C);                   // (C, r)
 
   if (is_training() && options.cross_attn_dropout() > 0) {
     // Each row keeps a random subset of the prefix, in order, with the rotary angles of the kept
@@ -300,7 +302,8 @@ void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
   const int64_t T = st.tokens.size(1) - st.origin, C = options.prefix_len();
   TORCH_INTERNAL_ASSERT(T > C && T <= options.seq_len());
   auto window = st.tokens.narrow(1, st.origin, T);
-  auto h = token_emb(window) + pos_emb(torch::arange(T, window.options()));  // (B, T, D)
+  auto h = kernels::embedding(token_emb->weight, window) +
+           kernels::embedding(pos_emb->weight, torch::arange(T, window.options()));  // (B, T, D)
   auto prefix_rotary = rotary_pos_emb(C);
   const size_t P = perceive_attn_.size();
   // Each perceive layer's cache starts with the prefix keys/values; the latents' follow them.

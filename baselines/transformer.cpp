@@ -1,6 +1,7 @@
 #include "baselines/transformer.h"
 
 #include "kernels/cross_entropy.h"
+#include "kernels/embedding.h"
 #include "kernels/profile_range.h"
 
 namespace megabench {
@@ -56,8 +57,9 @@ torch::Tensor ByteTransformerImpl::run(const torch::Tensor& ids_in) {
   torch::Tensor h;
   {
     profile::Range r("embedding");
-    auto tokens = token_emb(ids);  // (B, L, D)
-    if (pos_emb) tokens = tokens + pos_emb(torch::arange(L, ids.options()));
+    auto tokens = kernels::embedding(token_emb->weight, ids);  // (B, L, D)
+    if (pos_emb)
+      tokens = tokens + kernels::embedding(pos_emb->weight, torch::arange(L, ids.options()));
     auto start = start_token.view({1, 1, d}).expand({b, 1, d});
     h = torch::cat({start, tokens}, 1);  // (B, L + 1, D)
   }

@@ -23,6 +23,7 @@
 
 #include "harness/measure/precision.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/embedding.h"
 #include "kernels/gemv_bf16.h"
 #include "kernels/local_attention.h"
 #include "kernels/rms_norm.h"
@@ -267,6 +268,22 @@ void BM_CrossEntropy(benchmark::State& state, bool fused) {
       4.0 * x.numel(), 3.0 * x.numel() * 4, /*grad=*/true);
 }
 
+// Embedding lookup forward + backward of 8 x 2048 byte ids into a (256, dim) table: LibTorch's
+// or the kernel. bytes: the rows written forward, read backward.
+void BM_Embedding(benchmark::State& state, bool fused) {
+  const int64_t dim = state.range(0);
+  auto w = torch::randn({256, dim}).requires_grad_();
+  auto ids = torch::randint(0, 256, {8, 2048}, torch::kLong);
+  auto dy = torch::randn({8, 2048, dim});
+  time_it(
+      state, Dev::kCpu,
+      [&] {
+        auto y = fused ? mk::embedding(w, ids) : mk::embedding_reference(w, ids);
+        y.backward(dy);
+      },
+      1.0 * dy.numel(), 2.0 * dy.numel() * 4, /*grad=*/true);
+}
+
 // One decoding row through an (out, in) weight on the CPU: "mv_f32" (at::mv, fp32 weights),
 // "mv_bf16" (at::mv, bf16 weights: what Linear ran before the kernel) or "kernel" (gemv_bf16).
 // bytes/s counts the weights read.
@@ -386,6 +403,13 @@ int register_all() {
         ->ArgNames({"rows", "dim"})
         ->Args({2048, 1024})
         ->Args({2048, 512});
+  }
+  for (const bool fused : {false, true}) {
+    reg(std::string("embedding_train/") + (fused ? "fused" : "aten"),
+        [fused](benchmark::State& s) { BM_Embedding(s, fused); })
+        ->ArgNames({"dim"})
+        ->Args({32})
+        ->Args({256});
   }
   for (const bool fused : {false, true}) {
     // A small MEGABYTE's 8 x 2048 bytes with the start positions (x 9/8), and 2048 bytes.

@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "kernels/cross_entropy.h"
+#include "kernels/embedding.h"
 #include "kernels/profile_range.h"
 
 namespace megabench {
@@ -182,8 +183,13 @@ torch::Tensor MEGABYTEImpl::check_ids(const torch::Tensor& ids_in) const {
 
 torch::Tensor MEGABYTEImpl::embed(int64_t stage, const torch::Tensor& units,
                                   const torch::Tensor& context) {
-  if (stage == S_ - 1) return byte_emb_(units);
-  if (!options.conv_patch_encoder()) return patch_embs_[stage]->forward(units);
+  if (stage == S_ - 1) return kernels::embedding(byte_emb_->weight, units);
+  if (!options.conv_patch_encoder()) {  // the Sequential, its Embedding through the kernel
+    auto it = patch_embs_[stage]->begin();
+    auto x = kernels::embedding(it->get<nn::Embedding>()->weight, units);  // (B, ..., unit, F)
+    for (++it; it != patch_embs_[stage]->end(); ++it) x = it->forward<torch::Tensor>(x);
+    return x;
+  }
   // The convolutions run over the stream, before it is cut into patches.
   const int64_t b = units.size(0), c = context.defined() ? context.size(1) : 0;
   auto stream = units.reshape({b, -1});                  // (B, L)
@@ -255,7 +261,8 @@ std::vector<torch::Tensor> MEGABYTEImpl::embed_stages(const torch::Tensor& ids) 
     if (s + 1 < S_) shape.push_back(-1);       // each unit's unit_bytes(s) bytes
     tokens[s] = embed(s, ids.reshape(shape));  // (B, d_0, ..., d_s, D_s)
     if (options.pos_emb()) {
-      tokens[s] = tokens[s] + pos_table_[s](torch::arange(tokens[s].size(-2), ids.options()));
+      tokens[s] = tokens[s] + kernels::embedding(pos_table_[s]->weight,
+                                                 torch::arange(tokens[s].size(-2), ids.options()));
     }
   }
   return tokens;

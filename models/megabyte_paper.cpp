@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernels/cross_entropy.h"
+#include "kernels/embedding.h"
 #include "kernels/profile_range.h"
 
 namespace megabench {
@@ -88,7 +89,8 @@ torch::Tensor MEGABYTEPaperImpl::check_ids(const torch::Tensor& ids_in) const {
 torch::Tensor MEGABYTEPaperImpl::global_input(const torch::Tensor& patch_bytes, int64_t start) {
   const int64_t n = patch_bytes.size(1);
   auto pos = torch::arange(start, start + n, patch_bytes.options());
-  auto h = global_emb(patch_bytes) + global_pos(pos);       // (B, n, D_G): Eq. 1
+  auto h = kernels::embedding(global_emb->weight, patch_bytes) +
+           kernels::embedding(global_pos->weight, pos);     // (B, n, D_G): Eq. 1
   return h.reshape({h.size(0), -1, options.dim_global()});  // (B, n / P, P * D_G)
 }
 
@@ -118,7 +120,8 @@ torch::Tensor MEGABYTEPaperImpl::run(const torch::Tensor& ids, int64_t rows) {
   auto global_out = global_model(global_in);  // Eq. 3: (B, K, P D_G)
 
   // Eq. 4: each slice of D_G through w_GL, plus the local pad or the previous byte's embedding.
-  auto prev = local_emb(bytes.view({B * K, P}).narrow(1, 0, P - 1));  // (B K, P - 1, D_L)
+  auto prev = kernels::embedding(local_emb->weight,
+                                 bytes.view({B * K, P}).narrow(1, 0, P - 1));  // (B K, P - 1, D_L)
   auto pad = local_pad.view({1, 1, -1}).expand({B * K, 1, options.dim_local()});
   auto local_in = global_to_local(global_out) + torch::cat({pad, prev}, 1);  // (B K, P, D_L)
   auto local_out = local_model(local_in);                                    // Eq. 5

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernels/cross_entropy.h"
+#include "kernels/embedding.h"
 #include "kernels/profile_range.h"
 
 namespace megabench {
@@ -124,8 +125,8 @@ torch::Tensor SpaceByteImpl::run(const torch::Tensor& ids_in) {
   torch::Tensor h;
   {
     profile::Range r("embedding");
-    auto start = start_token.view({1, 1, d}).expand({b, 1, d});  // (B, 1, D_local)
-    h = torch::cat({start, token_emb(ids)}, 1);                  // (B, L + 1, D_local)
+    auto start = start_token.view({1, 1, d}).expand({b, 1, d});              // (B, 1, D_local)
+    h = torch::cat({start, kernels::embedding(token_emb->weight, ids)}, 1);  // (B, L + 1, D_local)
   }
   auto x = initial_blocks(h);  // (B, L + 1, D_local)
   x = add_global(x,

@@ -9,6 +9,7 @@
 
 #include "kernels/cross_entropy.h"
 #include "kernels/cross_entropy_rows.h"
+#include "kernels/embedding.h"
 #include "kernels/gemv_bf16.h"
 #include "kernels/local_attention.h"
 #include "kernels/rms_norm.h"
@@ -278,6 +279,41 @@ TEST_CASE("cross_entropy row loops agree at every x86-64 level this CPU runs", "
               dx.data_ptr<float>(), N, V, -100, 0.5f);
     CHECK(max_abs(dx, want_dx) < 1e-6);
   }
+}
+
+// The embedding kernel against LibTorch's: the rows, and the table gradient for ids that repeat
+// (every byte many times) and skip rows (the gradient stays 0 there), 1-D and 3-D ids, fp64
+// exactly and fp32 within LibTorch's own fp32 error against fp64 (the sums' order differs).
+TEST_CASE("embedding kernel matches LibTorch's embedding: rows and table gradient", "[kernels]") {
+  torch::manual_seed(10);
+  auto w64 = torch::randn({300, 24}, torch::kFloat64);
+  for (const auto& shape : {std::vector<int64_t>{4, 3, 700}, std::vector<int64_t>{50}}) {
+    CAPTURE(shape.size());
+    auto ids = torch::randint(0, 256, shape, torch::kLong);  // rows 256..299 never looked up
+    auto dy = torch::randn(ids.numel() * 24, torch::kFloat64);
+    auto run = [&](const torch::Tensor& w0, bool fused) {
+      auto w = w0.clone().requires_grad_();
+      auto y = fused ? mk::embedding(w, ids) : mk::embedding_reference(w, ids);
+      (y.flatten() * dy.to(y.scalar_type())).sum().backward();
+      return std::vector<torch::Tensor>{y.detach().to(torch::kFloat64),
+                                        w.grad().to(torch::kFloat64)};
+    };
+    REQUIRE(mk::embedding_supported(w64, ids));
+    const auto ref = run(w64, false), got = run(w64, true);
+    CHECK(got[0].sizes() == ref[0].sizes());
+    CHECK(max_abs(got[0], ref[0]) == 0);
+    CHECK(megabench::test::rel_err(got[1], ref[1]) < 1e-12);
+    CHECK(got[1].narrow(0, 256, 44).abs().max().item<double>() == 0);
+    const auto ref32 = run(w64.to(torch::kFloat32), false),
+               got32 = run(w64.to(torch::kFloat32), true);
+    CHECK(max_abs(got32[0], ref32[0]) == 0);
+    const double own = megabench::test::rel_err(ref32[1], ref[1]);
+    CHECK(megabench::test::rel_err(got32[1], ref[1]) <= 2 * own + 1e-6);
+  }
+  CHECK_THROWS_WITH(mk::embedding(w64, torch::full({3}, 300, torch::kLong)),
+                    Catch::Contains("ids must lie in [0, 300), got 300"));
+  CHECK_THROWS_WITH(mk::embedding(w64, torch::full({3}, -1, torch::kLong)),
+                    Catch::Contains("got -1"));
 }
 
 TEST_CASE("gemv_bf16 matches at::mv in bf16 and the fp64 product", "[kernels]") {
