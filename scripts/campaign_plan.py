@@ -24,6 +24,11 @@ family takes the size whose compute-matched run sees about 20 bytes per non-embe
   perceiver_ar  width d = 32 L, L latent layers, 1/8 of the window as latents (the paper's 1024 of
                 8192)
 
+Threads: the two smaller budgets train at 1 thread, and the text and code folders of a budget run
+side by side, one process per core; the top budget at 2 threads. Small models use a core better
+alone than split over two (experiments/campaign_throughput.json: MEGABYTE at 1e12 reaches 0.29 of
+the 1-thread peak against 0.25 of the 2-thread one), and bpb does not depend on the thread count.
+
 Every model sees the same bytes per step (8 windows of 2048 bytes) and the same recipe: AdamW
 (0.9, 0.98), clip 1, weight decay 0.1, warmup 10% of the steps then linear decay to 0, init
 N(0, 0.006), dropout 0 (Appendix A's runs are far larger: at this scale no model overfits one
@@ -107,11 +112,16 @@ def entry(s, lr, tag=""):
             "train": {"lr": lr, "warmup_steps": max(1, s["steps"] // 10)}}
 
 
-def experiment(name, description, models, budget, seeds, data):
+def threads_for(budget):
+    """1 below the top budget (text and code then run side by side, a core each), else 2."""
+    return 1 if budget < BUDGETS[-1] else 2
+
+
+def experiment(name, description, models, budget, seeds, data, threads=2):
     return {"name": name, "description": description, "models": models,
             "sweep": {"grid": {"seed": seeds}},
             "metrics": ["params", "flops", "bpb"], "device": "cpu", "dtype": "float32",
-            "threads": 2, "data": data,
+            "threads": threads, "data": data,
             "train": dict(RECIPE, flop_budget=budget),
             "report": {"columns": ["params_non_embedding", "train_steps", "train_flops",
                                    "train_flops_utilization", "train_bpb_final", "bpb"]}}
@@ -282,7 +292,7 @@ def main():
                 f"Compute-matched bpb at {budget:g} training FLOPs on the {corpus} corpus "
                 f"(corpora/MANIFEST.json), seeds {seeds}. Sizes by the campaign's rule: {shapes}. "
                 f"Learning rates from the sweep at {BUDGETS[0]:g}: {chosen}.",
-                models, budget, seeds, data)
+                models, budget, seeds, data, threads_for(budget))
             write(ROOT / "experiments" / f"{doc['name']}.json", doc)
 
 
