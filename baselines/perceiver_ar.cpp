@@ -223,6 +223,12 @@ torch::Tensor PerceiverARImpl::run_latents(torch::Tensor x, int64_t start,
   return to_logits(x);  // (B, n, V)
 }
 
+torch::Tensor PerceiverARImpl::embed_tokens(const torch::Tensor& ids,
+                                            const torch::Tensor& positions) const {
+  return kernels::embedding(token_emb->weight, ids) +
+         kernels::embedding(pos_emb->weight, positions);
+}
+
 torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::Tensor& prefix_mask,
                                        const torch::Tensor& labels) {
   auto ids = check_ids(x_in, "x");  // (B, n)
@@ -246,12 +252,10 @@ torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::T
   }
 
   std::optional<profile::Range> embedding_range(std::in_place, "embedding");
-  auto positions = torch::arange(n, ids.options());
-  auto h = kernels::embedding(token_emb->weight, ids) +
-           kernels::embedding(pos_emb->weight, positions);  // (B, n, D)
-  auto prefix = h.narrow(1, 0, C);                          // (B, C, D)
-  auto latents = h.narrow(1, C, n - C);                     // (B, n - C, D)
-  auto prefix_rotary = rotary_pos_emb(C);                   // (C, r)
+  auto h = embed_tokens(ids, torch::arange(n, ids.options()));  // (B, n, D)
+  auto prefix = h.narrow(1, 0, C);                              // (B, C, D)
+  auto latents = h.narrow(1, C, n - C);                         // (B, n - C, D)
+  auto prefix_rotary = rotary_pos_emb(C);                       // (C, r)
 
   if (is_training() && options.cross_attn_dropout() > 0) {
     // Each row keeps a random subset of the prefix, in order, with the rotary angles of the kept
@@ -302,8 +306,7 @@ void PerceiverARImpl::prefill(PerceiverARDecodeState& st) {
   const int64_t T = st.tokens.size(1) - st.origin, C = options.prefix_len();
   TORCH_INTERNAL_ASSERT(T > C && T <= options.seq_len());
   auto window = st.tokens.narrow(1, st.origin, T);
-  auto h = kernels::embedding(token_emb->weight, window) +
-           kernels::embedding(pos_emb->weight, torch::arange(T, window.options()));  // (B, T, D)
+  auto h = embed_tokens(window, torch::arange(T, window.options()));  // (B, T, D)
   auto prefix_rotary = rotary_pos_emb(C);
   const size_t P = perceive_attn_.size();
   // Each perceive layer's cache starts with the prefix keys/values; the latents' follow them.

@@ -180,6 +180,8 @@ class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {
 
  private:
   torch::Tensor check_ids(const torch::Tensor& x, const char* what) const;
+  /// token_emb(ids) + pos_emb(positions), both through kernels::embedding: (B, n, D).
+  torch::Tensor embed_tokens(const torch::Tensor& ids, const torch::Tensor& positions) const;
   /// Runs the latents x (B, n, D) at absolute positions [start, start + n) through every layer,
   /// appending to the caches, and returns their logits (B, n, V). pk / pv: each perceive layer's
   /// prefix keys/values, or empty when its cache holds them (decoding).

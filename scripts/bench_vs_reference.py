@@ -25,6 +25,12 @@ code (which bakes in its thread count) and OpenMP start afresh.
 against a 2048^3 fp32 matmul timed in the same process as the reference at the same thread count:
 it bounds what any implementation of the same model can gain (a step cannot beat 100%).
 
+--allocator picks the malloc both sides run with, through LD_PRELOAD in each subprocess:
+"tcmalloc" (the default where Debian's libtcmalloc-minimal4 is installed: what the megabench
+executables link, and what PyTorch's CPU tuning guide recommends for Python) or "system" (glibc).
+The C++ side runs in the test binary, which links no allocator of its own, so both sides get the
+same one.
+
 --generate adds MEGABYTE's cached generation of 4096 bytes against the reference's generate(),
 which reruns the whole sequence for every byte (minutes at 1 thread).
 """
@@ -51,6 +57,18 @@ def cfg_env(dim, depth, msl):
     return ";".join(",".join(str(v) for v in t) for t in (dim, depth, msl))
 
 
+TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+
+
+def allocator_env(name):
+    """The environment that gives a subprocess `name` as its malloc."""
+    if name == "system":
+        return {}
+    if not os.path.exists(TCMALLOC):
+        sys.exit(f"bench_vs_reference: --allocator tcmalloc needs {TCMALLOC} (apt-get install libtcmalloc-minimal4)")
+    return {"LD_PRELOAD": TCMALLOC}
+
+
 def run_cpp(tests, case, env):
     out = subprocess.run([tests, case], env=dict(os.environ, **env), capture_output=True, text=True, check=True).stdout
     return out
@@ -58,7 +76,8 @@ def run_cpp(tests, case, env):
 
 def cpp_rows(a, threads):
     """megabench's timings at `threads`, keyed like the rows."""
-    env = {"MEGABENCH_THREADS": str(threads), "MEGABENCH_REPEATS": str(a.repeats), "OMP_NUM_THREADS": str(threads)}
+    env = {"MEGABENCH_THREADS": str(threads), "MEGABENCH_REPEATS": str(a.repeats), "OMP_NUM_THREADS": str(threads),
+           **allocator_env(a.allocator)}
     res = {}
     for name, dim, depth, msl in MEGABYTE_ROWS:
         for _, fused in ATTENTION:
@@ -180,6 +199,9 @@ def main():
     ap.add_argument("--skip-perceiver", action="store_true")
     ap.add_argument("--generate", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the raw numbers as JSON too")
+    ap.add_argument("--allocator", choices=["tcmalloc", "system"],
+                    default="tcmalloc" if os.path.exists(TCMALLOC) else "system",
+                    help="malloc of both sides (LD_PRELOAD); default tcmalloc where installed")
     ap.add_argument("--_python", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a._python:
@@ -191,11 +213,12 @@ def main():
         args = [sys.executable, __file__, "--_python", str(t), "--repeats", str(a.repeats)]
         args += [f for f, on in (("--skip-compiled", a.skip_compiled), ("--skip-perceiver", a.skip_perceiver),
                                  ("--generate", a.generate)) if on]
-        py = json.loads(subprocess.run(args, env=dict(os.environ, OMP_NUM_THREADS=str(t)), capture_output=True,
-                                       text=True, check=True).stdout)
+        py = json.loads(subprocess.run(args, env=dict(os.environ, OMP_NUM_THREADS=str(t), **allocator_env(a.allocator)),
+                                       capture_output=True, text=True, check=True).stdout)
         results[t] = {"megabench_ms": cpp, "reference_ms": py, "train_flops": flops}
     torch_version = next(iter(results.values()))["reference_ms"]["torch"]
-    print(f"torch {torch_version}; median of {a.repeats} steps after warm-up; ratios are reference time / megabench "
+    print(f"torch {torch_version}; allocator {a.allocator} on both sides; median of {a.repeats} steps after warm-up; "
+          "ratios are reference time / megabench "
           "time; % peak: analytical training FLOPs / step time, against a 2048^3 fp32 matmul at the same threads\n")
     print("| measurement | threads | eager | compiled | megabench | vs eager | vs compiled | % peak: megabench | "
           "eager | compiled |")
