@@ -284,9 +284,8 @@ torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::T
   }
   std::vector<LayerCache> perceive_cache, layer_cache;
   auto logits = run_latents(latents, C, pk, pv, keep, perceive_cache, layer_cache);
-  if (!targets.defined()) return logits;  // (B, n - C, V)
-  return kernels::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
-                                /*ignore_index=*/0);
+  if (!targets.defined()) return logits;                               // (B, n - C, V)
+  return kernels::cross_entropy(logits, targets, /*ignore_index=*/0);  // (B, n - C, V), (B, n - C)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -79,9 +79,7 @@ torch::Tensor ByteTransformerImpl::next_byte_logits(const torch::Tensor& ids) {
 }
 
 torch::Tensor ByteTransformerImpl::loss(const torch::Tensor& ids) {
-  auto logits = next_byte_logits(ids);
-  return kernels::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                ids.to(torch::kLong).reshape({-1}));
+  return kernels::cross_entropy(next_byte_logits(ids), ids.to(torch::kLong));
 }
 
 ByteTransformerDecodeState ByteTransformerImpl::begin(int64_t batch) {

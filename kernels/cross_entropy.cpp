@@ -109,6 +109,13 @@ bool cross_entropy_supported(const torch::Tensor& logits, const torch::Tensor& t
 
 torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets,
                             int64_t ignore_index) {
+  if (logits.dim() > 2) {
+    TORCH_CHECK(targets.sizes() == logits.sizes().slice(0, logits.dim() - 1),
+                "cross_entropy: targets must have the shape of logits without its last dimension ",
+                logits.sizes(), ", got ", targets.sizes());
+    return cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
+                         ignore_index);
+  }
   // bf16 / fp16 logits (autocast's matmuls): fp32 math, as autocast gives LibTorch's loss.
   const auto t = logits.scalar_type();
   if ((t == torch::kBFloat16 || t == torch::kHalf) && logits.device().is_cpu()) {

@@ -16,10 +16,11 @@ namespace megabench::kernels {
 bool cross_entropy_supported(const torch::Tensor& logits, const torch::Tensor& targets);
 
 /// Mean over the rows whose target is not ignore_index of -log softmax(logits)[target]; NaN when
-/// every row is ignored, as LibTorch's. Differentiable in logits (first order). bf16 / fp16 CPU
-/// logits are widened to fp32 first (as autocast does for LibTorch's loss); elsewhere (CUDA, other
-/// shapes) it is cross_entropy_reference(). A target outside [0, V) other than ignore_index is an
-/// error naming it.
+/// every row is ignored, as LibTorch's. Logits (..., V) with targets (...) are read as their
+/// (N, V) and (N) flattening (a model's (B, L, V) against its (B, L) bytes). Differentiable in
+/// logits (first order). bf16 / fp16 CPU logits are widened to fp32 first (as autocast does for
+/// LibTorch's loss); elsewhere (CUDA, other shapes) it is cross_entropy_reference(). A target
+/// outside [0, V) other than ignore_index is an error naming it.
 torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets,
                             int64_t ignore_index = -100);
 

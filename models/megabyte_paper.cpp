@@ -141,9 +141,7 @@ torch::Tensor MEGABYTEPaperImpl::next_byte_logits(const torch::Tensor& ids_in) {
 }
 
 torch::Tensor MEGABYTEPaperImpl::loss(const torch::Tensor& ids) {
-  auto logits = next_byte_logits(ids);
-  return kernels::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                ids.to(torch::kLong).reshape({-1}));
+  return kernels::cross_entropy(next_byte_logits(ids), ids.to(torch::kLong));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -492,9 +492,7 @@ class MegabyteAdapter : public ByteModel {
   }
   torch::Tensor loss(const torch::Tensor& bytes) override {
     if (config_.global) return model_->next_byte_loss(bytes);
-    auto logits = next_byte_logits(bytes);
-    return kernels::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                  bytes.to(torch::kLong).reshape({-1}));
+    return kernels::cross_entropy(next_byte_logits(bytes), bytes.to(torch::kLong));
   }
   torch::Tensor logits(const torch::Tensor& bytes) override {
     if (config_.global) return model_->forward(bytes);

@@ -147,9 +147,7 @@ torch::Tensor SpaceByteImpl::next_byte_logits(const torch::Tensor& ids) {
 }
 
 torch::Tensor SpaceByteImpl::loss(const torch::Tensor& ids) {
-  auto logits = next_byte_logits(ids);
-  return kernels::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                ids.to(torch::kLong).reshape({-1}));
+  return kernels::cross_entropy(next_byte_logits(ids), ids.to(torch::kLong));
 }
 
 // ---------------------------------------------------------------------------------------------

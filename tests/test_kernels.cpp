@@ -193,6 +193,12 @@ TEST_CASE("cross_entropy kernel matches LibTorch's cross_entropy: loss and gradi
   REQUIRE_FALSE(xt.is_contiguous());
   CHECK(megabench::test::rel_err(mk::cross_entropy(xt, t), mk::cross_entropy_reference(xt, t)) <
         1e-12);
+  // (B, L, V) logits against (B, L) targets: the flattened rows' loss; other target shapes
+  // rejected.
+  CHECK(megabench::test::rel_err(mk::cross_entropy(x64.view({3, 100, V}), t.view({3, 100})),
+                                 mk::cross_entropy_reference(x64, t)) < 1e-12);
+  CHECK_THROWS_WITH(mk::cross_entropy(x64.view({3, 100, V}), t),
+                    Catch::Contains("shape of logits without its last dimension"));
   // bf16 logits: LibTorch's loss on the fp32-widened logits, and a bf16 gradient.
   {
     auto xb = x64.to(torch::kBFloat16).requires_grad_();
