@@ -196,7 +196,7 @@ torch::Tensor PerceiverARImpl::run_latents(torch::Tensor x, int64_t start,
                                            const std::vector<torch::Tensor>& pv,
                                            const torch::Tensor& prefix_keep,
                                            std::vector<LayerCache>& perceive_cache,
-                                           std::vector<LayerCache>& layer_cache) {
+                                           std::vector<LayerCache>& layer_cache, bool project) {
   perceive_cache.resize(perceive_attn_.size());
   layer_cache.resize(attn_.size());
   auto rotary = rotary_pos_emb(x.size(1), start);  // (n, r) at the latents' positions
@@ -219,6 +219,7 @@ torch::Tensor PerceiverARImpl::run_latents(torch::Tensor x, int64_t start,
     profile::Range r("feedforward");
     x = ff_[i]->forward(x) + x;
   }
+  if (!project) return x;  // (B, n, D)
   profile::Range r("logits");
   return to_logits(x);  // (B, n, V)
 }
@@ -283,9 +284,14 @@ torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::T
     }
   }
   std::vector<LayerCache> perceive_cache, layer_cache;
-  auto logits = run_latents(latents, C, pk, pv, keep, perceive_cache, layer_cache);
-  if (!targets.defined()) return logits;                               // (B, n - C, V)
-  return kernels::cross_entropy(logits, targets, /*ignore_index=*/0);  // (B, n - C, V), (B, n - C)
+  if (!targets.defined()) {
+    return run_latents(latents, C, pk, pv, keep, perceive_cache, layer_cache);  // (B, n - C, V)
+  }
+  auto x = run_latents(latents, C, pk, pv, keep, perceive_cache, layer_cache,
+                       /*project=*/false);  // (B, n - C, D)
+  profile::Range r("logits");
+  return kernels::linear_cross_entropy(x, to_logits->weight, to_logits->bias, targets,
+                                       /*ignore_index=*/0);  // (B, n - C, D), (B, n - C)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -183,12 +183,13 @@ class PerceiverARImpl : public torch::nn::Cloneable<PerceiverARImpl> {
   /// token_emb(ids) + pos_emb(positions), both through kernels::embedding: (B, n, D).
   torch::Tensor embed_tokens(const torch::Tensor& ids, const torch::Tensor& positions) const;
   /// Runs the latents x (B, n, D) at absolute positions [start, start + n) through every layer,
-  /// appending to the caches, and returns their logits (B, n, V). pk / pv: each perceive layer's
-  /// prefix keys/values, or empty when its cache holds them (decoding).
+  /// appending to the caches, and returns their logits (B, n, V), or with project = false their
+  /// outputs before to_logits (B, n, D). pk / pv: each perceive layer's prefix keys/values, or
+  /// empty when its cache holds them (decoding).
   torch::Tensor run_latents(torch::Tensor x, int64_t start, const std::vector<torch::Tensor>& pk,
                             const std::vector<torch::Tensor>& pv, const torch::Tensor& prefix_keep,
                             std::vector<LayerCache>& perceive_cache,
-                            std::vector<LayerCache>& layer_cache);
+                            std::vector<LayerCache>& layer_cache, bool project = true);
   /// Next-token logits (B, V) of the window ending at the last token of state, without caches.
   torch::Tensor window_logits(const PerceiverARDecodeState& state);
   /// Builds the caches for the window tokens[:, origin:T] (at most seq_len tokens, more than

@@ -51,7 +51,7 @@ torch::Tensor ByteTransformerImpl::check_ids(const torch::Tensor& ids_in) const 
   return ids;
 }
 
-torch::Tensor ByteTransformerImpl::run(const torch::Tensor& ids_in) {
+torch::Tensor ByteTransformerImpl::run_hidden(const torch::Tensor& ids_in) {
   auto ids = check_ids(ids_in);
   const int64_t b = ids.size(0), L = ids.size(1), d = options.dim();
   torch::Tensor h;
@@ -63,7 +63,11 @@ torch::Tensor ByteTransformerImpl::run(const torch::Tensor& ids_in) {
     auto start = start_token.view({1, 1, d}).expand({b, 1, d});
     h = torch::cat({start, tokens}, 1);  // (B, L + 1, D)
   }
-  auto x = transformer(h);  // (B, L + 1, D); pushes "global_attention" and "feedforward"
+  return transformer(h);  // (B, L + 1, D); pushes "global_attention" and "feedforward"
+}
+
+torch::Tensor ByteTransformerImpl::run(const torch::Tensor& ids) {
+  auto x = run_hidden(ids);  // (B, L + 1, D)
   profile::Range r("logits");
   return to_logits(x);  // (B, L + 1, V)
 }
@@ -79,7 +83,10 @@ torch::Tensor ByteTransformerImpl::next_byte_logits(const torch::Tensor& ids) {
 }
 
 torch::Tensor ByteTransformerImpl::loss(const torch::Tensor& ids) {
-  return kernels::cross_entropy(next_byte_logits(ids), ids.to(torch::kLong));
+  auto x = run_hidden(ids);  // (B, L + 1, D)
+  profile::Range r("logits");
+  return kernels::linear_cross_entropy(x.narrow(1, 0, x.size(1) - 1), to_logits->weight,
+                                       to_logits->bias, ids.to(torch::kLong));  // (B, L, D), (B, L)
 }
 
 ByteTransformerDecodeState ByteTransformerImpl::begin(int64_t batch) {

@@ -81,7 +81,8 @@ class ByteTransformerImpl : public torch::nn::Cloneable<ByteTransformerImpl> {
 
  private:
   torch::Tensor check_ids(const torch::Tensor& ids) const;
-  torch::Tensor run(const torch::Tensor& ids);  // (B, L + 1, V) over start token + bytes
+  torch::Tensor run_hidden(const torch::Tensor& ids);  // (B, L + 1, D) over start token + bytes
+  torch::Tensor run(const torch::Tensor& ids);         // to_logits of it: (B, L + 1, V)
 };
 TORCH_MODULE(ByteTransformer);
 

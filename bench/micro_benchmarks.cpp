@@ -268,6 +268,25 @@ void BM_CrossEntropy(benchmark::State& state, bool fused) {
       4.0 * x.numel(), 3.0 * x.numel() * 4, /*grad=*/true);
 }
 
+// The logits projection + loss, forward + backward, of `rows` (rows, dim) hidden states into 256
+// classes with a bias: at::linear then the fused cross-entropy ("unfused"), or
+// linear_cross_entropy ("fused"). flops: the three products; bytes: the unfused logits' passes.
+void BM_LinearCrossEntropy(benchmark::State& state, bool fused) {
+  const int64_t rows = state.range(0), dim = state.range(1), V = 256;
+  auto h = torch::randn({rows, dim}).requires_grad_();
+  auto w = (torch::randn({V, dim}) * 0.1).requires_grad_();
+  auto b = torch::zeros({V}).requires_grad_();
+  auto t = torch::randint(0, V, {rows}, torch::kLong);
+  time_it(
+      state, Dev::kCpu,
+      [&] {
+        auto loss = fused ? mk::linear_cross_entropy(h, w, b, t)
+                          : mk::linear_cross_entropy_reference(h, w, b, t);
+        loss.backward();
+      },
+      6.0 * rows * dim * V, 5.0 * rows * V * 4, /*grad=*/true);
+}
+
 // Embedding lookup forward + backward of 8 x 2048 byte ids into a (256, dim) table: LibTorch's
 // or the kernel. bytes: the rows written forward, read backward.
 void BM_Embedding(benchmark::State& state, bool fused) {
@@ -410,6 +429,17 @@ int register_all() {
         ->ArgNames({"dim"})
         ->Args({32})
         ->Args({256});
+  }
+  for (const bool fused : {false, true}) {
+    // A small MEGABYTE's local model (8 x 2048 bytes with the start positions, x 9/8), and a
+    // Transformer's 2048 bytes at width 512.
+    reg(std::string("linear_cross_entropy_train/") + (fused ? "fused" : "unfused"),
+        [fused](benchmark::State& s) { BM_LinearCrossEntropy(s, fused); })
+        ->ArgNames({"rows", "dim"})
+        ->Args({18432, 32})
+        ->Args({16384, 128})
+        ->Args({16384, 512})
+        ->Args({2048, 512});
   }
   for (const bool fused : {false, true}) {
     // A small MEGABYTE's 8 x 2048 bytes with the start positions (x 9/8), and 2048 bytes.

@@ -24,6 +24,33 @@ bool cross_entropy_supported(const torch::Tensor& logits, const torch::Tensor& t
 torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets,
                             int64_t ignore_index = -100);
 
+/// Mean cross-entropy of the logits hidden W^T (+ bias) against targets, without writing the
+/// logits: rows go through in chunks of a few hundred (the chunk's logits stay in cache), each
+/// chunk's product, log-sum-exp and -- when a gradient is wanted -- its gradients (dlogits =
+/// softmax - onehot, dhidden = dlogits W, dW += dlogits^T hidden, db += column sums) before the
+/// next. The gradients are computed in the forward and scaled by the loss's incoming gradient in
+/// the backward (the loss is a scalar), so the backward is one multiply. hidden (..., D), weight
+/// (V, D), bias (V) or undefined, targets (...); ignore_index as cross_entropy(). Chunks run in
+/// parallel with per-thread dW / db sums added in thread order (the same result for the same
+/// thread count). Differentiable in hidden, weight and bias (first order). CPU float32 / float64
+/// without CPU autocast; elsewhere it is linear_cross_entropy_reference(). For a byte model's
+/// 256 classes the unfused logits are the largest activation of a small model's step.
+torch::Tensor linear_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                   const torch::Tensor& bias, const torch::Tensor& targets,
+                                   int64_t ignore_index = -100);
+
+/// The fused path's conditions (hidden, weight and bias of one CPU float dtype, 2-D shapes that
+/// agree, int64 targets, no CPU autocast).
+bool linear_cross_entropy_supported(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                    const torch::Tensor& bias, const torch::Tensor& targets);
+
+/// cross_entropy(at::linear(hidden, weight, bias), targets): the reference, and the path
+/// elsewhere.
+torch::Tensor linear_cross_entropy_reference(const torch::Tensor& hidden,
+                                             const torch::Tensor& weight, const torch::Tensor& bias,
+                                             const torch::Tensor& targets,
+                                             int64_t ignore_index = -100);
+
 /// torch::nn::functional::cross_entropy with that ignore_index: the reference.
 torch::Tensor cross_entropy_reference(const torch::Tensor& logits, const torch::Tensor& targets,
                                       int64_t ignore_index = -100);

@@ -2,7 +2,8 @@
 // The row loops of the fused cross-entropy (kernels/cross_entropy.h), one set per x86-64 level
 // (cross_entropy_rows.inc). Per row r: lse[r] = log sum exp x[r]; forward sums lse[r] - x[r, t[r]]
 // over the rows whose target is not `ignore` (in double, per thread, added in thread order);
-// backward writes dx[r] = scale (exp(x[r] - lse[r]) - onehot(t[r])), zero for ignored rows.
+// backward writes dx[r] = scale (exp(x[r] - lse[r]) - onehot(t[r])), zero for ignored rows;
+// forward_backward does both in one pass per row, one exp per logit (dx may be x: in place).
 #include <cstdint>
 
 namespace megabench::kernels::cross_entropy_rows {
@@ -13,16 +14,20 @@ struct Sums {
   int64_t bad_row = -1;  // the first row whose target is outside [0, V) and not ignored
 };
 
-#define MEGABENCH_CROSS_ENTROPY_ROWS(ISA)                                                    \
-  namespace ISA {                                                                            \
-  Sums forward(const float* x, const int64_t* t, float* lse, int64_t N, int64_t V,           \
-               int64_t ignore);                                                              \
-  Sums forward(const double* x, const int64_t* t, double* lse, int64_t N, int64_t V,         \
-               int64_t ignore);                                                              \
-  void backward(const float* x, const int64_t* t, const float* lse, float* dx, int64_t N,    \
-                int64_t V, int64_t ignore, float scale);                                     \
-  void backward(const double* x, const int64_t* t, const double* lse, double* dx, int64_t N, \
-                int64_t V, int64_t ignore, double scale);                                    \
+#define MEGABENCH_CROSS_ENTROPY_ROWS(ISA)                                                      \
+  namespace ISA {                                                                              \
+  Sums forward(const float* x, const int64_t* t, float* lse, int64_t N, int64_t V,             \
+               int64_t ignore);                                                                \
+  Sums forward(const double* x, const int64_t* t, double* lse, int64_t N, int64_t V,           \
+               int64_t ignore);                                                                \
+  void backward(const float* x, const int64_t* t, const float* lse, float* dx, int64_t N,      \
+                int64_t V, int64_t ignore, float scale);                                       \
+  void backward(const double* x, const int64_t* t, const double* lse, double* dx, int64_t N,   \
+                int64_t V, int64_t ignore, double scale);                                      \
+  Sums forward_backward(const float* x, const int64_t* t, float* lse, float* dx, int64_t N,    \
+                        int64_t V, int64_t ignore, float scale);                               \
+  Sums forward_backward(const double* x, const int64_t* t, double* lse, double* dx, int64_t N, \
+                        int64_t V, int64_t ignore, double scale);                              \
   }
 MEGABENCH_CROSS_ENTROPY_ROWS(generic)
 MEGABENCH_CROSS_ENTROPY_ROWS(avx2)

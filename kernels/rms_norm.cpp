@@ -8,6 +8,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/target_clones.h"
+
 namespace megabench::kernels {
 namespace {
 
@@ -19,7 +21,8 @@ constexpr int64_t kRowGrain = 16;  // rows per parallel task
 // sum_d a[d] b[d] c[d] (c may be null: 1) in T's math type, over 8 partial sums so that the
 // compiler can keep them in vector registers (the order of a plain loop forbids that).
 template <class T>
-at::opmath_type<T> sum_products(const T* a, const T* b, const T* c, int64_t n) {
+[[gnu::always_inline]] inline at::opmath_type<T> sum_products(const T* a, const T* b, const T* c,
+                                                              int64_t n) {
   using A = at::opmath_type<T>;
   A part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t d = 0;
@@ -34,47 +37,91 @@ at::opmath_type<T> sum_products(const T* a, const T* b, const T* c, int64_t n) {
   return total;
 }
 
-// Per row r: y, inv[r] = 1 / max(rms, eps) and clamped[r], whether the clamp was active (the
-// gradient is then dy * g / eps, with no term through the norm).
+// Rows [begin, end): y, inv[r] = 1 / max(rms, eps) and clamped[r], whether the clamp was active
+// (the gradient is then dy * g / eps, with no term through the norm).
+template <class T>
+[[gnu::always_inline]] inline void forward_range_impl(const T* x, const T* g, T* y, T* inv,
+                                                      bool* clamped, int64_t begin, int64_t end,
+                                                      int64_t D, double eps) {
+  using A = at::opmath_type<T>;
+  const A rsqrt_d = static_cast<A>(1.0 / std::sqrt(static_cast<double>(D)));
+  for (int64_t r = begin; r < end; ++r) {
+    const T* xr = x + r * D;
+    const A rms = std::sqrt(sum_products<T>(xr, xr, nullptr, D)) * rsqrt_d;
+    clamped[r] = !(rms > eps);
+    const A iv = A(1) / std::max(rms, static_cast<A>(eps));
+    inv[r] = static_cast<T>(iv);
+    T* yr = y + r * D;  // bf16: one rounding per element, of the fp32 product
+    for (int64_t d = 0; d < D; ++d) {
+      yr[d] = static_cast<T>(static_cast<A>(xr[d]) * iv * static_cast<A>(g[d]));
+    }
+  }
+}
+
+// Rows [begin, end): dx = dy g inv - x inv^3 / D * sum(dy g x)  (rms > eps);  dy g inv
+// (clamped); acc[d] += dy x inv, the rows' share of dg.
+template <class T>
+[[gnu::always_inline]] inline void backward_range_impl(const T* dy, const T* x, const T* g,
+                                                       const T* inv, const bool* clamped, T* dx,
+                                                       double* acc, int64_t begin, int64_t end,
+                                                       int64_t D) {
+  using A = at::opmath_type<T>;
+  for (int64_t r = begin; r < end; ++r) {
+    const T *dyr = dy + r * D, *xr = x + r * D;
+    const T iv = inv[r];
+    const A dot = sum_products<T>(dyr, g, xr, D);
+    const T c = clamped[r] ? T(0) : static_cast<T>(dot * iv * iv * iv / static_cast<A>(D));
+    T* dxr = dx + r * D;
+    for (int64_t d = 0; d < D; ++d) dxr[d] = dyr[d] * g[d] * iv - xr[d] * c;
+    for (int64_t d = 0; d < D; ++d) acc[d] += static_cast<double>(dyr[d] * xr[d] * iv);
+  }
+}
+
+// float and double once per x86-64 level (the row loops are what vectorizes); bf16 (forward only,
+// inference weights) at the baseline.
+MEGABENCH_CLONES void forward_range(const float* x, const float* g, float* y, float* inv,
+                                    bool* clamped, int64_t begin, int64_t end, int64_t D,
+                                    double eps) {
+  forward_range_impl(x, g, y, inv, clamped, begin, end, D, eps);
+}
+MEGABENCH_CLONES void forward_range(const double* x, const double* g, double* y, double* inv,
+                                    bool* clamped, int64_t begin, int64_t end, int64_t D,
+                                    double eps) {
+  forward_range_impl(x, g, y, inv, clamped, begin, end, D, eps);
+}
+void forward_range(const c10::BFloat16* x, const c10::BFloat16* g, c10::BFloat16* y,
+                   c10::BFloat16* inv, bool* clamped, int64_t begin, int64_t end, int64_t D,
+                   double eps) {
+  forward_range_impl(x, g, y, inv, clamped, begin, end, D, eps);
+}
+MEGABENCH_CLONES void backward_range(const float* dy, const float* x, const float* g,
+                                     const float* inv, const bool* clamped, float* dx, double* acc,
+                                     int64_t begin, int64_t end, int64_t D) {
+  backward_range_impl(dy, x, g, inv, clamped, dx, acc, begin, end, D);
+}
+MEGABENCH_CLONES void backward_range(const double* dy, const double* x, const double* g,
+                                     const double* inv, const bool* clamped, double* dx,
+                                     double* acc, int64_t begin, int64_t end, int64_t D) {
+  backward_range_impl(dy, x, g, inv, clamped, dx, acc, begin, end, D);
+}
+
 template <class T>
 void forward_rows(const T* x, const T* g, T* y, T* inv, bool* clamped, int64_t rows, int64_t D,
                   double eps) {
-  using A = at::opmath_type<T>;
-  const A rsqrt_d = static_cast<A>(1.0 / std::sqrt(static_cast<double>(D)));
   at::parallel_for(0, rows, kRowGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const T* xr = x + r * D;
-      const A rms = std::sqrt(sum_products<T>(xr, xr, nullptr, D)) * rsqrt_d;
-      clamped[r] = !(rms > eps);
-      const A iv = A(1) / std::max(rms, static_cast<A>(eps));
-      inv[r] = static_cast<T>(iv);
-      T* yr = y + r * D;  // bf16: one rounding per element, of the fp32 product
-      for (int64_t d = 0; d < D; ++d) {
-        yr[d] = static_cast<T>(static_cast<A>(xr[d]) * iv * static_cast<A>(g[d]));
-      }
-    }
+    forward_range(x, g, y, inv, clamped, begin, end, D, eps);
   });
 }
 
-// dx = dy g inv - x inv^3 / D * sum(dy g x)  (rms > eps);  dy g inv  (clamped).
-// dg = sum over rows of dy x inv, from per-thread partial sums.
+// dg = sum over rows of dy x inv, from per-thread partial sums added in thread order.
 template <class T>
 void backward_rows(const T* dy, const T* x, const T* g, const T* inv, const bool* clamped, T* dx,
                    T* dg, int64_t rows, int64_t D) {
-  using A = at::opmath_type<T>;
   const int threads = at::get_num_threads();
   std::vector<double> partial(static_cast<size_t>(threads) * D, 0.0);
   at::parallel_for(0, rows, kRowGrain, [&](int64_t begin, int64_t end) {
     double* acc = partial.data() + static_cast<size_t>(at::get_thread_num()) * D;
-    for (int64_t r = begin; r < end; ++r) {
-      const T *dyr = dy + r * D, *xr = x + r * D;
-      const T iv = inv[r];
-      const A dot = sum_products<T>(dyr, g, xr, D);
-      const T c = clamped[r] ? T(0) : static_cast<T>(dot * iv * iv * iv / static_cast<A>(D));
-      T* dxr = dx + r * D;
-      for (int64_t d = 0; d < D; ++d) dxr[d] = dyr[d] * g[d] * iv - xr[d] * c;
-      for (int64_t d = 0; d < D; ++d) acc[d] += static_cast<double>(dyr[d] * xr[d] * iv);
-    }
+    backward_range(dy, x, g, inv, clamped, dx, acc, begin, end, D);
   });
   for (int64_t d = 0; d < D; ++d) {
     double s = 0;

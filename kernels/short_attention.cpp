@@ -6,19 +6,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <vector>
 
-// The small matrix products below are compiled once per x86-64 level (AVX-512, AVX2 + FMA, the
-// baseline) and picked at load time, so that a portable build still runs wide vectors; the rest
-// of the file stays at the baseline.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define MEGABENCH_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define MEGABENCH_CLONES
-#endif
+#include "kernels/target_clones.h"  // the small matrix products and the softmax rows below
 
 namespace megabench::kernels {
 namespace {
@@ -151,31 +145,68 @@ struct Visibility {
   }
 };
 
+// ---------------------------------------------------------------------------------------------
+// exp over a block, vectorized.
+
+// exp(x) for x <= 0 (a score less its row's maximum or log-sum-exp), as Cephes' expf: x = n ln2 +
+// r with |r| <= ln2 / 2 (ln2 in two parts), e^r by a degree-6 polynomial, 2^n from the exponent
+// bits; within 2 ulp of std::exp. Branch-free, so that the loop calling it vectorizes; 0 below
+// -87.3 (where 2^n leaves float's normal range), and for -inf (a hidden key).
+[[gnu::always_inline]] inline float exp_nonpositive(float x) {
+  const float xc = std::max(x, -87.0f);
+  const float t = xc * 1.44269504088896341f + 12582912.0f;  // + 1.5 * 2^23: rounds to an integer
+  const float n = t - 12582912.0f;
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float er = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float two_n;
+  std::memcpy(&two_n, &bits, sizeof two_n);
+  return x < -87.0f ? 0.0f : er * two_n;
+}
+
+MEGABENCH_CLONES void exp_block(float* p, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) p[i] = exp_nonpositive(p[i]);
+}
+void exp_block(double* p, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) p[i] = std::exp(p[i]);
+}
+
 // P (n x k_len) from the scaled scores S in place: softmax over the visible keys, 0 elsewhere;
 // a row with no visible key is uniform (the references' -finfo.max fill gives equal scores).
-// lse[i] = the row's log-sum-exp, NaN for a uniform row.
+// lse[i] = the row's log-sum-exp, NaN for a uniform row. The exps of the whole slice at once.
 template <class A>
 void softmax_rows(A* s, A* lse, const Visibility& vis, int64_t b, int64_t h) {
   const int64_t n = vis.n, kl = vis.k_len;
-  for (int64_t i = 0; i < n; ++i) {
+  constexpr A kHidden = -std::numeric_limits<A>::infinity();
+  for (int64_t i = 0; i < n; ++i) {  // each row less its maximum, hidden keys -inf
     A* row = s + i * kl;
-    A mx = -std::numeric_limits<A>::infinity();
+    A mx = kHidden;
     for (int64_t j = 0; j < kl; ++j) {
       if (vis.sees(b, h, i, j)) mx = std::max(mx, row[j]);
     }
-    if (mx == -std::numeric_limits<A>::infinity()) {
+    lse[i] = mx;
+    for (int64_t j = 0; j < kl; ++j) row[j] = vis.sees(b, h, i, j) ? row[j] - mx : kHidden;
+  }
+  exp_block(s, n * kl);
+  for (int64_t i = 0; i < n; ++i) {
+    A* row = s + i * kl;
+    if (lse[i] == kHidden) {
       for (int64_t j = 0; j < kl; ++j) row[j] = A(1) / static_cast<A>(kl);
       lse[i] = std::numeric_limits<A>::quiet_NaN();
       continue;
     }
     A sum = 0;
-    for (int64_t j = 0; j < kl; ++j) {
-      row[j] = vis.sees(b, h, i, j) ? std::exp(row[j] - mx) : A(0);
-      sum += row[j];
-    }
+    for (int64_t j = 0; j < kl; ++j) sum += row[j];
     const A inv = A(1) / sum;
     for (int64_t j = 0; j < kl; ++j) row[j] *= inv;
-    lse[i] = mx + std::log(sum);
+    lse[i] += std::log(sum);
   }
 }
 
@@ -227,11 +258,20 @@ void backward_slices(const torch::Tensor& dout, const torch::Tensor& q, const to
       load(dO, b, h, n, d, dof.data());
       gemm_nt(qf.data(), kf.data(), p.data(), n, kl, d, sc);      // scaled scores
       gemm_nt(dof.data(), vf.data(), dp.data(), n, kl, d, A(1));  // dP = dO V^T
+      for (int64_t i = 0; i < n; ++i) {  // P = exp(S - lse), the exps of the slice at once
+        A* pi = p.data() + i * kl;
+        const A l = lse_p[bh * n + i];
+        for (int64_t j = 0; j < kl; ++j) {
+          pi[j] = !std::isnan(l) && vis.sees(b, h, i, j) ? pi[j] - l
+                                                         : -std::numeric_limits<A>::infinity();
+        }
+      }
+      exp_block(p.data(), n * kl);
       for (int64_t i = 0; i < n; ++i) {
         A* pi = p.data() + i * kl;
         A* dpi = dp.data() + i * kl;  // becomes dS (scaled) in place
-        const A l = lse_p[bh * n + i];
-        if (std::isnan(l)) {  // a uniform row: constant scores, no gradient to q or k
+        if (std::isnan(
+                lse_p[bh * n + i])) {  // a uniform row: constant scores, no gradient to q or k
           for (int64_t j = 0; j < kl; ++j) {
             pi[j] = A(1) / static_cast<A>(kl);
             dpi[j] = 0;
@@ -239,10 +279,7 @@ void backward_slices(const torch::Tensor& dout, const torch::Tensor& q, const to
           continue;
         }
         A dsum = 0;  // D_i = sum_j P_ij dP_ij (= dO_i . O_i)
-        for (int64_t j = 0; j < kl; ++j) {
-          pi[j] = vis.sees(b, h, i, j) ? std::exp(pi[j] - l) : A(0);
-          dsum += pi[j] * dpi[j];
-        }
+        for (int64_t j = 0; j < kl; ++j) dsum += pi[j] * dpi[j];
         for (int64_t j = 0; j < kl; ++j) dpi[j] = pi[j] * (dpi[j] - dsum) * sc;
       }
       gemm_nn(dp.data(), kf.data(), dqf.data(), n, d, kl);  // dQ = dS K

@@ -271,7 +271,7 @@ std::vector<torch::Tensor> MEGABYTEImpl::embed_stages(const torch::Tensor& ids) 
 // Two stages, T patches of P bytes: the global model runs over (B, T + 1, D_0) (start token
 // first), its outputs at 0..T-1 project to (B*T, P, D_1) context chunks, and the local model runs
 // over (B*T, P + 1, D_1) = start token + bytes, each position plus the chunk of the patch above.
-MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
+MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in, bool logits) {
   Forward out;
   auto ids = shape_ids(ids_in, out.seq_len);  // (B, d_0, ..., d_{S-1})
   const int64_t batch = ids.size(0);
@@ -293,9 +293,12 @@ MEGABYTEImpl::Forward MEGABYTEImpl::forward_all(const torch::Tensor& ids_in) {
     if (s + 1 < S_) context = project(s, attended.narrow(-2, 0, n));  // (B'', d_{s+1}, D_{s+1})
   }
 
-  profile::Range logits_range("logits");
-  out.all_logits = to_logits(attended);   // (B, ..., n + 1, V)
+  out.hidden = attended;                  // (B, ..., n + 1, D)
   out.labels = ids.reshape({batch, -1});  // (B, N)
+  if (logits) {
+    profile::Range logits_range("logits");
+    out.all_logits = to_logits(attended);  // (B, ..., n + 1, V)
+  }
   return out;
 }
 
@@ -310,23 +313,24 @@ torch::Tensor MEGABYTEImpl::flat_logits(const Forward& f) const {
   return torch::cat({start, rest.narrow(1, 0, rest.size(1) - 1)}, 1);  // (B, N, V)
 }
 
-// The loss of the flat logits, without building them: each position of all_logits gets the label
-// its flat row would have (`ignore` where it has none), so the loss reads the logits in place
-// instead of through copies and their backward.
-torch::Tensor MEGABYTEImpl::loss(const Forward& f, const torch::Tensor& labels,
-                                 int64_t ignore) const {
-  const auto& logits = f.all_logits;  // (B, ..., n + 1, V)
-  const int64_t batch = logits.size(0), V = logits.size(-1), n = logits.size(-2) - 1;
+// The loss of the flat logits, without building them: each position of hidden gets the label its
+// flat row would have (`ignore` where it has none), so the loss reads hidden in place instead of
+// through copies and their backward.
+torch::Tensor MEGABYTEImpl::loss(const Forward& f, const torch::Tensor& labels, int64_t ignore) {
+  const auto& hidden = f.hidden;  // (B, ..., n + 1, D)
+  const int64_t batch = hidden.size(0), n = hidden.size(-2) - 1;
   auto next = torch::constant_pad_nd(labels.narrow(1, 1, labels.size(1) - 1), {0, 1}, ignore)
                   .reshape({batch, -1, n});  // (B, U, n): position k >= 1 predicts byte u n + k
   auto first = torch::full({batch, next.size(1), 1}, ignore, labels.options());
   first.select(1, 0).copy_(labels.narrow(1, 0, 1));  // unit 0's start position predicts byte 0
   auto targets = torch::cat({first, next}, -1);      // (B, U, n + 1)
-  return kernels::cross_entropy(logits.reshape({-1, V}), targets.reshape({-1}), ignore);
+  profile::Range r("logits");
+  return kernels::linear_cross_entropy(hidden.reshape({-1, hidden.size(-1)}), to_logits->weight,
+                                       to_logits->bias, targets.reshape({-1}), ignore);
 }
 
 torch::Tensor MEGABYTEImpl::forward(const torch::Tensor& ids, bool return_loss) {
-  auto f = forward_all(ids);
+  auto f = forward_all(ids, /*logits=*/!return_loss);
   if (return_loss) return loss(f, f.labels, options.pad_id());
   const auto shaped = f.all_logits.narrow(-2, 1, f.all_logits.size(-2) - 1);  // (B, ..., n, V)
   if (f.seq_len < 0) return shaped;
@@ -343,7 +347,7 @@ torch::Tensor MEGABYTEImpl::next_byte_logits(const torch::Tensor& ids) {
 torch::Tensor MEGABYTEImpl::next_byte_loss(const torch::Tensor& ids) {
   TORCH_CHECK(ids.dim() == 2, "MEGABYTE: next_byte_loss needs flat ids (batch, length), got shape ",
               ids.sizes());
-  auto f = forward_all(ids);
+  auto f = forward_all(ids, /*logits=*/false);
   constexpr int64_t kNone = -100;  // not a byte: the right-padding is not scored
   auto labels = f.labels.clone();
   labels.narrow(1, f.seq_len, labels.size(1) - f.seq_len).fill_(kNone);

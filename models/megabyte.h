@@ -171,17 +171,20 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
 
  private:
   struct Forward {
-    torch::Tensor all_logits;  // (B, d_0, ..., d_{S-2}, d_{S-1} + 1, V): the last stage's every
-                               // position, start tokens included (contiguous, as to_logits made it)
+    torch::Tensor hidden;      // (B, d_0, ..., d_{S-2}, d_{S-1} + 1, D): the last stage's output
+    torch::Tensor all_logits;  // to_logits(hidden), (..., V): every position, start tokens
+                               // included; undefined when forward_all was asked for none
     torch::Tensor labels;      // (B, N) padded ids
     int64_t seq_len = 0;       // unpadded length for flat input, -1 for pre-shaped
   };
-  Forward forward_all(const torch::Tensor& ids);
+  /// logits = false: hidden only (the loss projects it itself).
+  Forward forward_all(const torch::Tensor& ids, bool logits = true);
   /// (B, N, V): row t predicts byte t (row 0 from the start tokens).
   torch::Tensor flat_logits(const Forward& f) const;
-  /// Mean cross-entropy of flat_logits(f) against `labels` (B, N), ignoring the label `ignore`,
-  /// computed on all_logits in place.
-  torch::Tensor loss(const Forward& f, const torch::Tensor& labels, int64_t ignore) const;
+  /// Mean cross-entropy of flat_logits(f) against `labels` (B, N), ignoring the label `ignore`:
+  /// the logits projection fused with the loss (kernels::linear_cross_entropy) on hidden in
+  /// place, so that neither the flat logits nor the logits are written.
+  torch::Tensor loss(const Forward& f, const torch::Tensor& labels, int64_t ignore);
   torch::Tensor check_ids(const torch::Tensor& ids) const;
   /// Checked ids in the reference's shape (B, m, patch[0], ...); flat ids (B, L) are right-padded
   /// with pad_id to whole patches and seq_len set to L (-1 for pre-shaped ids).

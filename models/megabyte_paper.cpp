@@ -103,7 +103,7 @@ torch::Tensor MEGABYTEPaperImpl::to_logits(const torch::Tensor& local_out) {
   return torch::matmul(local_out, local_emb->weight.t());  // Eq. 6, tied: (..., V)
 }
 
-torch::Tensor MEGABYTEPaperImpl::run(const torch::Tensor& ids, int64_t rows) {
+torch::Tensor MEGABYTEPaperImpl::run_hidden(const torch::Tensor& ids, int64_t rows) {
   const int64_t B = ids.size(0), L = ids.size(1), P = options.patch();
   const int64_t K = std::max<int64_t>((rows + P - 1) / P, 1);  // patches whose bytes are predicted
   // The bytes of every patch, right-padded (the padding is only ever read by later rows).
@@ -124,8 +124,11 @@ torch::Tensor MEGABYTEPaperImpl::run(const torch::Tensor& ids, int64_t rows) {
                                  bytes.view({B * K, P}).narrow(1, 0, P - 1));  // (B K, P - 1, D_L)
   auto pad = local_pad.view({1, 1, -1}).expand({B * K, 1, options.dim_local()});
   auto local_in = global_to_local(global_out) + torch::cat({pad, prev}, 1);  // (B K, P, D_L)
-  auto local_out = local_model(local_in);                                    // Eq. 5
-  return to_logits(local_out).reshape({B, K * P, -1});                       // Eq. 6: (B, K P, V)
+  return local_model(local_in).reshape({B, K * P, -1});                      // Eq. 5: (B, K P, D_L)
+}
+
+torch::Tensor MEGABYTEPaperImpl::run(const torch::Tensor& ids, int64_t rows) {
+  return to_logits(run_hidden(ids, rows));  // Eq. 6: (B, K P, V)
 }
 
 torch::Tensor MEGABYTEPaperImpl::forward(const torch::Tensor& ids_in) {
@@ -140,8 +143,14 @@ torch::Tensor MEGABYTEPaperImpl::next_byte_logits(const torch::Tensor& ids_in) {
   return run(ids, L).narrow(1, 0, L);
 }
 
-torch::Tensor MEGABYTEPaperImpl::loss(const torch::Tensor& ids) {
-  return kernels::cross_entropy(next_byte_logits(ids), ids.to(torch::kLong));
+// Eq. 6 fused with the loss: the tied projection never writes the logits.
+torch::Tensor MEGABYTEPaperImpl::loss(const torch::Tensor& ids_in) {
+  auto ids = check_ids(ids_in);
+  const int64_t L = ids.size(1);
+  auto local_out = run_hidden(ids, L).narrow(1, 0, L);  // (B, L, D_L)
+  profile::Range r("logits");
+  return kernels::linear_cross_entropy(local_out, local_emb->weight, torch::Tensor(),
+                                       ids.to(torch::kLong));
 }
 
 // ---------------------------------------------------------------------------------------------

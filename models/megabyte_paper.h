@@ -112,8 +112,10 @@ class MEGABYTEPaperImpl : public torch::nn::Cloneable<MEGABYTEPaperImpl> {
 
  private:
   torch::Tensor check_ids(const torch::Tensor& ids) const;
-  /// Logits (B, K*P, V) of bytes 0..K*P-1 (row t: the distribution of byte t) for the bytes ids
+  /// Local outputs (B, K*P, D_L) of bytes 0..K*P-1 (row t predicts byte t) for the bytes ids
   /// (B, L), with K = ceil(rows / P) patches; rows <= L + 1.
+  torch::Tensor run_hidden(const torch::Tensor& ids, int64_t rows);
+  /// to_logits of it: (B, K*P, V).
   torch::Tensor run(const torch::Tensor& ids, int64_t rows);
   /// Eq. 1-2 for one patch of bytes (B, P) starting at byte `start`: (B, 1, P * D_G).
   torch::Tensor global_input(const torch::Tensor& patch_bytes, int64_t start);

@@ -119,7 +119,7 @@ torch::Tensor SpaceByteImpl::add_global(const torch::Tensor& x, const torch::Ten
   return x.scatter_add(1, gidx_d, back);                                   // (B, n, D_local)
 }
 
-torch::Tensor SpaceByteImpl::run(const torch::Tensor& ids_in) {
+torch::Tensor SpaceByteImpl::run_hidden(const torch::Tensor& ids_in) {
   auto ids = check_ids(ids_in);
   const int64_t b = ids.size(0), d = options.dim_local();
   torch::Tensor h;
@@ -131,7 +131,11 @@ torch::Tensor SpaceByteImpl::run(const torch::Tensor& ids_in) {
   auto x = initial_blocks(h);  // (B, L + 1, D_local)
   x = add_global(x,
                  boundary_mask(ids, options.patching(), options.patch()));  // (B, L + 1, D_local)
-  x = final_blocks(x);                                                      // (B, L + 1, D_local)
+  return final_blocks(x);                                                   // (B, L + 1, D_local)
+}
+
+torch::Tensor SpaceByteImpl::run(const torch::Tensor& ids) {
+  auto x = run_hidden(ids);  // (B, L + 1, D_local)
   profile::Range r("logits");
   return to_logits(x);  // (B, L + 1, V)
 }
@@ -147,7 +151,10 @@ torch::Tensor SpaceByteImpl::next_byte_logits(const torch::Tensor& ids) {
 }
 
 torch::Tensor SpaceByteImpl::loss(const torch::Tensor& ids) {
-  return kernels::cross_entropy(next_byte_logits(ids), ids.to(torch::kLong));
+  auto x = run_hidden(ids);  // (B, L + 1, D_local)
+  profile::Range r("logits");
+  return kernels::linear_cross_entropy(x.narrow(1, 0, x.size(1) - 1), to_logits->weight,
+                                       to_logits->bias, ids.to(torch::kLong));  // (B, L, D), (B, L)
 }
 
 // ---------------------------------------------------------------------------------------------

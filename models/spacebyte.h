@@ -145,7 +145,8 @@ class SpaceByteImpl : public torch::nn::Cloneable<SpaceByteImpl> {
 
  private:
   torch::Tensor check_ids(const torch::Tensor& ids) const;
-  torch::Tensor run(const torch::Tensor& ids);  // (B, L + 1, V) over start token + bytes
+  torch::Tensor run_hidden(const torch::Tensor& ids);  // (B, L + 1, D) over start token + bytes
+  torch::Tensor run(const torch::Tensor& ids);         // to_logits of it: (B, L + 1, V)
   /// The global blocks on x (B, n, D_local) at `positions` (B, L + 1) bool: x plus their output.
   torch::Tensor add_global(const torch::Tensor& x, const torch::Tensor& positions);
   /// One position of one row: x (1, 1, D_local) embedded -> logits (1, V).

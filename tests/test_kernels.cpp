@@ -229,6 +229,92 @@ TEST_CASE("cross_entropy kernel matches LibTorch's cross_entropy: loss and gradi
   CHECK_THROWS_WITH(mk::cross_entropy(x64, bad), Catch::Contains("targets[5] = 256"));
 }
 
+// The logits projection fused with the loss, against at::linear + LibTorch's cross_entropy: loss
+// and the gradients of hidden, weight and bias, over more rows than one chunk (the last chunk
+// partial), with ignored rows, with and without a bias, an upstream gradient other than 1, at
+// 1 and 2 threads (the per-thread dW / db sums). fp64 within 1e-12; fp32 within 2x LibTorch's own
+// fp32 error against fp64 (+1e-6), the kernels/ rule. (B, L, D) hidden against (B, L) targets;
+// without gradients the same loss; every row ignored: NaN and zero gradients; a bad target named.
+TEST_CASE("linear_cross_entropy matches linear + LibTorch's cross_entropy: loss and gradients",
+          "[kernels]") {
+  torch::manual_seed(10);
+  const int64_t N = 1100, D = 24, V = 256;  // 512-row chunks: 512, 512, 76
+  auto h64 = torch::randn({N, D}, torch::kFloat64);
+  auto w64 = torch::randn({V, D}, torch::kFloat64) * 0.5;
+  auto b64 = torch::randn({V}, torch::kFloat64);
+  auto t = torch::randint(0, V, {N}, torch::kLong);
+  t.narrow(0, 500, 40).fill_(-100);  // across the first chunk boundary
+  const int threads_before = at::get_num_threads();
+  auto run = [&](at::ScalarType dt, bool bias, bool fused) {
+    auto h = h64.to(dt).clone().requires_grad_();  // clone: to() of the same dtype is h64 itself
+    auto w = w64.to(dt).clone().requires_grad_();
+    auto b = bias ? b64.to(dt).clone().requires_grad_() : torch::Tensor();
+    auto loss = fused ? mk::linear_cross_entropy(h, w, b, t)
+                      : mk::linear_cross_entropy_reference(h, w, b, t);
+    (loss * 0.7).backward();
+    std::vector<torch::Tensor> out{loss.detach(), h.grad(), w.grad()};
+    if (bias) out.push_back(b.grad());
+    for (auto& o : out) o = o.to(torch::kFloat64);
+    return out;
+  };
+  for (const int threads : {1, 2}) {
+    at::set_num_threads(threads);
+    for (const bool bias : {true, false}) {
+      CAPTURE(threads, bias);
+      REQUIRE(mk::linear_cross_entropy_supported(h64, w64, bias ? b64 : torch::Tensor(), t));
+      const auto ref = run(torch::kFloat64, bias, false);
+      const auto fused64 = run(torch::kFloat64, bias, true);
+      const auto ref32 = run(torch::kFloat32, bias, false);
+      const auto fused32 = run(torch::kFloat32, bias, true);
+      REQUIRE(fused64.size() == ref.size());
+      for (size_t i = 0; i < ref.size(); ++i) {
+        CAPTURE(i);
+        CHECK(megabench::test::rel_err(fused64[i], ref[i]) < 1e-12);
+        const double own = megabench::test::rel_err(ref32[i], ref[i]);
+        CHECK(megabench::test::rel_err(fused32[i], ref[i]) <= 2 * own + 1e-6);
+      }
+      CHECK(fused64[1].narrow(0, 500, 40).abs().max().item<double>() == 0);  // ignored rows
+    }
+  }
+  at::set_num_threads(threads_before);
+  // (B, L, D) against (B, L); other target shapes rejected.
+  CHECK(megabench::test::rel_err(
+            mk::linear_cross_entropy(h64.view({4, 275, D}), w64, b64, t.view({4, 275})),
+            mk::linear_cross_entropy_reference(h64, w64, b64, t)) < 1e-12);
+  CHECK_THROWS_WITH(mk::linear_cross_entropy(h64.view({4, 275, D}), w64, b64, t),
+                    Catch::Contains("shape of hidden without its last dimension"));
+  // No gradient wanted: the same loss, and no graph.
+  {
+    torch::NoGradGuard no_grad;
+    auto loss = mk::linear_cross_entropy(h64, w64, b64, t);
+    CHECK(!loss.requires_grad());
+    CHECK(megabench::test::rel_err(loss, mk::linear_cross_entropy_reference(h64, w64, b64, t)) <
+          1e-12);
+  }
+  // Every row ignored: NaN, and zero gradients.
+  {
+    auto h = h64.clone().requires_grad_();
+    auto w = w64.clone().requires_grad_();
+    auto loss = mk::linear_cross_entropy(h, w, b64, torch::full({N}, -100, torch::kLong));
+    CHECK(std::isnan(loss.item<double>()));
+    loss.backward();
+    CHECK(h.grad().abs().max().item<double>() == 0);
+    CHECK(w.grad().abs().max().item<double>() == 0);
+  }
+  // bf16 (or any unsupported case): the reference path, with the same loss.
+  {
+    auto hb = h64.to(torch::kBFloat16), wb = w64.to(torch::kBFloat16);
+    CHECK_FALSE(mk::linear_cross_entropy_supported(hb, wb, torch::Tensor(), t));
+    CHECK(megabench::test::rel_err(mk::linear_cross_entropy(hb, wb, torch::Tensor(), t),
+                                   mk::linear_cross_entropy_reference(hb, wb, torch::Tensor(), t)) <
+          1e-6);
+  }
+  auto bad = t.clone();
+  bad[700] = V;
+  CHECK_THROWS_WITH(mk::linear_cross_entropy(h64, w64, b64, bad),
+                    Catch::Contains("targets[700] = 256"));
+}
+
 // Each x86-64 level's row loops (the kernel runs the one ATen picks; the others are checked here
 // where the CPU can run them): the log-sum-exp against at::logsumexp, the gradient rows against
 // the softmax, an ignored row zero, the sum and count of the counted rows.
