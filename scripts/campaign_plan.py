@@ -24,10 +24,11 @@ family takes the size whose compute-matched run sees about 20 bytes per non-embe
   perceiver_ar  width d = 32 L, L latent layers, 1/8 of the window as latents (the paper's 1024 of
                 8192)
 
-Threads: the two smaller budgets train at 1 thread, and the text and code folders of a budget run
-side by side, one process per core; the top budget at 2 threads. Small models use a core better
-alone than split over two (experiments/campaign_throughput.json: MEGABYTE at 1e12 reaches 0.29 of
-the 1-thread peak against 0.25 of the 2-thread one), and bpb does not depend on the thread count.
+Threads: the two smaller budgets train at 1 thread; the 1e13 text and code folders run side by
+side, one process per core, and the 1e12 ones (a few minutes each) one after the other, since the
+smallest models are bound by memory traffic that a second process on the other core shares. The
+top budget trains at 2 threads. Small models use a core better alone than split over two
+(experiments/campaign_throughput.json), and bpb does not depend on the thread count.
 
 Every model sees the same bytes per step (8 windows of 2048 bytes) and the same recipe: AdamW
 (0.9, 0.98), clip 1, weight decay 0.1, warmup 10% of the steps then linear decay to 0, init
