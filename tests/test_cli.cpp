@@ -132,6 +132,19 @@ TEST_CASE("megabench run --json prints the records as JSON", "[cli]") {
   std::string first;
   REQUIRE(std::getline(in, first));
   CHECK(json::parse(first)["provenance"]["allocator"] == MEGABENCH_BINARY_ALLOCATOR);
+#if defined(__x86_64__)
+  // Denormals flushed by default, in the parent and in the point's worker process
+  // (harness/measure/denormals.h); MEGABENCH_DENORMALS=keep keeps them.
+  CHECK(json::parse(first)["provenance"]["denormals"] == "flushed");
+  CHECK(j["records"][0]["provenance"]["denormals"] == "flushed");
+  ::setenv("MEGABENCH_DENORMALS", "keep", 1);
+  auto kept = run("run " + exp + " -o " + dir + "/kept --json", /*with_stderr=*/false);
+  ::unsetenv("MEGABENCH_DENORMALS");
+  REQUIRE(kept.status == 0);
+  auto jk = json::parse(kept.out);
+  REQUIRE(jk["records"].size() == 1);
+  CHECK(jk["records"][0]["provenance"]["denormals"] == "kept");
+#endif
   auto bad = run("run " + exp + " --set models[0].config.dim=-3 --json");
   CHECK(bad.status == 2);
   CHECK_THAT(bad.out, Catch::Contains("transformer.dim"));

@@ -16,6 +16,7 @@
 #include "harness/cli/stop_signal.h"
 #include "harness/cli/worker.h"
 #include "harness/measure/allocator.h"
+#include "harness/measure/denormals.h"
 #include "harness/report/compare.h"
 
 namespace {
@@ -61,7 +62,8 @@ void add_everything(CLI::App& app, bool& debug) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  megabench::allocator::tune_glibc();  // before any tensor: see harness/measure/allocator.h
+  megabench::allocator::tune_glibc();          // before any tensor: see harness/measure/allocator.h
+  megabench::denormals::configure_from_env();  // before any thread: harness/measure/denormals.h
   if (argc > 1 && std::strcmp(argv[1], megabench::kWorkerArg) == 0) return run_worker();
   CLI::App app{
       "megabench: MEGABYTE and byte-level baselines, benchmarked from JSON experiment files"};

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "harness/measure/allocator.h"
+#include "harness/measure/denormals.h"
 
 #ifdef MEGABENCH_WITH_CUDA
 #include <cuda_runtime_api.h>
@@ -79,6 +80,7 @@ nlohmann::json compute() {
       {"openmp_version", at::get_openmp_version()},
       {"cpu_capability", at::get_cpu_capability()},
       {"allocator", allocator::name()},
+      {"denormals", denormals::state()},
       {"cuda_version", nullptr}};
   if (!p["git_commit"].is_null()) {
     const auto changes = command_output(
