@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <sstream>
 
 #include "harness/report/internal.h"
 #include "harness/report/report.h"
@@ -260,6 +261,31 @@ TEST_CASE("verdicts: README's and RESULTS.md's blocks are what the committed res
     INFO(file);
     const std::string text = read_text(source_path(file));
     CHECK(megabench::report::replace_verdicts_block(text, table) == text);
+  }
+}
+
+// RESULTS.md's "Throughput" paragraph, against the committed bpb folders: every 1e12 and 1e13
+// point reaches 30% of its calibrated peak; at 1e14 only code's MEGABYTE seeds fall under it.
+TEST_CASE("RESULTS.md's campaign throughput statements hold on the committed folders",
+          "[report][verdicts]") {
+  for (const std::string corpus : {"text", "code"}) {
+    for (const std::string budget : {"1e12", "1e13", "1e14"}) {
+      const std::string folder = "results/campaign_bpb_" + corpus + "_" + budget;
+      INFO(folder);
+      std::istringstream lines(read_text(source_path(folder + "/results.jsonl")));
+      std::string line;
+      int points = 0;
+      while (std::getline(lines, line)) {
+        const auto r = json::parse(line);
+        if (r.value("type", "") != "point") continue;
+        ++points;
+        const double u = r.at("metrics").at("train_flops_utilization").get<double>();
+        INFO(r.at("name").get<std::string>() << ": " << u);
+        const bool known_low = budget == "1e14" && corpus == "code" && r.at("label") == "megabyte";
+        CHECK((u >= 0.30) != known_low);
+      }
+      CHECK(points >= 8);
+    }
   }
 }
 
