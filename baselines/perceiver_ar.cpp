@@ -284,14 +284,11 @@ torch::Tensor PerceiverARImpl::forward(const torch::Tensor& x_in, const torch::T
     }
   }
   std::vector<LayerCache> perceive_cache, layer_cache;
-  if (!targets.defined()) {
-    return run_latents(latents, C, pk, pv, keep, perceive_cache, layer_cache);  // (B, n - C, V)
-  }
-  auto x = run_latents(latents, C, pk, pv, keep, perceive_cache, layer_cache,
-                       /*project=*/false);  // (B, n - C, D)
+  // Logits (B, n - C, V), or the loss (ignore_index 0) fused with the projection of (B, n - C, D).
+  auto x = run_latents(latents, C, pk, pv, keep, perceive_cache, layer_cache, !targets.defined());
+  if (!targets.defined()) return x;
   profile::Range r("logits");
-  return kernels::linear_cross_entropy(x, to_logits->weight, to_logits->bias, targets,
-                                       /*ignore_index=*/0);  // (B, n - C, D), (B, n - C)
+  return kernels::linear_cross_entropy(x, to_logits->weight, to_logits->bias, targets, 0);
 }
 
 // ---------------------------------------------------------------------------------------------

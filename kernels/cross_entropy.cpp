@@ -137,6 +137,22 @@ int64_t count_targets(const torch::Tensor& t, int64_t V, int64_t ignore) {
   return count;
 }
 
+// One chunk's logits lc (n, V), in place: each row's log-sum-exp into lse (n) and its loss term,
+// and with_grad the logits' gradient, (softmax - onehot) / count.
+rows::Sums chunk_loss(const torch::Tensor& lc, const int64_t* tc, const torch::Tensor& lse,
+                      int64_t ignore, int64_t count, bool with_grad) {
+  const int64_t n = lc.size(0), V = lc.size(1);
+  rows::Sums s;
+  AT_DISPATCH_FLOATING_TYPES(lc.scalar_type(), "linear_cross_entropy_rows", [&] {
+    scalar_t* l = lc.data_ptr<scalar_t>();
+    scalar_t* lse_c = lse.data_ptr<scalar_t>();
+    const auto scale = static_cast<scalar_t>(count > 0 ? 1.0 / static_cast<double>(count) : 0.0);
+    s = with_grad ? forward_backward_rows<scalar_t>(l, tc, lse_c, l, n, V, ignore, scale)
+                  : forward_rows<scalar_t>(l, tc, lse_c, n, V, ignore);
+  });
+  return s;
+}
+
 struct LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossEntropyFunction> {
   // bias travels as an optional: autograd records every Tensor argument as an input, and an
   // undefined one has no device to record.
@@ -175,18 +191,10 @@ struct LinearCrossEntropyFunction : public torch::autograd::Function<LinearCross
         } else {
           at::mm_out(lc, xc, w.t());
         }
-        const int64_t* tc = t.data_ptr<int64_t>() + r0;
-        AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "linear_cross_entropy_forward", [&] {
-          scalar_t* l = lc.data_ptr<scalar_t>();
-          scalar_t* lse_c = lse.data_ptr<scalar_t>() + r0;
-          const auto scale =
-              static_cast<scalar_t>(count > 0 ? 1.0 / static_cast<double>(count) : 0.0);
-          const rows::Sums s =  // with_grad: the logits become their gradient, in place
-              with_grad ? forward_backward_rows<scalar_t>(l, tc, lse_c, l, n, V, ignore, scale)
-                        : forward_rows<scalar_t>(l, tc, lse_c, n, V, ignore);
-          part[tid].total += s.total;
-          part[tid].count += s.count;
-        });
+        const rows::Sums s = chunk_loss(lc, t.data_ptr<int64_t>() + r0, lse.narrow(0, r0, n),
+                                        ignore, count, with_grad);
+        part[tid].total += s.total;
+        part[tid].count += s.count;
         if (!with_grad) continue;
         auto dxc = dx.narrow(0, r0, n);
         at::mm_out(dxc, lc, w);                // (n, D)
