@@ -205,8 +205,7 @@ struct LinearCrossEntropyFunction : public torch::autograd::Function<LinearCross
         }
       }
     });
-    double total = 0;  // in thread order: the same sum for the same thread count
-    for (const auto& p : part) total += p.total;
+    const double total = rows::combine(part).total;  // in thread order
     if (with_grad) {
       ctx->save_for_backward({dx, dw.sum(0), b.defined() ? db.sum(0) : torch::Tensor()});
     }

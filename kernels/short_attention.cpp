@@ -270,8 +270,8 @@ void backward_slices(const torch::Tensor& dout, const torch::Tensor& q, const to
       for (int64_t i = 0; i < n; ++i) {
         A* pi = p.data() + i * kl;
         A* dpi = dp.data() + i * kl;  // becomes dS (scaled) in place
-        if (std::isnan(
-                lse_p[bh * n + i])) {  // a uniform row: constant scores, no gradient to q or k
+        // A uniform row: constant scores, no gradient to q or k.
+        if (std::isnan(lse_p[bh * n + i])) {
           for (int64_t j = 0; j < kl; ++j) {
             pi[j] = A(1) / static_cast<A>(kl);
             dpi[j] = 0;

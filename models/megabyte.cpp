@@ -316,7 +316,8 @@ torch::Tensor MEGABYTEImpl::flat_logits(const Forward& f) const {
 // The loss of the flat logits, without building them: each position of hidden gets the label its
 // flat row would have (`ignore` where it has none), so the loss reads hidden in place instead of
 // through copies and their backward.
-torch::Tensor MEGABYTEImpl::loss(const Forward& f, const torch::Tensor& labels, int64_t ignore) {
+torch::Tensor MEGABYTEImpl::loss(const Forward& f, const torch::Tensor& labels,
+                                 int64_t ignore) const {
   const auto& hidden = f.hidden;  // (B, ..., n + 1, D)
   const int64_t batch = hidden.size(0), n = hidden.size(-2) - 1;
   auto next = torch::constant_pad_nd(labels.narrow(1, 1, labels.size(1) - 1), {0, 1}, ignore)

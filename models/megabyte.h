@@ -184,7 +184,7 @@ class MEGABYTEImpl : public torch::nn::Cloneable<MEGABYTEImpl> {
   /// Mean cross-entropy of flat_logits(f) against `labels` (B, N), ignoring the label `ignore`:
   /// the logits projection fused with the loss (kernels::linear_cross_entropy) on hidden in
   /// place, so that neither the flat logits nor the logits are written.
-  torch::Tensor loss(const Forward& f, const torch::Tensor& labels, int64_t ignore);
+  torch::Tensor loss(const Forward& f, const torch::Tensor& labels, int64_t ignore) const;
   torch::Tensor check_ids(const torch::Tensor& ids) const;
   /// Checked ids in the reference's shape (B, m, patch[0], ...); flat ids (B, L) are right-padded
   /// with pad_id to whole patches and seq_len set to L (-1 for pre-shaped ids).

@@ -336,16 +336,19 @@ TEST_CASE("cross_entropy row loops agree at every x86-64 level this CPU runs", "
     rows::Sums (*fwd)(const float*, const int64_t*, float*, int64_t, int64_t, int64_t);
     void (*bwd)(const float*, const int64_t*, const float*, float*, int64_t, int64_t, int64_t,
                 float);
+    rows::Sums (*fwd_bwd)(const float*, const int64_t*, float*, float*, int64_t, int64_t, int64_t,
+                          float);
   };
   const Level levels[] = {
-    {"generic", true, rows::generic::forward, rows::generic::backward},
+    {"generic", true, rows::generic::forward, rows::generic::backward,
+     rows::generic::forward_backward},
 #if defined(__x86_64__)
     {"avx2", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"), rows::avx2::forward,
-     rows::avx2::backward},
+     rows::avx2::backward, rows::avx2::forward_backward},
     {"avx512",
      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"),
-     rows::avx512::forward, rows::avx512::backward},
+     rows::avx512::forward, rows::avx512::backward, rows::avx512::forward_backward},
 #endif
   };
   for (const auto& level : levels) {
@@ -370,6 +373,20 @@ TEST_CASE("cross_entropy row loops agree at every x86-64 level this CPU runs", "
     level.bwd(x.data_ptr<float>(), t.data_ptr<int64_t>(), lse.data_ptr<float>(),
               dx.data_ptr<float>(), N, V, -100, 0.5f);
     CHECK(max_abs(dx, want_dx) < 1e-6);
+    // Both in one pass, in place (the fused loss's use): the same sums, the scored rows'
+    // log-sum-exp, and the gradient.
+    auto inplace = x.clone();
+    auto lse2 = torch::empty({N}, torch::kFloat32);
+    const auto sums2 =
+        level.fwd_bwd(inplace.data_ptr<float>(), t.data_ptr<int64_t>(), lse2.data_ptr<float>(),
+                      inplace.data_ptr<float>(), N, V, -100, 0.5f);
+    CHECK(sums2.count == N - 1);
+    CHECK(sums2.bad_row == -1);
+    CHECK(std::abs(sums2.total - want_total) < 1e-5 * std::abs(want_total));
+    const auto scored = t != -100;
+    CHECK(megabench::test::rel_err(lse2.index({scored}).to(torch::kFloat64),
+                                   want_lse.index({scored})) < 1e-6);
+    CHECK(max_abs(inplace, want_dx) < 1e-6);
   }
 }
 
