@@ -26,7 +26,8 @@ Names& names() {
 
 const std::vector<std::string>& component_names() {
   static const std::vector<std::string> kNames = {
-      "embedding", "global_attention", "local_attention", "feedforward", "logits", "sampling"};
+      "embedding",   "global_attention", "local_attention", "attention_core",
+      "feedforward", "logits",           "sampling"};
   return kNames;
 }
 

@@ -235,6 +235,9 @@ void set_cpu_sdpa_in_fp32(std::optional<bool> value) {
 
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                      const AttendOptions& o) {
+  // Scores, softmax and the weighted sum, nested in the caller's attention range: the part whose
+  // cost grows with the key range (the projections around it are linear in the length).
+  profile::Range core("attention_core");
   const int64_t n = q.size(-2), k_len = k.size(-2);
   TORCH_CHECK(k_len >= n || !o.causal, "attend: causal attention needs at least as many keys (",
               k_len, ") as queries (", n, ")");

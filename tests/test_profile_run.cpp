@@ -90,8 +90,18 @@ TEST_CASE("run with profile writes a kernel table per point and the profile metr
     CHECK(m.at("profile_forward_embedding_ms").get<double>() > 0);
     CHECK(m.at("profile_forward_logits_ms").get<double>() > 0);
     CHECK(m.contains("profile_forward_other_ms"));
+    // The attention sublayers: the stages' ranges (projections, norms) plus the attention core
+    // nested in them (scores, softmax, weighted sum), each exclusive.
     const double local = m.value("profile_forward_local_attention_ms", 0.0);
-    CHECK(attention == Approx(m["profile_forward_global_attention_ms"].get<double>() + local));
+    const double core = m.at("profile_forward_attention_core_ms").get<double>();
+    CHECK(core > 0);
+    CHECK(attention ==
+          Approx(m["profile_forward_global_attention_ms"].get<double>() + local + core));
+    REQUIRE(p["samples"]["attention_core_forward_ms"].size() ==
+            p["samples"]["attention_forward_ms"].size());
+    CHECK(p["samples"]["attention_core_forward_ms"][0].get<double>() == Approx(core));
+    CHECK(m.at("attention_core_forward_ms").get<double>() <=
+          m["attention_forward_ms"].get<double>());
     // The exclusive component times (other included) add up to the region's wall time.
     double sum = 0;
     for (const auto& [k, v] : m.items()) {

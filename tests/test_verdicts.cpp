@@ -4,10 +4,12 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
 #include <sstream>
 
 #include "harness/report/internal.h"
 #include "harness/report/report.h"
+#include "harness/store/result_set.h"
 #include "tests/support.h"
 
 using megabench::json;
@@ -16,9 +18,11 @@ using namespace megabench::test;
 namespace {
 
 // A folder of points of model m at x = 1K..64K with y = c x^e: deterministic FLOPs, or a timed
-// metric with samples (5 per point, +-1% noise) when `samples`.
+// metric with samples (5 per point, +-1% noise) when `samples`. With a `knee`, y grows as
+// x^e_above from there on (continuous at the knee).
 std::string power_law(const std::string& root, const std::string& sub, double e,
-                      const std::string& y, bool samples) {
+                      const std::string& y, bool samples, double knee = HUGE_VAL,
+                      double e_above = 0) {
   const std::string dir = root + "/" + sub;
   REQUIRE(::mkdir(dir.c_str(), 0755) == 0);
   const json fits = {{{"x", "seq_len"}, {"y", y}, {"series", "model"}}};
@@ -28,7 +32,9 @@ std::string power_law(const std::string& root, const std::string& sub, double e,
                          .dump() +
                      "\n";
   for (int i = 0; i < 7; ++i) {
-    const double x = 1024.0 * (1 << i), v = 1e-3 * std::pow(x, e);
+    const double x = 1024.0 * (1 << i);
+    const double v =
+        x < knee ? 1e-3 * std::pow(x, e) : 1e-3 * std::pow(knee, e) * std::pow(x / knee, e_above);
     json p = {{"type", "point"},
               {"schema_version", 2},
               {"key", "k" + std::to_string(i)},
@@ -113,6 +119,31 @@ TEST_CASE("verdicts: an exponent claim holds, differs, or is not resolved", "[re
   CHECK(judge(below).verdict == "holds");
   below["below"] = 1.2;
   CHECK(judge(below).verdict == "differs");
+}
+
+TEST_CASE("verdicts: an exponent claim fits the points in x_min .. x_max", "[report][verdicts]") {
+  const auto root = fresh_dir("verdicts_range");
+  // Slope 1 up to 8K, 2 from 8K to 64K: the whole range fits neither.
+  power_law(root, "knee", 1, "flops_forward_per_byte", false, 8192, 2);
+  auto judge = [&](const json& c) {
+    return megabench::report::judge_claims(claims(root, json::array({c})), root).at(0);
+  };
+  auto c = exponent_claim("knee", "flops_forward_per_byte", 2);
+  c["alternatives"] = {1.0, 1.3333};
+  CHECK(judge(c).verdict == "differs");
+  c["x_min"] = 8192;
+  const auto large = judge(c);
+  CHECK(large.verdict == "holds");
+  CHECK_THAT(large.reason, Catch::Contains("seq_len 8192-65536, 4 points"));
+  c.erase("x_min");
+  c["x_max"] = 8192;
+  c["expect"] = 1;
+  c["alternatives"] = {2.0};
+  CHECK(judge(c).verdict == "holds");
+  c["x_max"] = 4096;  // 1K .. 4K: a range under 8x decides nothing
+  CHECK(judge(c).verdict == "not resolved");
+  c["x_max"] = "4096";
+  CHECK_THROWS_WITH(judge(c), Catch::Contains("x_max: expected a number, got \"4096\""));
 }
 
 TEST_CASE("verdicts: ratio and value claims", "[report][verdicts]") {
@@ -285,6 +316,38 @@ TEST_CASE("RESULTS.md's campaign throughput statements hold on the committed fol
       }
       CHECK(points >= 8);
     }
+  }
+}
+
+// RESULTS.md's attention paragraph, against the committed folder: the Transformer's largest N
+// within 20 minutes (SDPA: the next point timed out) and within 21 GB (explicit: the next ran out
+// of memory), and MEGABYTE at every N = P^3 up to 10^6 with both kernels.
+TEST_CASE("RESULTS.md's attention statements hold on the committed folder", "[report][verdicts]") {
+  const auto set = megabench::load_result_set({source_path("results/campaign_attention")});
+  std::map<std::string, double> largest_ok;
+  std::map<std::string, std::string> first_failure;  // label -> error of the smallest failed N
+  std::map<std::string, double> smallest_failed;
+  for (const auto& p : set.points) {
+    const double n = megabench::lookup(p, "seq_len").get<double>();
+    INFO(p.name << ": " << p.status << " " << p.error);
+    if (p.status == "ok") {
+      largest_ok[p.label] = std::max(largest_ok[p.label], n);
+    } else if (!smallest_failed.count(p.label) || n < smallest_failed[p.label]) {
+      smallest_failed[p.label] = n;
+      first_failure[p.label] = p.error;
+    }
+  }
+  CHECK(largest_ok["transformer_sdpa"] == 110592);
+  CHECK(smallest_failed["transformer_sdpa"] == 262144);
+  CHECK_THAT(first_failure["transformer_sdpa"], Catch::Contains("timeout after 1200 s"));
+  CHECK(largest_ok["transformer_explicit"] == 13824);
+  CHECK(smallest_failed["transformer_explicit"] == 32768);
+  CHECK_THAT(first_failure["transformer_explicit"],
+             Catch::Contains("out of memory") || Catch::Contains("can't allocate memory"));
+  for (const char* label : {"megabyte_sdpa", "megabyte_explicit"}) {
+    INFO(label);
+    CHECK(largest_ok[label] == 1000000);
+    CHECK(smallest_failed.count(label) == 0);
   }
 }
 

@@ -3,7 +3,8 @@
 //   exponent  the log-log slope of y against x (+1 when y is per byte and the claim per sequence)
 //             with its 95% CI: holds when the CI meets expect +- tolerance and misses every
 //             alternative +- tolerance (or, with "below", lies under it); differs when it misses
-//             the claim; not resolved otherwise, or when the x range is short.
+//             the claim; not resolved otherwise, or when the x range is short. x_min / x_max
+//             (inclusive) keep the points in a range of x: the asymptotic regime of a fit.
 //   ratio     median y of the points `a` over the points `b`, with its bootstrap CI: holds when
 //             the CI lies above 1, differs when below, not resolved when it contains 1.
 //   value     one deterministic value against the paper's, within rel_tolerance.
@@ -69,16 +70,20 @@ std::string num(double v) {
 }
 
 double number_or(const ojson& c, const char* key, double fallback) {
-  return c.contains(key) ? c[key].get<double>() : fallback;
+  if (!c.contains(key)) return fallback;
+  if (!c[key].is_number())
+    throw std::invalid_argument(std::string(key) + ": expected a number, got " + c[key].dump());
+  return c[key].get<double>();
 }
 
 ClaimVerdict judge_exponent(const ojson& c, const ResultSet& r, ClaimVerdict v) {
   const std::string x = c.at("x"), y = c.at("y");
+  const double x_min = number_or(c, "x_min", -HUGE_VAL), x_max = number_or(c, "x_max", HUGE_VAL);
   std::vector<std::pair<double, std::vector<double>>> pts;
   for (const PointRecord* p : matching(r, c.value("where", ojson::object()))) {
     const auto xv = detail::as_number(lookup(*p, x));
     auto s = samples_of(*p, y);
-    if (xv && !s.empty()) pts.push_back({*xv, std::move(s)});
+    if (xv && !s.empty() && *xv >= x_min && *xv <= x_max) pts.push_back({*xv, std::move(s)});
   }
   std::sort(pts.begin(), pts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   if (pts.size() < 3) {
@@ -98,9 +103,11 @@ ClaimVerdict judge_exponent(const ojson& c, const ResultSet& r, ClaimVerdict v) 
   const double slope = f.slope + shift, lo = f.ci_lo + shift, hi = f.ci_hi + shift;
   const double tol = number_or(c, "tolerance", 0.05);
   v.ours = num(slope) + " [" + num(lo) + ", " + num(hi) + "]";
-  const std::string range = x + " " + format_double("%g", xs.front()) + "-" +
-                            format_double("%g", xs.back()) + ", " + std::to_string(xs.size()) +
-                            " points";
+  auto x_text = [](double v) {  // lengths in full: 1000000, not 1e+06
+    return format_double(v == std::round(v) && std::fabs(v) < 1e15 ? "%.0f" : "%g", v);
+  };
+  const std::string range = x + " " + x_text(xs.front()) + "-" + x_text(xs.back()) + ", " +
+                            std::to_string(xs.size()) + " points";
   const bool short_range = xs.back() / xs.front() < number_or(c, "min_x_ratio", 8);
   if (c.contains("below")) {
     const double below = c["below"];
