@@ -1,13 +1,18 @@
 // Exact CPU memory accounting: live and peak bytes against numel * itemsize of known tensors.
 #include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cstring>
+#include <fstream>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
+#include "harness/measure/allocator.h"
 #include "harness/measure/memory.h"
 #include "models/layers.h"
 #include "tests/support.h"
@@ -175,4 +180,33 @@ TEST_CASE("CUDA peak covers a known allocation", "[memory][gpu]") {
   tracker.reset();
   CHECK(tracker.peak_bytes() == tracker.live_bytes());
 #endif
+}
+
+namespace {
+// The process's resident set in MiB, from /proc/self/statm.
+double resident_mib() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / kMiB;
+}
+}  // namespace
+
+// What the sweep's worker calls between points: memory freed by one point does not stay resident
+// for the next, whichever malloc the binary runs with (tcmalloc keeps freed spans cached).
+TEST_CASE("release_free_memory gives freed heap memory back to the system", "[memory]") {
+  const double before = resident_mib();
+  {
+    std::vector<std::unique_ptr<char[]>> blocks;  // 512 blocks of 1 MiB, each page touched
+    for (int i = 0; i < 512; ++i) {
+      blocks.emplace_back(new char[kMiB]);
+      std::memset(blocks.back().get(), 1, kMiB);
+    }
+    INFO("allocator: " << megabench::allocator::name());
+    CHECK(resident_mib() > before + 400);
+  }
+  megabench::allocator::release_free_memory();
+  INFO("allocator: " << megabench::allocator::name() << ", resident before " << before
+                     << " MiB, after " << resident_mib() << " MiB");
+  CHECK(resident_mib() < before + 64);
 }

@@ -14,6 +14,7 @@
 #include "harness/api/format.h"
 #include "harness/api/plugin.h"
 #include "harness/config/experiment.h"
+#include "harness/measure/allocator.h"
 #include "harness/measure/memory.h"
 #include "harness/measure/point.h"
 #include "harness/measure/timing.h"
@@ -336,6 +337,7 @@ int worker_main() {
     if (!write_all(kRecordFd,
                    r.to_json().dump(-1, ' ', false, json::error_handler_t::replace) + "\n"))
       return 1;
+    allocator::release_free_memory();  // the next point starts from what it allocates itself
   }
   return 0;
 }

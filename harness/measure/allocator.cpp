@@ -28,4 +28,15 @@ void tune_glibc() {
           ::mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1;
 }
 
+void release_free_memory() {
+  // gperftools' C entry point, looked up so that a binary without tcmalloc still links.
+  using Release = void (*)();
+  if (auto* f =
+          reinterpret_cast<Release>(::dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"))) {
+    f();
+    return;
+  }
+  if (name().rfind("glibc", 0) == 0) ::malloc_trim(0);
+}
+
 }  // namespace megabench::allocator

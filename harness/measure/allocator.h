@@ -18,4 +18,10 @@ std::string name();
 /// them at every step. Does nothing under tcmalloc or jemalloc. Call once, at the start of main.
 void tune_glibc();
 
+/// Hands the allocator's cached free memory back to the system: tcmalloc's
+/// MallocExtension_ReleaseFreeMemory, glibc's malloc_trim(0); jemalloc keeps its own policy. The
+/// sweep's worker calls it after each point, so what a point holds resident (and the run's
+/// max_memory_gb limit) does not depend on the points measured before it in the same worker.
+void release_free_memory();
+
 }  // namespace megabench::allocator
