@@ -69,11 +69,16 @@ std::string num(double v) {
   return format_double("%.3g", v);
 }
 
-double number_or(const ojson& c, const char* key, double fallback) {
-  if (!c.contains(key)) return fallback;
+// A claim's numeric setting; a missing or non-numeric one is an error naming it.
+double number_at(const ojson& c, const char* key) {
+  if (!c.contains(key)) throw std::invalid_argument(std::string(key) + ": expected a number");
   if (!c[key].is_number())
     throw std::invalid_argument(std::string(key) + ": expected a number, got " + c[key].dump());
   return c[key].get<double>();
+}
+
+double number_or(const ojson& c, const char* key, double fallback) {
+  return c.contains(key) ? number_at(c, key) : fallback;
 }
 
 ClaimVerdict judge_exponent(const ojson& c, const ResultSet& r, ClaimVerdict v) {
@@ -110,7 +115,7 @@ ClaimVerdict judge_exponent(const ojson& c, const ResultSet& r, ClaimVerdict v) 
                             std::to_string(xs.size()) + " points";
   const bool short_range = xs.back() / xs.front() < number_or(c, "min_x_ratio", 8);
   if (c.contains("below")) {
-    const double below = c["below"];
+    const double below = number_at(c, "below");
     v.verdict = short_range   ? "not resolved"
                 : hi < below  ? "holds"
                 : lo >= below ? "differs"
@@ -118,7 +123,7 @@ ClaimVerdict judge_exponent(const ojson& c, const ResultSet& r, ClaimVerdict v) 
     v.reason = "exponent " + v.ours + " against < " + num(below) + " (" + range + ")";
     return v;
   }
-  const double expect = c.at("expect");
+  const double expect = number_at(c, "expect");
   const bool meets = lo <= expect + tol && hi >= expect - tol;
   std::string open;
   for (const auto& alt : c.value("alternatives", ojson::array())) {
@@ -175,7 +180,7 @@ ClaimVerdict judge_value(const ojson& c, const ResultSet& r, ClaimVerdict v) {
                " matching points; a value claim needs one deterministic value";
     return v;
   }
-  const double expect = c.at("expect"), tol = number_or(c, "rel_tolerance", 0.05);
+  const double expect = number_at(c, "expect"), tol = number_or(c, "rel_tolerance", 0.05);
   v.ours = format_metric(y, s[0]);
   const double rel = s[0] / expect - 1;
   v.verdict = std::abs(rel) <= tol ? "holds" : "differs";

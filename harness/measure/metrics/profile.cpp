@@ -23,21 +23,20 @@
 namespace megabench {
 namespace {
 
-// The attention sublayers: the stages' ranges and the attention core nested in them (the
-// components are exclusive).
-double attention_ms(const ProfileResult& r) {
-  double attention = 0;
-  for (const auto& [component, ms] : r.component_ms) {
-    if (component == "global_attention" || component == "local_attention" ||
-        component == "attention_core")
-      attention += ms;
-  }
-  return attention;
+// A component's exclusive time; 0 when the call never entered it.
+double component_ms(const ProfileResult& r, const char* name) {
+  const auto it = r.component_ms.find(name);
+  return it == r.component_ms.end() ? 0.0 : it->second;
 }
 
 double core_ms(const ProfileResult& r) {
-  const auto it = r.component_ms.find("attention_core");
-  return it == r.component_ms.end() ? 0.0 : it->second;
+  return component_ms(r, "attention_core");
+}
+
+// The attention sublayers: the attention core and the stages' ranges it nests in (the components
+// are exclusive).
+double attention_ms(const ProfileResult& r) {
+  return core_ms(r) + component_ms(r, "global_attention") + component_ms(r, "local_attention");
 }
 
 // The profiled forward, repeated like any timing: the first call's components and files,
