@@ -251,6 +251,13 @@ TEST_CASE("calibration records the matmul peak, the triad and the read bandwidth
     CHECK(std::isfinite(c[key].get<double>()));
   }
   CHECK(c["read_bytes"] == int64_t{64} << 20);  // 8192 x 2048 float32
+  // The roof is the faster of the two ways of reading, and names it.
+  const double mv = c["read_mv_gb_per_s"].get<double>(),
+               amax = c["read_amax_gb_per_s"].get<double>();
+  CHECK(mv > 0);
+  CHECK(amax > 0);
+  CHECK(c["read_gb_per_s"].get<double>() == std::max(mv, amax));
+  CHECK(c["read_kernel"] == (mv >= amax ? "mv" : "amax"));
   const auto small = megabench::calibrate_read(torch::Device(torch::kCPU), 1 << 20);
   CHECK(small["read_bytes"] == 1 << 20);
 }

@@ -48,7 +48,7 @@ void log_calibration(const json& c, std::ostream& log) {
   log << "calibration: " << c["matmul_dtype"].get<std::string>() << " matmul " << c["matmul_n"]
       << "^3 at " << format_value(c["matmul_gflops_per_s"]) << " GFLOP/s, triad "
       << format_value(c["triad_gb_per_s"]) << " GB/s, read " << format_value(c["read_gb_per_s"])
-      << " GB/s\n";
+      << " GB/s (" << c.value("read_kernel", std::string("mv")) << ")\n";
 }
 
 // Checks the device, installs memory tracking when a point needs it, and measures the matmul
@@ -107,6 +107,7 @@ struct Loop {
                               {"matmul_gflops_per_s", calibration["matmul_gflops_per_s"]},
                               {"triad_gb_per_s", calibration["triad_gb_per_s"]},
                               {"read_gb_per_s", calibration.value("read_gb_per_s", json())},
+                              {"read_kernel", calibration.value("read_kernel", json())},
                               {"date", calibration["date"]}};
     r.extra["provenance"] = provenance();
     r.extra["measured_at"] = utc_now_iso();
