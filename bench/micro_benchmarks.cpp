@@ -23,6 +23,7 @@
 
 #include "harness/measure/precision.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/decode_attention.h"
 #include "kernels/embedding.h"
 #include "kernels/gemv_bf16.h"
 #include "kernels/local_attention.h"
@@ -177,6 +178,30 @@ void BM_ShortAttention(benchmark::State& state, const std::string& variant) {
         out.transpose(1, 2).reshape({seqs, n, h * d}).backward(grad);
       },
       4 * forward_flops, 8.0 * proj.numel() / 3 * 4, /*grad=*/true);
+}
+
+// One decoding step's attention on the CPU (no gradients): q (1, 16, n, 64) against the first
+// `keys` rows of a (1, 16, 2048, 64) KV-cache buffer (a view, as the layer cache hands them out),
+// causal, in bf16 or fp32: "sdpa" (at::scaled_dot_product_attention, what attend() ran before) or
+// "kernel" (attend()'s path now). bytes/s counts the keys and values read once.
+void BM_DecodeAttention(benchmark::State& state, const std::string& variant, bool bf16) {
+  const int64_t keys = state.range(0), n = state.range(1), h = 16, d = kDimHead;
+  const auto opts = torch::TensorOptions().dtype(bf16 ? torch::kBFloat16 : torch::kFloat32);
+  auto q = torch::randn({1, h, n, d}, opts);
+  auto k = torch::randn({1, h, 2048, d}, opts).narrow(2, 0, keys);
+  auto v = torch::randn({1, h, 2048, d}, opts).narrow(2, 0, keys);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const double flops = 4.0 * h * n * keys * d, bytes = 2.0 * h * keys * d * q.element_size();
+  time_it(
+      state, Dev::kCpu,
+      [&] {
+        if (variant == "kernel") {
+          mk::decode_attention(q, k, v, scale, true);
+        } else {
+          at::scaled_dot_product_attention(q, k, v, {}, 0.0, n > 1, scale);
+        }
+      },
+      flops, bytes);
 }
 
 // Feedforward (norm, dim -> 4 dim -> dim) over seq_len positions.
@@ -471,6 +496,20 @@ int register_all() {
         ->Args({256, 17})
         ->Args({64, 33})
         ->Args({16, 65});
+  }
+  for (const bool bf16 : {false, true}) {
+    for (const std::string variant : {"sdpa", "kernel"}) {
+      // A byte Transformer's decoding step over 256 and 2048 cached positions; a patch's 8
+      // queries at once.
+      reg("decode_attention/" + variant + (bf16 ? "/bf16" : "/fp32"),
+          [variant, bf16](benchmark::State& s) { BM_DecodeAttention(s, variant, bf16); })
+          ->ArgNames({"keys", "n"})
+          ->Args({256, 1})
+          ->Args({2048, 1})
+          ->Args({2048, 2})
+          ->Args({2048, 4})
+          ->Args({2048, 8});
+    }
   }
   for (const bool layer_cache : {false, true}) {
     reg(std::string("kv_window_append/") + (layer_cache ? "layer_cache" : "cat"),

@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "kernels/exp_nonpositive.h"
 #include "kernels/target_clones.h"  // the small matrix products and the softmax rows below
 
 namespace megabench::kernels {
@@ -147,29 +148,6 @@ struct Visibility {
 
 // ---------------------------------------------------------------------------------------------
 // exp over a block, vectorized.
-
-// exp(x) for x <= 0 (a score less its row's maximum or log-sum-exp), as Cephes' expf: x = n ln2 +
-// r with |r| <= ln2 / 2 (ln2 in two parts), e^r by a degree-6 polynomial, 2^n from the exponent
-// bits; within 2 ulp of std::exp. Branch-free, so that the loop calling it vectorizes; 0 below
-// -87.3 (where 2^n leaves float's normal range), and for -inf (a hidden key).
-[[gnu::always_inline]] inline float exp_nonpositive(float x) {
-  const float xc = std::max(x, -87.0f);
-  const float t = xc * 1.44269504088896341f + 12582912.0f;  // + 1.5 * 2^23: rounds to an integer
-  const float n = t - 12582912.0f;
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float er = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float two_n;
-  std::memcpy(&two_n, &bits, sizeof two_n);
-  return x < -87.0f ? 0.0f : er * two_n;
-}
 
 MEGABENCH_CLONES void exp_block(float* p, int64_t n) {
   for (int64_t i = 0; i < n; ++i) p[i] = exp_nonpositive(p[i]);

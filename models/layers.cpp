@@ -8,6 +8,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "kernels/decode_attention.h"
 #include "kernels/gemv_bf16.h"
 #include "kernels/local_attention.h"
 #include "kernels/profile_range.h"
@@ -218,6 +219,27 @@ torch::Tensor cpu_aware_sdpa(const torch::Tensor& q, const torch::Tensor& k, con
       .to(t);  // (B, H, n, d)
 }
 
+// The fused path's CPU kernels, or nothing when neither takes the call: short key ranges
+// (MEGABYTE's local stages) take the short-attention kernel, which fuses what LibTorch's flash
+// kernel spends on blocking there; a decoding step (one query, no gradient) takes the decode
+// kernel, which reads the key and value cache once, where LibTorch's flash kernel runs a single
+// query through a GEMV. Windows beyond the key range are no windows.
+std::optional<torch::Tensor> cpu_attention_kernel(const torch::Tensor& q, const torch::Tensor& k,
+                                                  const torch::Tensor& v, const AttendOptions& o,
+                                                  double p, double scale) {
+  const int64_t k_len = k.size(-2);
+  if (o.attention != AttentionPath::kSdpa || p != 0.0 || (o.window != 0 && o.window < k_len)) {
+    return std::nullopt;
+  }
+  if (kernels::short_attention_supported(q, k, v, o.keep_mask)) {
+    return kernels::short_attention(q, k, v, scale, o.causal, o.keep_mask);  // (B, H, n, d)
+  }
+  if (!o.keep_mask.defined() && kernels::decode_attention_supported(q, k, v)) {
+    return kernels::decode_attention(q, k, v, scale, o.causal);  // (B, H, 1, d)
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool cpu_sdpa_in_fp32() {
@@ -249,13 +271,7 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   }
 
   const double p = o.training ? o.dropout : 0.0;
-  // The fused path on the CPU: short key ranges (MEGABYTE's local stages) take the short-attention
-  // kernel, which fuses what LibTorch's flash kernel spends on blocking there; windows beyond the
-  // key range are no windows.
-  if (o.attention == AttentionPath::kSdpa && p == 0.0 && (o.window == 0 || o.window >= k_len) &&
-      kernels::short_attention_supported(q, k, v, o.keep_mask)) {
-    return kernels::short_attention(q, k, v, scale, o.causal, o.keep_mask);  // (B, H, n, d)
-  }
+  if (auto fused = cpu_attention_kernel(q, k, v, o, p, scale)) return *fused;
   const bool sdpa = o.attention == AttentionPath::kSdpa && !slow_cpu_flash_backward(q, k, v);
   // Plain causal self-attention goes through is_causal, which lets LibTorch pick its flash kernel
   // and never builds the (n, k_len) mask: memory stays linear in the length.

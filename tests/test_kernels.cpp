@@ -9,6 +9,7 @@
 
 #include "kernels/cross_entropy.h"
 #include "kernels/cross_entropy_rows.h"
+#include "kernels/decode_attention.h"
 #include "kernels/embedding.h"
 #include "kernels/gemv_bf16.h"
 #include "kernels/local_attention.h"
@@ -619,6 +620,79 @@ TEST_CASE("short_attention rejects what it cannot take, naming the argument", "[
   CHECK_THROWS_WITH(
       mk::short_attention(q, torch::randn({2, 3, 4, 8}), torch::randn({2, 3, 4, 8}), 1.0, true),
       Catch::Contains("causal attention needs at least as many keys"));
+}
+
+// The decode-attention CPU kernel (no gradients) against short_attention_reference, the same
+// unfused expression: one query and a few, causal and not, on every path the kernel has: the
+// vector path (float math, d = 32, 64, 128) and the plain loops (double, and odd d); keys and
+// values as views of a longer cache buffer, as the layer cache hands them out. Tolerances: fp64
+// 1e-12 relative; fp32, bf16 and fp16 within 2x the reference's own error against fp64 in that
+// dtype (+1e-5), the kernels/ rule.
+TEST_CASE("decode_attention matches its reference over a key cache", "[kernels]") {
+  torch::manual_seed(14);
+  struct Case {
+    const char* name;
+    int64_t b, h, n, k_len, d;
+    bool causal;
+  };
+  const std::vector<Case> cases{{"one query, 64", 1, 16, 1, 300, 64, true},
+                                {"one query, 32, batch 2", 2, 3, 1, 17, 32, true},
+                                {"one query, 128, one key", 1, 2, 1, 1, 128, true},
+                                {"three queries after cached keys", 2, 4, 3, 40, 64, true},
+                                {"non-causal", 1, 2, 4, 9, 64, false},
+                                {"odd width (plain loops)", 1, 3, 2, 50, 24, true}};
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    auto q = torch::randn({c.b, c.h, c.n, c.d}, torch::kFloat64);
+    auto buffer = torch::randn({2, c.b, c.h, c.k_len + 7, c.d}, torch::kFloat64);
+    auto k = buffer[0].narrow(2, 0, c.k_len), v = buffer[1].narrow(2, 0, c.k_len);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
+    const auto ref = mk::short_attention_reference(q, k, v, scale, c.causal);
+    CHECK(megabench::test::rel_err(mk::decode_attention(q, k, v, scale, c.causal), ref) < 1e-12);
+    for (const auto t : {torch::kFloat32, torch::kBFloat16, torch::kFloat16}) {
+      CAPTURE(t);
+      // Narrowed again after the cast: views with the buffer's strides, in the dtype.
+      auto bt = buffer.to(t);
+      auto kt = bt[0].narrow(2, 0, c.k_len), vt = bt[1].narrow(2, 0, c.k_len);
+      const auto own = mk::short_attention_reference(q.to(t), kt, vt, scale, c.causal);
+      const auto out = mk::decode_attention(q.to(t), kt, vt, scale, c.causal);
+      CHECK(out.scalar_type() == t);
+      CHECK(max_abs(out.to(torch::kFloat64), ref) <=
+            2 * max_abs(own.to(torch::kFloat64), ref) + 1e-5);
+    }
+  }
+}
+
+TEST_CASE("attend() sends a decoding step to decode_attention, and nothing that needs gradients",
+          "[kernels]") {
+  torch::manual_seed(15);
+  auto q = torch::randn({1, 4, 1, 64}), k = torch::randn({1, 4, 100, 64}), v = torch::randn_like(k);
+  AttendOptions o;
+  o.causal = true;
+  o.attention = megabench::AttentionPath::kSdpa;
+  const double scale = 1.0 / 8;
+  {
+    torch::NoGradGuard no_grad;
+    // Bit-equal to the kernel: attend() called it.
+    CHECK(torch::equal(megabench::attend(q, k, v, o), mk::decode_attention(q, k, v, scale, true)));
+  }
+  // With gradients wanted the kernel refuses, and attend() takes SDPA, which has a backward.
+  auto kg = k.clone().requires_grad_();
+  std::string why;
+  CHECK_FALSE(mk::decode_attention_supported(q, kg, v, 1, &why));
+  CHECK(why.find("must not require gradients") != std::string::npos);
+  auto out = megabench::attend(q, kg, v, o);
+  out.sum().backward();
+  REQUIRE(kg.grad().defined());
+  CHECK(max_abs(out.detach(), mk::decode_attention(q, k, v, scale, true)) < 1e-5);
+  // More queries than attend() sends it, and an empty cache: not the kernel.
+  CHECK_FALSE(mk::decode_attention_supported(torch::randn({1, 4, 2, 64}), k, v, 1, &why));
+  CHECK(why.find("at most 1 queries") != std::string::npos);
+  CHECK_FALSE(mk::decode_attention_supported(q, k.narrow(2, 0, 0), v.narrow(2, 0, 0), 1, &why));
+  CHECK(why.find("k_len must be at least 1") != std::string::npos);
+  CHECK_THROWS_WITH(mk::decode_attention(torch::randn({1, 4, 3, 64}), k.narrow(2, 0, 2),
+                                         v.narrow(2, 0, 2), scale, true),
+                    Catch::Contains("causal attention needs at least as many keys"));
 }
 
 TEST_CASE("local_attention_reference matches attend() on CPU", "[kernels]") {

@@ -1,0 +1,283 @@
+#include "kernels/decode_attention.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "kernels/exp_nonpositive.h"
+#include "kernels/short_attention.h"  // short_attention_supported: the same input contract
+#include "kernels/target_clones.h"    // the row loops of one slice below
+
+namespace megabench::kernels {
+namespace {
+
+// One (batch, head) slice: row pointers with their row strides (the last dimension is contiguous).
+template <class T>
+struct Slice {
+  const T *q, *k, *v;
+  T* out;
+  int64_t q_stride, k_stride, v_stride, out_stride;
+  int64_t n, k_len, d;
+  bool causal;
+};
+
+// sum_e a[e] b[e] over 16 partial sums (one AVX-512 register of floats; a plain loop's order
+// forbids vectorizing it), added pairwise.
+template <class A>
+[[gnu::always_inline]] inline A dot(const A* a, const A* b, int64_t d) {
+  A part[16] = {};
+  int64_t e = 0;
+  for (; e + 16 <= d; e += 16) {
+    for (int t = 0; t < 16; ++t) part[t] += a[e + t] * b[e + t];
+  }
+  for (int w = 8; w > 0; w /= 2) {
+    for (int t = 0; t < w; ++t) part[t] += part[t + w];
+  }
+  A total = part[0];
+  for (; e < d; ++e) total += a[e] * b[e];
+  return total;
+}
+
+// max_j x[j] and sum_j x[j] over 16 partials each, for the same reason.
+template <class A>
+[[gnu::always_inline]] inline A row_max(const A* x, int64_t n) {
+  A part[16];
+  for (int t = 0; t < 16; ++t) part[t] = -std::numeric_limits<A>::infinity();
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    for (int t = 0; t < 16; ++t) part[t] = std::max(part[t], x[j + t]);
+  }
+  A m = -std::numeric_limits<A>::infinity();
+  for (int t = 0; t < 16; ++t) m = std::max(m, part[t]);
+  for (; j < n; ++j) m = std::max(m, x[j]);
+  return m;
+}
+
+template <class A>
+[[gnu::always_inline]] inline A row_sum(const A* x, int64_t n) {
+  A part[16] = {};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    for (int t = 0; t < 16; ++t) part[t] += x[j + t];
+  }
+  A total = 0;
+  for (int t = 0; t < 16; ++t) total += part[t];
+  for (; j < n; ++j) total += x[j];
+  return total;
+}
+
+// The slice's n outputs. work: n d + d + n k_len + n d + n accumulators.
+template <class T, class A>
+[[gnu::always_inline]] inline void attend_slice_impl(const Slice<T>& s, A scale, A* work) {
+  const int64_t n = s.n, kl = s.k_len, d = s.d;
+  A* qf = work;          // (n, d) the queries, scaled
+  A* row = qf + n * d;   // (d) one key or value row, widened
+  A* p = row + d;        // (n, k_len) scores, then unnormalized probabilities
+  A* acc = p + n * kl;   // (n, d) the weighted sums of values
+  A* inv = acc + n * d;  // (n) 1 / each row's sum
+  // Query i sees keys [0, seen(i)).
+  auto seen = [&](int64_t i) { return s.causal ? kl - n + i + 1 : kl; };
+  for (int64_t i = 0; i < n; ++i) {
+    const T* qi = s.q + i * s.q_stride;
+    for (int64_t e = 0; e < d; ++e) qf[i * d + e] = static_cast<A>(qi[e]) * scale;
+  }
+  for (int64_t j = 0; j < kl; ++j) {  // one pass over the keys: every query's score of key j
+    const T* kj = s.k + j * s.k_stride;
+    for (int64_t e = 0; e < d; ++e) row[e] = static_cast<A>(kj[e]);
+    for (int64_t i = 0; i < n; ++i) p[i * kl + j] = dot(qf + i * d, row, d);
+  }
+  for (int64_t i = 0; i < n; ++i) {  // softmax numerators over the visible keys
+    A* pi = p + i * kl;
+    const int64_t len = seen(i);
+    const A mx = row_max(pi, len);
+    for (int64_t j = 0; j < len; ++j) pi[j] = exp_row(pi[j] - mx);
+    inv[i] = A(1) / row_sum(pi, len);
+  }
+  for (int64_t x = 0; x < n * d; ++x) acc[x] = 0;
+  for (int64_t j = 0; j < kl; ++j) {  // one pass over the values
+    const T* vj = s.v + j * s.v_stride;
+    for (int64_t e = 0; e < d; ++e) row[e] = static_cast<A>(vj[e]);
+    for (int64_t i = 0; i < n; ++i) {
+      if (j >= seen(i)) continue;
+      const A w = p[i * kl + j];
+      A* ai = acc + i * d;
+      for (int64_t e = 0; e < d; ++e) ai[e] += w * row[e];
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    T* oi = s.out + i * s.out_stride;
+    for (int64_t e = 0; e < d; ++e) oi[e] = static_cast<T>(acc[i * d + e] * inv[i]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The common head sizes (d = 32, 64, 128) with float math, in 16-float vectors (GCC's vector
+// extensions, lowered to each clone's widest registers): a query's d / 16 vectors and its
+// weighted sum stay in registers across the keys, and each key costs d / 16 fused products and
+// one horizontal sum. Query by query: for n > 1 the keys and values are read again from cache.
+
+// The vector helpers are always inlined into the clones, so their by-value vectors never cross
+// a call: GCC's note that an AVX-512 vector argument changes the ABI does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+using F16 = float __attribute__((vector_size(64)));
+using U16x16 = uint16_t __attribute__((vector_size(32)));
+using U32x16 = uint32_t __attribute__((vector_size(64)));
+
+[[gnu::always_inline]] inline F16 load16(const float* p) {
+  F16 x;
+  std::memcpy(&x, p, sizeof x);
+  return x;
+}
+[[gnu::always_inline]] inline F16 load16(const c10::BFloat16* p) {
+  U16x16 h;
+  std::memcpy(&h, p, sizeof h);
+  const U32x16 w = __builtin_convertvector(h, U32x16) << 16;  // bf16 = float's upper half
+  F16 x;
+  std::memcpy(&x, &w, sizeof x);
+  return x;
+}
+[[gnu::always_inline]] inline F16 load16(const c10::Half* p) {
+  float t[16];
+  for (int e = 0; e < 16; ++e) t[e] = static_cast<float>(p[e]);
+  return load16(t);
+}
+
+[[gnu::always_inline]] inline float hsum(F16 x) {
+  using F8 = float __attribute__((vector_size(32)));
+  using F4 = float __attribute__((vector_size(16)));
+  const F8 a = __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7) +
+               __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15);
+  const F4 b =
+      __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+template <class T, int V>
+[[gnu::always_inline]] inline void attend_slice_vec(const Slice<T>& s, float scale, float* p) {
+  const int64_t n = s.n, kl = s.k_len;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t len = s.causal ? kl - n + i + 1 : kl;  // query i sees keys [0, len)
+    F16 q[V], o[V];
+    for (int v = 0; v < V; ++v) q[v] = load16(s.q + i * s.q_stride + 16 * v) * scale;
+    for (int64_t j = 0; j < len; ++j) {
+      const T* kj = s.k + j * s.k_stride;
+      F16 acc = q[0] * load16(kj);
+      for (int v = 1; v < V; ++v) acc += q[v] * load16(kj + 16 * v);
+      p[j] = hsum(acc);
+    }
+    const float mx = row_max(p, len);
+    for (int64_t j = 0; j < len; ++j) p[j] = exp_row(p[j] - mx);
+    const float inv = 1.0f / row_sum(p, len);
+    for (int v = 0; v < V; ++v) o[v] = F16{};
+    for (int64_t j = 0; j < len; ++j) {
+      const T* vj = s.v + j * s.v_stride;
+      for (int v = 0; v < V; ++v) o[v] += p[j] * load16(vj + 16 * v);
+    }
+    T* oi = s.out + i * s.out_stride;
+    for (int v = 0; v < V; ++v) {
+      const F16 r = o[v] * inv;
+      for (int e = 0; e < 16; ++e) oi[16 * v + e] = static_cast<T>(r[e]);
+    }
+  }
+}
+
+// One clone set per dtype (target_clones does not apply to templates); float math takes the
+// vector path for d = 32, 64 and 128.
+template <class T>
+[[gnu::always_inline]] inline void attend_slice_float(const Slice<T>& s, float scale, float* work) {
+  switch (s.d) {
+    case 32:
+      return attend_slice_vec<T, 2>(s, scale, work);
+    case 64:
+      return attend_slice_vec<T, 4>(s, scale, work);
+    case 128:
+      return attend_slice_vec<T, 8>(s, scale, work);
+    default:
+      return attend_slice_impl(s, scale, work);
+  }
+}
+MEGABENCH_CLONES void attend_slice(const Slice<float>& s, float scale, float* work) {
+  attend_slice_float(s, scale, work);
+}
+MEGABENCH_CLONES void attend_slice(const Slice<double>& s, double scale, double* work) {
+  attend_slice_impl(s, scale, work);
+}
+MEGABENCH_CLONES void attend_slice(const Slice<c10::BFloat16>& s, float scale, float* work) {
+  attend_slice_float(s, scale, work);
+}
+MEGABENCH_CLONES void attend_slice(const Slice<c10::Half>& s, float scale, float* work) {
+  attend_slice_float(s, scale, work);
+}
+
+template <class T>
+void attend_slices(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                   const torch::Tensor& out, double scale, bool causal) {
+  using A = at::opmath_type<T>;
+  const int64_t B = q.size(0), H = q.size(1), n = q.size(2), kl = k.size(2), d = q.size(3);
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n * kl * d));
+  at::parallel_for(0, B * H, grain, [&](int64_t begin, int64_t end) {
+    std::vector<A> work(2 * n * d + d + n * kl + n);
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      const Slice<T> s{q.const_data_ptr<T>() + b * q.stride(0) + h * q.stride(1),
+                       k.const_data_ptr<T>() + b * k.stride(0) + h * k.stride(1),
+                       v.const_data_ptr<T>() + b * v.stride(0) + h * v.stride(1),
+                       out.data_ptr<T>() + b * out.stride(0) + h * out.stride(1),
+                       q.stride(2),
+                       k.stride(2),
+                       v.stride(2),
+                       out.stride(2),
+                       n,
+                       kl,
+                       d,
+                       causal};
+      attend_slice(s, static_cast<A>(scale), work.data());
+    }
+  });
+}
+
+}  // namespace
+
+bool decode_attention_supported(const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v, int64_t max_queries, std::string* why) {
+  if (!short_attention_supported(q, k, v, {}, std::numeric_limits<int64_t>::max(), why)) {
+    return false;
+  }
+  if (k.size(2) < 1) {
+    if (why) *why = "k_len must be at least 1";
+    return false;
+  }
+  if (q.size(2) > max_queries) {
+    if (why) *why = "n must be at most " + std::to_string(max_queries) + " queries";
+    return false;
+  }
+  if (at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad())) {
+    if (why) *why = "q, k and v must not require gradients (the kernel has no backward)";
+    return false;
+  }
+  return true;
+}
+
+torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, double scale, bool causal) {
+  std::string why;
+  TORCH_CHECK(decode_attention_supported(q, k, v, std::numeric_limits<int64_t>::max(), &why),
+              "decode_attention: ", why, "; got q ", q.sizes(), " ", q.scalar_type(), ", k ",
+              k.sizes(), ", v ", v.sizes());
+  TORCH_CHECK(!causal || k.size(2) >= q.size(2), "decode_attention: causal attention needs at ",
+              "least as many keys (", k.size(2), ") as queries (", q.size(2), ")");
+  const int64_t B = q.size(0), H = q.size(1), n = q.size(2), d = q.size(3);
+  auto out = torch::empty({B, n, H, d}, q.options()).transpose(1, 2);  // (B, H, n, d) view
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, q.scalar_type(), "decode_attention",
+                                  [&] { attend_slices<scalar_t>(q, k, v, out, scale, causal); });
+  return out;
+}
+
+}  // namespace megabench::kernels
