@@ -44,7 +44,7 @@ json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype = tor
 json calibrate_triad(const torch::Device& device, int64_t n = 0);
 
 /// {"read_gb_per_s", "read_kernel", "read_mv_gb_per_s", "read_amax_gb_per_s", "read_bytes"}: the
-/// bandwidth of reading a float32 matrix of `bytes` (0: 64 MB) once, the faster of a
+/// bandwidth of reading a float32 matrix of `bytes` (0: 256 MB) once, the faster of a
 /// matrix-vector product (what decoding at batch 1 does to its weights) and an amax reduction
 /// ("read_kernel" names it; each is the best of 5). Reads only, so it runs faster than the triad,
 /// which also writes.

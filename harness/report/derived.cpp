@@ -12,7 +12,7 @@
 // prediction is slightly pessimistic for them. Decoding only reads its weights, and a read runs
 // faster than the triad (which also writes), so beside it:
 //   generate_read_roofline_fraction = generate_bytes_per_s / (read bandwidth / bytes read per byte)
-// against the read bandwidth (reading a 64 MB matrix once: the faster of a matrix-vector product
+// against the read bandwidth (reading a 256 MB matrix once: the faster of a matrix-vector product
 // and an amax reduction, calibrate_read) at the point's own
 // thread count (its generate_read_bandwidth_gb_per_s: one core draws about half of what two do),
 // else the calibration's (all threads), when the point has either.
