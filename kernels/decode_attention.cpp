@@ -26,6 +26,8 @@ struct Slice {
   int64_t q_stride, k_stride, v_stride, out_stride;
   int64_t n, k_len, d;
   bool causal;
+  const bool* keep;  // keep expanded to (B, H, n, k_len), at (b, h); nullptr: every key
+  int64_t keep_i, keep_j;
 };
 
 // sum_e a[e] b[e] over 16 partial sums (one AVX-512 register of floats; a plain loop's order
@@ -73,47 +75,71 @@ template <class A>
   return total;
 }
 
-// The slice's n outputs. work: n d + d + n k_len + n d + n accumulators.
-template <class T, class A>
-[[gnu::always_inline]] inline void attend_slice_impl(const Slice<T>& s, A scale, A* work) {
-  const int64_t n = s.n, kl = s.k_len, d = s.d;
-  A* qf = work;          // (n, d) the queries, scaled
-  A* row = qf + n * d;   // (d) one key or value row, widened
-  A* p = row + d;        // (n, k_len) scores, then unnormalized probabilities
-  A* acc = p + n * kl;   // (n, d) the weighted sums of values
-  A* inv = acc + n * d;  // (n) 1 / each row's sum
-  // Query i sees keys [0, seen(i)).
-  auto seen = [&](int64_t i) { return s.causal ? kl - n + i + 1 : kl; };
-  for (int64_t i = 0; i < n; ++i) {
-    const T* qi = s.q + i * s.q_stride;
-    for (int64_t e = 0; e < d; ++e) qf[i * d + e] = static_cast<A>(qi[e]) * scale;
-  }
-  for (int64_t j = 0; j < kl; ++j) {  // one pass over the keys: every query's score of key j
-    const T* kj = s.k + j * s.k_stride;
-    for (int64_t e = 0; e < d; ++e) row[e] = static_cast<A>(kj[e]);
-    for (int64_t i = 0; i < n; ++i) p[i * kl + j] = dot(qf + i * d, row, d);
-  }
-  for (int64_t i = 0; i < n; ++i) {  // softmax numerators over the visible keys
-    A* pi = p + i * kl;
-    const int64_t len = seen(i);
-    const A mx = row_max(pi, len);
-    for (int64_t j = 0; j < len; ++j) pi[j] = exp_row(pi[j] - mx);
-    inv[i] = A(1) / row_sum(pi, len);
-  }
-  for (int64_t x = 0; x < n * d; ++x) acc[x] = 0;
-  for (int64_t j = 0; j < kl; ++j) {  // one pass over the values
-    const T* vj = s.v + j * s.v_stride;
-    for (int64_t e = 0; e < d; ++e) row[e] = static_cast<A>(vj[e]);
-    for (int64_t i = 0; i < n; ++i) {
-      if (j >= seen(i)) continue;
-      const A w = p[i * kl + j];
-      A* ai = acc + i * d;
-      for (int64_t e = 0; e < d; ++e) ai[e] += w * row[e];
+// Softmax numerators of one query's scores p[0, len) in place (len: the causally visible keys),
+// keys whose keep is false hidden; sets *inv to 1 / their sum and returns how many keys the
+// weighted sum runs over. A query that sees no key attends to all k_len equally, as the
+// references' -finfo.max fill makes it.
+template <class A>
+[[gnu::always_inline]] inline int64_t softmax_row(A* p, int64_t len, int64_t k_len,
+                                                  const bool* keep, int64_t keep_stride, A* inv) {
+  if (keep) {
+    int64_t visible = 0;
+    for (int64_t j = 0; j < len; ++j) {
+      if (keep[j * keep_stride]) {
+        ++visible;
+      } else {
+        p[j] = -std::numeric_limits<A>::infinity();  // exp_row gives 0
+      }
+    }
+    if (visible == 0) {
+      for (int64_t j = 0; j < k_len; ++j) p[j] = A(1);
+      *inv = A(1) / static_cast<A>(k_len);
+      return k_len;
     }
   }
-  for (int64_t i = 0; i < n; ++i) {
+  const A mx = row_max(p, len);
+  for (int64_t j = 0; j < len; ++j) p[j] = exp_row(p[j] - mx);
+  *inv = A(1) / row_sum(p, len);
+  return len;
+}
+
+// Query i's visible range [0, len) under causality, and its keep row (or nullptr).
+template <class T>
+[[gnu::always_inline]] inline int64_t causal_len(const Slice<T>& s, int64_t i) {
+  return s.causal ? s.k_len - s.n + i + 1 : s.k_len;
+}
+template <class T>
+[[gnu::always_inline]] inline const bool* keep_row(const Slice<T>& s, int64_t i) {
+  return s.keep ? s.keep + i * s.keep_i : nullptr;
+}
+
+// Any d, any accumulator, plain loops, query by query. work: 3 d + k_len.
+template <class T, class A>
+[[gnu::always_inline]] inline void attend_slice_impl(const Slice<T>& s, A scale, A* work) {
+  const int64_t kl = s.k_len, d = s.d;
+  A* qf = work;      // (d) the query, scaled
+  A* row = qf + d;   // (d) one key or value row, widened
+  A* acc = row + d;  // (d) the weighted sum of values
+  A* p = acc + d;    // (k_len) scores, then unnormalized probabilities
+  for (int64_t i = 0; i < s.n; ++i) {
+    const T* qi = s.q + i * s.q_stride;
+    for (int64_t e = 0; e < d; ++e) qf[e] = static_cast<A>(qi[e]) * scale;
+    const int64_t len = causal_len(s, i);
+    for (int64_t j = 0; j < len; ++j) {  // one pass over the keys
+      const T* kj = s.k + j * s.k_stride;
+      for (int64_t e = 0; e < d; ++e) row[e] = static_cast<A>(kj[e]);
+      p[j] = dot(qf, row, d);
+    }
+    A inv;
+    const int64_t used = softmax_row(p, len, kl, keep_row(s, i), s.keep_j, &inv);
+    for (int64_t e = 0; e < d; ++e) acc[e] = 0;
+    for (int64_t j = 0; j < used; ++j) {  // one pass over the values
+      const T* vj = s.v + j * s.v_stride;
+      const A w = p[j];
+      for (int64_t e = 0; e < d; ++e) acc[e] += w * static_cast<A>(vj[e]);
+    }
     T* oi = s.out + i * s.out_stride;
-    for (int64_t e = 0; e < d; ++e) oi[e] = static_cast<T>(acc[i * d + e] * inv[i]);
+    for (int64_t e = 0; e < d; ++e) oi[e] = static_cast<T>(acc[e] * inv);
   }
 }
 
@@ -161,9 +187,8 @@ using U32x16 = uint32_t __attribute__((vector_size(64)));
 
 template <class T, int V>
 [[gnu::always_inline]] inline void attend_slice_vec(const Slice<T>& s, float scale, float* p) {
-  const int64_t n = s.n, kl = s.k_len;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t len = s.causal ? kl - n + i + 1 : kl;  // query i sees keys [0, len)
+  for (int64_t i = 0; i < s.n; ++i) {
+    const int64_t len = causal_len(s, i);
     F16 q[V], o[V];
     for (int v = 0; v < V; ++v) q[v] = load16(s.q + i * s.q_stride + 16 * v) * scale;
     for (int64_t j = 0; j < len; ++j) {
@@ -172,11 +197,10 @@ template <class T, int V>
       for (int v = 1; v < V; ++v) acc += q[v] * load16(kj + 16 * v);
       p[j] = hsum(acc);
     }
-    const float mx = row_max(p, len);
-    for (int64_t j = 0; j < len; ++j) p[j] = exp_row(p[j] - mx);
-    const float inv = 1.0f / row_sum(p, len);
+    float inv;
+    const int64_t used = softmax_row(p, len, s.k_len, keep_row(s, i), s.keep_j, &inv);
     for (int v = 0; v < V; ++v) o[v] = F16{};
-    for (int64_t j = 0; j < len; ++j) {
+    for (int64_t j = 0; j < used; ++j) {
       const T* vj = s.v + j * s.v_stride;
       for (int v = 0; v < V; ++v) o[v] += p[j] * load16(vj + 16 * v);
     }
@@ -218,26 +242,34 @@ MEGABENCH_CLONES void attend_slice(const Slice<c10::Half>& s, float scale, float
 
 template <class T>
 void attend_slices(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                   const torch::Tensor& out, double scale, bool causal) {
+                   const torch::Tensor& keep, const torch::Tensor& out, double scale, bool causal) {
   using A = at::opmath_type<T>;
   const int64_t B = q.size(0), H = q.size(1), n = q.size(2), kl = k.size(2), d = q.size(3);
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n * kl * d));
   at::parallel_for(0, B * H, grain, [&](int64_t begin, int64_t end) {
-    std::vector<A> work(2 * n * d + d + n * kl + n);
+    std::vector<A> work(3 * d + kl);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      const Slice<T> s{q.const_data_ptr<T>() + b * q.stride(0) + h * q.stride(1),
-                       k.const_data_ptr<T>() + b * k.stride(0) + h * k.stride(1),
-                       v.const_data_ptr<T>() + b * v.stride(0) + h * v.stride(1),
-                       out.data_ptr<T>() + b * out.stride(0) + h * out.stride(1),
-                       q.stride(2),
-                       k.stride(2),
-                       v.stride(2),
-                       out.stride(2),
-                       n,
-                       kl,
-                       d,
-                       causal};
+      Slice<T> s{q.const_data_ptr<T>() + b * q.stride(0) + h * q.stride(1),
+                 k.const_data_ptr<T>() + b * k.stride(0) + h * k.stride(1),
+                 v.const_data_ptr<T>() + b * v.stride(0) + h * v.stride(1),
+                 out.data_ptr<T>() + b * out.stride(0) + h * out.stride(1),
+                 q.stride(2),
+                 k.stride(2),
+                 v.stride(2),
+                 out.stride(2),
+                 n,
+                 kl,
+                 d,
+                 causal,
+                 nullptr,
+                 0,
+                 0};
+      if (keep.defined()) {  // (B, H, n, k_len), strides 0 where broadcast
+        s.keep = keep.const_data_ptr<bool>() + b * keep.stride(0) + h * keep.stride(1);
+        s.keep_i = keep.stride(2);
+        s.keep_j = keep.stride(3);
+      }
       attend_slice(s, static_cast<A>(scale), work.data());
     }
   });
@@ -246,8 +278,9 @@ void attend_slices(const torch::Tensor& q, const torch::Tensor& k, const torch::
 }  // namespace
 
 bool decode_attention_supported(const torch::Tensor& q, const torch::Tensor& k,
-                                const torch::Tensor& v, int64_t max_queries, std::string* why) {
-  if (!short_attention_supported(q, k, v, {}, std::numeric_limits<int64_t>::max(), why)) {
+                                const torch::Tensor& v, const torch::Tensor& keep,
+                                int64_t max_queries, std::string* why) {
+  if (!short_attention_supported(q, k, v, keep, std::numeric_limits<int64_t>::max(), why)) {
     return false;
   }
   if (k.size(2) < 1) {
@@ -266,17 +299,21 @@ bool decode_attention_supported(const torch::Tensor& q, const torch::Tensor& k,
 }
 
 torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k,
-                               const torch::Tensor& v, double scale, bool causal) {
+                               const torch::Tensor& v, double scale, bool causal,
+                               const torch::Tensor& keep) {
   std::string why;
-  TORCH_CHECK(decode_attention_supported(q, k, v, std::numeric_limits<int64_t>::max(), &why),
+  TORCH_CHECK(decode_attention_supported(q, k, v, keep, std::numeric_limits<int64_t>::max(), &why),
               "decode_attention: ", why, "; got q ", q.sizes(), " ", q.scalar_type(), ", k ",
               k.sizes(), ", v ", v.sizes());
   TORCH_CHECK(!causal || k.size(2) >= q.size(2), "decode_attention: causal attention needs at ",
               "least as many keys (", k.size(2), ") as queries (", q.size(2), ")");
   const int64_t B = q.size(0), H = q.size(1), n = q.size(2), d = q.size(3);
   auto out = torch::empty({B, n, H, d}, q.options()).transpose(1, 2);  // (B, H, n, d) view
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, q.scalar_type(), "decode_attention",
-                                  [&] { attend_slices<scalar_t>(q, k, v, out, scale, causal); });
+  torch::Tensor keep_full;
+  if (keep.defined()) keep_full = keep.expand({B, H, n, k.size(2)});
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kBFloat16, at::kHalf, q.scalar_type(), "decode_attention",
+      [&] { attend_slices<scalar_t>(q, k, v, keep_full, out, scale, causal); });
   return out;
 }
 

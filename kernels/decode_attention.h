@@ -14,8 +14,8 @@
 // (the layer cache's buffers narrowed to the kept positions). The output is written as
 // (B, n, H, d) and returned as its (B, H, n, d) transpose, so that the caller's
 // transpose(1, 2).reshape(B, n, H d) is a view. Semantics are short_attention_reference()'s
-// (short_attention.h) without a keep mask: query i of n sees key j when j <= i + k_len - n
-// (causal), or every key.
+// (short_attention.h): query i of n sees key j when j <= i + k_len - n (causal) and keep[.., i, j]
+// (a padding mask; undefined: every key), and a query that sees no key attends to all equally.
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -30,19 +30,22 @@ namespace megabench::kernels {
 /// (946 against 174). The kernel itself takes any n: query by query, it rereads the cache.
 constexpr int64_t kDecodeAttentionMaxQueries = 1;
 
-/// Whether the kernel takes these inputs: what short_attention_supported() asks of q, k and v
-/// (CPU, one dtype among float32 / float64 / bfloat16 / float16, (B, H, n, d) / (B, H, k_len, d),
-/// last dimension contiguous), 1 <= n <= max_queries, and no gradient wanted (grad mode off, or
+/// Whether the kernel takes these inputs: what short_attention_supported() asks of q, k, v and
+/// keep (CPU, one dtype among float32 / float64 / bfloat16 / float16, (B, H, n, d) /
+/// (B, H, k_len, d), last dimension contiguous, keep bool and broadcastable to (B, H, n, k_len)),
+/// k_len >= 1, 1 <= n <= max_queries, and no gradient wanted (grad mode off, or
 /// none of q, k, v requires one). If not, `why` says which condition failed.
 bool decode_attention_supported(const torch::Tensor& q, const torch::Tensor& k,
-                                const torch::Tensor& v,
+                                const torch::Tensor& v, const torch::Tensor& keep = {},
                                 int64_t max_queries = kDecodeAttentionMaxQueries,
                                 std::string* why = nullptr);
 
-/// softmax(q k^T * scale, causal) v, (B, H, n, d) in q's dtype (float math; double for double).
+/// softmax(q k^T * scale, causal, keep) v, (B, H, n, d) in q's dtype (float math; double for
+/// double).
 /// Not differentiable. Throws, naming the condition, unless decode_attention_supported() with any
 /// max_queries, and for causal attention with fewer keys than queries.
 torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k,
-                               const torch::Tensor& v, double scale, bool causal);
+                               const torch::Tensor& v, double scale, bool causal,
+                               const torch::Tensor& keep = {});
 
 }  // namespace megabench::kernels

@@ -234,8 +234,8 @@ std::optional<torch::Tensor> cpu_attention_kernel(const torch::Tensor& q, const 
   if (kernels::short_attention_supported(q, k, v, o.keep_mask)) {
     return kernels::short_attention(q, k, v, scale, o.causal, o.keep_mask);  // (B, H, n, d)
   }
-  if (!o.keep_mask.defined() && kernels::decode_attention_supported(q, k, v)) {
-    return kernels::decode_attention(q, k, v, scale, o.causal);  // (B, H, 1, d)
+  if (kernels::decode_attention_supported(q, k, v, o.keep_mask)) {
+    return kernels::decode_attention(q, k, v, scale, o.causal, o.keep_mask);  // (B, H, 1, d)
   }
   return std::nullopt;
 }

@@ -120,12 +120,12 @@ torch::Tensor token_shift_step(const torch::Tensor& x, const torch::Tensor& prev
 /// an explicit score matrix. kSdpa, the fused path (the same math up to rounding): on the CPU, key
 /// ranges of at most kernels::kShortAttentionMaxKeys (MEGABYTE's local stages) take the fused
 /// short-attention kernel (kernels/short_attention.h) unless attention dropout is on; a decoding
-/// step (one query over the key cache, no gradient, no mask or window) takes the decode kernel
-/// (kernels/decode_attention.h); otherwise at::scaled_dot_product_attention (LibTorch picks flash /
-/// memory-efficient / math), except in bf16 / fp16 training on the CPU over at most 256 keys, where
-/// LibTorch's flash backward is slow and attend() takes the explicit path; 16-bit CPU inputs may
-/// run SDPA widened to fp32 (cpu_sdpa_in_fp32 below). Every model's `attention` option, and JSON
-/// "attention": "explicit" | "sdpa" (the references' flash_attn false | true).
+/// step (one query over the key cache, no gradient, no window inside the keys) takes the decode
+/// kernel (kernels/decode_attention.h); otherwise at::scaled_dot_product_attention (LibTorch picks
+/// flash / memory-efficient / math), except in bf16 / fp16 training on the CPU over at most 256
+/// keys, where LibTorch's flash backward is slow and attend() takes the explicit path; 16-bit CPU
+/// inputs may run SDPA widened to fp32 (cpu_sdpa_in_fp32 below). Every model's `attention` option,
+/// and JSON "attention": "explicit" | "sdpa" (the references' flash_attn false | true).
 enum class AttentionPath { kExplicit, kSdpa };
 
 /// The JSON name: "explicit" -> kExplicit, "sdpa" -> kSdpa. Anything else throws

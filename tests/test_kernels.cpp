@@ -623,42 +623,66 @@ TEST_CASE("short_attention rejects what it cannot take, naming the argument", "[
 }
 
 // The decode-attention CPU kernel (no gradients) against short_attention_reference, the same
-// unfused expression: one query and a few, causal and not, on every path the kernel has: the
+// unfused expression: one query and a few, causal and not, with a padding mask and with a query
+// that sees no key (uniform, as the -finfo.max fill makes it), on every path the kernel has: the
 // vector path (float math, d = 32, 64, 128) and the plain loops (double, and odd d); keys and
 // values as views of a longer cache buffer, as the layer cache hands them out. Tolerances: fp64
 // 1e-12 relative; fp32, bf16 and fp16 within 2x the reference's own error against fp64 in that
-// dtype (+1e-5), the kernels/ rule.
+// dtype (+1e-5), the kernels/ rule, or 2x the error of the exact result for the rounded inputs,
+// rounded once, where that is larger.
 TEST_CASE("decode_attention matches its reference over a key cache", "[kernels]") {
   torch::manual_seed(14);
   struct Case {
     const char* name;
     int64_t b, h, n, k_len, d;
     bool causal;
+    int keep;  // 0: none; 1: (B, 1, 1, k_len) padding, batch 0's first 5 keys hidden; 2: query 0
+               // sees no key (uniform)
   };
-  const std::vector<Case> cases{{"one query, 64", 1, 16, 1, 300, 64, true},
-                                {"one query, 32, batch 2", 2, 3, 1, 17, 32, true},
-                                {"one query, 128, one key", 1, 2, 1, 1, 128, true},
-                                {"three queries after cached keys", 2, 4, 3, 40, 64, true},
-                                {"non-causal", 1, 2, 4, 9, 64, false},
-                                {"odd width (plain loops)", 1, 3, 2, 50, 24, true}};
+  const std::vector<Case> cases{{"one query, 64", 1, 16, 1, 300, 64, true, 0},
+                                {"one query, 32, batch 2", 2, 3, 1, 17, 32, true, 0},
+                                {"one query, 128, one key", 1, 2, 1, 1, 128, true, 0},
+                                {"three queries after cached keys", 2, 4, 3, 40, 64, true, 0},
+                                {"non-causal", 1, 2, 4, 9, 64, false, 0},
+                                {"odd width (plain loops)", 1, 3, 2, 50, 24, true, 0},
+                                {"padded prefix", 2, 4, 1, 60, 64, true, 1},
+                                {"padded prefix, plain loops", 2, 2, 2, 30, 24, true, 1},
+                                {"a query that sees no key", 1, 2, 2, 20, 64, true, 2},
+                                {"a query that sees no key, plain loops", 1, 2, 2, 20, 8, true, 2}};
   for (const auto& c : cases) {
     CAPTURE(c.name);
     auto q = torch::randn({c.b, c.h, c.n, c.d}, torch::kFloat64);
     auto buffer = torch::randn({2, c.b, c.h, c.k_len + 7, c.d}, torch::kFloat64);
     auto k = buffer[0].narrow(2, 0, c.k_len), v = buffer[1].narrow(2, 0, c.k_len);
+    torch::Tensor keep;
+    if (c.keep == 1) {
+      keep = torch::ones({c.b, 1, 1, c.k_len}, torch::kBool);
+      keep[0].narrow(-1, 0, 5).fill_(false);
+    } else if (c.keep == 2) {
+      keep = torch::ones({c.n, c.k_len}, torch::kBool);
+      keep[0].fill_(false);
+    }
     const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
-    const auto ref = mk::short_attention_reference(q, k, v, scale, c.causal);
-    CHECK(megabench::test::rel_err(mk::decode_attention(q, k, v, scale, c.causal), ref) < 1e-12);
+    const auto ref = mk::short_attention_reference(q, k, v, scale, c.causal, keep);
+    CHECK(megabench::test::rel_err(mk::decode_attention(q, k, v, scale, c.causal, keep), ref) <
+          1e-12);
     for (const auto t : {torch::kFloat32, torch::kBFloat16, torch::kFloat16}) {
       CAPTURE(t);
       // Narrowed again after the cast: views with the buffer's strides, in the dtype.
       auto bt = buffer.to(t);
       auto kt = bt[0].narrow(2, 0, c.k_len), vt = bt[1].narrow(2, 0, c.k_len);
-      const auto own = mk::short_attention_reference(q.to(t), kt, vt, scale, c.causal);
-      const auto out = mk::decode_attention(q.to(t), kt, vt, scale, c.causal);
+      const auto own = mk::short_attention_reference(q.to(t), kt, vt, scale, c.causal, keep);
+      const auto out = mk::decode_attention(q.to(t), kt, vt, scale, c.causal, keep);
       CHECK(out.scalar_type() == t);
+      // Within 2x the larger of the reference's own error and the error no kernel in that dtype
+      // can avoid: the exact result for the rounded inputs, rounded once (a reference can be
+      // luckier than that).
+      auto wide = [](const torch::Tensor& x) { return x.to(torch::kFloat64); };
+      const auto exact =
+          mk::short_attention_reference(wide(q.to(t)), wide(kt), wide(vt), scale, c.causal, keep);
+      const double rounding = max_abs(exact.to(t).to(torch::kFloat64), ref);
       CHECK(max_abs(out.to(torch::kFloat64), ref) <=
-            2 * max_abs(own.to(torch::kFloat64), ref) + 1e-5);
+            2 * std::max(max_abs(own.to(torch::kFloat64), ref), rounding) + 1e-5);
     }
   }
 }
@@ -679,16 +703,16 @@ TEST_CASE("attend() sends a decoding step to decode_attention, and nothing that 
   // With gradients wanted the kernel refuses, and attend() takes SDPA, which has a backward.
   auto kg = k.clone().requires_grad_();
   std::string why;
-  CHECK_FALSE(mk::decode_attention_supported(q, kg, v, 1, &why));
+  CHECK_FALSE(mk::decode_attention_supported(q, kg, v, {}, 1, &why));
   CHECK(why.find("must not require gradients") != std::string::npos);
   auto out = megabench::attend(q, kg, v, o);
   out.sum().backward();
   REQUIRE(kg.grad().defined());
   CHECK(max_abs(out.detach(), mk::decode_attention(q, k, v, scale, true)) < 1e-5);
   // More queries than attend() sends it, and an empty cache: not the kernel.
-  CHECK_FALSE(mk::decode_attention_supported(torch::randn({1, 4, 2, 64}), k, v, 1, &why));
+  CHECK_FALSE(mk::decode_attention_supported(torch::randn({1, 4, 2, 64}), k, v, {}, 1, &why));
   CHECK(why.find("at most 1 queries") != std::string::npos);
-  CHECK_FALSE(mk::decode_attention_supported(q, k.narrow(2, 0, 0), v.narrow(2, 0, 0), 1, &why));
+  CHECK_FALSE(mk::decode_attention_supported(q, k.narrow(2, 0, 0), v.narrow(2, 0, 0), {}, 1, &why));
   CHECK(why.find("k_len must be at least 1") != std::string::npos);
   CHECK_THROWS_WITH(mk::decode_attention(torch::randn({1, 4, 3, 64}), k.narrow(2, 0, 2),
                                          v.narrow(2, 0, 2), scale, true),
