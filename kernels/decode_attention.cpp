@@ -11,7 +11,7 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/exp_nonpositive.h"
+#include "kernels/attention_rows.h"
 #include "kernels/short_attention.h"  // short_attention_supported: the same input contract
 #include "kernels/target_clones.h"    // the row loops of one slice below
 
@@ -30,24 +30,8 @@ struct Slice {
   int64_t keep_i, keep_j;
 };
 
-// sum_e a[e] b[e] over 16 partial sums (one AVX-512 register of floats; a plain loop's order
-// forbids vectorizing it), added pairwise.
-template <class A>
-[[gnu::always_inline]] inline A dot(const A* a, const A* b, int64_t d) {
-  A part[16] = {};
-  int64_t e = 0;
-  for (; e + 16 <= d; e += 16) {
-    for (int t = 0; t < 16; ++t) part[t] += a[e + t] * b[e + t];
-  }
-  for (int w = 8; w > 0; w /= 2) {
-    for (int t = 0; t < w; ++t) part[t] += part[t + w];
-  }
-  A total = part[0];
-  for (; e < d; ++e) total += a[e] * b[e];
-  return total;
-}
-
-// max_j x[j] and sum_j x[j] over 16 partials each, for the same reason.
+// max_j x[j] and sum_j x[j] over 16 partials each (one AVX-512 register of floats; a plain loop's
+// order forbids vectorizing it).
 template <class A>
 [[gnu::always_inline]] inline A row_max(const A* x, int64_t n) {
   A part[16];
@@ -245,8 +229,7 @@ void attend_slices(const torch::Tensor& q, const torch::Tensor& k, const torch::
                    const torch::Tensor& keep, const torch::Tensor& out, double scale, bool causal) {
   using A = at::opmath_type<T>;
   const int64_t B = q.size(0), H = q.size(1), n = q.size(2), kl = k.size(2), d = q.size(3);
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n * kl * d));
-  at::parallel_for(0, B * H, grain, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, B * H, slice_grain(n, kl, d), [&](int64_t begin, int64_t end) {
     std::vector<A> work(3 * d + kl);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, h = bh % H;
@@ -308,7 +291,7 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k,
   TORCH_CHECK(!causal || k.size(2) >= q.size(2), "decode_attention: causal attention needs at ",
               "least as many keys (", k.size(2), ") as queries (", q.size(2), ")");
   const int64_t B = q.size(0), H = q.size(1), n = q.size(2), d = q.size(3);
-  auto out = torch::empty({B, n, H, d}, q.options()).transpose(1, 2);  // (B, H, n, d) view
+  auto out = heads_view(B, H, n, d, q.options());
   torch::Tensor keep_full;
   if (keep.defined()) keep_full = keep.expand({B, H, n, k.size(2)});
   AT_DISPATCH_FLOATING_TYPES_AND2(

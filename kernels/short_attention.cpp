@@ -12,7 +12,7 @@
 #include <optional>
 #include <vector>
 
-#include "kernels/exp_nonpositive.h"
+#include "kernels/attention_rows.h"
 #include "kernels/target_clones.h"  // the small matrix products and the softmax rows below
 
 namespace megabench::kernels {
@@ -23,20 +23,6 @@ using torch::autograd::variable_list;
 
 // ---------------------------------------------------------------------------------------------
 // Small matrix products on row-major float / double blocks (leading dimension = row stride).
-
-// sum_l a[l] b[l] over 8 partial sums (a plain loop's order forbids vectorizing it).
-template <class A>
-[[gnu::always_inline]] inline A dot(const A* a, const A* b, int64_t k) {
-  A part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t l = 0;
-  for (; l + 8 <= k; l += 8) {
-    for (int t = 0; t < 8; ++t) part[t] += a[l + t] * b[l + t];
-  }
-  A total = 0;
-  for (; l < k; ++l) total += a[l] * b[l];
-  for (int t = 0; t < 8; ++t) total += part[t];
-  return total;
-}
 
 // C (m x n) = alpha A B^T; A (m x k), B (n x k).
 template <class A>
@@ -188,10 +174,6 @@ void softmax_rows(A* s, A* lse, const Visibility& vis, int64_t b, int64_t h) {
   }
 }
 
-int64_t slice_grain(int64_t n, int64_t k_len, int64_t d) {
-  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n * k_len * d));
-}
-
 template <class T>
 void forward_slices(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                     const torch::Tensor& out, const torch::Tensor& lse, const Visibility& vis,
@@ -268,12 +250,6 @@ void backward_slices(const torch::Tensor& dout, const torch::Tensor& q, const to
       store(dvf.data(), kl, d, dV, b, h);
     }
   });
-}
-
-// (B, rows, H, d) storage seen as (B, H, rows, d).
-torch::Tensor heads_view(int64_t B, int64_t H, int64_t rows, int64_t d,
-                         const torch::TensorOptions& o) {
-  return torch::empty({B, rows, H, d}, o).transpose(1, 2);
 }
 
 Visibility visibility(const torch::Tensor& q, const torch::Tensor& k, bool causal,

@@ -1,7 +1,10 @@
 #pragma once
-// A branch-free exp for softmax rows, shared by the CPU attention kernels (short_attention,
-// decode_attention): inlined into their target_clones loops, where it vectorizes (std::exp does
-// not).
+// Row helpers shared by the CPU attention kernels (short_attention, decode_attention): a dot
+// product and a branch-free exp, inlined into their target_clones loops, where they vectorize
+// (a plain summation loop and std::exp do not); how many (batch, head) slices a parallel task
+// takes; the (B, n, H, d) storage both write their outputs to.
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -38,6 +41,31 @@ namespace megabench::kernels {
 }
 [[gnu::always_inline]] inline double exp_row(double x) {
   return std::exp(x);
+}
+
+// sum_l a[l] b[l] over 8 partial sums (a plain loop's order forbids vectorizing it).
+template <class A>
+[[gnu::always_inline]] inline A dot(const A* a, const A* b, int64_t k) {
+  A part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t l = 0;
+  for (; l + 8 <= k; l += 8) {
+    for (int t = 0; t < 8; ++t) part[t] += a[l + t] * b[l + t];
+  }
+  A total = 0;
+  for (; l < k; ++l) total += a[l] * b[l];
+  for (int t = 0; t < 8; ++t) total += part[t];
+  return total;
+}
+
+/// (batch, head) slices per parallel task: about 32K elements of one slice's scores x features.
+inline int64_t slice_grain(int64_t n, int64_t k_len, int64_t d) {
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n * k_len * d));
+}
+
+/// (B, rows, H, d) storage seen as (B, H, rows, d).
+inline torch::Tensor heads_view(int64_t B, int64_t H, int64_t rows, int64_t d,
+                                const torch::TensorOptions& o) {
+  return torch::empty({B, rows, H, d}, o).transpose(1, 2);
 }
 
 }  // namespace megabench::kernels
