@@ -6,17 +6,20 @@
 #include <iostream>
 
 #include "harness/cli/worker.h"
+#include "harness/measure/profiler.h"
 #include "tests/fault_model.h"
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], megabench::kWorkerArg) == 0) {
     megabench::testing::ScopedFaultModel fault;
     try {
-      return megabench::worker_main();
+      return megabench::end_process(megabench::worker_main());
     } catch (const std::exception& e) {
       std::cerr << "megabench worker: " << e.what() << "\n";
-      return 1;
+      return megabench::end_process(1);
     }
   }
-  return Catch::Session().run(argc, argv);
+  // Catch's session is destroyed (its reporters flushed) before end_process.
+  const int rc = Catch::Session().run(argc, argv);
+  return megabench::end_process(rc);
 }

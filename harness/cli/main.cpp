@@ -17,6 +17,7 @@
 #include "harness/cli/worker.h"
 #include "harness/measure/allocator.h"
 #include "harness/measure/denormals.h"
+#include "harness/measure/profiler.h"
 #include "harness/report/compare.h"
 
 namespace {
@@ -59,12 +60,8 @@ void add_everything(CLI::App& app, bool& debug) {
       ->take_all();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  megabench::allocator::tune_glibc();          // before any tensor: see harness/measure/allocator.h
-  megabench::denormals::configure_from_env();  // before any thread: harness/measure/denormals.h
-  if (argc > 1 && std::strcmp(argv[1], megabench::kWorkerArg) == 0) return run_worker();
+// The command line, under this error handling; returns the exit code.
+int run_cli(int argc, char** argv) {
   CLI::App app{
       "megabench: MEGABYTE and byte-level baselines, benchmarked from JSON experiment files"};
   bool debug = false;
@@ -92,4 +89,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  megabench::allocator::tune_glibc();          // before any tensor: see harness/measure/allocator.h
+  megabench::denormals::configure_from_env();  // before any thread: harness/measure/denormals.h
+  const bool worker = argc > 1 && std::strcmp(argv[1], megabench::kWorkerArg) == 0;
+  return megabench::end_process(worker ? run_worker() : run_cli(argc, argv));
 }

@@ -1,11 +1,13 @@
 #include <torch/csrc/autograd/profiler_kineto.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -173,6 +175,9 @@ void summarize_cpu(const std::vector<Event>& events_in, ProfileResult& r) {
             [](const RangeSpan& a, const RangeSpan& b) { return a.start_ns < b.start_ns; });
 }
 
+// Set once LibTorch's profiler has been prepared, and so Kineto's config thread started.
+std::atomic<bool> g_kineto_started{false};
+
 void libtorch_start() {
   const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO,
                                                      /*report_input_shapes=*/true,
@@ -180,6 +185,7 @@ void libtorch_start() {
                                                      /*with_stack=*/false, /*with_flops=*/true);
   const std::set<torch::profiler::impl::ActivityType> activities = {
       torch::profiler::impl::ActivityType::CPU};
+  g_kineto_started = true;
   tp::prepareProfiler(config, activities);
   tp::enableProfiler(config, activities);
 }
@@ -295,6 +301,14 @@ ProfileResult Profiler::stop() {
 #endif
   }
   return r;
+}
+
+int end_process(int rc) {
+  if (!g_kineto_started) return rc;
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(rc);
 }
 
 }  // namespace megabench

@@ -101,4 +101,14 @@ class Profiler {
   std::unique_ptr<Impl> impl_;
 };
 
+/// How a process that may have profiled on CPU ends: `return megabench::end_process(rc);` from
+/// main. The first start() of LibTorch's profiler starts Kineto's config thread, and that thread
+/// can still be building its first Config when exit() destroys Kineto's statics: valgrind shows
+/// it reading the freed config-factory map, and now and then the process aborts at exit ("malloc():
+/// unsorted double linked list corrupted") after all its work is done. Once that thread exists,
+/// this flushes stdio and the C++ streams and leaves with std::_Exit(rc), so no static destructor
+/// runs; otherwise it returns rc and main returns as usual. Files the process wrote must be
+/// closed by then (every writer in megabench closes its file when it goes out of scope).
+int end_process(int rc);
+
 }  // namespace megabench
