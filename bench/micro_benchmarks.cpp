@@ -16,10 +16,12 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "harness/measure/precision.h"
 #include "kernels/cross_entropy.h"
@@ -345,6 +347,30 @@ void BM_Gemv(benchmark::State& state, const std::string& variant) {
       2.0 * w.numel(), static_cast<double>(w.nbytes()));
 }
 
+// The same from main memory, as in decoding a model whose weights exceed the last-level cache:
+// each iteration reads the next of enough (out, in) bf16 matrices to fill 512 MB, so no weight is
+// in cache when it is read. "kernel" (gemv_bf16), "mv_bf16" (at::mv), and "amax" (at::amax over
+// the same matrix: the read rate the calibration's read roof takes when it is the faster).
+void BM_GemvStream(benchmark::State& state, const std::string& variant) {
+  const int64_t out = state.range(0), in = state.range(1);
+  const int64_t count = std::max<int64_t>(2, (int64_t{512} << 20) / (2 * out * in));
+  std::vector<torch::Tensor> ws;
+  for (int64_t i = 0; i < count; ++i) ws.push_back(torch::ones({out, in}, torch::kBFloat16));
+  auto x = torch::randn({in}).to(torch::kBFloat16);
+  size_t next = 0;
+  time_it(
+      state, Dev::kCpu,
+      [&] {
+        const auto& w = ws[next];
+        next = (next + 1) % ws.size();
+        auto y = variant == "kernel" ? mk::gemv_bf16(w, x)
+                 : variant == "amax" ? at::amax(w)
+                                     : at::mv(w, x);
+        benchmark::DoNotOptimize(y.data_ptr());
+      },
+      2.0 * out * in, 2.0 * out * in);
+}
+
 // A Linear over (B, T, in) input, forward + backward, fp32 or under bf16 autocast (fp32 weights):
 // "functional" is LibTorch's torch::nn::functional::linear (matmul, then the bias in a second
 // pass), "aten" is at::linear (one addmm over the folded batch), which megabench::Linear runs.
@@ -523,6 +549,13 @@ int register_all() {
         ->ArgNames({"out", "in"})
         ->Args({4096, 1024})
         ->Args({8192, 2048})
+        ->Args({1024, 4096});
+  }
+  for (const std::string variant : {"amax", "mv_bf16", "kernel"}) {
+    reg("gemv_stream/" + variant, [variant](benchmark::State& s) { BM_GemvStream(s, variant); })
+        ->ArgNames({"out", "in"})
+        ->Args({4096, 1024})
+        ->Args({1024, 1024})
         ->Args({1024, 4096});
   }
   return 0;

@@ -3,10 +3,11 @@
 // decoding with inference weights runs for every Linear. It reads the weights once, at the
 // memory's speed: LibTorch's bf16 at::mv reads them at about half the bytes/s of its fp32 GEMV
 // on AVX512-BF16 CPUs (it converts through an fp32 buffer); this kernel accumulates bf16 pairs into
-// fp32 with AVX512-BF16 dot products (vdpbf16ps), four rows at a time, the rows split across
-// threads, and rounds each output once (bias added in fp32 first). Other CPUs take a portable path
-// (weights widened to fp32 in plain loops), which is no faster than at::mv: Linear calls the kernel
-// only where the AVX512-BF16 path runs. The tests run every path the CPU has.
+// fp32 with AVX512-BF16 dot products (vdpbf16ps), each row read front to back, two far-apart rows
+// in step (two long streams: the hardware prefetcher's best case), the rows split across threads,
+// and rounds each output once (bias added in fp32 first). Other CPUs take a portable path (weights
+// widened to fp32 in plain loops), which is no faster than at::mv: Linear calls the kernel only
+// where the AVX512-BF16 path runs. The tests run every path the CPU has.
 //
 // Differences from the fp32 product of the same bf16 values: the fp32 summation order, the final
 // rounding to bf16, and (AVX512-BF16 path) denormal inputs and outputs flushed to zero.

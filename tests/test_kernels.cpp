@@ -438,8 +438,10 @@ TEST_CASE("gemv_bf16 matches at::mv in bf16 and the fp64 product", "[kernels]") 
       WARN("gemv_bf16: this CPU cannot run the " << name << " path: not tested here");
     }
   }
-  const std::vector<std::pair<int64_t, int64_t>> shapes{{16, 1},   {17, 31},   {18, 32},
-                                                        {19, 100}, {64, 1024}, {257, 65}};
+  // K: below, at and past one 32-column step; 64-column steps with a 32-column step and a masked
+  // tail after them (200 = 192 + 8, 300 = 256 + 32 + 12); N odd and even (rows read in pairs).
+  const std::vector<std::pair<int64_t, int64_t>> shapes{{16, 1},  {17, 31}, {18, 32},   {19, 100},
+                                                        {5, 200}, {3, 300}, {64, 1024}, {257, 65}};
   for (const auto& [N, K] : shapes) {
     for (const bool with_bias : {false, true}) {
       auto w = torch::randn({N, K}).to(torch::kBFloat16);
