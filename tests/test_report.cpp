@@ -568,6 +568,14 @@ TEST_CASE("derived metrics: the bandwidth roofline of batch-1 generation", "[rep
   REQUIRE(r2.points.size() == 1);
   CHECK(r2.points[0].metrics["generate_read_roofline_fraction"].get<double>() == Approx(0.75));
   CHECK(r2.points[0].metrics["generate_roofline_fraction"].get<double>() == Approx(0.5));
+  // The weights alone: 3e8 of the 5e8 multiply-adds per byte are weight products (2e8 dense, 1e8
+  // logits; the rest attention), 6e8 bytes per byte at 2 bytes each, 15 bytes/s x 6e8 / 20 GB/s.
+  CHECK_FALSE(r2.points[0].metrics.contains("generate_weight_read_fraction"));  // no breakdown
+  own["metrics"]["flops_dense_forward_per_byte"] = 4e8;
+  own["metrics"]["flops_embed_logits_forward_per_byte"] = 2e8;
+  write_text(tmp2.path / "results.jsonl", own.dump() + "\n");
+  const auto r3 = rep::detail::load_with_spec({tmp2.path.string()}, {});
+  CHECK(r3.points[0].metrics["generate_weight_read_fraction"].get<double>() == Approx(0.45));
 }
 
 TEST_CASE("roofline: arithmetic intensity of training and generation, and the plot's roofs",

@@ -43,11 +43,13 @@ json calibrate_matmul(const torch::Device& device, torch::ScalarType dtype = tor
 /// float32 vectors of n elements (n = 0: 16M on CPU, 64M on CUDA), the best of 5.
 json calibrate_triad(const torch::Device& device, int64_t n = 0);
 
-/// {"read_gb_per_s", "read_kernel", "read_mv_gb_per_s", "read_amax_gb_per_s", "read_bytes"}: the
-/// bandwidth of reading a float32 matrix of `bytes` (0: 256 MB) once, the faster of a
-/// matrix-vector product (what decoding at batch 1 does to its weights) and an amax reduction
-/// ("read_kernel" names it; each is the best of 5). Reads only, so it runs faster than the triad,
-/// which also writes.
+/// {"read_gb_per_s", "read_kernel", "read_mv_gb_per_s", "read_amax_gb_per_s",
+/// "read_gemv_bf16_gb_per_s", "read_bytes"}: the bandwidth of reading a matrix of `bytes` (0: 256
+/// MB) once, the fastest of a float32 matrix-vector product (what decoding at batch 1 does to its
+/// weights), a float32 amax reduction and, on a CPU where kernels::gemv_bf16 runs its AVX512-BF16
+/// path, that kernel over the same bytes as bf16 (what decoding with bf16 weights runs; the key
+/// is absent elsewhere). "read_kernel" names the fastest; each is the best of 5. Reads only, so it
+/// runs faster than the triad, which also writes.
 json calibrate_read(const torch::Device& device, int64_t bytes = 0);
 
 /// The machine's state now: calibrate_matmul in `dtype`, calibrate_triad, calibrate_read, and
