@@ -27,7 +27,7 @@
 #include "kernels/cross_entropy.h"
 #include "kernels/decode_attention.h"
 #include "kernels/embedding.h"
-#include "kernels/gemv_bf16.h"
+#include "kernels/gemv.h"
 #include "kernels/local_attention.h"
 #include "kernels/rms_norm.h"
 #include "kernels/sampling.h"
@@ -348,27 +348,32 @@ void BM_Gemv(benchmark::State& state, const std::string& variant) {
 }
 
 // The same from main memory, as in decoding a model whose weights exceed the last-level cache:
-// each iteration reads the next of enough (out, in) bf16 matrices to fill 512 MB, so no weight is
-// in cache when it is read. "kernel" (gemv_bf16), "mv_bf16" (at::mv), and "amax" (at::amax over
-// the same matrix: the read rate the calibration's read roof takes when it is the faster).
+// each iteration reads the next of enough (out, in) matrices to fill 512 MB, so no weight is in
+// cache when it is read. bf16: "kernel" (gemv_bf16) and "mv_bf16" (at::mv); float32: "kernel_f32"
+// (gemv_f32), "mv_f32" (at::mv: the BLAS sgemv) and "amax_f32" (at::amax over the same matrix: one
+// of the calibration's read-roof readers).
 void BM_GemvStream(benchmark::State& state, const std::string& variant) {
   const int64_t out = state.range(0), in = state.range(1);
-  const int64_t count = std::max<int64_t>(2, (int64_t{512} << 20) / (2 * out * in));
+  const bool f32 = variant.size() > 4 && variant.compare(variant.size() - 4, 4, "_f32") == 0;
+  const auto dtype = f32 ? torch::kFloat32 : torch::kBFloat16;
+  const int64_t bytes = out * in * (f32 ? 4 : 2);
+  const int64_t count = std::max<int64_t>(2, (int64_t{512} << 20) / bytes);
   std::vector<torch::Tensor> ws;
-  for (int64_t i = 0; i < count; ++i) ws.push_back(torch::ones({out, in}, torch::kBFloat16));
-  auto x = torch::randn({in}).to(torch::kBFloat16);
+  for (int64_t i = 0; i < count; ++i) ws.push_back(torch::ones({out, in}, dtype));
+  auto x = torch::randn({in}).to(dtype);
   size_t next = 0;
   time_it(
       state, Dev::kCpu,
       [&] {
         const auto& w = ws[next];
         next = (next + 1) % ws.size();
-        auto y = variant == "kernel" ? mk::gemv_bf16(w, x)
-                 : variant == "amax" ? at::amax(w)
-                                     : at::mv(w, x);
+        auto y = variant == "kernel"       ? mk::gemv_bf16(w, x)
+                 : variant == "kernel_f32" ? mk::gemv_f32(w, x)
+                 : variant == "amax_f32"   ? at::amax(w)
+                                           : at::mv(w, x);
         benchmark::DoNotOptimize(y.data_ptr());
       },
-      2.0 * out * in, 2.0 * out * in);
+      2.0 * out * in, static_cast<double>(bytes));
 }
 
 // A Linear over (B, T, in) input, forward + backward, fp32 or under bf16 autocast (fp32 weights):
@@ -551,7 +556,7 @@ int register_all() {
         ->Args({8192, 2048})
         ->Args({1024, 4096});
   }
-  for (const std::string variant : {"amax", "mv_bf16", "kernel"}) {
+  for (const std::string variant : {"mv_bf16", "kernel", "amax_f32", "mv_f32", "kernel_f32"}) {
     reg("gemv_stream/" + variant, [variant](benchmark::State& s) { BM_GemvStream(s, variant); })
         ->ArgNames({"out", "in"})
         ->Args({4096, 1024})

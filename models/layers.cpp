@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "kernels/decode_attention.h"
-#include "kernels/gemv_bf16.h"
+#include "kernels/gemv.h"
 #include "kernels/local_attention.h"
 #include "kernels/profile_range.h"
 #include "kernels/rms_norm.h"
@@ -25,16 +25,24 @@ namespace F = torch::nn::functional;
 torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
   const int64_t k = weight.size(1);
   const bool one_row = input.numel() == k && input.dim() >= 1 && input.size(-1) == k;
-  if (!one_row || !kernels::gemv_bf16_supported(weight, input) ||
-      (bias.defined() && bias.scalar_type() != torch::kBFloat16) ||
+  // One row without gradient (a decoding step) goes through kernels/gemv.h, which reads the
+  // weights at the memory's speed; everything else is at::linear (one addmm over the batch).
+  if (!one_row || (bias.defined() && bias.scalar_type() != weight.scalar_type()) ||
       (torch::GradMode::is_enabled() && (weight.requires_grad() || input.requires_grad()))) {
     return at::linear(input, weight, bias);
   }
-  // The kernel where its AVX512-BF16 path runs; elsewhere at::mv, which reads bf16 weights as fast
-  // as the kernel's portable path does.
-  auto out = kernels::gemv_bf16_auto_path() == kernels::GemvPath::kAvx512Bf16
-                 ? kernels::gemv_bf16(weight, input, bias)
-                 : kernels::gemv_bf16_reference(weight, input, bias);  // (N)
+  torch::Tensor out;  // (N)
+  if (kernels::gemv_bf16_supported(weight, input)) {
+    // The kernel where its AVX512-BF16 path runs; elsewhere at::mv, which reads bf16 weights as
+    // fast as the kernel's portable path does.
+    out = kernels::gemv_bf16_auto_path() == kernels::GemvPath::kAvx512Bf16
+              ? kernels::gemv_bf16(weight, input, bias)
+              : kernels::gemv_bf16_reference(weight, input, bias);
+  } else if (kernels::gemv_f32_fast() && kernels::gemv_f32_supported(weight, input)) {
+    out = kernels::gemv_f32(weight, input, bias);
+  } else {
+    return at::linear(input, weight, bias);
+  }
   auto shape = input.sizes().vec();
   shape.back() = weight.size(0);
   return out.view(shape);  // (..., 1, N)

@@ -21,11 +21,13 @@ namespace megabench {
 /// ATen's linear, which folds the batch dimensions of a contiguous input into one matrix product
 /// with the bias inside it (addmm). LibTorch's own functional linear does that only for 2-D input
 /// and otherwise adds the bias in a separate pass over the output (a mixed-dtype one under bf16
-/// autocast, where the bias stays fp32). One more case: a single input row on the CPU with bf16
-/// weights and no gradient to record (batch-1 decoding with inference weights) is a matrix-vector
-/// product: kernels::gemv_bf16 on CPUs with AVX512-BF16 (there LibTorch's bf16 at::mv reads the
+/// autocast, where the bias stays fp32). One more case: a single input row on the CPU with no
+/// gradient to record (batch-1 decoding) is a matrix-vector product (kernels/gemv.h): with bf16
+/// weights, kernels::gemv_bf16 on CPUs with AVX512-BF16 (there LibTorch's bf16 at::mv reads the
 /// weights at about half the bytes/s of its fp32 GEMV), at::mv elsewhere (about 1.4x faster than
-/// LibTorch's bf16 matrix-product path at M = 1).
+/// LibTorch's bf16 matrix-product path at M = 1); with float32 weights, kernels::gemv_f32 on CPUs
+/// with AVX2 and FMA (the BLAS sgemv read 16-17 GB/s where the kernel reads 24-29), else
+/// at::linear.
 class LinearImpl : public torch::nn::LinearImpl {
  public:
   using torch::nn::LinearImpl::LinearImpl;

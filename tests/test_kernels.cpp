@@ -11,7 +11,7 @@
 #include "kernels/cross_entropy_rows.h"
 #include "kernels/decode_attention.h"
 #include "kernels/embedding.h"
-#include "kernels/gemv_bf16.h"
+#include "kernels/gemv.h"
 #include "kernels/local_attention.h"
 #include "kernels/rms_norm.h"
 #include "kernels/sampling.h"
@@ -464,6 +464,39 @@ TEST_CASE("gemv_bf16 matches at::mv in bf16 and the fp64 product", "[kernels]") 
       }
     }
   }
+}
+
+TEST_CASE("gemv_f32 matches the fp64 product within fp32 summation error", "[kernels]") {
+  torch::manual_seed(8);
+  if (!mk::gemv_f32_fast()) WARN("gemv_f32: no AVX2 + FMA here; Linear keeps at::linear");
+  // K: below, at and past one 16-column step, 32-column steps with a 16-column step and a scalar
+  // tail (61 = 32 + 16 + 13, 1027 = 1024 + 3); N odd and even (rows read in pairs).
+  const std::vector<std::pair<int64_t, int64_t>> shapes{{16, 1},  {17, 15},   {18, 16}, {5, 61},
+                                                        {3, 100}, {64, 1027}, {257, 64}};
+  for (const auto& [N, K] : shapes) {
+    for (const bool with_bias : {false, true}) {
+      CAPTURE(N, K, with_bias);
+      auto w = torch::randn({N, K});
+      auto x = torch::randn({1, 1, K});
+      auto b = with_bias ? torch::randn({N}) : torch::Tensor();
+      auto w64 = w.to(torch::kFloat64), x64 = x.reshape({K}).to(torch::kFloat64);
+      auto exact = at::mv(w64, x64);
+      if (with_bias) exact = exact + b.to(torch::kFloat64);
+      auto y = mk::gemv_f32(w, x, b);
+      REQUIRE(y.sizes() == torch::IntArrayRef{N});
+      CHECK(y.scalar_type() == torch::kFloat32);
+      // fp32 summation of K products: at most about K x 2^-24 of sum |w x| (plus the bias's
+      // rounding); at::mv's own error is of the same size.
+      auto bound = (K + 2) * std::ldexp(1.0, -24) * (at::mv(w64.abs(), x64.abs()) + 1.0);
+      CHECK(((y.to(torch::kFloat64) - exact).abs() <= bound).all().item<bool>());
+    }
+  }
+  auto w = torch::randn({8, 16});
+  CHECK_FALSE(mk::gemv_f32_supported(w.to(torch::kBFloat16), torch::randn({16})));
+  CHECK_FALSE(mk::gemv_f32_supported(w.t(), torch::randn({8})));
+  CHECK_THROWS_WITH(mk::gemv_f32(w, torch::randn({15})), Catch::Contains("K elements"));
+  CHECK_THROWS_WITH(mk::gemv_f32(w, torch::randn({16}), torch::zeros({7})),
+                    Catch::Contains("b must be undefined or 8"));
 }
 
 TEST_CASE("gemv_bf16 rejects what it cannot run", "[kernels]") {

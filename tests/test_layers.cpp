@@ -234,6 +234,28 @@ TEST_CASE("Linear: a bf16 row without grad takes the GEMV kernel and matches the
   CHECK(lin(rows).sizes() == torch::IntArrayRef({2, 3, 96}));
 }
 
+TEST_CASE("Linear: an fp32 row without grad takes gemv_f32 and matches at::linear", "[layers]") {
+  torch::manual_seed(2);
+  megabench::Linear lin(torch::nn::LinearOptions(80, 48).bias(true));
+  auto x = torch::randn({1, 1, 80});
+  auto want = at::linear(x.to(torch::kFloat64), lin->weight.to(torch::kFloat64),
+                         lin->bias.to(torch::kFloat64));
+  torch::Tensor got;
+  {
+    torch::NoGradGuard no_grad;
+    got = lin(x);  // kernels::gemv_f32 where gemv_f32_fast(), else at::linear
+  }
+  CHECK(got.sizes() == torch::IntArrayRef({1, 1, 48}));
+  CHECK(got.scalar_type() == torch::kFloat32);
+  CHECK(torch::allclose(got.to(torch::kFloat64), want, 1e-5, 1e-5));
+  // With gradient wanted, the row goes through at::linear and the gradient flows.
+  auto xg = x.clone().requires_grad_();
+  lin(xg).sum().backward();
+  REQUIRE(xg.grad().defined());
+  CHECK(torch::allclose(xg.grad().to(torch::kFloat64),
+                        lin->weight.to(torch::kFloat64).sum(0).view({1, 1, 80}), 1e-5, 1e-5));
+}
+
 TEST_CASE("Linear over batched input: ATen's linear, equal to LibTorch's functional one",
           "[layers]") {
   torch::manual_seed(1);

@@ -13,7 +13,7 @@
 #include "harness/config/expand.h"
 #include "harness/measure/context.h"
 #include "harness/measure/timing.h"
-#include "kernels/gemv_bf16.h"
+#include "kernels/gemv.h"
 #include "tests/support.h"
 
 using megabench::json;

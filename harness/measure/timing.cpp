@@ -6,7 +6,7 @@
 #include <string>
 
 #include "harness/api/format.h"
-#include "kernels/gemv_bf16.h"
+#include "kernels/gemv.h"
 
 #ifdef MEGABENCH_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>

@@ -1,4 +1,4 @@
-#include "kernels/gemv_bf16.h"
+#include "kernels/gemv.h"
 
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+
+#include "kernels/target_clones.h"  // the fp32 row loops
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -125,6 +127,68 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void rows_avx512bf16(
 }
 #endif
 
+// The fp32 kernel: the same two far-apart rows in step, in 16-float vectors (GCC's vector
+// extension) compiled once per x86-64 level, so AVX2 machines run it in two 8-float halves.
+using F16 = float __attribute__((vector_size(64)));
+
+[[gnu::always_inline]] inline F16 load16(const float* p) {
+  F16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+[[gnu::always_inline]] inline float hsum(F16 v) {
+  float s = 0;
+  for (int i = 0; i < 16; ++i) s += v[i];
+  return s;
+}
+
+// Row a (and row b with kTwo) dotted with x: 32-column steps (two accumulators per row), a
+// 16-column step, then the last K % 16 columns one by one.
+template <bool kTwo>
+[[gnu::always_inline]] inline void dot_rows_f32(const float* wa, const float* wb, const float* x,
+                                                int64_t K, float& ya, float& yb) {
+  F16 a0 = {}, a1 = {}, b0 = {}, b1 = {};
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    const F16 x0 = load16(x + k), x1 = load16(x + k + 16);
+    a0 += load16(wa + k) * x0;
+    a1 += load16(wa + k + 16) * x1;
+    if (kTwo) {
+      b0 += load16(wb + k) * x0;
+      b1 += load16(wb + k + 16) * x1;
+    }
+  }
+  if (k + 16 <= K) {
+    const F16 x0 = load16(x + k);
+    a0 += load16(wa + k) * x0;
+    if (kTwo) b0 += load16(wb + k) * x0;
+    k += 16;
+  }
+  float ta = 0, tb = 0;
+  for (; k < K; ++k) {
+    ta += wa[k] * x[k];
+    if (kTwo) tb += wb[k] * x[k];
+  }
+  ya = hsum(a0 + a1) + ta;
+  if (kTwo) yb = hsum(b0 + b1) + tb;
+}
+
+MEGABENCH_CLONES void rows_f32(const float* w, const float* x, const float* b, float* y,
+                               int64_t begin, int64_t end, int64_t K) {
+  const int64_t half = (end - begin) / 2;
+  float ya = 0, yb = 0;
+  for (int64_t r = begin; r < begin + half; ++r) {
+    dot_rows_f32<true>(w + r * K, w + (r + half) * K, x, K, ya, yb);
+    y[r] = b ? ya + b[r] : ya;
+    y[r + half] = b ? yb + b[r + half] : yb;
+  }
+  if ((end - begin) % 2) {
+    dot_rows_f32<false>(w + (end - 1) * K, nullptr, x, K, ya, yb);
+    y[end - 1] = b ? ya + b[end - 1] : ya;
+  }
+}
+
 }  // namespace
 
 bool gemv_bf16_path_available(GemvPath path) {
@@ -183,6 +247,44 @@ torch::Tensor gemv_bf16(const torch::Tensor& w, const torch::Tensor& x, const to
 #endif
     rows_portable(wp, xf.data(), bp, yp, begin, end, K);
   });
+  return y;
+}
+
+bool gemv_f32_fast() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return fast;
+#else
+  return false;
+#endif
+}
+
+bool gemv_f32_supported(const torch::Tensor& w, const torch::Tensor& x) {
+  return w.defined() && x.defined() && w.device().is_cpu() && x.device().is_cpu() &&
+         w.scalar_type() == torch::kFloat32 && x.scalar_type() == torch::kFloat32 && w.dim() == 2 &&
+         w.stride(1) == 1 && w.stride(0) == w.size(1) && x.numel() == w.size(1);
+}
+
+torch::Tensor gemv_f32(const torch::Tensor& w, const torch::Tensor& x, const torch::Tensor& b) {
+  TORCH_CHECK(gemv_f32_supported(w, x), "gemv_f32: needs w (N, K) float32 on the CPU with ",
+              "contiguous rows and x float32 on the CPU with K elements; got w ", w.sizes(), " ",
+              w.scalar_type(), " on ", w.device(), ", x ", x.sizes(), " ", x.scalar_type());
+  const int64_t N = w.size(0), K = w.size(1);
+  TORCH_CHECK(
+      !b.defined() || (b.device().is_cpu() && b.scalar_type() == torch::kFloat32 && b.numel() == N),
+      "gemv_f32: b must be undefined or ", N, " float32 values on the CPU; got ", b.sizes(), " ",
+      b.scalar_type());
+  auto xc = x.reshape({K}).contiguous();
+  auto bc = b.defined() ? b.reshape({N}).contiguous() : b;
+  auto y = torch::empty({N}, w.options());
+  const float* wp = w.data_ptr<float>();
+  const float* xp = xc.data_ptr<float>();
+  const float* bp = bc.defined() ? bc.data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  // Rows per task: at least 32 KB of weights each.
+  const int64_t grain = std::max<int64_t>(1, (32768 + 4 * K - 1) / std::max<int64_t>(1, 4 * K));
+  at::parallel_for(0, N, grain,
+                   [&](int64_t begin, int64_t end) { rows_f32(wp, xp, bp, yp, begin, end, K); });
   return y;
 }
 

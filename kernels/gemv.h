@@ -1,5 +1,8 @@
 #pragma once
-// y = W x + b on the CPU with bf16 weights, one input row: the matrix-vector product that batch-1
+// y = W x + b on the CPU for one input row, the matrix-vector product batch-1 decoding runs for
+// every Linear: gemv_bf16 for bf16 weights (inference weights), gemv_f32 for float32 ones.
+//
+// gemv_bf16, with bf16 weights and one input row: the matrix-vector product that batch-1
 // decoding with inference weights runs for every Linear. It reads the weights once, at the
 // memory's speed: LibTorch's bf16 at::mv reads them at about half the bytes/s of its fp32 GEMV
 // on AVX512-BF16 CPUs (it converts through an fp32 buffer); this kernel accumulates bf16 pairs into
@@ -40,5 +43,26 @@ torch::Tensor gemv_bf16(const torch::Tensor& w, const torch::Tensor& x,
 /// The plain LibTorch version the kernel replaces: at::mv in bf16, then the bias added.
 torch::Tensor gemv_bf16_reference(const torch::Tensor& w, const torch::Tensor& x,
                                   const torch::Tensor& b = torch::Tensor());
+
+// gemv_f32, with float32 weights: the rows read as gemv_bf16 reads them (front to back, two
+// far-apart rows in step), fp32 products summed over 32 partial sums per row, in 16-float vectors
+// compiled once per x86-64 level (kernels/target_clones.h). LibTorch's at::mv runs the BLAS
+// sgemv, which read 16-17 GB/s from DRAM at one and two threads on a 2-core Zen 4 where a plain
+// read drew 24-29 (MKL's sgemv runs on one thread there). Differences from at::mv: the fp32
+// summation order. Linear calls it where gemv_f32_fast() (AVX2 and FMA, where the vectors run
+// wide); elsewhere at::linear.
+//
+//   if (kernels::gemv_f32_supported(w, x)) y = kernels::gemv_f32(w, x, b);   // (N)
+
+/// Whether this CPU runs the fp32 kernel in wide vectors (x86-64 with AVX2 and FMA).
+bool gemv_f32_fast();
+
+/// w (N, K) float32 on the CPU with contiguous rows, x float32 on the CPU with K elements.
+bool gemv_f32_supported(const torch::Tensor& w, const torch::Tensor& x);
+
+/// (N) float32: w x + b (b: undefined, or N float32 values). Not differentiable. Throws unless
+/// supported.
+torch::Tensor gemv_f32(const torch::Tensor& w, const torch::Tensor& x,
+                       const torch::Tensor& b = torch::Tensor());
 
 }  // namespace megabench::kernels
