@@ -23,7 +23,7 @@ plot "roofline.dat" index 0 using 1:2 with points pointtype 7 title "megabyte_10
      "roofline.dat" index 7 using 1:2 with points pointtype 9 title "megabyte_readme generate", \
      "roofline.dat" index 8 using 1:2 with points pointtype 7 title "megabyte_3stage train step", \
      "roofline.dat" index 9 using 1:2 with points pointtype 9 title "megabyte_3stage generate", \
-     (x < 7.79499 ? 2.5691e+10 * x : 2.00261e+11) with lines dashtype 2 title "roof bfloat16, 1 threads: 200 GFLOP/s, 25.7 GB/s", \
-     (x < 5.62526 ? 7.38849e+10 * x : 4.15622e+11) with lines dashtype 2 title "roof bfloat16, 2 threads: 416 GFLOP/s, 73.9 GB/s", \
-     (x < 3.4896 ? 2.5691e+10 * x : 8.96511e+10) with lines dashtype 2 title "roof float32, 1 threads: 89.7 GFLOP/s, 25.7 GB/s", \
-     (x < 4.38715 ? 3.91105e+10 * x : 1.71584e+11) with lines dashtype 2 title "roof float32, 2 threads: 172 GFLOP/s, 39.1 GB/s"
+     (x < 7.54439 ? 2.84242e+10 * x : 2.14443e+11) with lines dashtype 2 title "roof bfloat16, 1 threads: 214 GFLOP/s, 28.4 GB/s", \
+     (x < 13.2832 ? 3.14828e+10 * x : 4.1819e+11) with lines dashtype 2 title "roof bfloat16, 2 threads: 418 GFLOP/s, 31.5 GB/s", \
+     (x < 3.2903 ? 2.84242e+10 * x : 9.35244e+10) with lines dashtype 2 title "roof float32, 1 threads: 93.5 GFLOP/s, 28.4 GB/s", \
+     (x < 6.18188 ? 3.14828e+10 * x : 1.94623e+11) with lines dashtype 2 title "roof float32, 2 threads: 195 GFLOP/s, 31.5 GB/s"
