@@ -10,7 +10,7 @@
 // in step (two long streams: the hardware prefetcher's best case), the rows split across threads,
 // and rounds each output once (bias added in fp32 first). Other CPUs take a portable path (weights
 // widened to fp32 in plain loops), which is no faster than at::mv: Linear calls the kernel only
-// where the AVX512-BF16 path runs. The tests run every path the CPU has.
+// where the AVX512-BF16 path runs. The tests run every gemv_bf16 path the CPU has.
 //
 // Differences from the fp32 product of the same bf16 values: the fp32 summation order, the final
 // rounding to bf16, and (AVX512-BF16 path) denormal inputs and outputs flushed to zero.
@@ -49,12 +49,13 @@ torch::Tensor gemv_bf16_reference(const torch::Tensor& w, const torch::Tensor& x
 // compiled once per x86-64 level (kernels/target_clones.h). LibTorch's at::mv runs the BLAS
 // sgemv, which read 16-17 GB/s from DRAM at one and two threads on a 2-core Zen 4 where a plain
 // read drew 24-29 (MKL's sgemv runs on one thread there). Differences from at::mv: the fp32
-// summation order. Linear calls it where gemv_f32_fast() (AVX2 and FMA, where the vectors run
-// wide); elsewhere at::linear.
+// summation order. Linear calls it where gemv_f32_fast() (a build with the clones, on an x86-64-v3
+// CPU or better: AVX2 and FMA, where the vectors run wide); elsewhere at::linear.
 //
 //   if (kernels::gemv_f32_supported(w, x)) y = kernels::gemv_f32(w, x, b);   // (N)
 
-/// Whether this CPU runs the fp32 kernel in wide vectors (x86-64 with AVX2 and FMA).
+/// Whether the fp32 kernel runs in wide vectors here: built with the clones (GCC on x86-64 Linux,
+/// kernels/target_clones.h) and an x86-64-v3 CPU or better.
 bool gemv_f32_fast();
 
 /// w (N, K) float32 on the CPU with contiguous rows, x float32 on the CPU with K elements.

@@ -1,5 +1,6 @@
 #include "models/layers.h"
 
+#include <ATen/autocast_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <algorithm>
@@ -25,20 +26,27 @@ namespace F = torch::nn::functional;
 torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
   const int64_t k = weight.size(1);
   const bool one_row = input.numel() == k && input.dim() >= 1 && input.size(-1) == k;
+  const bool grad =
+      torch::GradMode::is_enabled() &&
+      (weight.requires_grad() || input.requires_grad() || (bias.defined() && bias.requires_grad()));
   // One row without gradient (a decoding step) goes through kernels/gemv.h, which reads the
   // weights at the memory's speed; everything else is at::linear (one addmm over the batch).
-  if (!one_row || (bias.defined() && bias.scalar_type() != weight.scalar_type()) ||
-      (torch::GradMode::is_enabled() && (weight.requires_grad() || input.requires_grad()))) {
+  if (!one_row || grad || (bias.defined() && bias.scalar_type() != weight.scalar_type())) {
     return at::linear(input, weight, bias);
   }
+  // Under CPU autocast at::linear computes in the autocast dtype: a kernel runs only where that
+  // changes nothing (bf16 weights and row under bf16 autocast).
+  const bool autocast = at::autocast::is_autocast_enabled(at::kCPU);
+  const bool autocast_bf16 =
+      autocast && at::autocast::get_autocast_dtype(at::kCPU) == at::kBFloat16;
   torch::Tensor out;  // (N)
-  if (kernels::gemv_bf16_supported(weight, input)) {
+  if (kernels::gemv_bf16_supported(weight, input) && (!autocast || autocast_bf16)) {
     // The kernel where its AVX512-BF16 path runs; elsewhere at::mv, which reads bf16 weights as
     // fast as the kernel's portable path does.
     out = kernels::gemv_bf16_auto_path() == kernels::GemvPath::kAvx512Bf16
               ? kernels::gemv_bf16(weight, input, bias)
               : kernels::gemv_bf16_reference(weight, input, bias);
-  } else if (kernels::gemv_f32_fast() && kernels::gemv_f32_supported(weight, input)) {
+  } else if (!autocast && kernels::gemv_f32_fast() && kernels::gemv_f32_supported(weight, input)) {
     out = kernels::gemv_f32(weight, input, bias);
   } else {
     return at::linear(input, weight, bias);

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness/measure/memory.h"
+#include "harness/measure/precision.h"
 #include "models/layers.h"
 
 using namespace megabench;
@@ -254,6 +255,31 @@ TEST_CASE("Linear: an fp32 row without grad takes gemv_f32 and matches at::linea
   REQUIRE(xg.grad().defined());
   CHECK(torch::allclose(xg.grad().to(torch::kFloat64),
                         lin->weight.to(torch::kFloat64).sum(0).view({1, 1, 80}), 1e-5, 1e-5));
+}
+
+TEST_CASE("Linear: a row under bf16 autocast computes in bf16, as at::linear does", "[layers]") {
+  torch::manual_seed(3);
+  megabench::Linear lin(torch::nn::LinearOptions(64, 32).bias(true));
+  auto x = torch::randn({1, 1, 64});
+  torch::NoGradGuard no_grad;
+  torch::Tensor got, want;
+  {
+    megabench::AutocastGuard autocast(torch::kCPU, torch::kBFloat16);
+    got = lin(x);                                  // fp32 weights: not the fp32 kernel
+    want = at::linear(x, lin->weight, lin->bias);  // autocast's bf16 product
+  }
+  CHECK(got.scalar_type() == torch::kBFloat16);
+  CHECK(torch::equal(got, want));
+  // A trainable bias alone keeps the row on at::linear, so its gradient is recorded.
+  lin->weight.set_requires_grad(false);
+  torch::Tensor y;
+  {
+    torch::AutoGradMode enable(true);
+    y = lin(x);
+    y.sum().backward();
+  }
+  REQUIRE(lin->bias.grad().defined());
+  CHECK(torch::allclose(lin->bias.grad(), torch::ones({32})));
 }
 
 TEST_CASE("Linear over batched input: ATen's linear, equal to LibTorch's functional one",

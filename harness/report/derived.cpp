@@ -12,8 +12,8 @@
 // prediction is slightly pessimistic for them. Decoding only reads its weights, and a read runs
 // faster than the triad (which also writes), so beside it:
 //   generate_read_roofline_fraction = generate_bytes_per_s / (read bandwidth / bytes read per byte)
-// against the read bandwidth (reading a 256 MB matrix once: the faster of a matrix-vector product
-// and an amax reduction, calibrate_read) at the point's own
+// against the read bandwidth (reading a 256 MB matrix once: the fastest of an fp32 matrix-vector
+// product, an amax reduction and the bf16 GEMV kernel, calibrate_read) at the point's own
 // thread count (its generate_read_bandwidth_gb_per_s: one core draws about half of what two do),
 // else the calibration's (all threads), when the point has either.
 // The FLOP count's attention term scores the full window (harness/api/FLOPS.md), so where the
@@ -24,8 +24,9 @@
 //   generate_weight_read_fraction = generate_bytes_per_s x weight bytes per byte / read bandwidth
 //   weight bytes per byte         = (flops_dense_forward_per_byte
 //                                    + flops_embed_logits_forward_per_byte) / 2 x bytes per element
-// It can pass 1 only where weights are read from cache (e.g. a MEGABYTE local model that fits
-// the last-level cache).
+// It passes 1 where weights are read from cache (e.g. a MEGABYTE local model that fits the
+// last-level cache), or where the calibration read below what decoding later drew (a shared
+// host's bandwidth moves between the two).
 //
 // Where a point sits on the roofline (achieved FLOP/s against arithmetic intensity, FLOPs per byte
 // of memory traffic; report's plots/roofline.png):
