@@ -14,6 +14,7 @@
 #include "kernels/attention_rows.h"
 #include "kernels/short_attention.h"  // short_attention_supported: the same input contract
 #include "kernels/target_clones.h"    // the row loops of one slice below
+#include "kernels/vec16.h"
 
 namespace megabench::kernels {
 namespace {
@@ -132,42 +133,6 @@ template <class T, class A>
 // extensions, lowered to each clone's widest registers): a query's d / 16 vectors and its
 // weighted sum stay in registers across the keys, and each key costs d / 16 fused products and
 // one horizontal sum. Query by query: for n > 1 the keys and values are read again from cache.
-
-// The vector helpers are always inlined into the clones, so their by-value vectors never cross
-// a call: GCC's note that an AVX-512 vector argument changes the ABI does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-using F16 = float __attribute__((vector_size(64)));
-using U16x16 = uint16_t __attribute__((vector_size(32)));
-using U32x16 = uint32_t __attribute__((vector_size(64)));
-
-[[gnu::always_inline]] inline F16 load16(const float* p) {
-  F16 x;
-  std::memcpy(&x, p, sizeof x);
-  return x;
-}
-[[gnu::always_inline]] inline F16 load16(const c10::BFloat16* p) {
-  U16x16 h;
-  std::memcpy(&h, p, sizeof h);
-  const U32x16 w = __builtin_convertvector(h, U32x16) << 16;  // bf16 = float's upper half
-  F16 x;
-  std::memcpy(&x, &w, sizeof x);
-  return x;
-}
-[[gnu::always_inline]] inline F16 load16(const c10::Half* p) {
-  float t[16];
-  for (int e = 0; e < 16; ++e) t[e] = static_cast<float>(p[e]);
-  return load16(t);
-}
-
-[[gnu::always_inline]] inline float hsum(F16 x) {
-  using F8 = float __attribute__((vector_size(32)));
-  using F4 = float __attribute__((vector_size(16)));
-  const F8 a = __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7) +
-               __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15);
-  const F4 b =
-      __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
-  return (b[0] + b[2]) + (b[1] + b[3]);
-}
 
 template <class T, int V>
 [[gnu::always_inline]] inline void attend_slice_vec(const Slice<T>& s, float scale, float* p) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/target_clones.h"  // the fp32 row loops
+#include "kernels/vec16.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -20,9 +21,9 @@ namespace {
 
 using BF16 = c10::BFloat16;
 
-// Rows per parallel task: at least 32 KB of weights each.
-int64_t row_grain(int64_t K) {
-  return std::max<int64_t>(1, (32768 + 2 * K - 1) / (2 * K));
+// Rows per parallel task: at least 32 KB of weights each (rows of K elements of `bytes` each).
+int64_t row_grain(int64_t K, int64_t bytes) {
+  return std::max<int64_t>(1, (32768 + bytes * K - 1) / (bytes * K));
 }
 
 float finish(float sum, const BF16* b, int64_t r) {
@@ -127,21 +128,8 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void rows_avx512bf16(
 }
 #endif
 
-// The fp32 kernel: the same two far-apart rows in step, in 16-float vectors (GCC's vector
-// extension) compiled once per x86-64 level, so AVX2 machines run it in two 8-float halves.
-using F16 = float __attribute__((vector_size(64)));
-
-[[gnu::always_inline]] inline F16 load16(const float* p) {
-  F16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-[[gnu::always_inline]] inline float hsum(F16 v) {
-  float s = 0;
-  for (int i = 0; i < 16; ++i) s += v[i];
-  return s;
-}
+// The fp32 kernel: the same two far-apart rows in step, in 16-float vectors (kernels/vec16.h)
+// compiled once per x86-64 level, so AVX2 machines run it in two 8-float halves.
 
 // Row a (and row b with kTwo) dotted with x: 32-column steps (two accumulators per row), a
 // 16-column step, then the last K % 16 columns one by one.
@@ -240,7 +228,7 @@ torch::Tensor gemv_bf16(const torch::Tensor& w, const torch::Tensor& x, const to
     const auto* xs = reinterpret_cast<const uint16_t*>(xp);
     for (int64_t k = 0; k < K; ++k) xf[k] = widen(xs[k]);
   }
-  at::parallel_for(0, N, row_grain(K), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, N, row_grain(K, 2), [&](int64_t begin, int64_t end) {
 #ifdef MEGABENCH_GEMV_X86
     if (path == GemvPath::kAvx512Bf16) return rows_avx512bf16(wp, xp, bp, yp, begin, end, K);
 #endif
@@ -281,9 +269,7 @@ torch::Tensor gemv_f32(const torch::Tensor& w, const torch::Tensor& x, const tor
   const float* xp = xc.data_ptr<float>();
   const float* bp = bc.defined() ? bc.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
-  // Rows per task: at least 32 KB of weights each.
-  const int64_t grain = std::max<int64_t>(1, (32768 + 4 * K - 1) / std::max<int64_t>(1, 4 * K));
-  at::parallel_for(0, N, grain,
+  at::parallel_for(0, N, row_grain(K, 4),
                    [&](int64_t begin, int64_t end) { rows_f32(wp, xp, bp, yp, begin, end, K); });
   return y;
 }
