@@ -47,8 +47,9 @@ torch::Tensor gemv_bf16_reference(const torch::Tensor& w, const torch::Tensor& x
 // gemv_f32, with float32 weights: the rows read as gemv_bf16 reads them (front to back, two
 // far-apart rows in step), fp32 products summed over 32 partial sums per row, in 16-float vectors
 // compiled once per x86-64 level (kernels/target_clones.h). LibTorch's at::mv runs the BLAS
-// sgemv, which read 16-17 GB/s from DRAM at one and two threads on a 2-core Zen 4 where a plain
-// read drew 24-29 (MKL's sgemv runs on one thread there). Differences from at::mv: the fp32
+// sgemv, which read 15-17 GB/s from DRAM at one and two threads on a 2-core Zen 4 where an amax
+// over the same bytes drew 22-24 at one thread and 29-41 at two (MKL's sgemv runs on one thread
+// there); the kernel drew 22-23 and 25-36 (bench: gemv_stream/). Differences from at::mv: the fp32
 // summation order. Linear calls it where gemv_f32_fast() (a build with the clones, on an x86-64-v3
 // CPU or better: AVX2 and FMA, where the vectors run wide); elsewhere at::linear.
 //

@@ -25,9 +25,10 @@ namespace megabench {
 /// gradient to record (batch-1 decoding) is a matrix-vector product (kernels/gemv.h): with bf16
 /// weights, kernels::gemv_bf16 on CPUs with AVX512-BF16 (there LibTorch's bf16 at::mv reads the
 /// weights at about half the bytes/s of its fp32 GEMV), at::mv elsewhere (about 1.4x faster than
-/// LibTorch's bf16 matrix-product path at M = 1); with float32 weights, kernels::gemv_f32 on CPUs
-/// with AVX2 and FMA (the BLAS sgemv read 16-17 GB/s where the kernel reads 24-29), else
-/// at::linear.
+/// LibTorch's bf16 matrix-product path at M = 1); with float32 weights, kernels::gemv_f32 where
+/// kernels::gemv_f32_fast() (a build with the clones on an x86-64-v3 CPU; about 1.3x the BLAS
+/// sgemv from DRAM at one thread, 1.6-2.2x at two), else at::linear. Under CPU autocast only
+/// what autocast would leave as it is takes a kernel (bf16 weights under bf16 autocast).
 class LinearImpl : public torch::nn::LinearImpl {
  public:
   using torch::nn::LinearImpl::LinearImpl;
