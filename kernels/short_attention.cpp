@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/attention_rows.h"
@@ -22,28 +23,31 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 // ---------------------------------------------------------------------------------------------
-// Small matrix products on row-major float / double blocks (leading dimension = row stride).
+// Small matrix products on row-major float / double blocks, each with its own row stride (ld): a
+// slice's rows are read from and written to the tensors in place where they hold the math type.
 
 // C (m x n) = alpha A B^T; A (m x k), B (n x k).
 template <class A>
-[[gnu::always_inline]] inline void gemm_nt_impl(const A* a, const A* b, A* c, int64_t m, int64_t n,
-                                                int64_t k, A alpha) {
+[[gnu::always_inline]] inline void gemm_nt_impl(const A* a, int64_t lda, const A* b, int64_t ldb,
+                                                A* c, int64_t ldc, int64_t m, int64_t n, int64_t k,
+                                                A alpha) {
   for (int64_t i = 0; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) c[i * n + j] = alpha * dot(a + i * k, b + j * k, k);
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = alpha * dot(a + i * lda, b + j * ldb, k);
   }
 }
 
 // C (m x n) = A B; A (m x k), B (k x n): row updates, skipping zero weights (masked keys).
 template <class A>
-[[gnu::always_inline]] inline void gemm_nn_impl(const A* a, const A* b, A* c, int64_t m, int64_t n,
+[[gnu::always_inline]] inline void gemm_nn_impl(const A* a, int64_t lda, const A* b, int64_t ldb,
+                                                A* c, int64_t ldc, int64_t m, int64_t n,
                                                 int64_t k) {
   for (int64_t i = 0; i < m; ++i) {
-    A* ci = c + i * n;
+    A* ci = c + i * ldc;
     for (int64_t j = 0; j < n; ++j) ci[j] = 0;
     for (int64_t l = 0; l < k; ++l) {
-      const A w = a[i * k + l];
+      const A w = a[i * lda + l];
       if (w == A(0)) continue;
-      const A* bl = b + l * n;
+      const A* bl = b + l * ldb;
       for (int64_t j = 0; j < n; ++j) ci[j] += w * bl[j];
     }
   }
@@ -51,44 +55,39 @@ template <class A>
 
 // C (k x n) = A^T B; A (m x k), B (m x n).
 template <class A>
-[[gnu::always_inline]] inline void gemm_tn_impl(const A* a, const A* b, A* c, int64_t m, int64_t n,
+[[gnu::always_inline]] inline void gemm_tn_impl(const A* a, int64_t lda, const A* b, int64_t ldb,
+                                                A* c, int64_t ldc, int64_t m, int64_t n,
                                                 int64_t k) {
-  for (int64_t l = 0; l < k * n; ++l) c[l] = 0;
+  for (int64_t l = 0; l < k; ++l) {
+    for (int64_t j = 0; j < n; ++j) c[l * ldc + j] = 0;
+  }
   for (int64_t i = 0; i < m; ++i) {
-    const A* bi = b + i * n;
+    const A* bi = b + i * ldb;
     for (int64_t l = 0; l < k; ++l) {
-      const A w = a[i * k + l];
+      const A w = a[i * lda + l];
       if (w == A(0)) continue;
-      A* cl = c + l * n;
+      A* cl = c + l * ldc;
       for (int64_t j = 0; j < n; ++j) cl[j] += w * bi[j];
     }
   }
 }
 
-MEGABENCH_CLONES void gemm_nt(const float* a, const float* b, float* c, int64_t m, int64_t n,
-                              int64_t k, float alpha) {
-  gemm_nt_impl(a, b, c, m, n, k, alpha);
-}
-MEGABENCH_CLONES void gemm_nt(const double* a, const double* b, double* c, int64_t m, int64_t n,
-                              int64_t k, double alpha) {
-  gemm_nt_impl(a, b, c, m, n, k, alpha);
-}
-MEGABENCH_CLONES void gemm_nn(const float* a, const float* b, float* c, int64_t m, int64_t n,
-                              int64_t k) {
-  gemm_nn_impl(a, b, c, m, n, k);
-}
-MEGABENCH_CLONES void gemm_nn(const double* a, const double* b, double* c, int64_t m, int64_t n,
-                              int64_t k) {
-  gemm_nn_impl(a, b, c, m, n, k);
-}
-MEGABENCH_CLONES void gemm_tn(const float* a, const float* b, float* c, int64_t m, int64_t n,
-                              int64_t k) {
-  gemm_tn_impl(a, b, c, m, n, k);
-}
-MEGABENCH_CLONES void gemm_tn(const double* a, const double* b, double* c, int64_t m, int64_t n,
-                              int64_t k) {
-  gemm_tn_impl(a, b, c, m, n, k);
-}
+#define MEGABENCH_SMALL_GEMMS(A)                                                         \
+  MEGABENCH_CLONES void gemm_nt(const A* a, int64_t lda, const A* b, int64_t ldb, A* c,  \
+                                int64_t ldc, int64_t m, int64_t n, int64_t k, A alpha) { \
+    gemm_nt_impl(a, lda, b, ldb, c, ldc, m, n, k, alpha);                                \
+  }                                                                                      \
+  MEGABENCH_CLONES void gemm_nn(const A* a, int64_t lda, const A* b, int64_t ldb, A* c,  \
+                                int64_t ldc, int64_t m, int64_t n, int64_t k) {          \
+    gemm_nn_impl(a, lda, b, ldb, c, ldc, m, n, k);                                       \
+  }                                                                                      \
+  MEGABENCH_CLONES void gemm_tn(const A* a, int64_t lda, const A* b, int64_t ldb, A* c,  \
+                                int64_t ldc, int64_t m, int64_t n, int64_t k) {          \
+    gemm_tn_impl(a, lda, b, ldb, c, ldc, m, n, k);                                       \
+  }
+MEGABENCH_SMALL_GEMMS(float)
+MEGABENCH_SMALL_GEMMS(double)
+#undef MEGABENCH_SMALL_GEMMS
 
 // ---------------------------------------------------------------------------------------------
 // One (batch, head) slice at a time.
@@ -104,19 +103,45 @@ struct Slices {
   T* row(int64_t b, int64_t h, int64_t r) const { return base + b * sb + h * sh + r * sr; }
 };
 
+// A slice's rows as the small products read them: in place when the tensor holds the math type
+// A (float, double), else widened into `buf` (bf16, fp16).
+template <class A>
+struct Rows {
+  A* p;
+  int64_t ld;
+};
+
 template <class T, class A>
-void load(const Slices<T>& s, int64_t b, int64_t h, int64_t rows, int64_t d, A* dst) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* src = s.row(b, h, r);
-    for (int64_t e = 0; e < d; ++e) dst[r * d + e] = static_cast<A>(src[e]);
+Rows<const A> read_rows(const Slices<T>& s, int64_t b, int64_t h, int64_t rows, int64_t d, A* buf) {
+  if constexpr (std::is_same_v<T, A>) {
+    return {s.row(b, h, 0), s.sr};
+  } else {
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* src = s.row(b, h, r);
+      for (int64_t e = 0; e < d; ++e) buf[r * d + e] = static_cast<A>(src[e]);
+    }
+    return {buf, d};
+  }
+}
+
+// Where a slice's output rows are computed: in place (A = T), else in `buf`, then write_rows().
+template <class T, class A>
+Rows<A> output_rows(const Slices<T>& s, int64_t b, int64_t h, int64_t d, A* buf) {
+  if constexpr (std::is_same_v<T, A>) {
+    return {s.row(b, h, 0), s.sr};
+  } else {
+    return {buf, d};
   }
 }
 
 template <class T, class A>
-void store(const A* src, int64_t rows, int64_t d, const Slices<T>& s, int64_t b, int64_t h) {
-  for (int64_t r = 0; r < rows; ++r) {
-    T* dst = s.row(b, h, r);
-    for (int64_t e = 0; e < d; ++e) dst[e] = static_cast<T>(src[r * d + e]);
+void write_rows(const Rows<A>& src, int64_t rows, int64_t d, const Slices<T>& s, int64_t b,
+                int64_t h) {
+  if constexpr (!std::is_same_v<T, A>) {
+    for (int64_t r = 0; r < rows; ++r) {
+      T* dst = s.row(b, h, r);
+      for (int64_t e = 0; e < d; ++e) dst[e] = static_cast<T>(src.p[r * src.ld + e]);
+    }
   }
 }
 
@@ -183,18 +208,50 @@ void forward_slices(const torch::Tensor& q, const torch::Tensor& k, const torch:
   const Slices<T> Q(q), K(k), V(v), O(out);
   A* lse_p = lse.data_ptr<A>();
   at::parallel_for(0, B * H, slice_grain(n, kl, d), [&](int64_t begin, int64_t end) {
-    std::vector<A> qf(n * d), kf(kl * d), vf(kl * d), s(n * kl), of(n * d);
+    std::vector<A> qb(n * d), kb(kl * d), vb(kl * d), s(n * kl), ob(n * d);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      load(Q, b, h, n, d, qf.data());
-      load(K, b, h, kl, d, kf.data());
-      load(V, b, h, kl, d, vf.data());
-      gemm_nt(qf.data(), kf.data(), s.data(), n, kl, d, static_cast<A>(scale));
+      const auto qr = read_rows(Q, b, h, n, d, qb.data());
+      const auto kr = read_rows(K, b, h, kl, d, kb.data());
+      const auto vr = read_rows(V, b, h, kl, d, vb.data());
+      const auto o = output_rows(O, b, h, d, ob.data());
+      gemm_nt(qr.p, qr.ld, kr.p, kr.ld, s.data(), kl, n, kl, d, static_cast<A>(scale));
       softmax_rows(s.data(), lse_p + bh * n, vis, b, h);
-      gemm_nn(s.data(), vf.data(), of.data(), n, d, kl);
-      store(of.data(), n, d, O, b, h);
+      gemm_nn(s.data(), kl, vr.p, vr.ld, o.p, o.ld, n, d, kl);
+      write_rows(o, n, d, O, b, h);
     }
   });
+}
+
+// dP -> dS (scaled) in place, from P = exp(S - lse) (recomputed in p): dS = P (dP - D) scale
+// with D_i = sum_j P_ij dP_ij (= dO_i . O_i). A uniform row (NaN lse: constant scores) gets no
+// gradient to q or k.
+template <class A>
+void softmax_backward_rows(A* p, A* dp, const A* lse, const Visibility& vis, int64_t b, int64_t h,
+                           A scale) {
+  const int64_t n = vis.n, kl = vis.k_len;
+  for (int64_t i = 0; i < n; ++i) {  // the exps of the slice at once
+    A* pi = p + i * kl;
+    for (int64_t j = 0; j < kl; ++j) {
+      pi[j] = !std::isnan(lse[i]) && vis.sees(b, h, i, j) ? pi[j] - lse[i]
+                                                          : -std::numeric_limits<A>::infinity();
+    }
+  }
+  exp_block(p, n * kl);
+  for (int64_t i = 0; i < n; ++i) {
+    A* pi = p + i * kl;
+    A* dpi = dp + i * kl;
+    if (std::isnan(lse[i])) {
+      for (int64_t j = 0; j < kl; ++j) {
+        pi[j] = A(1) / static_cast<A>(kl);
+        dpi[j] = 0;
+      }
+      continue;
+    }
+    A dsum = 0;
+    for (int64_t j = 0; j < kl; ++j) dsum += pi[j] * dpi[j];
+    for (int64_t j = 0; j < kl; ++j) dpi[j] = pi[j] * (dpi[j] - dsum) * scale;
+  }
 }
 
 template <class T>
@@ -208,46 +265,26 @@ void backward_slices(const torch::Tensor& dout, const torch::Tensor& q, const to
   const A* lse_p = lse.data_ptr<A>();
   const A sc = static_cast<A>(scale);
   at::parallel_for(0, B * H, slice_grain(n, kl, d), [&](int64_t begin, int64_t end) {
-    std::vector<A> qf(n * d), kf(kl * d), vf(kl * d), dof(n * d), p(n * kl), dp(n * kl), dqf(n * d),
-        dkf(kl * d), dvf(kl * d);
+    std::vector<A> qb(n * d), kb(kl * d), vb(kl * d), dob(n * d), p(n * kl), dp(n * kl), dqb(n * d),
+        dkb(kl * d), dvb(kl * d);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      load(Q, b, h, n, d, qf.data());
-      load(K, b, h, kl, d, kf.data());
-      load(V, b, h, kl, d, vf.data());
-      load(dO, b, h, n, d, dof.data());
-      gemm_nt(qf.data(), kf.data(), p.data(), n, kl, d, sc);      // scaled scores
-      gemm_nt(dof.data(), vf.data(), dp.data(), n, kl, d, A(1));  // dP = dO V^T
-      for (int64_t i = 0; i < n; ++i) {  // P = exp(S - lse), the exps of the slice at once
-        A* pi = p.data() + i * kl;
-        const A l = lse_p[bh * n + i];
-        for (int64_t j = 0; j < kl; ++j) {
-          pi[j] = !std::isnan(l) && vis.sees(b, h, i, j) ? pi[j] - l
-                                                         : -std::numeric_limits<A>::infinity();
-        }
-      }
-      exp_block(p.data(), n * kl);
-      for (int64_t i = 0; i < n; ++i) {
-        A* pi = p.data() + i * kl;
-        A* dpi = dp.data() + i * kl;  // becomes dS (scaled) in place
-        // A uniform row: constant scores, no gradient to q or k.
-        if (std::isnan(lse_p[bh * n + i])) {
-          for (int64_t j = 0; j < kl; ++j) {
-            pi[j] = A(1) / static_cast<A>(kl);
-            dpi[j] = 0;
-          }
-          continue;
-        }
-        A dsum = 0;  // D_i = sum_j P_ij dP_ij (= dO_i . O_i)
-        for (int64_t j = 0; j < kl; ++j) dsum += pi[j] * dpi[j];
-        for (int64_t j = 0; j < kl; ++j) dpi[j] = pi[j] * (dpi[j] - dsum) * sc;
-      }
-      gemm_nn(dp.data(), kf.data(), dqf.data(), n, d, kl);  // dQ = dS K
-      gemm_tn(dp.data(), qf.data(), dkf.data(), n, d, kl);  // dK = dS^T Q
-      gemm_tn(p.data(), dof.data(), dvf.data(), n, d, kl);  // dV = P^T dO
-      store(dqf.data(), n, d, dQ, b, h);
-      store(dkf.data(), kl, d, dK, b, h);
-      store(dvf.data(), kl, d, dV, b, h);
+      const auto qr = read_rows(Q, b, h, n, d, qb.data());
+      const auto kr = read_rows(K, b, h, kl, d, kb.data());
+      const auto vr = read_rows(V, b, h, kl, d, vb.data());
+      const auto dor = read_rows(dO, b, h, n, d, dob.data());
+      gemm_nt(qr.p, qr.ld, kr.p, kr.ld, p.data(), kl, n, kl, d, sc);       // scaled scores
+      gemm_nt(dor.p, dor.ld, vr.p, vr.ld, dp.data(), kl, n, kl, d, A(1));  // dP = dO V^T
+      softmax_backward_rows(p.data(), dp.data(), lse_p + bh * n, vis, b, h, sc);
+      const auto dqr = output_rows(dQ, b, h, d, dqb.data());
+      const auto dkr = output_rows(dK, b, h, d, dkb.data());
+      const auto dvr = output_rows(dV, b, h, d, dvb.data());
+      gemm_nn(dp.data(), kl, kr.p, kr.ld, dqr.p, dqr.ld, n, d, kl);   // dQ = dS K
+      gemm_tn(dp.data(), kl, qr.p, qr.ld, dkr.p, dkr.ld, n, d, kl);   // dK = dS^T Q
+      gemm_tn(p.data(), kl, dor.p, dor.ld, dvr.p, dvr.ld, n, d, kl);  // dV = P^T dO
+      write_rows(dqr, n, d, dQ, b, h);
+      write_rows(dkr, kl, d, dK, b, h);
+      write_rows(dvr, kl, d, dV, b, h);
     }
   });
 }
