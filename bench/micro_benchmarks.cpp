@@ -182,6 +182,30 @@ void BM_ShortAttention(benchmark::State& state, const std::string& variant) {
       4 * forward_flops, 8.0 * proj.numel() / 3 * 4, /*grad=*/true);
 }
 
+// The short-attention kernel alone (no projection, split or merge around it) on `seqs` sequences
+// of n positions, 8 heads of 64, fp32, the heads strided as the models pass them: forward, or
+// forward and the backward of q, k and v. The kernel's own cost, where short_attention_train above
+// also times the chunk, transposes and the cat of the gradients.
+void BM_ShortAttentionKernel(benchmark::State& state, bool train) {
+  const int64_t seqs = state.range(0), n = state.range(1), d = kDimHead, h = kHeads;
+  auto proj = torch::randn({seqs, n, 3 * h * d});
+  std::vector<torch::Tensor> qkv;
+  for (auto& t : proj.chunk(3, -1)) {
+    qkv.push_back(t.view({seqs, n, h, d}).transpose(1, 2).detach().requires_grad_(train));
+  }
+  auto grad = torch::randn({seqs, h, n, d});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const double forward_flops = 4.0 * seqs * h * n * n * d / 2;
+  const double io = 4.0 * qkv[0].numel() * 4;  // q, k, v, out (forward); twice that with backward
+  time_it(
+      state, Dev::kCpu,
+      [&] {
+        auto out = mk::short_attention(qkv[0], qkv[1], qkv[2], scale, true);
+        if (train) torch::autograd::grad({out}, {qkv[0], qkv[1], qkv[2]}, {grad});
+      },
+      train ? 4 * forward_flops : forward_flops, train ? 2 * io : io, /*grad=*/train);
+}
+
 // One decoding step's attention on the CPU (no gradients): q (1, 16, n, 64) against the first
 // `keys` rows of a (1, 16, 2048, 64) KV-cache buffer (a view, as the layer cache hands them out),
 // causal, in bf16 or fp32: "sdpa" (at::scaled_dot_product_attention, what attend() ran before) or
@@ -515,6 +539,15 @@ int register_all() {
           ->Args({16384, 64, 256})
           ->Args({16384, 32, 128});
     }
+  }
+  for (const bool train : {false, true}) {
+    // Cache-resident (16 sequences) and a 3-stage MEGABYTE's finest stage (512 patches of 4 + 1).
+    reg(std::string("short_attention_kernel/") + (train ? "train" : "forward"),
+        [train](benchmark::State& s) { BM_ShortAttentionKernel(s, train); })
+        ->ArgNames({"seqs", "n"})
+        ->Args({16, 5})
+        ->Args({512, 5})
+        ->Args({64, 9});
   }
   for (const std::string variant : {"explicit", "flash", "kernel"}) {
     // MEGABYTE's local stages (P + 1 = 5, 9, 17), a 3-stage model's middle and global ones, and

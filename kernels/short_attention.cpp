@@ -15,6 +15,7 @@
 
 #include "kernels/attention_rows.h"
 #include "kernels/target_clones.h"  // the small matrix products and the softmax rows below
+#include "kernels/vec16.h"
 
 namespace megabench::kernels {
 namespace {
@@ -72,22 +73,108 @@ template <class A>
   }
 }
 
-#define MEGABENCH_SMALL_GEMMS(A)                                                         \
-  MEGABENCH_CLONES void gemm_nt(const A* a, int64_t lda, const A* b, int64_t ldb, A* c,  \
-                                int64_t ldc, int64_t m, int64_t n, int64_t k, A alpha) { \
-    gemm_nt_impl(a, lda, b, ldb, c, ldc, m, n, k, alpha);                                \
-  }                                                                                      \
-  MEGABENCH_CLONES void gemm_nn(const A* a, int64_t lda, const A* b, int64_t ldb, A* c,  \
-                                int64_t ldc, int64_t m, int64_t n, int64_t k) {          \
-    gemm_nn_impl(a, lda, b, ldb, c, ldc, m, n, k);                                       \
-  }                                                                                      \
-  MEGABENCH_CLONES void gemm_tn(const A* a, int64_t lda, const A* b, int64_t ldb, A* c,  \
-                                int64_t ldc, int64_t m, int64_t n, int64_t k) {          \
-    gemm_tn_impl(a, lda, b, ldb, c, ldc, m, n, k);                                       \
+// float rows of a multiple of 16 in 16-float vectors (kernels/vec16.h; one AVX-512 register):
+// the dot products of gemm_nt over k, and the row combinations of gemm_nn / gemm_tn, whose
+// output rows stay in registers until they are stored once. The plain loops above run 8-wide
+// at best and reduce each dot product in scalars.
+
+[[gnu::always_inline]] inline void store16(float* p, F16 x) {
+  std::memcpy(p, &x, sizeof x);
+}
+
+// C (m x n) = alpha A B^T with k % 16 == 0: four columns at a time, whose dot products share
+// the loads of A's row and run as independent chains.
+[[gnu::always_inline]] inline void gemm_nt16(const float* a, int64_t lda, const float* b,
+                                             int64_t ldb, float* c, int64_t ldc, int64_t m,
+                                             int64_t n, int64_t k, float alpha) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float* ai = a + i * lda;
+    float* ci = c + i * ldc;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const float* bj = b + j * ldb;
+      F16 s0{}, s1{}, s2{}, s3{};
+      for (int64_t e = 0; e < k; e += 16) {
+        const F16 x = load16(ai + e);
+        s0 += x * load16(bj + e);
+        s1 += x * load16(bj + ldb + e);
+        s2 += x * load16(bj + 2 * ldb + e);
+        s3 += x * load16(bj + 3 * ldb + e);
+      }
+      ci[j] = alpha * hsum(s0);
+      ci[j + 1] = alpha * hsum(s1);
+      ci[j + 2] = alpha * hsum(s2);
+      ci[j + 3] = alpha * hsum(s3);
+    }
+    for (; j < n; ++j) {
+      F16 acc{};
+      for (int64_t e = 0; e < k; e += 16) acc += load16(ai + e) * load16(b + j * ldb + e);
+      ci[j] = alpha * hsum(acc);
+    }
   }
-MEGABENCH_SMALL_GEMMS(float)
-MEGABENCH_SMALL_GEMMS(double)
-#undef MEGABENCH_SMALL_GEMMS
+}
+
+// Row r of C (n columns, n % 16 == 0) = sum_t w[r wr + t wt] B[t]: gemm_nn (wr = lda, wt = 1) and
+// gemm_tn (wr = 1, wt = lda). Four vectors of a row at a time, then one.
+[[gnu::always_inline]] inline void combine_rows16(const float* w, int64_t wr, int64_t wt,
+                                                  const float* b, int64_t ldb, float* c,
+                                                  int64_t ldc, int64_t rows, int64_t terms,
+                                                  int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* cr = c + r * ldc;
+    int64_t e = 0;
+    for (; e + 64 <= n; e += 64) {
+      F16 a0{}, a1{}, a2{}, a3{};
+      for (int64_t t = 0; t < terms; ++t) {
+        const float x = w[r * wr + t * wt];
+        const float* bt = b + t * ldb + e;
+        a0 += x * load16(bt);
+        a1 += x * load16(bt + 16);
+        a2 += x * load16(bt + 32);
+        a3 += x * load16(bt + 48);
+      }
+      store16(cr + e, a0);
+      store16(cr + e + 16, a1);
+      store16(cr + e + 32, a2);
+      store16(cr + e + 48, a3);
+    }
+    for (; e < n; e += 16) {
+      F16 acc{};
+      for (int64_t t = 0; t < terms; ++t) acc += w[r * wr + t * wt] * load16(b + t * ldb + e);
+      store16(cr + e, acc);
+    }
+  }
+}
+
+MEGABENCH_CLONES void gemm_nt(const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                              int64_t ldc, int64_t m, int64_t n, int64_t k, float alpha) {
+  if (k % 16 == 0) return gemm_nt16(a, lda, b, ldb, c, ldc, m, n, k, alpha);
+  gemm_nt_impl(a, lda, b, ldb, c, ldc, m, n, k, alpha);
+}
+MEGABENCH_CLONES void gemm_nn(const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                              int64_t ldc, int64_t m, int64_t n, int64_t k) {
+  if (n % 16 == 0) return combine_rows16(a, lda, 1, b, ldb, c, ldc, m, k, n);
+  gemm_nn_impl(a, lda, b, ldb, c, ldc, m, n, k);
+}
+MEGABENCH_CLONES void gemm_tn(const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                              int64_t ldc, int64_t m, int64_t n, int64_t k) {
+  if (n % 16 == 0) return combine_rows16(a, 1, lda, b, ldb, c, ldc, k, m, n);
+  gemm_tn_impl(a, lda, b, ldb, c, ldc, m, n, k);
+}
+
+// double: the plain loops.
+MEGABENCH_CLONES void gemm_nt(const double* a, int64_t lda, const double* b, int64_t ldb, double* c,
+                              int64_t ldc, int64_t m, int64_t n, int64_t k, double alpha) {
+  gemm_nt_impl(a, lda, b, ldb, c, ldc, m, n, k, alpha);
+}
+MEGABENCH_CLONES void gemm_nn(const double* a, int64_t lda, const double* b, int64_t ldb, double* c,
+                              int64_t ldc, int64_t m, int64_t n, int64_t k) {
+  gemm_nn_impl(a, lda, b, ldb, c, ldc, m, n, k);
+}
+MEGABENCH_CLONES void gemm_tn(const double* a, int64_t lda, const double* b, int64_t ldb, double* c,
+                              int64_t ldc, int64_t m, int64_t n, int64_t k) {
+  gemm_tn_impl(a, lda, b, ldb, c, ldc, m, n, k);
+}
 
 // ---------------------------------------------------------------------------------------------
 // One (batch, head) slice at a time.

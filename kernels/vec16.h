@@ -2,7 +2,7 @@
 // 16-float vectors (GCC's vector extensions) for the CPU kernels' loops that run inside
 // target_clones (kernels/target_clones.h): each clone lowers them to its widest registers (one
 // AVX-512 register, two AVX2 ones, four SSE ones). load16 widens bf16 and fp16 on the way in; hsum
-// adds the 16 lanes as a tree. Used by decode_attention and gemv.
+// adds the 16 lanes as a tree. Used by decode_attention, gemv and short_attention.
 //
 // The helpers are always inlined into the clones, so their by-value vectors never cross a call:
 // GCC's note that an AVX-512 vector argument changes the ABI does not apply (hence the pragma,
