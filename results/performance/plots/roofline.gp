@@ -23,7 +23,7 @@ plot "roofline.dat" index 0 using 1:2 with points pointtype 7 title "megabyte_10
      "roofline.dat" index 7 using 1:2 with points pointtype 9 title "megabyte_readme generate", \
      "roofline.dat" index 8 using 1:2 with points pointtype 7 title "megabyte_3stage train step", \
      "roofline.dat" index 9 using 1:2 with points pointtype 9 title "megabyte_3stage generate", \
-     (x < 7.54439 ? 2.84242e+10 * x : 2.14443e+11) with lines dashtype 2 title "roof bfloat16, 1 threads: 214 GFLOP/s, 28.4 GB/s", \
-     (x < 13.2832 ? 3.14828e+10 * x : 4.1819e+11) with lines dashtype 2 title "roof bfloat16, 2 threads: 418 GFLOP/s, 31.5 GB/s", \
-     (x < 3.2903 ? 2.84242e+10 * x : 9.35244e+10) with lines dashtype 2 title "roof float32, 1 threads: 93.5 GFLOP/s, 28.4 GB/s", \
-     (x < 6.18188 ? 3.14828e+10 * x : 1.94623e+11) with lines dashtype 2 title "roof float32, 2 threads: 195 GFLOP/s, 31.5 GB/s"
+     (x < 8.34931 ? 2.54479e+10 * x : 2.12473e+11) with lines dashtype 2 title "roof bfloat16, 1 threads: 212 GFLOP/s, 25.4 GB/s", \
+     (x < 14.5655 ? 3.01458e+10 * x : 4.39089e+11) with lines dashtype 2 title "roof bfloat16, 2 threads: 439 GFLOP/s, 30.1 GB/s", \
+     (x < 3.91527 ? 2.54479e+10 * x : 9.96356e+10) with lines dashtype 2 title "roof float32, 1 threads: 99.6 GFLOP/s, 25.4 GB/s", \
+     (x < 6.1794 ? 3.01458e+10 * x : 1.86283e+11) with lines dashtype 2 title "roof float32, 2 threads: 186 GFLOP/s, 30.1 GB/s"
